@@ -1,0 +1,264 @@
+"""The lint engine: find the files, load them, run every rule.
+
+:func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders
+laid out like ACRN's ``misc/config_tools/data/<board>/`` (one board XML
+plus scenarios), and returns every diagnostic in one pass. Input errors
+of one file do not stop the others; they are returned separately.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from . import schema
+from .config import LintConfig
+from .diagnostics import Diagnostic
+from .errors import AcrnShmError, InputError, UsageError, located
+from .loader import Loaded, load
+from .model import Board, LaunchConfig, Scenario, Suppression
+from .rules import RULES, Finding
+
+_BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
+                  b"<BASE_BOARD_INFO")
+
+
+class LintResult(NamedTuple):
+    """Diagnostics (sorted), input errors (one line each), files linted."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    errors: tuple[str, ...]
+    files: int
+
+    @property
+    def exit_code(self) -> int:
+        """2 for unreadable input, 1 for any error finding, else 0."""
+        if self.errors:
+            return 2
+        if any(d.severity == "error" for d in self.diagnostics):
+            return 1
+        return 0
+
+
+class _Job(NamedTuple):
+    path: str
+    board_path: str | None
+
+
+class Linter:
+    """Lints files with one configuration, loading each file once."""
+
+    def __init__(self, config: LintConfig | None = None):
+        self.config = config or LintConfig()
+        self._loaded: dict[str, Loaded | AcrnShmError] = {}
+
+    def load(self, path: str) -> Loaded:
+        """Load ``path`` once; raise the same error again on later calls."""
+        key = os.path.normpath(path)
+        if key not in self._loaded:
+            try:
+                self._loaded[key] = load(path)
+            except AcrnShmError as exc:
+                self._loaded[key] = exc
+        loaded = self._loaded[key]
+        if isinstance(loaded, AcrnShmError):
+            raise loaded
+        return loaded
+
+    def lint(self, paths: list[str],
+             board_path: str | None = None) -> LintResult:
+        """Lint ``paths`` (files or folders), with ``board_path`` if given."""
+        errors: list[str] = []
+        if board_path is not None:
+            try:
+                board = self.load(board_path)
+            except AcrnShmError as exc:
+                return LintResult((), (str(exc),), 0)
+            if not isinstance(board.model, Board):
+                raise UsageError(
+                    f"{board_path}: --board expects a board XML, but this "
+                    f"is a {_what(board.model)}")
+        jobs: list[_Job] = []
+        for path in paths:
+            try:
+                jobs.extend(self._jobs(path, board_path))
+            except AcrnShmError as exc:
+                errors.append(str(exc))
+        diagnostics: list[Diagnostic] = []
+        checked_boards: set[str] = set()
+        for job in jobs:
+            try:
+                diagnostics.extend(self._lint_one(job, checked_boards))
+            except AcrnShmError as exc:
+                errors.append(str(exc))
+        return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
+                          len(jobs))
+
+    def _jobs(self, path: str, board_path: str | None) -> list[_Job]:
+        if not os.path.isdir(path):
+            return [_Job(path, board_path)]
+        names = sorted(name for name in os.listdir(path)
+                       if name.endswith(".xml"))
+        if not names:
+            raise InputError(located(path, None, None,
+                                     "folder holds no .xml file"))
+        files = [os.path.join(path, name) for name in names]
+        boards = []
+        for file in files:
+            try:
+                if isinstance(self.load(file).model, Board):
+                    boards.append(file)
+            except AcrnShmError:
+                pass  # reported when its job runs
+        if board_path is None and boards:
+            board_path = _choose_board(path, boards)
+        return [_Job(file, board_path) for file in files]
+
+    def _lint_one(self, job: _Job,
+                  checked_boards: set[str]) -> list[Diagnostic]:
+        loaded = self.load(job.path)
+        model = loaded.model
+        if isinstance(model, Board):
+            return self._board_structure(job.path, checked_boards)
+        kind = "launch" if isinstance(model, LaunchConfig) else model.format
+        found: list[tuple[str, Finding]] = [
+            ("ISM001", finding) for finding in schema.check_structure(
+                loaded.document, kind, self.config.use_cache)]
+        extra: list[Diagnostic] = []
+        if isinstance(model, Scenario):
+            board = None
+            board_path = job.board_path or find_board_beside(job.path,
+                                                             model)
+            if board_path is not None:
+                board = self._board(board_path)
+                extra = self._board_structure(board_path, checked_boards)
+            for code, rule in RULES.items():
+                if rule.TARGET == "scenario" and self.config.enabled(code):
+                    found.extend((code, f) for f in rule.check(model, board))
+        else:
+            scenario = self._launch_scenario(job.path, model)
+            for code, rule in RULES.items():
+                if rule.TARGET == "launch" and self.config.enabled(code):
+                    found.extend(
+                        (code, f) for f in rule.check(model, scenario))
+        return self._diagnostics(job.path, found,
+                                 model.suppressions) + extra
+
+    def _board(self, path: str) -> Board:
+        model = self.load(path).model
+        if not isinstance(model, Board):
+            raise UsageError(f"{path}: expected a board XML, found a "
+                             f"{_what(model)}")
+        return model
+
+    def _board_structure(self, path: str,
+                         checked: set[str]) -> list[Diagnostic]:
+        key = os.path.normpath(path)
+        if key in checked:
+            return []
+        checked.add(key)
+        loaded = self.load(path)
+        findings = schema.check_structure(loaded.document, "board",
+                                          self.config.use_cache)
+        return self._diagnostics(path, [("ISM001", f) for f in findings],
+                                 ())
+
+    def _launch_scenario(self, path: str,
+                         launch: LaunchConfig) -> Scenario | None:
+        if not launch.scenario_name:
+            return None
+        candidate = os.path.join(os.path.dirname(path),
+                                 launch.scenario_name + ".xml")
+        if not os.path.isfile(candidate):
+            return None
+        try:
+            model = self.load(candidate).model
+        except AcrnShmError:
+            return None
+        return model if isinstance(model, Scenario) else None
+
+    def _diagnostics(self, path: str, found: list[tuple[str, Finding]],
+                     suppressions: tuple[Suppression, ...]
+                     ) -> list[Diagnostic]:
+        result = []
+        for code, finding in found:
+            if not self.config.enabled(code):
+                continue
+            if _suppressed(code, finding.loc.line, suppressions):
+                continue
+            result.append(Diagnostic(
+                path, finding.loc.line, finding.loc.column, code,
+                self.config.severity_of(code), finding.message,
+                finding.hint))
+        return result
+
+
+def lint(paths: list[str], board_path: str | None = None,
+         config: LintConfig | None = None) -> LintResult:
+    """Lint ``paths`` with ``config``; see :class:`Linter`."""
+    return Linter(config).lint(paths, board_path)
+
+
+def _suppressed(code: str, line: int,
+                suppressions: tuple[Suppression, ...]) -> bool:
+    return any(code in s.codes and s.first_line <= line <= s.last_line
+               for s in suppressions)
+
+
+def _what(model) -> str:
+    if isinstance(model, Board):
+        return "board XML"
+    if isinstance(model, LaunchConfig):
+        return "launch XML"
+    return f"{model.format} scenario XML"
+
+
+def _choose_board(folder: str, boards: list[str]) -> str:
+    if len(boards) == 1:
+        return boards[0]
+    named = os.path.join(folder, os.path.basename(
+        os.path.normpath(folder)) + ".xml")
+    if named in boards:
+        return named
+    raise UsageError(
+        f"{folder}: holds {len(boards)} board XMLs ("
+        + ", ".join(os.path.basename(b) for b in boards)
+        + "); pass the one to use with --board")
+
+
+def find_board_beside(scenario_path: str,
+                      scenario: Scenario) -> str | None:
+    """The board XML in the scenario's folder, or None.
+
+    Tries ``<board>.xml`` (from a legacy scenario's ``board`` attribute)
+    and ``<folder name>.xml`` first, then any XML whose first kilobytes
+    hold a board section such as ``<BIOS_INFO>``.
+    """
+    folder = os.path.dirname(scenario_path) or "."
+    preferred = []
+    if scenario.board_name:
+        preferred.append(scenario.board_name + ".xml")
+    preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".xml"))
+    except OSError:
+        return None
+    own = os.path.basename(scenario_path)
+    ordered = [n for n in preferred if n in names] + names
+    for name in ordered:
+        if name == own:
+            continue
+        candidate = os.path.join(folder, name)
+        if _looks_like_board(candidate):
+            return candidate
+    return None
+
+
+def _looks_like_board(path: str) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(8192)
+    except OSError:
+        return False
+    return b"<acrn-config" in head and any(
+        marker in head for marker in _BOARD_MARKERS)

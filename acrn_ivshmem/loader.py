@@ -1,0 +1,364 @@
+"""Turn parsed ACRN XML documents into the model.
+
+:func:`load` recognises a board XML, a legacy (v2.x) or v3.x scenario and
+a v2.x launch XML; anything else is an :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from lxml import etree
+
+from .errors import InputError, located
+from .model import (
+    Bdf, Board, LaunchConfig, LaunchVm, LegacyText, Member, Region,
+    Scenario, Suppression, Value, Vm, VmKind, VuartEndpoint,
+)
+from .xmlio import Document, Loc, parse_file
+
+LEGACY_VM_TYPES = {
+    "PRE_STD_VM": VmKind.PRE_LAUNCHED,
+    "PRE_RT_VM": VmKind.PRE_LAUNCHED,
+    "SAFETY_VM": VmKind.PRE_LAUNCHED,
+    "SOS_VM": VmKind.SERVICE,
+    "SERVICE_VM": VmKind.SERVICE,
+    "POST_STD_VM": VmKind.POST_LAUNCHED,
+    "POST_RT_VM": VmKind.POST_LAUNCHED,
+    "KATA_VM": VmKind.POST_LAUNCHED,
+}
+LOAD_ORDERS = {
+    "PRE_LAUNCHED_VM": VmKind.PRE_LAUNCHED,
+    "SERVICE_VM": VmKind.SERVICE,
+    "POST_LAUNCHED_VM": VmKind.POST_LAUNCHED,
+}
+BOARD_SECTIONS = ("BIOS_INFO", "PCI_DEVICE", "CPU_PROCESSOR_INFO",
+                  "BASE_BOARD_INFO", "processors", "devices")
+_SUPPRESS = re.compile(
+    r"\s*acrn-shm\s*:\s*ignore\b[\s\[=:]*([A-Za-z0-9,\s]+?)\]?\s*$")
+_LSPCI_BDF = re.compile(
+    r"^\s*(?:[0-9A-Fa-f]{4}:)?([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})\.([0-7])\s",
+    re.M)
+
+
+class Loaded(NamedTuple):
+    """A loaded file: the model object and the document it came from."""
+
+    model: Scenario | Board | LaunchConfig
+    document: Document
+
+
+def load(path: str) -> Loaded:
+    """Parse ``path`` and build the model object for whatever it is."""
+    document = parse_file(path)
+    return Loaded(from_document(document), document)
+
+
+def kind_of(document: Document) -> str:
+    """``"board"``, ``"legacy"``, ``"v3"`` or ``"launch"``; else raise."""
+    root = document.root
+    if root.tag != "acrn-config":
+        loc = document.loc(root)
+        raise InputError(located(
+            document.path, loc.line, loc.column,
+            f"root element is <{root.tag}>; expected <acrn-config> "
+            "(an ACRN board, scenario or launch XML)"))
+    children = {child.tag for child in root if isinstance(child.tag, str)}
+    if "user_vm" in children or "uos" in children or (
+            "user_vm_launcher" in root.attrib
+            or "uos_launcher" in root.attrib):
+        return "launch"
+    if "hv" in children or "vm" in children:
+        return _scenario_format(root)
+    if children & set(BOARD_SECTIONS):
+        return "board"
+    loc = document.loc(root)
+    raise InputError(located(
+        document.path, loc.line, loc.column,
+        "<acrn-config> holds no <hv> or <vm> (scenario), no <user_vm> "
+        "(launch XML) and no <BIOS_INFO>/<PCI_DEVICE> (board)"))
+
+
+def _scenario_format(root: etree._Element) -> str:
+    ivshmem = root.find("hv/FEATURES/IVSHMEM")
+    if ivshmem is not None:
+        if ivshmem.find("IVSHMEM_ENABLED") is not None:
+            return "legacy"
+        for region in ivshmem.iterfind("IVSHMEM_REGION"):
+            if len(region):
+                return "v3"
+            if (region.text or "").strip():
+                return "legacy"
+    for vm in root.iterfind("vm"):
+        if vm.find("load_order") is not None:
+            return "v3"
+        if _text(vm.find("vm_type")) in LEGACY_VM_TYPES:
+            return "legacy"
+    return "v3"
+
+
+def from_document(document: Document) -> Scenario | Board | LaunchConfig:
+    """Build the model object for a parsed document."""
+    kind = kind_of(document)
+    if kind == "board":
+        return board_from(document)
+    if kind == "launch":
+        return launch_from(document)
+    return scenario_from(document, kind)
+
+
+def _text(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    return element.text or ""
+
+
+def _value(document: Document, element: etree._Element | None,
+           strip: bool = False) -> Value | None:
+    if element is None:
+        return None
+    text = element.text or ""
+    loc = document.text_loc(element)
+    if strip:
+        stripped = text.lstrip()
+        loc = _advance(loc, text, len(text) - len(stripped))
+        text = stripped.rstrip()
+    return Value(text, loc)
+
+
+def _advance(loc: Loc, text: str, offset: int) -> Loc:
+    # The location of text[offset] when text starts at loc.
+    newlines = text.count("\n", 0, offset)
+    if not newlines:
+        return Loc(loc.line, loc.column + offset)
+    return Loc(loc.line + newlines, offset - text.rindex("\n", 0, offset))
+
+
+def suppressions_of(document: Document) -> tuple[Suppression, ...]:
+    """Every ``<!-- acrn-shm: ignore CODE... -->`` and the lines it covers."""
+    found = []
+    for comment in document.comments:
+        match = _SUPPRESS.match(comment.text)
+        if match is None or comment.next_element is None:
+            continue
+        codes = frozenset(
+            code.upper() for code in re.split(r"[\s,]+", match.group(1))
+            if code)
+        pos = document.pos(comment.next_element)
+        found.append(Suppression(codes, pos.start.line, pos.end_line,
+                                 comment.loc))
+    return tuple(found)
+
+
+def scenario_from(document: Document, fmt: str) -> Scenario:
+    """Build a :class:`Scenario` of format ``fmt`` (legacy or v3)."""
+    root = document.root
+    vms = tuple(_vm(document, vm) for vm in root.iterfind("vm"))
+    ivshmem = root.find("hv/FEATURES/IVSHMEM")
+    regions: list[Region] = []
+    enabled = None
+    if ivshmem is not None:
+        enabled = _value(document, ivshmem.find("IVSHMEM_ENABLED"),
+                         strip=True)
+        for element in ivshmem.iterfind("IVSHMEM_REGION"):
+            if fmt == "legacy":
+                region = _legacy_region(document, element)
+            else:
+                region = _v3_region(document, element)
+            if region is not None:
+                regions.append(region)
+    return Scenario(
+        path=document.path,
+        format=fmt,
+        board_name=root.get("board"),
+        vms=vms,
+        regions=tuple(regions),
+        ivshmem_loc=document.loc(ivshmem) if ivshmem is not None else None,
+        ivshmem_enabled=enabled,
+        pci_vuarts=_pci_vuarts(document) if fmt == "v3" else (),
+        suppressions=suppressions_of(document),
+        root_loc=document.loc(root),
+    )
+
+
+def _vm(document: Document, element: etree._Element) -> Vm:
+    id_text = element.get("id")
+    try:
+        vm_id = int(id_text) if id_text is not None else None
+    except ValueError:
+        vm_id = None
+    load_order = _text(element.find("load_order"))
+    vm_type = _text(element.find("vm_type"))
+    if load_order is not None:
+        kind = LOAD_ORDERS.get(load_order.strip(), VmKind.UNKNOWN)
+        type_text = load_order
+    else:
+        kind = LEGACY_VM_TYPES.get((vm_type or "").strip(), VmKind.UNKNOWN)
+        type_text = vm_type
+    name = _text(element.find("name"))
+    return Vm(vm_id, id_text, name.strip() if name else None, kind,
+              type_text, document.loc(element))
+
+
+def _v3_region(document: Document, element: etree._Element) -> Region:
+    vms = element.find("IVSHMEM_VMS")
+    members = []
+    if vms is not None:
+        for member in vms.iterfind("IVSHMEM_VM"):
+            members.append(Member(
+                vm=_value(document, member.find("VM_NAME")),
+                vbdf=_value(document, member.find("VBDF")),
+                loc=document.loc(member)))
+    return Region(
+        name=_value(document, element.find("NAME")),
+        provider=_value(document, element.find("PROVIDED_BY")),
+        size=_value(document, element.find("IVSHMEM_SIZE"), strip=True),
+        region_id=_value(document, element.find("IVSHMEM_REGION_ID"),
+                         strip=True),
+        members=tuple(members),
+        loc=document.loc(element),
+        vms_loc=document.loc(vms) if vms is not None else None,
+    )
+
+
+def split_legacy(raw: Value) -> LegacyText:
+    """Split a legacy region string on commas, keeping each field's place."""
+    fields = []
+    offset = 0
+    for part in raw.text.split(","):
+        stripped = part.strip()
+        lead = len(part) - len(part.lstrip())
+        fields.append(Value(stripped, _advance(raw.loc, raw.text,
+                                               offset + lead)))
+        offset += len(part) + 1
+    prefix = None
+    first = fields[0]
+    cut = first.text.find(":/")
+    if cut >= 0:
+        prefix = Value(first.text[:cut + 2], first.loc)
+    return LegacyText(raw, tuple(fields), prefix)
+
+
+def _legacy_region(document: Document,
+                   element: etree._Element) -> Region | None:
+    text = element.text or ""
+    if not text.strip() or len(element):
+        return None
+    legacy = split_legacy(Value(text, document.text_loc(element)))
+    fields = legacy.fields
+    first = fields[0]
+    if legacy.prefix is not None:
+        cut = len(legacy.prefix.text)
+        name = Value(first.text[cut:], Loc(first.loc.line,
+                                           first.loc.column + cut))
+    else:
+        name = first
+    size = fields[1] if len(fields) > 1 else None
+    members = []
+    vms_loc = None
+    if len(fields) > 2:
+        ids = fields[2]
+        vms_loc = ids.loc
+        offset = 0
+        for part in ids.text.split(":"):
+            lead = len(part) - len(part.lstrip())
+            loc = Loc(ids.loc.line, ids.loc.column + offset + lead)
+            members.append(Member(Value(part.strip(), loc), None, loc))
+            offset += len(part) + 1
+    return Region(
+        name=name,
+        provider=legacy.prefix,
+        size=size,
+        region_id=None,
+        members=tuple(members),
+        loc=document.loc(element),
+        vms_loc=vms_loc,
+        legacy=legacy,
+        malformed=len(fields) != 3,
+    )
+
+
+def _pci_vuarts(document: Document) -> tuple[VuartEndpoint, ...]:
+    found = []
+    for connection in document.root.iterfind(
+            "hv/vuart_connections/vuart_connection"):
+        if (_text(connection.find("type")) or "").strip() != "pci":
+            continue
+        name = (_text(connection.find("name")) or "").strip()
+        for endpoint in connection.iterfind("endpoint"):
+            found.append(VuartEndpoint(
+                connection=name,
+                vm=_value(document, endpoint.find("vm_name"), strip=True),
+                vbdf=_value(document, endpoint.find("vbdf")),
+                loc=document.loc(endpoint)))
+    return tuple(found)
+
+
+def board_from(document: Document) -> Board:
+    """Build a :class:`Board`: its name and native PCI functions.
+
+    Native functions come from the lspci-style ``PCI_DEVICE`` text and
+    from the ``devices`` tree (functions with a vendor id; ACPI-only
+    placeholders are ignored).
+    """
+    root = document.root
+    bdfs = set()
+    for match in _LSPCI_BDF.finditer(_text(root.find("PCI_DEVICE")) or ""):
+        bus, device, function = match.groups()
+        bdfs.add(Bdf(int(bus, 16), int(device, 16), int(function)))
+    devices = root.find("devices")
+    if devices is not None:
+        for bus in devices.iter("bus"):
+            if bus.get("type") != "pci":
+                continue
+            try:
+                bus_number = int(bus.get("address", ""), 16)
+            except ValueError:
+                continue
+            for device in bus.iterfind("device"):
+                bdf = _tree_bdf(bus_number, device)
+                if bdf is not None:
+                    bdfs.add(bdf)
+    # The root's line is enough here; columns would cost an extra pass.
+    return Board(document.path, root.get("board"), frozenset(bdfs),
+                 Loc(root.sourceline or 1, 1))
+
+
+def _tree_bdf(bus: int, device: etree._Element) -> Bdf | None:
+    if device.find("vendor") is None:
+        return None
+    try:
+        address = int(device.get("address", ""), 16)
+    except ValueError:
+        return None
+    number, function = address >> 16, address & 0xFFFF
+    if number > 31 or function > 7:
+        return None
+    return Bdf(bus, number, function)
+
+
+def launch_from(document: Document) -> LaunchConfig:
+    """Build a :class:`LaunchConfig` from a v2.x launch XML."""
+    root = document.root
+    vms = []
+    for element in root:
+        if element.tag not in ("user_vm", "uos"):
+            continue
+        regions = tuple(
+            value for value in (
+                _value(document, shm, strip=True)
+                for shm in element.iterfind("shm_regions/shm_region"))
+            if value is not None and value.text)
+        name = _text(element.find("vm_name"))
+        vms.append(LaunchVm(element.get("id"),
+                            name.strip() if name else None, regions,
+                            document.loc(element)))
+    return LaunchConfig(
+        path=document.path,
+        board_name=root.get("board"),
+        scenario_name=root.get("scenario"),
+        vms=tuple(vms),
+        suppressions=suppressions_of(document),
+        root_loc=document.loc(root),
+    )

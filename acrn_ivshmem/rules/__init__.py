@@ -1,0 +1,97 @@
+"""The lint rules: one module each, registered here explicitly.
+
+Every rule module has ``CODE``, ``NAME``, ``SEVERITY`` (the default),
+``TARGET`` (``scenario``, ``launch`` or ``document``), ``NEEDS_BOARD``, a
+docstring that is its documentation, and (except ISM001, which the
+schema check implements) a ``check()`` generator yielding
+:class:`Finding`. Codes are stable and never reused.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..errors import UsageError
+from . import (
+    board_missing,
+    dm_region_vms,
+    duplicate_name,
+    duplicate_vm,
+    ivshmem_disabled,
+    ivshmem_enabled_empty,
+    launch_shm_format,
+    launch_shm_scenario,
+    legacy_fields,
+    legacy_prefix,
+    legacy_size,
+    legacy_vm_ids,
+    provided_by,
+    region_count,
+    region_id,
+    region_name_chars,
+    region_name_length,
+    region_size,
+    schema_structure,
+    too_few_vms,
+    unknown_vm,
+    vbdf_duplicate,
+    vbdf_format,
+    vbdf_host_bridge,
+    vbdf_native,
+    vbdf_post_range,
+)
+from ._finding import Finding
+
+__all__ = ["RULES", "Finding", "get", "summary"]
+
+RULES: dict[str, ModuleType] = {
+    module.CODE: module
+    for module in sorted(
+        (
+            board_missing,
+            dm_region_vms,
+            duplicate_name,
+            duplicate_vm,
+            ivshmem_disabled,
+            ivshmem_enabled_empty,
+            launch_shm_format,
+            launch_shm_scenario,
+            legacy_fields,
+            legacy_prefix,
+            legacy_size,
+            legacy_vm_ids,
+            provided_by,
+            region_count,
+            region_id,
+            region_name_chars,
+            region_name_length,
+            region_size,
+            schema_structure,
+            too_few_vms,
+            unknown_vm,
+            vbdf_duplicate,
+            vbdf_format,
+            vbdf_host_bridge,
+            vbdf_native,
+            vbdf_post_range,
+        ),
+        key=lambda module: module.CODE,
+    )
+}
+
+#: Codes that were used once and must never be given to another rule.
+RETIRED: dict[str, str] = {}
+
+
+def get(code: str) -> ModuleType:
+    """The rule module for ``code`` (case-insensitive), or UsageError."""
+    rule = RULES.get(code.upper())
+    if rule is None:
+        raise UsageError(f"unknown rule code '{code}'; see 'acrn-shm rules'")
+    return rule
+
+
+def summary(rule: ModuleType) -> str:
+    """The first line of the rule's doc, without code and name."""
+    first = (rule.__doc__ or "").strip().splitlines()[0]
+    return first.split(":", 1)[1].strip() if ":" in first else first

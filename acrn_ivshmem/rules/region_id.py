@@ -1,0 +1,62 @@
+"""ISM211 region-id: IVSHMEM_REGION_ID is a decimal integer 0..65535.
+
+What it does
+    Checks that ``IVSHMEM_REGION_ID`` (ACRN v3.3) is written in decimal
+    and lies between 0 and 65535.
+
+Why it matters
+    The id reaches the guest as the 16-bit PCI subsystem id. ACRN's
+    schema accepts any integer and truncates it to 16 bits, and acrn-dm
+    parses the option in base 10, so ``0x10`` silently becomes 0.
+
+Example (fails)
+    <IVSHMEM_REGION_ID>0x10</IVSHMEM_REGION_ID>
+
+Use instead (passes)
+    <IVSHMEM_REGION_ID>16</IVSHMEM_REGION_ID>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Board, Scenario
+from ._finding import Finding
+
+CODE = "ISM211"
+NAME = "region-id"
+SEVERITY = "error"
+TARGET = "scenario"
+NEEDS_BOARD = False
+MAXIMUM = 0xFFFF
+
+
+def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
+    """Yield a finding per region id that is not decimal or too large."""
+    for region in scenario.regions:
+        rid = region.region_id
+        if rid is None:
+            continue
+        text = rid.text
+        if text.isascii() and text.isdecimal():
+            if int(text) <= MAXIMUM:
+                continue
+            yield Finding(
+                rid.loc,
+                f"region {region.label} id '{text}' is above {MAXIMUM}; "
+                f"the guest sees it as a 16-bit PCI subsystem id",
+                f"use a number from 0 to {MAXIMUM}")
+            continue
+        hint = f"use a decimal number from 0 to {MAXIMUM}"
+        try:
+            number = int(text, 0)
+        except ValueError:
+            number = None
+        if number is not None and 0 <= number <= MAXIMUM:
+            hint = (f"write '{number}'; acrn-dm reads the id in base 10, "
+                    f"so '{text}' would become 0")
+        yield Finding(
+            rid.loc,
+            f"region {region.label} id '{text}' is not a decimal integer "
+            f"from 0 to {MAXIMUM}",
+            hint)

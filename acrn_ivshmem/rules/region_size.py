@@ -1,0 +1,48 @@
+"""ISM201 region-size: a power of two from 2 to 512 MB.
+
+What it does
+    Checks that each region's size (``IVSHMEM_SIZE``, or the legacy size
+    field) is one of 2, 4, 8, 16, 32, 64, 128, 256 or 512 (MB).
+
+Why it matters
+    The PCI BAR that maps the memory must be a power of two, and both
+    the hypervisor and acrn-dm refuse sizes below 2 MB or of 1 GB and
+    more; a wrong size fails at VM start, not at build time.
+
+Example (fails)
+    <IVSHMEM_SIZE>3</IVSHMEM_SIZE>
+
+Use instead (passes)
+    <IVSHMEM_SIZE>4</IVSHMEM_SIZE>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Board, Scenario
+from ._finding import Finding
+
+CODE = "ISM201"
+NAME = "region-size"
+SEVERITY = "error"
+TARGET = "scenario"
+NEEDS_BOARD = False
+ALLOWED = tuple(2 ** power for power in range(1, 10))
+
+
+def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
+    """Yield a finding per region whose size is not allowed."""
+    for region in scenario.regions:
+        size = region.size
+        if region.malformed or size is None:
+            continue
+        if region.legacy is not None and not size.text.isdecimal():
+            continue  # ISM103 reports it
+        if size.text.isdecimal() and int(size.text) in ALLOWED:
+            continue
+        yield Finding(
+            size.loc,
+            f"region {region.label} size '{size.text}' is not a power of "
+            f"two from 2 to 512 (MB)",
+            "use one of " + ", ".join(str(mb) for mb in ALLOWED))

@@ -1,0 +1,150 @@
+"""Structure checks with xmlschema against acrn-shm's own XSDs (ISM001).
+
+Each kind of document (legacy and v3 scenario, v2.x launch XML, board)
+has an XSD 1.1 file in ``schemas/`` that describes the parts acrn-shm
+reads and lets every other element through (open content). Findings
+carry the line and column of the offending element.
+
+Building the schemas costs far more than validating, so results are
+cached on disk, keyed by the SHA-256 of the schema, the installed
+xmlschema and the document bytes: an unchanged file is not validated
+twice. Set ``ACRN_SHM_NO_CACHE=1`` (or pass ``use_cache=False``) to
+always validate.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+
+from .rules import Finding
+from .xmlio import Document, Loc
+
+SCHEMA_FILES = {
+    "legacy": "scenario-v2.xsd",
+    "v3": "scenario-v3.xsd",
+    "launch": "launch-v2.xsd",
+    "board": "board.xsd",
+}
+_CACHE_FORMAT = "1"
+
+
+def schema_path(kind: str) -> str:
+    """The XSD file used for documents of ``kind``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "schemas", SCHEMA_FILES[kind])
+    if os.path.isfile(installed):
+        return installed
+    # A source tree, where schemas/ sits beside the package.
+    return os.path.join(os.path.dirname(here), "schemas", SCHEMA_FILES[kind])
+
+
+def schema_text(kind: str) -> bytes:
+    """The bytes of the XSD used for documents of ``kind``."""
+    with open(schema_path(kind), "rb") as stream:
+        return stream.read()
+
+
+def cache_dir() -> str:
+    """Where validation results are cached."""
+    configured = os.environ.get("ACRN_SHM_CACHE_DIR")
+    if configured:
+        return configured
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "acrn-shm")
+
+
+def check_structure(document: Document, kind: str,
+                    use_cache: bool = True) -> list[Finding]:
+    """Validate ``document`` (of ``kind``) and return the findings."""
+    if os.environ.get("ACRN_SHM_NO_CACHE"):
+        use_cache = False
+    xsd = schema_text(kind)
+    if not use_cache:
+        return _validate(document, kind)
+    key = _cache_key(xsd, document.data)
+    path = os.path.join(cache_dir(), key + ".json")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return [Finding(Loc(line, column), message)
+                    for line, column, message in json.load(stream)]
+    except (OSError, ValueError, TypeError):
+        pass
+    findings = _validate(document, kind)
+    _store(path, [[f.loc.line, f.loc.column, f.message] for f in findings])
+    return findings
+
+
+def _validator_stamp() -> bytes:
+    # Identifies the installed xmlschema without importing it (importing
+    # it costs more than a whole cached lint run).
+    spec = importlib.util.find_spec("xmlschema")
+    if spec is None or spec.origin is None:
+        return b"missing"
+    stat = os.stat(spec.origin)
+    return f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+
+
+def _cache_key(xsd: bytes, data: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (_CACHE_FORMAT.encode(), _validator_stamp(), xsd, data):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _store(path: str, payload: list) -> None:
+    # Best effort: a read-only or full disk only costs speed.
+    import tempfile
+
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(payload, stream)
+        os.replace(temp, path)
+    except OSError:
+        pass
+
+
+def _validate(document: Document, kind: str) -> list[Finding]:
+    import xmlschema
+
+    schema = _compiled(kind)
+    findings = []
+    for error in schema.iter_errors(document.root):
+        element = error.elem
+        loc = document.loc_or_root(element)
+        subject = element
+        index = getattr(error, "index", None)
+        if (isinstance(error, xmlschema.XMLSchemaChildrenValidationError)
+                and element is not None and index is not None
+                and index < len(element)):
+            subject = element[index]
+            loc = document.loc_or_root(subject)
+        findings.append(Finding(loc, _message(error, element, subject)))
+    return findings
+
+
+@functools.cache
+def _compiled(kind: str):
+    import xmlschema
+
+    return xmlschema.XMLSchema11(schema_path(kind))
+
+
+def _message(error, element, subject) -> str:
+    reason = (error.reason or str(error.message)).rstrip(".")
+    if subject is not element and subject is not None:
+        where = f"<{subject.tag}> in <{element.tag}>"
+    elif element is not None:
+        where = f"<{element.tag}>"
+    else:
+        where = "document"
+    reason = reason[:1].lower() + reason[1:]
+    return f"{where}: {reason}"

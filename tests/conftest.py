@@ -1,0 +1,42 @@
+"""Shared fixtures: clean environment, data folders, a lint helper."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from acrn_ivshmem.config import LintConfig
+from acrn_ivshmem.lint import lint
+
+TESTS = Path(__file__).parent
+PROJECT = TESTS.parent
+SHARED = PROJECT.parent / "shared"
+ACRN_DATA = SHARED / "acrn-data"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """No ACRN_* settings leak in; HOME and the cache are per test."""
+    for name in list(os.environ):
+        if name.startswith("ACRN"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ACRN_SHM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def acrn_data() -> Path:
+    """The real ACRN XMLs beside the project (../shared/acrn-data)."""
+    if not ACRN_DATA.is_dir():
+        pytest.skip(f"{ACRN_DATA} is missing")
+    return ACRN_DATA
+
+
+def positions(paths, board=None, select=("ALL",)):
+    """Lint ``paths`` and return ``(line, column, code)`` of every finding."""
+    result = lint([str(p) for p in paths], str(board) if board else None,
+                  LintConfig(select=tuple(select)))
+    assert not result.errors, result.errors
+    return [(d.line, d.column, d.code) for d in result.diagnostics]
