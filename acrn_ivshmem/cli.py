@@ -39,7 +39,8 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         result = lint(paths, board, settings)
     except AcrnShmError as exc:
         return _fail(str(exc))
-    sys.stdout.write(formatter(result.diagnostics, result.files))
+    if result.files or result.diagnostics or not result.errors:
+        sys.stdout.write(formatter(result.diagnostics, result.files))
     for error in result.errors:
         sys.stderr.write(f"acrn-shm: error: {error}\n")
     return result.exit_code
@@ -233,7 +234,7 @@ def main() -> None:
             status = _fast_lint(sys.argv[2:])
             if status is not None:
                 sys.exit(status)
-        build_app()()
+        build_app()(prog_name="acrn-shm")
     except AcrnShmError as exc:
         sys.stderr.write(f"acrn-shm: error: {exc}\n")
         sys.exit(2)

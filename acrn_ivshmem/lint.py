@@ -24,7 +24,8 @@ _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
 
 
 class LintResult(NamedTuple):
-    """Diagnostics (sorted), input errors (one line each), files linted."""
+    """Diagnostics (sorted), input errors (one line each), and the number
+    of files linted (files that could not be read are not counted)."""
 
     diagnostics: tuple[Diagnostic, ...]
     errors: tuple[str, ...]
@@ -86,13 +87,15 @@ class Linter:
                 errors.append(str(exc))
         diagnostics: list[Diagnostic] = []
         checked_boards: set[str] = set()
+        linted = 0
         for job in jobs:
             try:
                 diagnostics.extend(self._lint_one(job, checked_boards))
+                linted += 1
             except AcrnShmError as exc:
                 errors.append(str(exc))
         return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
-                          len(jobs))
+                          linted)
 
     def _jobs(self, path: str, board_path: str | None) -> list[_Job]:
         if not os.path.isdir(path):
@@ -102,7 +105,8 @@ class Linter:
         if not names:
             raise InputError(located(path, None, None,
                                      "folder holds no .xml file"))
-        files = [os.path.join(path, name) for name in names]
+        files = [os.path.normpath(os.path.join(path, name))
+                 for name in names]
         boards = []
         for file in files:
             try:

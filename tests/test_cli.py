@@ -1,0 +1,157 @@
+"""CLI golden tests: argv, exit status, stdout and stderr, byte for byte.
+
+Each case runs the real ``acrn-shm`` command in a copy of
+``tests/test_cli/``. Refresh the golden files with ``UPDATE_GOLDEN=1``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "test_cli"
+GOLDEN = DATA / "golden"
+
+CASES = {
+    "lint-clean": ["lint", "--board", "board.xml", "clean_v3.xml"],
+    "lint-broken-text": ["lint", "broken_v3.xml"],
+    "lint-broken-json": ["lint", "-f", "json", "broken_v3.xml"],
+    "lint-broken-sarif": ["lint", "--output-format", "sarif",
+                          "broken_v3.xml"],
+    "lint-broken-github": ["lint", "-f", "github", "broken_v3.xml"],
+    "lint-select": ["lint", "--select", "ISM2", "--ignore", "ISM203",
+                    "broken_v3.xml"],
+    "lint-config": ["lint", "--config", "configured/pyproject.toml",
+                    "broken_v3.xml"],
+    "lint-warnings-only": ["lint", "warn_legacy.xml"],
+    "lint-dir": ["lint", "."],
+    "lint-malformed": ["lint", "malformed.xml"],
+    "lint-missing": ["lint", "no_such_file.xml"],
+    "lint-wrong-root": ["lint", "wrong_root.xml"],
+    "lint-entities": ["lint", "entities.xml"],
+    "lint-bad-and-good": ["lint", "--board", "board.xml", "clean_v3.xml",
+                          "malformed.xml"],
+    "lint-board-is-scenario": ["lint", "--board", "clean_v3.xml",
+                               "clean_v3.xml"],
+    "lint-unknown-format": ["lint", "-f", "xml", "clean_v3.xml"],
+    "lint-unknown-code": ["lint", "--select", "ISM999", "clean_v3.xml"],
+    "lint-no-args": ["lint"],
+    "rules-json": ["rules", "--output-format", "json"],
+    "explain": ["explain", "ism201"],
+    "explain-unknown": ["explain", "ISM999"],
+    "version": ["--version"],
+}
+
+
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``acrn-shm ARGV`` in ``cwd`` as a new process."""
+    env = dict(os.environ, COLUMNS="100", NO_COLOR="1", TERM="dumb")
+    return subprocess.run(
+        [sys.executable, "-m", "acrn_ivshmem", *argv], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=120)
+
+
+def transcript(argv: list[str], result) -> str:
+    """The golden text of one run."""
+    return (f"$ acrn-shm {' '.join(argv)}\n"
+            f"exit: {result.returncode}\n"
+            f"--- stdout\n{result.stdout}"
+            f"--- stderr\n{result.stderr}")
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A private copy of the CLI test data."""
+    target = tmp_path / "work"
+    shutil.copytree(DATA, target, ignore=shutil.ignore_patterns("golden"))
+    return target
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name, workdir):
+    argv = CASES[name]
+    actual = transcript(argv, run(argv, workdir))
+    golden = GOLDEN / f"{name}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(actual, encoding="utf-8")
+    assert actual == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name, status", [
+    ("lint-clean", 0), ("lint-warnings-only", 0), ("lint-broken-text", 1),
+    ("lint-broken-json", 1), ("lint-malformed", 2), ("lint-missing", 2),
+    ("lint-wrong-root", 2), ("lint-entities", 2), ("lint-bad-and-good", 2),
+    ("lint-unknown-format", 2), ("lint-no-args", 2), ("version", 0),
+])
+def test_exit_status(name, status):
+    golden = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
+    assert golden.splitlines()[1] == f"exit: {status}"
+
+
+def test_input_errors_are_one_line_without_traceback():
+    for name in ("lint-malformed", "lint-missing", "lint-wrong-root",
+                 "lint-entities"):
+        golden = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
+        stderr = golden.split("--- stderr\n", 1)[1]
+        assert stderr.count("\n") == 1, name
+        assert "Traceback" not in golden
+
+
+def test_json_has_exactly_the_public_keys(workdir):
+    result = run(["lint", "-f", "json", "broken_v3.xml"], workdir)
+    items = json.loads(result.stdout)
+    assert items
+    for item in items:
+        assert list(item) == ["path", "line", "column", "code", "severity",
+                              "message", "hint"]
+
+
+def test_sarif_is_valid_shape(workdir):
+    result = run(["lint", "-f", "sarif", "broken_v3.xml"], workdir)
+    log = json.loads(result.stdout)
+    run_ = log["runs"][0]
+    rule_ids = [rule["id"] for rule in run_["tool"]["driver"]["rules"]]
+    for item in run_["results"]:
+        assert rule_ids[item["ruleIndex"]] == item["ruleId"]
+        region = item["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1
+
+
+def test_config_is_found_from_the_working_directory(workdir):
+    shutil.copy(workdir / "broken_v3.xml", workdir / "configured")
+    shutil.copy(workdir / "board.xml", workdir / "configured")
+    result = run(["lint", "-f", "json", "broken_v3.xml"],
+                 workdir / "configured")
+    codes = {item["code"] for item in json.loads(result.stdout)}
+    assert codes and not any(code.startswith("ISM3") for code in codes)
+    severities = {item["severity"] for item in json.loads(result.stdout)
+                  if item["code"] == "ISM211"}
+    assert severities == {"warning"}
+
+
+def test_fast_lint_parser_matches_typer_options():
+    from acrn_ivshmem.cli import build_app, fast_lint_parser
+
+    import typer.main
+
+    command = typer.main.get_command(build_app()).commands["lint"]
+    typer_options = {opt for param in command.params
+                     for opt in param.opts if opt.startswith("-")}
+    fast_options = {opt for action in fast_lint_parser()._actions
+                    for opt in action.option_strings}
+    assert fast_options == typer_options
+
+
+def test_cache_gives_the_same_result(workdir):
+    first = run(["lint", "-f", "json", "broken_v3.xml"], workdir)
+    second = run(["lint", "-f", "json", "broken_v3.xml"], workdir)
+    uncached = run(["lint", "--no-cache", "-f", "json", "broken_v3.xml"],
+                   workdir)
+    assert first.stdout == second.stdout == uncached.stdout
