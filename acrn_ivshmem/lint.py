@@ -66,6 +66,13 @@ class Linter:
             raise loaded
         return loaded
 
+    def _forget(self, path: str) -> None:
+        # Boards are shared by many scenarios; other files are done with.
+        key = os.path.normpath(path)
+        if not isinstance(getattr(self._loaded.get(key), "model", None),
+                          Board):
+            self._loaded.pop(key, None)
+
     def lint(self, paths: list[str],
              board_path: str | None = None) -> LintResult:
         """Lint ``paths`` (files or folders), with ``board_path`` if given."""
@@ -94,6 +101,7 @@ class Linter:
                 linted += 1
             except AcrnShmError as exc:
                 errors.append(str(exc))
+            self._forget(job.path)
         return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
                           linted)
 

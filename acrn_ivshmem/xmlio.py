@@ -158,8 +158,34 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
             f"file is {len(data)} bytes; the limit is {MAX_BYTES} bytes"))
     if not data.strip():
         raise InputError(located(path, None, None, "file is empty"))
+    _refuse_doctype(data, path)
     root = _parse_tree(data, path)
     return Document(path, data, root)
+
+
+def _refuse_doctype(data: bytes, path: str) -> None:
+    # Look through the prolog (declaration, comments, PIs) before lxml
+    # sees the bytes: libxml2 starts expanding entities as it parses.
+    offset = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        while offset < len(data) and data[offset] in b" \t\r\n":
+            offset += 1
+        if data.startswith(b"<?", offset):
+            end = data.find(b"?>", offset)
+        elif data.startswith(b"<!--", offset):
+            end = data.find(b"-->", offset)
+        else:
+            break
+        if end < 0:
+            return
+        offset = end + 2
+    if data[offset:offset + 9].upper() == b"<!DOCTYPE":
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - data.rfind(b"\n", 0, offset)
+        raise InputError(located(
+            path, line, column,
+            "a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "
+            "or entities)"))
 
 
 def _scan_positions(data: bytes, path: str):
@@ -237,7 +263,8 @@ def _parse_tree(data: bytes, path: str) -> etree._Element:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
-        message = exc.msg.split(", line ")[0] if exc.msg else "syntax error"
+        message = " ".join((exc.msg or "syntax error").split(", line ")[0]
+                           .split()).rstrip(".")
         raise InputError(located(
             path, line, column, f"not well-formed XML: {message}")) from None
     docinfo = root.getroottree().docinfo
