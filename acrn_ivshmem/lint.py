@@ -196,7 +196,7 @@ class Linter:
         for code, finding in found:
             if not self.config.enabled(code):
                 continue
-            if _suppressed(code, finding.loc.line, suppressions):
+            if any(s.covers(code, finding.loc) for s in suppressions):
                 continue
             result.append(Diagnostic(
                 path, finding.loc.line, finding.loc.column, code,
@@ -209,12 +209,6 @@ def lint(paths: list[str], board_path: str | None = None,
          config: LintConfig | None = None) -> LintResult:
     """Lint ``paths`` with ``config``; see :class:`Linter`."""
     return Linter(config).lint(paths, board_path)
-
-
-def _suppressed(code: str, line: int,
-                suppressions: tuple[Suppression, ...]) -> bool:
-    return any(code in s.codes and s.first_line <= line <= s.last_line
-               for s in suppressions)
 
 
 def _what(model) -> str:

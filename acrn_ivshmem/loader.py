@@ -81,6 +81,14 @@ def kind_of(document: Document) -> str:
 
 
 def _scenario_format(root: etree._Element) -> str:
+    # The VMs tell the version most reliably; IVSHMEM only as a fallback,
+    # so that a v3 file with a legacy-style region is checked as v3.
+    for vm in root.iterfind("vm"):
+        if vm.find("load_order") is not None:
+            return "v3"
+    for vm in root.iterfind("vm"):
+        if _text(vm.find("vm_type")) in LEGACY_VM_TYPES:
+            return "legacy"
     ivshmem = root.find("hv/FEATURES/IVSHMEM")
     if ivshmem is not None:
         if ivshmem.find("IVSHMEM_ENABLED") is not None:
@@ -90,11 +98,6 @@ def _scenario_format(root: etree._Element) -> str:
                 return "v3"
             if (region.text or "").strip():
                 return "legacy"
-    for vm in root.iterfind("vm"):
-        if vm.find("load_order") is not None:
-            return "v3"
-        if _text(vm.find("vm_type")) in LEGACY_VM_TYPES:
-            return "legacy"
     return "v3"
 
 
@@ -146,8 +149,7 @@ def suppressions_of(document: Document) -> tuple[Suppression, ...]:
             code.upper() for code in re.split(r"[\s,]+", match.group(1))
             if code)
         pos = document.pos(comment.next_element)
-        found.append(Suppression(codes, pos.start.line, pos.end_line,
-                                 comment.loc))
+        found.append(Suppression(codes, pos.start, pos.end, comment.loc))
     return tuple(found)
 
 
@@ -345,11 +347,12 @@ def launch_from(document: Document) -> LaunchConfig:
     for element in root:
         if element.tag not in ("user_vm", "uos"):
             continue
+        # Raw text: ACRN v2.x compares it character by character.
         regions = tuple(
             value for value in (
-                _value(document, shm, strip=True)
+                _value(document, shm)
                 for shm in element.iterfind("shm_regions/shm_region"))
-            if value is not None and value.text)
+            if value is not None and value.text.strip())
         name = _text(element.find("vm_name"))
         vms.append(LaunchVm(element.get("id"),
                             name.strip() if name else None, regions,

@@ -17,7 +17,7 @@ from .xmlio import Loc
 __all__ = [
     "Bdf", "Board", "LaunchConfig", "LaunchVm", "LegacyText", "Loc",
     "Member", "Region", "Scenario", "Suppression", "Value", "Vm",
-    "VmKind", "VuartEndpoint", "parse_vbdf",
+    "VmKind", "VuartEndpoint", "is_decimal", "parse_vbdf",
 ]
 
 
@@ -39,6 +39,12 @@ class Bdf(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.bus:02x}:{self.device:02x}.{self.function}"
+
+
+def is_decimal(text: str) -> bool:
+    """True for ASCII decimal digits only (``str.isdecimal`` takes any
+    script's digits, which ACRN's C and Python code do not)."""
+    return text.isascii() and text.isdecimal()
 
 
 _VBDF = re.compile(r"([0-9A-Fa-f]{1,2}):([0-1][0-9A-Fa-f])\.([0-7])")
@@ -171,12 +177,20 @@ class VuartEndpoint:
 
 @dataclass(frozen=True)
 class Suppression:
-    """``<!-- acrn-shm: ignore CODE -->``: codes silenced on a line span."""
+    """``<!-- acrn-shm: ignore CODE -->``: codes silenced in an element.
+
+    ``first`` and ``last`` are the start of the element's start and end
+    tags; a finding between them (inclusive) is inside the element.
+    """
 
     codes: frozenset[str]
-    first_line: int
-    last_line: int
+    first: Loc
+    last: Loc
     loc: Loc
+
+    def covers(self, code: str, loc: Loc) -> bool:
+        """True when this silences ``code`` at ``loc``."""
+        return code in self.codes and self.first <= loc <= self.last
 
 
 @dataclass(frozen=True)
@@ -210,10 +224,9 @@ class Scenario:
     def vm_for(self, ref: str) -> Vm | None:
         """The VM a member reference names: by id (legacy) or name (v3)."""
         if self.is_legacy:
-            try:
-                wanted = int(ref.strip())
-            except ValueError:
+            if not is_decimal(ref.strip()):
                 return None
+            wanted = int(ref.strip())
             return next((vm for vm in self.vms if vm.id == wanted), None)
         return next((vm for vm in self.vms if vm.name == ref), None)
 

@@ -32,7 +32,8 @@ class ElementPos(NamedTuple):
     """Where an element sits in the source.
 
     Attributes: ``start`` (the ``<`` of the start tag), ``text`` (the
-    first character of the element's own text, or None), ``end_line``
+    first character of the element's own text, or None), ``end`` (the
+    ``<`` of the end tag; the start tag's ``<`` for ``<a/>``), ``end_line``
     (the line of the end tag), ``start_byte`` and ``end_byte`` (byte
     offsets of the start tag's ``<`` and of the end tag's ``<``; equal
     for an empty-element tag).
@@ -40,6 +41,7 @@ class ElementPos(NamedTuple):
 
     start: Loc
     text: Loc | None
+    end: Loc
     end_line: int
     start_byte: int
     end_byte: int
@@ -195,7 +197,7 @@ def _scan_positions(data: bytes, path: str):
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     starts: list[tuple[int, int, int]] = []
     texts: dict[int, Loc] = {}
-    ends: dict[int, tuple[int, int]] = {}
+    ends: dict[int, tuple[int, int, int]] = {}
     stack: list[int] = []
     has_child: list[bool] = []
     comment_marks: list[tuple[str, Loc, int]] = []
@@ -221,7 +223,9 @@ def _scan_positions(data: bytes, path: str):
     def end_element(_name):
         index = stack.pop()
         has_child.pop()
-        ends[index] = (parser.CurrentLineNumber, parser.CurrentByteIndex)
+        ends[index] = (parser.CurrentLineNumber,
+                       parser.CurrentColumnNumber + 1,
+                       parser.CurrentByteIndex)
 
     def character_data(_data):
         if stack and not has_child[-1] and stack[-1] not in texts:
@@ -249,16 +253,20 @@ def _scan_positions(data: bytes, path: str):
         )) from None
     positions = []
     for index, (line, column, byte) in enumerate(starts):
-        end_line, end_byte = ends[index]
+        end_line, end_column, end_byte = ends[index]
         positions.append(ElementPos(
-            Loc(line, column), texts.get(index), end_line, byte, end_byte))
+            Loc(line, column), texts.get(index), Loc(end_line, end_column),
+            end_line, byte, end_byte))
     return positions, comment_marks
 
 
 def _parse_tree(data: bytes, path: str) -> etree._Element:
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False,
-        dtd_validation=False, huge_tree=False, remove_blank_text=False)
+        dtd_validation=False, huge_tree=False, remove_blank_text=False,
+        # Comments and PIs inside a value would split its text; the
+        # expat pass keeps the comments that matter (suppressions).
+        remove_comments=True, remove_pis=True)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:

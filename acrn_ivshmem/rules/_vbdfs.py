@@ -18,7 +18,7 @@ class VbdfUse(NamedTuple):
 
 
 def vbdf_uses(scenario: Scenario) -> Iterator[VbdfUse]:
-    """Yield each IVSHMEM and PCI vUART VBDF in document order."""
+    """Yield each PCI vUART VBDF, then each IVSHMEM VBDF, in document order."""
     uses = []
     for index, region in enumerate(scenario.regions):
         for member in region.members:
@@ -32,5 +32,8 @@ def vbdf_uses(scenario: Scenario) -> Iterator[VbdfUse]:
         uses.append(VbdfUse(endpoint.vm.text, endpoint.vbdf,
                             f"vUART connection '{endpoint.connection}'",
                             None))
-    uses.sort(key=lambda use: use.vbdf.loc)
+    # vUART endpoints first: a region member that takes a vUART's VBDF is
+    # the later use, so findings land inside the IVSHMEM block.
+    uses.sort(key=lambda use: (use.region_index is not None,
+                               use.vbdf.loc))
     yield from uses

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM205"
@@ -40,7 +40,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 continue
             ref = member.vm.text
             key = str(int(ref)) if (scenario.is_legacy
-                                    and ref.isdecimal()) else ref
+                                    and is_decimal(ref)) else ref
             if key in seen:
                 yield Finding(
                     member.vm.loc,

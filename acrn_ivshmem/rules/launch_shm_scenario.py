@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import LaunchConfig, Scenario, VmKind
+from ..model import LaunchConfig, Scenario, VmKind, is_decimal
 from ._finding import Finding
 
 CODE = "ISM402"
@@ -50,7 +50,7 @@ def check(launch: LaunchConfig,
             if not region.malformed and region.provider is not None
             and region.name is not None and region.size is not None
             and any(member.vm is not None
-                    and member.vm.text.isdecimal()
+                    and is_decimal(member.vm.text)
                     and int(member.vm.text) == vm_id
                     for member in region.members)}
         for value in launch_vm.shm_regions:

@@ -41,7 +41,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         fields = legacy.fields
         if len(fields) != 3:
             yield Finding(
-                legacy.raw.loc,
+                fields[0].loc,
                 f"region '{legacy.raw.text.strip()}' has {len(fields)} "
                 f"comma-separated field{'s' if len(fields) != 1 else ''}; "
                 f"expected 3 (name, size in MB, VM ids)",

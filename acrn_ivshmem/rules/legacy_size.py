@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM103"
@@ -36,7 +36,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if region.legacy is None or region.malformed:
             continue
         size = region.size
-        if size is None or not size.text or size.text.isdecimal():
+        if size is None or not size.text or is_decimal(size.text):
             continue
         yield Finding(
             size.loc,

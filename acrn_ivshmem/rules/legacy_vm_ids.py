@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM104"
@@ -38,7 +38,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if not region.legacy.fields[2].text:
             continue
         for member in region.members:
-            if member.vm is not None and not member.vm.text.isdecimal():
+            if member.vm is not None and not is_decimal(member.vm.text):
                 yield Finding(
                     member.vm.loc,
                     f"region {region.label} VM id '{member.vm.text}' is "

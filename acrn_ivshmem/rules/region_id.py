@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM211"
@@ -38,7 +38,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if rid is None:
             continue
         text = rid.text
-        if text.isascii() and text.isdecimal():
+        if is_decimal(text):
             if int(text) <= MAXIMUM:
                 continue
             yield Finding(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM201"
@@ -37,9 +37,9 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         size = region.size
         if region.malformed or size is None:
             continue
-        if region.legacy is not None and not size.text.isdecimal():
+        if region.legacy is not None and not is_decimal(size.text):
             continue  # ISM103 reports it
-        if size.text.isdecimal() and int(size.text) in ALLOWED:
+        if is_decimal(size.text) and int(size.text) in ALLOWED:
             continue
         yield Finding(
             size.loc,

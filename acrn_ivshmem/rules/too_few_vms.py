@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM204"
@@ -55,6 +55,6 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
 
 def _key(scenario: Scenario, ref: str) -> str:
     # Legacy ids '02' and '2' are the same VM.
-    if scenario.is_legacy and ref.isdecimal():
+    if scenario.is_legacy and is_decimal(ref):
         return str(int(ref))
     return ref

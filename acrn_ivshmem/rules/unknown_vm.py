@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM203"
@@ -44,7 +44,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             ref = member.vm
             if ref is None or not ref.text:
                 continue
-            if scenario.is_legacy and not ref.text.isdecimal():
+            if scenario.is_legacy and not is_decimal(ref.text):
                 continue  # ISM104 reports it
             if scenario.vm_for(ref.text) is None:
                 yield Finding(

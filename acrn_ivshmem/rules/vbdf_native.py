@@ -43,12 +43,13 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if vm is None or bdf is None or vm.kind != VmKind.SERVICE:
             continue
         if bdf in board.native_bdfs:
-            free = next(
+            free = next((
                 f"00:{device:02x}.0" for device in range(0x08, 0x20)
-                if (0, device, 0) not in board.native_bdfs)
+                if (0, device, 0) not in board.native_bdfs), None)
             yield Finding(
                 use.vbdf.loc,
                 f"{use.owner} VBDF '{use.vbdf.text}' of Service VM "
                 f"'{use.vm_name}' is the native PCI device {bdf} of board "
                 f"'{board.name}'",
-                f"pick a VBDF that the board does not use, e.g. '{free}'")
+                f"pick a VBDF that the board does not use, e.g. '{free}'"
+                if free else "pick a VBDF that the board does not use")

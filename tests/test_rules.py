@@ -1,0 +1,364 @@
+"""Rule tests: a failing and a passing fixture for every rule.
+
+The fixtures live in ``tests/test_rules/``: ``ISMnnn_fail*.xml`` holds
+several violations of one rule, ``ISMnnn_pass*.xml`` is its minimal
+correction. Rules that read both scenario formats have a ``_legacy`` and
+a ``_v3`` pair. Expected positions are ``(line, column, code)`` read off
+the fixture by hand: the start tag ``<`` for findings about an element
+(a region, a member list), the first character of the value for findings
+about a value (the text of a v3 element, or the field inside a legacy
+``hv:/name, size, ids`` string or launch ``shm_region``).
+
+``board304.xml`` sits in the same folder, so every scenario there finds
+it as "the board beside it" (ISM002 never fires for them); tests that
+need no board copy their fixture to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import positions
+
+from acrn_ivshmem import rules as rules_package
+from acrn_ivshmem.config import LintConfig
+from acrn_ivshmem.diagnostics import SEVERITIES
+from acrn_ivshmem.lint import lint
+from acrn_ivshmem.rules import RULES
+
+DATA = Path(__file__).parent / "test_rules"
+BOARD = DATA / "board304.xml"
+
+#: Every rule code the project documents (README table); the registry
+#: must hold exactly these.
+ALL_CODES = (
+    "ISM001", "ISM002",
+    "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106",
+    "ISM201", "ISM202", "ISM203", "ISM204", "ISM205", "ISM206", "ISM207",
+    "ISM208", "ISM209", "ISM210", "ISM211",
+    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305",
+    "ISM401", "ISM402",
+)
+
+# (fixture, expected findings with select=[code]); the code is the
+# fixture name's first six characters.
+FAILING = [
+    # ISM101: no prefix; upper-case 'HV:/'; 'hw:/' after a leading space.
+    ("ISM101_fail.xml",
+     [(6, 25, "ISM101"), (7, 25, "ISM101"), (9, 26, "ISM101")]),
+    # ISM102: 2 fields; 4 fields (ids split by a comma); empty size, empty
+    # name and empty ids field (reported where the field would start).
+    ("ISM102_fail.xml",
+     [(6, 25, "ISM102"), (7, 25, "ISM102"), (8, 43, "ISM102"),
+      (9, 25, "ISM102"), (10, 45, "ISM102")]),
+    # ISM103: '0x2'; '2M' in a string that spans three lines.
+    ("ISM103_fail.xml", [(6, 43, "ISM103"), (8, 29, "ISM103")]),
+    # ISM104: '0;2'; '0x0'; 'vm1' (the spaced '0: 2' is fine).
+    ("ISM104_fail.xml",
+     [(6, 46, "ISM104"), (7, 48, "ISM104"), (9, 50, "ISM104")]),
+    # ISM105: one warning at the 'n', however many regions there are.
+    ("ISM105_fail.xml", [(5, 26, "ISM105")]),
+    # ISM106: 'y' with only blank regions.
+    ("ISM106_fail.xml", [(5, 26, "ISM106")]),
+    # ISM201: 3, 1, 1024 and 2097152 (bytes); 2 and 512 are fine.
+    ("ISM201_fail_legacy.xml",
+     [(6, 43, "ISM201"), (8, 43, "ISM201"), (10, 43, "ISM201"),
+      (11, 43, "ISM201")]),
+    # ISM201: 3; ' 1024 ' (at the stripped value); empty <IVSHMEM_SIZE/>.
+    ("ISM201_fail_v3.xml",
+     [(8, 25, "ISM201"), (16, 26, "ISM201"), (24, 11, "ISM201")]),
+    # ISM202: ten non-blank regions (a dm:/ one counts in legacy, the
+    # blank one does not): the 9th and 10th are reported.
+    ("ISM202_fail_legacy.xml", [(15, 9, "ISM202"), (16, 9, "ISM202")]),
+    # ISM202: ten Hypervisor regions (PROVIDED_BY given or defaulted) and
+    # one Device Model region that does not count.
+    ("ISM202_fail_v3.xml", [(32, 9, "ISM202"), (35, 9, "ISM202")]),
+    # ISM203: ids 5 and 7 do not exist ('02' is VM 2).
+    ("ISM203_fail_legacy.xml", [(6, 48, "ISM203"), (7, 46, "ISM203")]),
+    # ISM203: a typo and a wrong-case name.
+    ("ISM203_fail_v3.xml", [(15, 24, "ISM203"), (25, 34, "ISM203")]),
+    # ISM204: one id; '2:02' is one VM twice.
+    ("ISM204_fail_legacy.xml", [(6, 46, "ISM204"), (8, 46, "ISM204")]),
+    # ISM204: one member; <IVSHMEM_VMS/>; the same VM twice.
+    ("ISM204_fail_v3.xml",
+     [(9, 11, "ISM204"), (19, 11, "ISM204"), (24, 11, "ISM204")]),
+    # ISM205: '0:0:2'; '0:2:02'.
+    ("ISM205_fail_legacy.xml", [(6, 48, "ISM205"), (7, 50, "ISM205")]),
+    # ISM205: PRE_RT_VM0 again (other VBDF); POST_STD_VM1 again.
+    ("ISM205_fail_v3.xml", [(12, 34, "ISM205"), (22, 34, "ISM205")]),
+    # ISM206: shm_region_0 and shm_region_1 reused; SHM_REGION_0 differs.
+    ("ISM206_fail_legacy.xml", [(8, 29, "ISM206"), (10, 29, "ISM206")]),
+    # ISM206: the second and third shm_region_0.
+    ("ISM206_fail_v3.xml", [(22, 17, "ISM206"), (30, 17, "ISM206")]),
+    # ISM207: '-'; spaces; an empty name after 'hv:/'.
+    ("ISM207_fail_legacy.xml",
+     [(6, 29, "ISM207"), (7, 29, "ISM207"), (8, 29, "ISM207")]),
+    # ISM207: '-'; 'é'; <NAME/> (at its start tag).
+    ("ISM207_fail_v3.xml",
+     [(6, 17, "ISM207"), (14, 17, "ISM207"), (22, 11, "ISM207")]),
+    # ISM208: 31 and 28 characters; 27 is the limit.
+    ("ISM208_fail_legacy.xml", [(6, 29, "ISM208"), (7, 29, "ISM208")]),
+    # ISM208: 31 and 28 characters; 27 characters but 28 bytes ('é').
+    ("ISM208_fail_v3.xml",
+     [(6, 17, "ISM208"), (14, 17, "ISM208"), (30, 17, "ISM208")]),
+    # ISM209: 'Device model'; 'hypervisor'; empty <PROVIDED_BY/>.
+    ("ISM209_fail.xml",
+     [(7, 24, "ISM209"), (16, 24, "ISM209"), (25, 11, "ISM209")]),
+    # ISM210: dm:/ with pre-launched VM 0; dm:/ with Service VM 1.
+    ("ISM210_fail_legacy.xml", [(6, 46, "ISM210"), (7, 50, "ISM210")]),
+    # ISM210: Device Model region with PRE_RT_VM0 and ACRN_Service_VM.
+    ("ISM210_fail_v3.xml", [(10, 34, "ISM210"), (12, 34, "ISM210")]),
+    # ISM211: '0x10'; 70000; -1.
+    ("ISM211_fail.xml",
+     [(7, 30, "ISM211"), (16, 30, "ISM211"), (25, 30, "ISM211")]),
+    # ISM301: '00:8.0'; '00:08:0'; device 0x20; vUART '00:10'.
+    ("ISM301_fail.xml",
+     [(9, 60, "ISM301"), (10, 62, "ISM301"), (18, 62, "ISM301"),
+      (33, 17, "ISM301")]),
+    # ISM302: POST_STD_VM1 00:08.0 twice; PRE_RT_VM0 00:0A.0 = vUART
+    # 0:0a.0 (compared as numbers).
+    ("ISM302_fail.xml", [(17, 60, "ISM302"), (18, 62, "ISM302")]),
+    # ISM303: post-launched 00:1F.0 (upper case), 00:02.0, vUART 00:00.0;
+    # the pre-launched 00:02.0 and 00:1f.0 are not this rule's business.
+    ("ISM303_fail.xml",
+     [(10, 62, "ISM303"), (18, 62, "ISM303"), (33, 17, "ISM303")]),
+    # ISM305: pre-launched 00:00.0; Service VM 0:00.0.
+    ("ISM305_fail.xml", [(9, 60, "ISM305"), (17, 65, "ISM305")]),
+    # ISM401: a space; no prefix; hex size (after a desc attribute);
+    # '-' in the name; upper-case 'HV:/'. Empty <shm_region/> is skipped.
+    ("ISM401_fail.xml",
+     [(7, 19, "ISM401"), (8, 19, "ISM401"), (9, 67, "ISM401"),
+      (19, 19, "ISM401"), (20, 19, "ISM401")]),
+    # ISM402 (scenario ISM402_scenario.xml beside it): wrong size; no such
+    # region; wrong prefix; a region that does not list VM 3.
+    ("ISM402_fail.xml",
+     [(7, 19, "ISM402"), (8, 19, "ISM402"), (9, 19, "ISM402"),
+      (18, 19, "ISM402")]),
+]
+
+PASSING = [
+    "ISM101_pass.xml", "ISM102_pass.xml", "ISM103_pass.xml",
+    "ISM104_pass.xml", "ISM105_pass.xml", "ISM106_pass.xml",
+    "ISM201_pass_legacy.xml", "ISM201_pass_v3.xml",
+    "ISM202_pass_legacy.xml", "ISM202_pass_v3.xml",
+    "ISM203_pass_legacy.xml", "ISM203_pass_v3.xml",
+    "ISM204_pass_legacy.xml", "ISM204_pass_v3.xml",
+    "ISM205_pass_legacy.xml", "ISM205_pass_v3.xml",
+    "ISM206_pass_legacy.xml", "ISM206_pass_v3.xml",
+    "ISM207_pass_legacy.xml", "ISM207_pass_v3.xml",
+    "ISM208_pass_legacy.xml", "ISM208_pass_v3.xml",
+    "ISM209_pass.xml",
+    "ISM210_pass_legacy.xml", "ISM210_pass_v3.xml",
+    "ISM211_pass.xml",
+    "ISM301_pass.xml", "ISM302_pass.xml", "ISM303_pass.xml",
+    "ISM304_pass.xml", "ISM305_pass.xml",
+    "ISM401_pass.xml", "ISM402_pass.xml",
+]
+
+ISM304_FAIL = [(9, 65, "ISM304"), (17, 65, "ISM304"), (25, 65, "ISM304"),
+               (37, 17, "ISM304")]
+
+
+def _code(fixture: str) -> str:
+    return fixture[:6]
+
+
+def _errors(path: Path, board: Path | None = None) -> list[tuple]:
+    """Error-severity findings of a run with every rule selected."""
+    result = lint([str(path)], str(board) if board else None, LintConfig())
+    assert not result.errors, result.errors
+    return [(d.line, d.column, d.code, d.message)
+            for d in result.diagnostics if d.severity == "error"]
+
+
+def test_every_rule_has_fixtures():
+    # A new rule without a fail and a pass fixture fails here.
+    tested = {_code(name) for name, _ in FAILING} | {"ISM304"}
+    passed = {_code(name) for name in PASSING}
+    wanted = set(RULES) - {"ISM001", "ISM002"}
+    assert tested == wanted
+    assert passed == wanted
+    for name in [n for n, _ in FAILING] + PASSING:
+        assert (DATA / name).is_file(), name
+
+
+@pytest.mark.parametrize(("fixture", "expected"), FAILING,
+                         ids=[name for name, _ in FAILING])
+def test_fail_fixture(fixture, expected):
+    found = positions([DATA / fixture], select=[_code(fixture)])
+    assert found == expected
+
+
+@pytest.mark.parametrize("fixture", PASSING)
+def test_pass_fixture(fixture):
+    assert positions([DATA / fixture], select=[_code(fixture)]) == []
+
+
+@pytest.mark.parametrize("fixture", PASSING)
+def test_pass_fixture_has_no_errors_with_all_rules(fixture):
+    board = BOARD if _code(fixture) == "ISM304" else None
+    assert _errors(DATA / fixture, board) == []
+
+
+# ISM304 needs a board ------------------------------------------------------
+
+def test_ism304_fail_with_board():
+    # Native: 00:08.0 (device tree, with <vendor>), 00:1f.3 (lspci text,
+    # written upper case), 01:00.0 (behind a bridge) and 00:02.0 (both).
+    # POST_STD_VM1 at 00:08.0 is not the Service VM's business.
+    found = positions([DATA / "ISM304_fail.xml"], board=BOARD,
+                      select=["ISM304"])
+    assert found == ISM304_FAIL
+
+
+def test_ism304_pass_with_board():
+    # The Service VM at 00:09.0: the board's 0x90000 entry has no
+    # <vendor> (an ACPI placeholder), so it is no native device.
+    assert positions([DATA / "ISM304_pass.xml"], board=BOARD,
+                     select=["ISM304"]) == []
+
+
+def test_ism304_board_found_beside_the_scenario():
+    found = positions([DATA / "ISM304_fail.xml"],
+                      select=["ISM304", "ISM002"])
+    assert found == ISM304_FAIL
+
+
+def test_ism304_skipped_without_board(tmp_path):
+    scenario = tmp_path / "ISM304_fail.xml"
+    shutil.copy(DATA / "ISM304_fail.xml", scenario)
+    result = lint([str(scenario)], None, LintConfig())
+    assert not result.errors
+    found = [(d.line, d.column, d.code, d.severity)
+             for d in result.diagnostics
+             if d.code in ("ISM304", "ISM002")]
+    assert found == [(1, 1, "ISM002", "info")]
+    message = next(d.message for d in result.diagnostics
+                   if d.code == "ISM002")
+    assert "ISM304" in message
+
+
+def test_ism304_board_with_no_free_device(tmp_path):
+    lines = "\n".join(
+        f"\t00:{device:02x}.0 Signal processing controller: Intel "
+        f"Corporation Device {device:04x}" for device in range(32))
+    board = tmp_path / "full.xml"
+    board.write_text(f'<acrn-config board="full">\n  <PCI_DEVICE>\n'
+                     f'{lines}\n\t</PCI_DEVICE>\n</acrn-config>\n')
+    found = positions([DATA / "ISM304_fail.xml"], board=board,
+                      select=["ISM304"])
+    # 00:1f.3 and 01:00.0 are not on this board.
+    assert found == [(9, 65, "ISM304"), (37, 17, "ISM304")]
+
+
+# ISM402 needs the scenario ------------------------------------------------
+
+def test_ism402_skipped_without_scenario(tmp_path):
+    # The launch XML alone: its scenario="ISM402_scenario" is not beside
+    # it, so ISM402 cannot judge and says nothing.
+    launch = tmp_path / "ISM402_fail.xml"
+    shutil.copy(DATA / "ISM402_fail.xml", launch)
+    assert positions([launch], select=["ISM402"]) == []
+
+
+# Values that only look right -----------------------------------------------
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    ("ISM103_fail_fullwidth.xml", [(6, 43, "ISM103")]),
+    ("ISM201_fail_fullwidth_v3.xml", [(8, 25, "ISM201")]),
+])
+def test_non_ascii_digit_size(fixture, expected):
+    assert positions([DATA / fixture], select=["ISM103", "ISM201"]) == (
+        expected)
+
+
+def test_ism401_whitespace_around_value():
+    found = positions([DATA / "ISM401_fail_whitespace.xml"],
+                      select=["ISM401"])
+    assert found == [(6, 19, "ISM401"), (7, 19, "ISM401")]
+
+
+# Suppression comments ------------------------------------------------------
+
+def test_suppression_legacy():
+    # Line 7 is silenced for ISM201 only; line 8 is not silenced at all;
+    # line 10 for ISM201 and ISM203; line 12 for ISM201 but not ISM203.
+    found = positions([DATA / "suppress_legacy.xml"],
+                      select=["ISM201", "ISM203"])
+    assert found == [(8, 43, "ISM201"), (12, 48, "ISM203")]
+
+
+def test_suppression_legacy_without_comments_reports_everything(tmp_path):
+    # The same file with the comments removed: proves that the findings
+    # missing above were silenced, not never found.
+    text = (DATA / "suppress_legacy.xml").read_text(encoding="utf-8")
+    stripped = "\n".join(line for line in text.split("\n")
+                         if "acrn-shm:" not in line)
+    scenario = tmp_path / "suppress_legacy.xml"
+    scenario.write_text(stripped, encoding="utf-8")
+    found = positions([scenario], select=["ISM201", "ISM203"])
+    assert found == [
+        (6, 43, "ISM201"), (7, 43, "ISM201"), (8, 43, "ISM201"),
+        (8, 48, "ISM203"), (9, 43, "ISM201"), (9, 48, "ISM203")]
+
+
+def test_suppression_v3():
+    # Region 0 (comment before it): its child IVSHMEM_SIZE is silenced,
+    # but its unknown VM is ISM203, not listed. Region 1: the comment sits
+    # before IVSHMEM_VMS, so the sibling IVSHMEM_SIZE stays reported.
+    # Region 2: both codes silenced.
+    found = positions([DATA / "suppress_v3.xml"],
+                      select=["ISM201", "ISM203"])
+    assert found == [(11, 34, "ISM203"), (16, 25, "ISM201")]
+
+
+def test_suppression_does_not_reach_a_sibling_on_the_same_line():
+    # Line 11 holds two members; the comment covers only the first.
+    found = positions([DATA / "suppress_same_line.xml"], select=["ISM203"])
+    assert found == [(11, 90, "ISM203")]
+
+
+# Rule modules --------------------------------------------------------------
+
+def _rule_modules():
+    return [
+        importlib.import_module(f"{rules_package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(rules_package.__path__)
+        if not info.name.startswith("_")]
+
+
+def test_registry_holds_every_documented_code():
+    assert tuple(RULES) == ALL_CODES
+
+
+def test_codes_are_unique_across_rule_modules():
+    # RULES is a dict, so a second module with the same CODE would
+    # silently replace the first; count the modules themselves.
+    codes = [module.CODE for module in _rule_modules()]
+    assert len(codes) == len(set(codes)), sorted(codes)
+    assert sorted(codes) == sorted(RULES)
+    names = [module.NAME for module in _rule_modules()]
+    assert len(names) == len(set(names)), sorted(names)
+
+
+@pytest.mark.parametrize("code", ALL_CODES)
+def test_rule_module_metadata_and_docs(code):
+    rule = RULES[code]
+    assert rule.CODE == code
+    assert isinstance(rule.NAME, str) and rule.NAME
+    assert rule.NAME == rule.NAME.lower() and " " not in rule.NAME
+    assert rule.SEVERITY in ("error", "warning", "info")
+    assert rule.SEVERITY in SEVERITIES
+    doc = rule.__doc__ or ""
+    assert doc.splitlines()[0].startswith(f"{code} {rule.NAME}: ")
+    for section in ("What it does", "Why it matters", "Example",
+                    "Use instead"):
+        assert section in doc, section
+    assert (doc.index("What it does") < doc.index("Why it matters")
+            < doc.index("Example") < doc.index("Use instead"))
+    if code != "ISM001":  # implemented by the schema check
+        assert callable(rule.check)
