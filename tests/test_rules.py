@@ -362,3 +362,15 @@ def test_rule_module_metadata_and_docs(code):
             < doc.index("Example") < doc.index("Use instead"))
     if code != "ISM001":  # implemented by the schema check
         assert callable(rule.check)
+
+
+def test_ism401_sizes_in_bytes_and_odd_sizes():
+    from acrn_ivshmem.lint import lint
+
+    result = lint([str(DATA / "ISM401_fail_bytes.xml")])
+    found = [(d.line, d.column, d.code, d.hint) for d in result.diagnostics
+             if d.code == "ISM401"]
+    assert found == [
+        (6, 19, "ISM401", "'2097152' looks like bytes; write '2' (MB)"),
+        (7, 19, "ISM401", "use a power of two from 2 to 512 (MB)"),
+    ]

@@ -30,7 +30,8 @@ NAME = "launch-shm-region-format"
 SEVERITY = "error"
 TARGET = "launch"
 NEEDS_BOARD = False
-PATTERN = re.compile(r"(hv|dm):/[A-Za-z0-9_]{1,27},[0-9]+")
+PATTERN = re.compile(r"(hv|dm):/[A-Za-z0-9_]{1,27},([0-9]+)")
+SIZES = tuple(2 ** power for power in range(1, 10))
 
 
 def check(launch: LaunchConfig,
@@ -38,10 +39,21 @@ def check(launch: LaunchConfig,
     """Yield a finding per malformed ``shm_region`` value."""
     for vm in launch.vms:
         for value in vm.shm_regions:
-            if not PATTERN.fullmatch(value.text):
+            match = PATTERN.fullmatch(value.text)
+            if not match:
                 yield Finding(
                     value.loc,
                     f"shm_region '{value.text}' is not of the form "
                     f"'hv:/NAME,MB' or 'dm:/NAME,MB' (no spaces, size in "
                     f"decimal MB)",
                     "write it like 'hv:/shm_region_0,2'")
+            elif int(match.group(2)) not in SIZES:
+                size = int(match.group(2))
+                hint = "use a power of two from 2 to 512 (MB)"
+                if size >= 1 << 20 and size % (1 << 20) == 0:
+                    hint = (f"'{size}' looks like bytes; write "
+                            f"'{size >> 20}' (MB)")
+                yield Finding(
+                    value.loc,
+                    f"shm_region '{value.text}' size '{size}' is not a "
+                    f"power of two from 2 to 512 (MB)", hint)
