@@ -9,72 +9,48 @@ schema check implements) a ``check()`` generator yielding
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
 
 from ..errors import UsageError
-from . import (
-    board_missing,
-    dm_region_vms,
-    duplicate_name,
-    duplicate_vm,
-    ivshmem_disabled,
-    ivshmem_enabled_empty,
-    launch_shm_format,
-    launch_shm_scenario,
-    legacy_fields,
-    legacy_prefix,
-    legacy_size,
-    legacy_vm_ids,
-    provided_by,
-    region_count,
-    region_id,
-    region_name_chars,
-    region_name_length,
-    region_size,
-    schema_structure,
-    too_few_vms,
-    unknown_vm,
-    vbdf_duplicate,
-    vbdf_format,
-    vbdf_host_bridge,
-    vbdf_native,
-    vbdf_post_range,
-)
 from ._finding import Finding
 
 __all__ = ["RULES", "Finding", "get", "summary"]
 
+#: Every rule module, by file name (keep sorted).
+MODULE_NAMES = (
+    "board_missing",
+    "dm_region_vms",
+    "duplicate_name",
+    "duplicate_vm",
+    "ivshmem_disabled",
+    "ivshmem_enabled_empty",
+    "launch_shm_format",
+    "launch_shm_scenario",
+    "legacy_fields",
+    "legacy_prefix",
+    "legacy_size",
+    "legacy_vm_ids",
+    "provided_by",
+    "region_count",
+    "region_id",
+    "region_name_chars",
+    "region_name_length",
+    "region_size",
+    "schema_structure",
+    "too_few_vms",
+    "unknown_vm",
+    "vbdf_duplicate",
+    "vbdf_format",
+    "vbdf_host_bridge",
+    "vbdf_native",
+    "vbdf_post_range",
+)
+
 RULES: dict[str, ModuleType] = {
     module.CODE: module
     for module in sorted(
-        (
-            board_missing,
-            dm_region_vms,
-            duplicate_name,
-            duplicate_vm,
-            ivshmem_disabled,
-            ivshmem_enabled_empty,
-            launch_shm_format,
-            launch_shm_scenario,
-            legacy_fields,
-            legacy_prefix,
-            legacy_size,
-            legacy_vm_ids,
-            provided_by,
-            region_count,
-            region_id,
-            region_name_chars,
-            region_name_length,
-            region_size,
-            schema_structure,
-            too_few_vms,
-            unknown_vm,
-            vbdf_duplicate,
-            vbdf_format,
-            vbdf_host_bridge,
-            vbdf_native,
-            vbdf_post_range,
-        ),
+        (import_module(f"{__name__}.{name}") for name in MODULE_NAMES),
         key=lambda module: module.CODE,
     )
 }
