@@ -14,8 +14,9 @@ LINT_FORMATS = ("text", "json", "sarif", "github")
 
 def run_lint(paths: list[str], board: str | None, output_format: str,
              select: list[str] | None, ignore: list[str] | None,
-             config: str | None, no_cache: bool) -> int:
-    """Lint, print the report, and return the exit status."""
+             config: str | None, no_cache: bool, fix: bool = False,
+             diff: bool = False) -> int:
+    """Lint (and fix), print the report, and return the exit status."""
     from dataclasses import replace
 
     from .config import load_config, parse_codes
@@ -37,6 +38,13 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         if no_cache:
             settings = replace(settings, use_cache=False)
         result = lint(paths, board, settings)
+        if (fix or diff) and result.fixes:
+            changed = _apply_fixes(result.fixes, write=not diff)
+            if diff:
+                return 1 if changed else 0
+            result = lint(paths, board, settings)
+        elif diff:
+            return 0
     except AcrnShmError as exc:
         return _fail(str(exc))
     if result.files or result.diagnostics or not result.errors:
@@ -44,6 +52,258 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     for error in result.errors:
         sys.stderr.write(f"acrn-shm: error: {error}\n")
     return result.exit_code
+
+
+def _apply_fixes(fixes, write: bool) -> bool:
+    """Apply fixes file by file (locked, atomic); list each on stderr.
+
+    With ``write`` False, print a unified diff instead. Returns whether
+    any file changed.
+    """
+    import difflib
+
+    from .fixes import apply_fixes
+    from .xmlio import locked, read_bytes, save_atomic
+
+    by_path: dict[str, list] = {}
+    for pending in fixes:
+        by_path.setdefault(pending.path, []).append(pending)
+    changed = False
+    for path, pending in by_path.items():
+        codes = {id(p.fix): p.code for p in pending}
+        with locked(path):
+            before = read_bytes(path)
+            after, applied = apply_fixes(before, [p.fix for p in pending])
+            if not applied:
+                continue
+            changed = True
+            if write:
+                save_atomic(path, after, before)
+        for done in applied:
+            sys.stderr.write(
+                f"{'fixed' if write else 'would fix'}: {path}:"
+                f"{done.loc.line}:{done.loc.column}: {codes[id(done)]} "
+                f"'{done.old}' -> '{done.new}'\n")
+        if not write:
+            sys.stdout.writelines(difflib.unified_diff(
+                before.decode("utf-8", "replace").splitlines(True),
+                after.decode("utf-8", "replace").splitlines(True),
+                fromfile=f"a/{path}", tofile=f"b/{path}"))
+    return changed
+
+
+def run_edit(path: str, board: str | None, change, diff: bool,
+             dry_run: bool, force: bool) -> int:
+    """Edit ``path`` with ``change(document, board_model)``, gated by lint.
+
+    The file is locked, read, edited in memory and linted before and
+    after. An edit that adds an error writes nothing and exits 1 unless
+    ``force``; ``diff`` prints a unified diff; ``dry_run`` writes nothing.
+    """
+    import difflib
+    from collections import Counter
+
+    from .formats import text
+    from .lint import Linter, find_board_beside
+    from .loader import from_document
+    from .model import Board, Scenario
+    from .xmlio import locked, parse_bytes, read_bytes, save_atomic
+
+    try:
+        with locked(path):
+            before = read_bytes(path)
+            document = parse_bytes(before, path)
+            scenario = from_document(document)
+            if not isinstance(scenario, Scenario):
+                return _fail(f"{path}: expected a scenario XML")
+            board_path = board or find_board_beside(path, scenario)
+            board_model = None
+            if board_path is not None:
+                board_model = Linter().load(board_path).model
+                if not isinstance(board_model, Board):
+                    return _fail(f"{board_path}: --board expects a board "
+                                 "XML")
+            try:
+                result = change(document, board_model)
+            except UsageError as exc:
+                message = str(exc)
+                if not message.startswith(f"{path}:"):
+                    message = f"{path}: {message}"
+                return _fail(message)
+            old = _lint_bytes(path, before, board_path)
+            new = _lint_bytes(path, result.data, board_path)
+            added = Counter((d.code, d.message) for d in new.diagnostics
+                            if d.severity == "error") - Counter(
+                (d.code, d.message) for d in old.diagnostics
+                if d.severity == "error")
+            if diff:
+                sys.stdout.writelines(difflib.unified_diff(
+                    before.decode("utf-8", "replace").splitlines(True),
+                    result.data.decode("utf-8", "replace").splitlines(True),
+                    fromfile=f"a/{path}", tofile=f"b/{path}"))
+            if added:
+                shown = [d for d in new.diagnostics
+                         if (d.code, d.message) in added]
+                sys.stderr.write(text(shown, 1))
+                if not force:
+                    sys.stderr.write(
+                        f"acrn-shm: {path}: the edit adds "
+                        f"{sum(added.values())} error(s); nothing written "
+                        "(--force writes anyway)\n")
+                    return 1
+            if dry_run:
+                sys.stdout.write(f"dry run, nothing written: "
+                                 f"{result.summary}\n")
+                return 0
+            save_atomic(path, result.data, before)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(f"{path}: {result.summary}\n")
+    return 0
+
+
+def run_upgrade(legacy: str, output: str | None, launches: list[str],
+                into: str | None, board: str | None, force: bool) -> int:
+    """Upgrade ``legacy``; write, merge or print; show what was assigned."""
+    from .lint import find_board_beside
+    from .loader import from_document
+    from .model import Scenario
+    from .upgrade import merge_regions, merged_assignments, upgrade
+    from .xmlio import parse_file, save_atomic, save_new
+
+    try:
+        document = parse_file(legacy)
+        model = from_document(document)
+        if not isinstance(model, Scenario) or not model.is_legacy:
+            return _fail(f"{legacy}: not a legacy (ACRN v2.x) scenario; "
+                         "nothing to upgrade")
+        board_path = board or find_board_beside(legacy, model)
+        board_document = parse_file(board_path) if board_path else None
+        result = upgrade(document, [parse_file(p) for p in launches],
+                         board=board_document)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+    if into is not None:
+        def merge(target, _board_model):
+            from .edit import EditResult
+
+            rows = merged_assignments(target, result)
+            _print_assignments(rows)
+            return EditResult(merge_regions(target, result),
+                              f"merged {len(rows)} region member(s) from "
+                              f"{legacy}", ())
+        return run_edit(into, None, merge, False, False, force)
+    _print_assignments(result.assignments)
+    if output is None:
+        sys.stdout.write(result.data.decode("utf-8"))
+        return 0
+    try:
+        if os.path.exists(output):
+            save_atomic(output, result.data, None)
+        else:
+            save_new(output, result.data)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    sys.stderr.write(f"wrote {output}\n")
+    return 0
+
+
+def _print_assignments(rows) -> None:
+    # To stderr: stdout may carry the converted XML.
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("region", "provider", "MB", "VM", "VM id", "VBDF",
+                  "from", title="IVSHMEM regions converted")
+    for row in rows:
+        table.add_row(row.region, row.provider, str(row.size), row.vm_name,
+                      "-" if row.vm_id is None else str(row.vm_id),
+                      row.vbdf, row.source)
+    Console(stderr=True, width=max(100, _columns())).print(table)
+
+
+def _lint_bytes(path: str, data: bytes, board_path: str | None):
+    from .lint import Linter
+
+    linter = Linter()
+    linter.preload(path, data)
+    return linter.lint([path], board_path)
+
+
+def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
+          vbdf=None):
+    from .edit import RegionSpec
+
+    pairs = []
+    for item in vbdf or ():
+        vm, sep, value = item.partition("=")
+        if not sep or not vm or not value:
+            raise UsageError(f"--vbdf '{item}': expected VM=bb:dd.f")
+        pairs.append((vm.strip(), value.strip()))
+    return RegionSpec(
+        name=name, size=size,
+        vms=tuple(v.strip() for v in vms.split(",") if v.strip())
+        if vms is not None else None,
+        provider=provider, region_id=region_id, vbdfs=tuple(pairs))
+
+
+def print_regions(path: str, output_format: str) -> int:
+    """Print the regions of a scenario as a table or JSON."""
+    import json
+
+    from .loader import load
+    from .model import Scenario
+
+    try:
+        scenario = load(path).model
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    if not isinstance(scenario, Scenario):
+        return _fail(f"{path}: expected a scenario XML")
+    rows = []
+    for region in scenario.regions:
+        members = []
+        for member in region.members:
+            ref = member.vm.text if member.vm else ""
+            vm = scenario.vm_for(ref) if ref else None
+            members.append({
+                "vm": vm.name if vm and vm.name else ref,
+                "vm_id": vm.id if vm else None,
+                "vbdf": member.vbdf.text if member.vbdf else None})
+        rows.append({
+            "name": region.name.text if region.name else None,
+            "provider": region.land,
+            "size_mb": int(region.size.text) if region.size
+            and region.size.text.isascii() and region.size.text.isdigit()
+            else None,
+            "region_id": region.region_id.text if region.region_id
+            else None,
+            "line": region.loc.line,
+            "vms": members,
+        })
+    if output_format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    if output_format != "text":
+        return _fail(f"unknown output format '{output_format}'; choose "
+                     "text, json")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "provider", "MB", "id", "VMs (VBDF)", "line",
+                  title=f"{path}: {len(rows)} IVSHMEM region(s), "
+                  f"{scenario.format} format")
+    for row in rows:
+        table.add_row(
+            str(row["name"]), str(row["provider"]), str(row["size_mb"]),
+            row["region_id"] or "-",
+            ", ".join(f"{m['vm']} ({m['vbdf']})" if m["vbdf"] else
+                      str(m["vm"]) for m in row["vms"]),
+            str(row["line"]))
+    Console(width=max(100, _columns())).print(table)
+    return 0
 
 
 def _fail(message: str) -> int:
@@ -107,13 +367,163 @@ def build_app():
         no_cache: Annotated[bool, typer.Option(
             "--no-cache",
             help="Do not read or write the result cache.")] = False,
+        fix: Annotated[bool, typer.Option(
+            "--fix", help="Apply the safe fixes (listed on stderr), then "
+            "report what is left.")] = False,
+        diff: Annotated[bool, typer.Option(
+            "--diff", help="Print the safe fixes as a unified diff; write "
+            "nothing.")] = False,
     ) -> None:
         """Check IVSHMEM regions of ACRN scenarios against every rule.
 
         Example: acrn-shm lint --board whl-ipc-i5.xml hybrid_rt.xml
         """
         raise typer.Exit(run_lint(paths, board, output_format, select,
-                                  ignore, config, no_cache))
+                                  ignore, config, no_cache, fix, diff))
+
+    edit_options = {
+        "board": typer.Option(
+            "--board", "-b", metavar="BOARD.xml",
+            help="Board XML (default: the one beside the scenario)."),
+        "diff": typer.Option("--diff", help="Print a unified diff."),
+        "dry_run": typer.Option("--dry-run", help="Write nothing."),
+        "force": typer.Option(
+            "--force", help="Write even if the edit adds lint errors."),
+        "size": typer.Option("--size", metavar="MB",
+                             help="Size in MB (2..512, a power of two)."),
+        "vms": typer.Option("--vms", metavar="A,B[,C]",
+                            help="VMs by name or id, comma-separated."),
+        "provider": typer.Option("--provider", metavar="hv|dm",
+                                 help="Hypervisor (hv) or device model "
+                                 "(dm)."),
+        "region_id": typer.Option("--region-id", metavar="N",
+                                  help="IVSHMEM_REGION_ID (ACRN v3.3)."),
+        "vbdf": typer.Option("--vbdf", metavar="VM=bb:dd.f",
+                             help="A VM's VBDF (repeatable; v3)."),
+    }
+
+    @app.command("add-region")
+    def add_region_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        name: Annotated[Optional[str], typer.Option(
+            "--name", help="Region name (default: first free "
+            "shm_region_N).")] = None,
+        size: Annotated[int, edit_options["size"]] = 2,
+        vms: Annotated[Optional[str], edit_options["vms"]] = None,
+        provider: Annotated[str, edit_options["provider"]] = "hv",
+        region_id: Annotated[Optional[int], edit_options["region_id"]
+                             ] = None,
+        vbdf: Annotated[Optional[list[str]], edit_options["vbdf"]] = None,
+        board: Annotated[Optional[str], edit_options["board"]] = None,
+        diff: Annotated[bool, edit_options["diff"]] = False,
+        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
+        force: Annotated[bool, edit_options["force"]] = False,
+    ) -> None:
+        """Add a region to a legacy or v3 scenario, keeping every byte.
+
+        Example: acrn-shm add-region hybrid_rt.xml --vms 0,2 --size 4
+        """
+        from .edit import add_region
+
+        try:
+            spec = _spec(name, size, vms, provider, region_id, vbdf)
+        except AcrnShmError as exc:
+            raise typer.Exit(_fail(str(exc))) from None
+        raise typer.Exit(run_edit(
+            scenario, board,
+            lambda document, board_model: add_region(document, spec,
+                                                     board_model),
+            diff, dry_run, force))
+
+    @app.command("remove-region")
+    def remove_region_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        name: Annotated[str, typer.Argument(metavar="NAME")],
+        board: Annotated[Optional[str], edit_options["board"]] = None,
+        diff: Annotated[bool, edit_options["diff"]] = False,
+        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
+        force: Annotated[bool, edit_options["force"]] = False,
+    ) -> None:
+        """Remove a region by name.
+
+        Example: acrn-shm remove-region hybrid_rt.xml shm_region_1
+        """
+        from .edit import remove_region
+
+        raise typer.Exit(run_edit(
+            scenario, board,
+            lambda document, board_model: remove_region(document, name),
+            diff, dry_run, force))
+
+    @app.command("set-region")
+    def set_region_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        name: Annotated[str, typer.Argument(metavar="NAME")],
+        size: Annotated[Optional[int], edit_options["size"]] = None,
+        vms: Annotated[Optional[str], edit_options["vms"]] = None,
+        provider: Annotated[Optional[str], edit_options["provider"]
+                            ] = None,
+        region_id: Annotated[Optional[int], edit_options["region_id"]
+                             ] = None,
+        vbdf: Annotated[Optional[list[str]], edit_options["vbdf"]] = None,
+        board: Annotated[Optional[str], edit_options["board"]] = None,
+        diff: Annotated[bool, edit_options["diff"]] = False,
+        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
+        force: Annotated[bool, edit_options["force"]] = False,
+    ) -> None:
+        """Change a region's size, VMs, provider, region id or VBDFs.
+
+        Example: acrn-shm set-region hybrid_rt.xml shm_region_0 --size 4
+        """
+        from .edit import set_region
+
+        try:
+            spec = _spec(None, size, vms, provider, region_id, vbdf)
+        except AcrnShmError as exc:
+            raise typer.Exit(_fail(str(exc))) from None
+        raise typer.Exit(run_edit(
+            scenario, board,
+            lambda document, board_model: set_region(document, name, spec,
+                                                     board_model),
+            diff, dry_run, force))
+
+    @app.command("upgrade")
+    def upgrade_command(
+        legacy: Annotated[str, typer.Argument(metavar="LEGACY.xml")],
+        output: Annotated[Optional[str], typer.Option(
+            "--output", "-o", metavar="NEW.xml",
+            help="Write the v3 scenario here (default: standard output); "
+            "an existing file is replaced.")] = None,
+        launch: Annotated[Optional[list[str]], typer.Option(
+            "--launch", metavar="LAUNCH.xml",
+            help="A v2.x launch XML whose shm_regions to carry over "
+            "(repeatable).")] = None,
+        into: Annotated[Optional[str], typer.Option(
+            "--into", metavar="V3.xml",
+            help="Merge the converted regions into this v3 scenario "
+            "instead.")] = None,
+        board: Annotated[Optional[str], edit_options["board"]] = None,
+        force: Annotated[bool, edit_options["force"]] = False,
+    ) -> None:
+        """Convert a legacy (v2.x) scenario, or its regions, to ACRN v3.
+
+        Example: acrn-shm upgrade hybrid_rt.xml --launch launch.xml -o v3.xml
+        """
+        raise typer.Exit(run_upgrade(legacy, output, launch or [], into,
+                                     board, force))
+
+    @app.command("regions")
+    def regions_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        output_format: Annotated[str, typer.Option(
+            "--output-format", "-f", metavar="text|json",
+            help="A table, or JSON.")] = "text",
+    ) -> None:
+        """List the IVSHMEM regions of a scenario.
+
+        Example: acrn-shm regions hybrid_rt.xml -f json
+        """
+        raise typer.Exit(print_regions(scenario, output_format))
 
     @app.command("rules")
     def list_rules(
@@ -206,6 +616,8 @@ def fast_lint_parser():
     parser.add_argument("--ignore", action="append")
     parser.add_argument("--config")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--fix", action="store_true")
+    parser.add_argument("--diff", action="store_true")
     return parser
 
 
@@ -217,7 +629,8 @@ def _fast_lint(argv: list[str]) -> int | None:
     except _NotFast:
         return None
     return run_lint(args.paths, args.board, args.output_format, args.select,
-                    args.ignore, args.config, args.no_cache)
+                    args.ignore, args.config, args.no_cache, args.fix,
+                    args.diff)
 
 
 def _columns() -> int:

@@ -25,3 +25,7 @@ def located(path: str, line: int | None, column: int | None,
     if column is None:
         return f"{path}:{line}: {message}"
     return f"{path}:{line}:{column}: {message}"
+
+
+class ConcurrentEditError(AcrnShmError):
+    """Another edit holds the file's lock, or changed the file meanwhile."""

@@ -15,21 +15,32 @@ from . import schema
 from .config import LintConfig
 from .diagnostics import Diagnostic
 from .errors import AcrnShmError, InputError, UsageError, located
-from .loader import Loaded, load
+from .loader import Loaded, from_document, load
 from .model import Board, LaunchConfig, Scenario, Suppression
-from .rules import RULES, Finding
+from .rules import RULES, Finding, TextFix
+from .xmlio import parse_bytes
 
 _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
                   b"<BASE_BOARD_INFO")
 
 
+class PendingFix(NamedTuple):
+    """A safe fix offered by rule ``code`` for the file at ``path``."""
+
+    path: str
+    code: str
+    fix: TextFix
+
+
 class LintResult(NamedTuple):
-    """Diagnostics (sorted), input errors (one line each), and the number
-    of files linted (files that could not be read are not counted)."""
+    """Diagnostics (sorted), input errors (one line each), the number of
+    files linted (files that could not be read are not counted) and the
+    safe fixes the rules offer."""
 
     diagnostics: tuple[Diagnostic, ...]
     errors: tuple[str, ...]
     files: int
+    fixes: tuple[PendingFix, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -52,6 +63,16 @@ class Linter:
     def __init__(self, config: LintConfig | None = None):
         self.config = config or LintConfig()
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
+        self._fixes: list[PendingFix] = []
+
+    def preload(self, path: str, data: bytes) -> None:
+        """Lint ``data`` in place of the file at ``path`` (for edits)."""
+        key = os.path.normpath(path)
+        try:
+            document = parse_bytes(data, path)
+            self._loaded[key] = Loaded(from_document(document), document)
+        except AcrnShmError as exc:
+            self._loaded[key] = exc
 
     def load(self, path: str) -> Loaded:
         """Load ``path`` once; raise the same error again on later calls."""
@@ -103,7 +124,7 @@ class Linter:
                 errors.append(str(exc))
             self._forget(job.path)
         return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
-                          linted)
+                          linted, tuple(self._fixes))
 
     def _jobs(self, path: str, board_path: str | None) -> list[_Job]:
         if not os.path.isdir(path):
@@ -202,6 +223,8 @@ class Linter:
                 path, finding.loc.line, finding.loc.column, code,
                 self.config.severity_of(code), finding.message,
                 finding.hint))
+            if finding.fix is not None:
+                self._fixes.append(PendingFix(path, code, finding.fix))
         return result
 
 

@@ -9,13 +9,19 @@ positions come from a first pass with expat, the tree from lxml.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import stat
+import time
+from collections.abc import Iterator
 from typing import NamedTuple
 from xml.parsers import expat
 
 from lxml import etree
 
-from .errors import InputError, located
+from .errors import ConcurrentEditError, InputError, UsageError, located
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
@@ -285,3 +291,271 @@ def _parse_tree(data: bytes, path: str) -> etree._Element:
             "a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "
             "or entities)"))
     return root
+
+
+# --- Crash-safe, concurrency-safe writing --------------------------------
+
+#: Test-only fault hook: seconds to sleep between writing the temporary
+#: file and renaming it over the target, so tests can kill a writer in
+#: that window. Never set it in normal use.
+TEST_WRITE_DELAY_ENV = "ACRN_SHM_TEST_WRITE_DELAY"
+
+#: Suffix of the lock file ``.<name>.acrn-shm.lock`` beside an edited file.
+LOCK_SUFFIX = ".acrn-shm.lock"
+
+#: Suffix of the temporary files ``.<name>.<random>.tmp`` written by
+#: :func:`save_atomic`. A writer killed before its rename leaves one
+#: behind; a cleanup may remove them while it holds :func:`locked`.
+TEMP_SUFFIX = ".tmp"
+
+_POLL_FIRST = 0.005
+_POLL_MAX = 0.05
+
+
+def lock_path(path: str) -> str:
+    """The lock file used by :func:`locked` for ``path``.
+
+    Symbolic links are resolved first, so every name of one file shares
+    one lock, kept beside the real file.
+    """
+    folder, name = os.path.split(os.path.realpath(path))
+    return os.path.join(folder, f".{name}{LOCK_SUFFIX}")
+
+
+@contextlib.contextmanager
+def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
+    """Exclusive advisory lock for editing ``path``; yields nothing.
+
+    Takes ``fcntl.flock`` on the lock file ``.<name>.acrn-shm.lock``
+    beside the (symlink-resolved) file, creating it with mode 0o600 if
+    missing. The lock file is never deleted: another process may be
+    waiting on it. Waits up to ``timeout`` seconds, polling, then raises
+    :class:`ConcurrentEditError`. The kernel drops the lock when the
+    process exits, even when it is killed. Not re-entrant: locking the
+    same file twice, even in one process, waits for the first lock.
+    Only processes that use this lock are kept out; plain editors are
+    not (:func:`save_atomic` notices their changes instead).
+    """
+    lock_file = lock_path(path)
+    try:
+        # O_NOFOLLOW: never create or lock a file a planted link points to.
+        fd = os.open(lock_file,
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except OSError as exc:
+        raise InputError(located(
+            path, None, None,
+            f"cannot open lock file {os.path.basename(lock_file)}: "
+            f"{_reason(exc)}")) from None
+    try:
+        deadline = time.monotonic() + timeout
+        pause = _POLL_FIRST
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    # For example ENOLCK on a network file system.
+                    raise InputError(located(
+                        path, None, None,
+                        f"cannot lock {os.path.basename(lock_file)}: "
+                        f"{_reason(exc)}")) from None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConcurrentEditError(located(
+                        path, None, None,
+                        "another acrn-shm edit holds the lock; try again"
+                    )) from None
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, _POLL_MAX)
+        yield
+    finally:
+        # Closing the only descriptor releases the lock.
+        os.close(fd)
+
+
+def save_new(path: str, data: bytes) -> None:
+    """Write a new file ``path`` atomically (mode 0o666 less the umask).
+
+    Refuses to replace an existing file (use :func:`save_atomic`).
+    """
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
+                                    suffix=TEMP_SUFFIX, dir=folder)
+    except OSError as exc:
+        raise _not_written(
+            path, "cannot create a temporary file beside it", exc) from None
+    try:
+        try:
+            _write_all(fd, data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # link() fails if the name exists, unlike rename().
+        os.link(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, FileExistsError):
+            raise InputError(located(
+                path, None, None, "already exists; nothing written")) from None
+        if isinstance(exc, OSError):
+            raise _not_written(path, "cannot write", exc) from None
+        raise
+    with contextlib.suppress(OSError):
+        os.unlink(temp)
+    _sync_folder(path, folder)
+
+
+def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
+    """Replace the file ``path`` with ``data`` atomically.
+
+    Writes a temporary file ``.<name>.<random>.tmp`` in the same folder,
+    flushes and fsyncs it, gives it the original file's mode (and owner,
+    where permitted), renames it over the file with ``os.replace`` and
+    fsyncs the folder. Readers and a crash at any moment see either the
+    old or the new bytes in full. A symbolic link is followed: its
+    target is replaced and the link kept. Hard links to the old file
+    keep the old bytes.
+
+    If ``expected`` is not None and the file's current bytes differ from
+    it, raises :class:`ConcurrentEditError` and writes nothing. Other
+    problems raise :class:`InputError`. The check is made before writing
+    and again just before the rename. On any error the temporary file
+    is removed; only a killed process leaves it behind. Call this inside
+    :func:`locked` so that concurrent edits do not interleave.
+
+    Test-only: if the environment variable ``ACRN_SHM_TEST_WRITE_DELAY``
+    holds a number of seconds, sleeps that long between writing the
+    temporary file and the rename, so tests can kill a writer there.
+    """
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        if expected is not None:
+            raise _changed(path) from None
+        raise InputError(located(
+            path, None, None, "no such file; nothing written")) from None
+    except OSError as exc:
+        raise _not_written(path, "cannot read", exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(located(
+            path, None, None, "not a regular file; nothing written"))
+    if expected is not None and _current(path, target, expected) != expected:
+        raise _changed(path)
+    delay = _test_write_delay()
+    import tempfile
+
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX,
+                                    dir=folder)
+    except OSError as exc:
+        raise _not_written(
+            path, "cannot create a temporary file beside it", exc) from None
+    try:
+        try:
+            _write_all(fd, data)
+            _keep_owner(fd, info)
+            # After fchown, which may clear set-user-ID and similar bits.
+            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if delay:
+            time.sleep(delay)
+        # Check again just before the rename: the file may have been
+        # changed by another program while the temporary file was written.
+        if (expected is not None
+                and _current(path, target, expected) != expected):
+            raise _changed(path)
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise _not_written(path, "cannot write", exc) from None
+        raise
+    _sync_folder(path, folder)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _changed(path: str) -> ConcurrentEditError:
+    return ConcurrentEditError(located(
+        path, None, None,
+        "changed on disk since it was read; nothing written"))
+
+
+def _not_written(path: str, what: str, exc: OSError) -> InputError:
+    return InputError(located(
+        path, None, None, f"{what}: {_reason(exc)}; nothing written"))
+
+
+def _current(path: str, target: str, expected: bytes) -> bytes:
+    # One byte more than expected is enough to tell a longer file apart.
+    try:
+        with open(target, "rb") as stream:
+            return stream.read(len(expected) + 1)
+    except FileNotFoundError:
+        raise _changed(path) from None
+    except OSError as exc:
+        raise _not_written(path, "cannot read", exc) from None
+
+
+def _test_write_delay() -> float:
+    value = os.environ.get(TEST_WRITE_DELAY_ENV, "").strip()
+    if not value:
+        return 0.0
+    try:
+        delay = float(value)
+    except ValueError:
+        delay = -1.0
+    if not delay >= 0:
+        raise UsageError(located(
+            TEST_WRITE_DELAY_ENV, None, None,
+            f"not a number of seconds: {value!r}"))
+    return delay
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _keep_owner(fd: int, info: os.stat_result) -> None:
+    # Matters when root edits a user's file; others may only change the
+    # group to one of their own, so a refusal is not an error.
+    done = os.fstat(fd)
+    if (done.st_uid, done.st_gid) != (info.st_uid, info.st_gid):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, info.st_uid, info.st_gid)
+
+
+def _sync_folder(path: str, folder: str) -> None:
+    # Makes the rename itself durable. Some file systems cannot fsync a
+    # folder (EINVAL); the data is in place either way.
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOTSUP):
+            return
+        raise InputError(located(
+            path, None, None,
+            f"saved, but cannot sync its folder to disk: {_reason(exc)}"
+        )) from None

@@ -37,10 +37,10 @@ BOARD = DATA / "board304.xml"
 #: must hold exactly these.
 ALL_CODES = (
     "ISM001", "ISM002",
-    "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106",
+    "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106", "ISM107",
     "ISM201", "ISM202", "ISM203", "ISM204", "ISM205", "ISM206", "ISM207",
     "ISM208", "ISM209", "ISM210", "ISM211",
-    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305",
+    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306",
     "ISM401", "ISM402",
 )
 
@@ -64,6 +64,8 @@ FAILING = [
     ("ISM105_fail.xml", [(5, 26, "ISM105")]),
     # ISM106: 'y' with only blank regions.
     ("ISM106_fail.xml", [(5, 26, "ISM106")]),
+    # ISM107: too many spaces; a two-digit VM id; no spaces at all is fine.
+    ("ISM107_fail.xml", [(7, 25, "ISM107"), (8, 25, "ISM107")]),
     # ISM201: 3, 1, 1024 and 2097152 (bytes); 2 and 512 are fine.
     ("ISM201_fail_legacy.xml",
      [(6, 43, "ISM201"), (8, 43, "ISM201"), (10, 43, "ISM201"),
@@ -128,6 +130,8 @@ FAILING = [
      [(10, 62, "ISM303"), (18, 62, "ISM303"), (33, 17, "ISM303")]),
     # ISM305: pre-launched 00:00.0; Service VM 0:00.0.
     ("ISM305_fail.xml", [(9, 60, "ISM305"), (17, 65, "ISM305")]),
+    # ISM306: a one-digit upper-case region VBDF; an upper-case vUART one.
+    ("ISM306_fail.xml", [(12, 21, "ISM306"), (28, 17, "ISM306")]),
     # ISM401: a space; no prefix; hex size (after a desc attribute);
     # '-' in the name; upper-case 'HV:/'. Empty <shm_region/> is skipped.
     ("ISM401_fail.xml",
@@ -143,6 +147,7 @@ FAILING = [
 PASSING = [
     "ISM101_pass.xml", "ISM102_pass.xml", "ISM103_pass.xml",
     "ISM104_pass.xml", "ISM105_pass.xml", "ISM106_pass.xml",
+    "ISM107_pass.xml",
     "ISM201_pass_legacy.xml", "ISM201_pass_v3.xml",
     "ISM202_pass_legacy.xml", "ISM202_pass_v3.xml",
     "ISM203_pass_legacy.xml", "ISM203_pass_v3.xml",
@@ -155,7 +160,7 @@ PASSING = [
     "ISM210_pass_legacy.xml", "ISM210_pass_v3.xml",
     "ISM211_pass.xml",
     "ISM301_pass.xml", "ISM302_pass.xml", "ISM303_pass.xml",
-    "ISM304_pass.xml", "ISM305_pass.xml",
+    "ISM304_pass.xml", "ISM305_pass.xml", "ISM306_pass.xml",
     "ISM401_pass.xml", "ISM402_pass.xml",
 ]
 

@@ -13,9 +13,9 @@ from importlib import import_module
 from types import ModuleType
 
 from ..errors import UsageError
-from ._finding import Finding
+from ._finding import Finding, TextFix
 
-__all__ = ["RULES", "Finding", "get", "summary"]
+__all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
 
 #: Every rule module, by file name (keep sorted).
 MODULE_NAMES = (
@@ -30,6 +30,7 @@ MODULE_NAMES = (
     "legacy_fields",
     "legacy_prefix",
     "legacy_size",
+    "legacy_spacing",
     "legacy_vm_ids",
     "provided_by",
     "region_count",
@@ -42,6 +43,7 @@ MODULE_NAMES = (
     "unknown_vm",
     "vbdf_duplicate",
     "vbdf_format",
+    "vbdf_case",
     "vbdf_host_bridge",
     "vbdf_native",
     "vbdf_post_range",
