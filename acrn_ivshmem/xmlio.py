@@ -375,20 +375,25 @@ def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
         os.close(fd)
 
 
+def _temp_beside(path: str, folder: str, name: str) -> tuple[int, str]:
+    # ``.<name>.<random>.tmp`` in the file's folder, so rename is atomic.
+    import tempfile
+
+    try:
+        return tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX,
+                                dir=folder)
+    except OSError as exc:
+        raise _not_written(
+            path, "cannot create a temporary file beside it", exc) from None
+
+
 def save_new(path: str, data: bytes) -> None:
     """Write a new file ``path`` atomically (mode 0o666 less the umask).
 
     Refuses to replace an existing file (use :func:`save_atomic`).
     """
-    import tempfile
-
     folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
-                                    suffix=TEMP_SUFFIX, dir=folder)
-    except OSError as exc:
-        raise _not_written(
-            path, "cannot create a temporary file beside it", exc) from None
+    fd, temp = _temp_beside(path, folder, os.path.basename(path))
     try:
         try:
             _write_all(fd, data)
@@ -453,14 +458,7 @@ def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     if expected is not None and _current(path, target, expected) != expected:
         raise _changed(path)
     delay = _test_write_delay()
-    import tempfile
-
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX,
-                                    dir=folder)
-    except OSError as exc:
-        raise _not_written(
-            path, "cannot create a temporary file beside it", exc) from None
+    fd, temp = _temp_beside(path, folder, name)
     try:
         try:
             _write_all(fd, data)
