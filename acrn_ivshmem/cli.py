@@ -60,8 +60,6 @@ def _apply_fixes(fixes, write: bool) -> bool:
     With ``write`` False, print a unified diff instead. Returns whether
     any file changed.
     """
-    import difflib
-
     from .fixes import apply_fixes
     from .xmlio import locked, read_bytes, save_atomic
 
@@ -70,7 +68,7 @@ def _apply_fixes(fixes, write: bool) -> bool:
         by_path.setdefault(pending.path, []).append(pending)
     changed = False
     for path, pending in by_path.items():
-        codes = {id(p.fix): p.code for p in pending}
+        codes = {p.fix: p.code for p in pending}
         with locked(path):
             before = read_bytes(path)
             after, applied = apply_fixes(before, [p.fix for p in pending])
@@ -82,14 +80,20 @@ def _apply_fixes(fixes, write: bool) -> bool:
         for done in applied:
             sys.stderr.write(
                 f"{'fixed' if write else 'would fix'}: {path}:"
-                f"{done.loc.line}:{done.loc.column}: {codes[id(done)]} "
+                f"{done.loc.line}:{done.loc.column}: {codes[done]} "
                 f"'{done.old}' -> '{done.new}'\n")
         if not write:
-            sys.stdout.writelines(difflib.unified_diff(
-                before.decode("utf-8", "replace").splitlines(True),
-                after.decode("utf-8", "replace").splitlines(True),
-                fromfile=f"a/{path}", tofile=f"b/{path}"))
+            _write_diff(path, before, after)
     return changed
+
+
+def _write_diff(path: str, before: bytes, after: bytes) -> None:
+    import difflib
+
+    sys.stdout.writelines(difflib.unified_diff(
+        before.decode("utf-8", "replace").splitlines(True),
+        after.decode("utf-8", "replace").splitlines(True),
+        fromfile=f"a/{path}", tofile=f"b/{path}"))
 
 
 def run_edit(path: str, board: str | None, change, diff: bool,
@@ -100,7 +104,6 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     after. An edit that adds an error writes nothing and exits 1 unless
     ``force``; ``diff`` prints a unified diff; ``dry_run`` writes nothing.
     """
-    import difflib
     from collections import Counter
 
     from .formats import text
@@ -109,6 +112,9 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     from .model import Board, Scenario
     from .xmlio import locked, parse_bytes, read_bytes, save_atomic
 
+    if not os.path.exists(path):
+        # Before locking, so that no lock file is left beside nothing.
+        return _fail(f"{path}: no such file")
     try:
         with locked(path):
             before = read_bytes(path)
@@ -117,9 +123,11 @@ def run_edit(path: str, board: str | None, change, diff: bool,
             if not isinstance(scenario, Scenario):
                 return _fail(f"{path}: expected a scenario XML")
             board_path = board or find_board_beside(path, scenario)
+            # One linter: it keeps the board, read once for all checks.
+            linter = Linter()
             board_model = None
             if board_path is not None:
-                board_model = Linter().load(board_path).model
+                board_model = linter.load(board_path).model
                 if not isinstance(board_model, Board):
                     return _fail(f"{board_path}: --board expects a board "
                                  "XML")
@@ -130,17 +138,16 @@ def run_edit(path: str, board: str | None, change, diff: bool,
                 if not message.startswith(f"{path}:"):
                     message = f"{path}: {message}"
                 return _fail(message)
-            old = _lint_bytes(path, before, board_path)
-            new = _lint_bytes(path, result.data, board_path)
+            linter.preload(document)
+            old = linter.lint([path], board_path)
+            linter.preload(parse_bytes(result.data, path))
+            new = linter.lint([path], board_path)
             added = Counter((d.code, d.message) for d in new.diagnostics
                             if d.severity == "error") - Counter(
                 (d.code, d.message) for d in old.diagnostics
                 if d.severity == "error")
             if diff:
-                sys.stdout.writelines(difflib.unified_diff(
-                    before.decode("utf-8", "replace").splitlines(True),
-                    result.data.decode("utf-8", "replace").splitlines(True),
-                    fromfile=f"a/{path}", tofile=f"b/{path}"))
+                _write_diff(path, before, result.data)
             if added:
                 shown = [d for d in new.diagnostics
                          if (d.code, d.message) in added]
@@ -224,14 +231,6 @@ def _print_assignments(rows) -> None:
     Console(stderr=True, width=max(100, _columns())).print(table)
 
 
-def _lint_bytes(path: str, data: bytes, board_path: str | None):
-    from .lint import Linter
-
-    linter = Linter()
-    linter.preload(path, data)
-    return linter.lint([path], board_path)
-
-
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
           vbdf=None):
     from .edit import RegionSpec
@@ -254,7 +253,7 @@ def print_regions(path: str, output_format: str) -> int:
     import json
 
     from .loader import load
-    from .model import Scenario
+    from .model import Scenario, is_decimal
 
     try:
         scenario = load(path).model
@@ -276,8 +275,7 @@ def print_regions(path: str, output_format: str) -> int:
             "name": region.name.text if region.name else None,
             "provider": region.land,
             "size_mb": int(region.size.text) if region.size
-            and region.size.text.isascii() and region.size.text.isdigit()
-            else None,
+            and is_decimal(region.size.text) else None,
             "region_id": region.region_id.text if region.region_id
             else None,
             "line": region.loc.line,

@@ -18,7 +18,7 @@ from .errors import AcrnShmError, InputError, UsageError, located
 from .loader import Loaded, from_document, load
 from .model import Board, LaunchConfig, Scenario, Suppression
 from .rules import RULES, Finding, TextFix
-from .xmlio import parse_bytes
+from .xmlio import Document
 
 _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
                   b"<BASE_BOARD_INFO")
@@ -65,14 +65,13 @@ class Linter:
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
         self._fixes: list[PendingFix] = []
 
-    def preload(self, path: str, data: bytes) -> None:
-        """Lint ``data`` in place of the file at ``path`` (for edits)."""
-        key = os.path.normpath(path)
-        try:
-            document = parse_bytes(data, path)
-            self._loaded[key] = Loaded(from_document(document), document)
-        except AcrnShmError as exc:
-            self._loaded[key] = exc
+    def preload(self, document: Document) -> None:
+        """Lint ``document`` in place of the file at its path (for edits).
+
+        Raises :class:`AcrnShmError` if it is no ACRN XML.
+        """
+        key = os.path.normpath(document.path)
+        self._loaded[key] = Loaded(from_document(document), document)
 
     def load(self, path: str) -> Loaded:
         """Load ``path`` once; raise the same error again on later calls."""
@@ -97,6 +96,7 @@ class Linter:
     def lint(self, paths: list[str],
              board_path: str | None = None) -> LintResult:
         """Lint ``paths`` (files or folders), with ``board_path`` if given."""
+        self._fixes = []
         errors: list[str] = []
         if board_path is not None:
             try:

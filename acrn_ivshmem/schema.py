@@ -42,6 +42,7 @@ def schema_path(kind: str) -> str:
     return os.path.join(os.path.dirname(here), "schemas", SCHEMA_FILES[kind])
 
 
+@functools.cache
 def schema_text(kind: str) -> bytes:
     """The bytes of the XSD used for documents of ``kind``."""
     with open(schema_path(kind), "rb") as stream:
@@ -79,6 +80,7 @@ def check_structure(document: Document, kind: str,
     return findings
 
 
+@functools.cache
 def _validator_stamp() -> bytes:
     # Identifies the installed xmlschema without importing it (importing
     # it costs more than a whole cached lint run).

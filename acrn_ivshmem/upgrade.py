@@ -364,10 +364,6 @@ def _int(text: str) -> int | None:
     return int(text) if is_decimal(text) else None
 
 
-def _vbdf(device: int) -> str:
-    return f"00:{device:02x}.0"
-
-
 @dataclass
 class _VmInfo:
     id: int
@@ -414,7 +410,7 @@ class _Vbdfs:
                     and Bdf(0, device, 0) in self.board.native_bdfs):
                 continue
             used.add(device)
-            return _vbdf(device)
+            return str(Bdf(0, device, 0))
         return None
 
 
@@ -1328,7 +1324,7 @@ class _Merge:
                         path, None, None,
                         f"VM '{row.vm_name}' has no free PCI device "
                         f"number left for region '{row.region}'"))
-                vbdf = _vbdf(device)
+                vbdf = str(Bdf(0, device, 0))
             taken.add(parse_vbdf(vbdf).device)
             rows.append(Assignment(row.region, row.provider, row.size,
                                    row.vm_id, row.vm_name, vbdf,

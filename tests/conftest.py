@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,15 @@ def acrn_data() -> Path:
     if not ACRN_DATA.is_dir():
         pytest.skip(f"{ACRN_DATA} is missing")
     return ACRN_DATA
+
+
+def run_acrn_shm(argv: list[str], cwd: Path,
+                 **env: str) -> subprocess.CompletedProcess:
+    """Run ``acrn-shm ARGV`` in ``cwd`` as a new process, text output."""
+    return subprocess.run(
+        [sys.executable, "-m", "acrn_ivshmem", *argv], cwd=cwd,
+        env=dict(os.environ, COLUMNS="100", NO_COLOR="1", TERM="dumb", **env),
+        capture_output=True, text=True, timeout=120)
 
 
 def positions(paths, board=None, select=("ALL",)):

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_acrn_shm
 
 DATA = Path(__file__).parent / "test_cli"
 GOLDEN = DATA / "golden"
@@ -50,12 +49,7 @@ CASES = {
 }
 
 
-def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``acrn-shm ARGV`` in ``cwd`` as a new process."""
-    env = dict(os.environ, COLUMNS="100", NO_COLOR="1", TERM="dumb")
-    return subprocess.run(
-        [sys.executable, "-m", "acrn_ivshmem", *argv], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=120)
+run = run_acrn_shm
 
 
 def transcript(argv: list[str], result) -> str:

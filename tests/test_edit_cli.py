@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_acrn_shm
 
 DATA = Path(__file__).parent / "test_edit_cli"
 GOLDEN = DATA / "golden"
@@ -51,12 +52,7 @@ CASES = {
 }
 
 
-def run(argv: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
-    """Run ``acrn-shm ARGV`` in ``cwd`` as a new process."""
-    return subprocess.run(
-        [sys.executable, "-m", "acrn_ivshmem", *argv], cwd=cwd,
-        env=dict(os.environ, COLUMNS="100", NO_COLOR="1", **env),
-        capture_output=True, text=True, timeout=120)
+run = run_acrn_shm
 
 
 @pytest.fixture
@@ -163,16 +159,25 @@ def test_file_changed_during_edit_is_not_overwritten(workdir):
 
 def test_upgrade_command_writes_a_v3_file_that_lints_clean(tmp_path,
                                                           acrn_data):
+    # Relative names, so the transcript (notes name files and lines) is
+    # the same on every machine.
     legacy = acrn_data / "v2.7" / "whl-ipc-i5"
-    shutil.copy(acrn_data / "v3.3" / "whl-ipc-i5" / "whl-ipc-i5.xml",
-                tmp_path)
-    result = run(["upgrade", str(legacy / "hybrid_rt.xml"), "--launch",
-                  str(legacy / "hybrid_rt_launch_1user_vm_waag.xml"),
-                  "-o", "new.xml"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == ""
-    assert "wrote new.xml" in result.stderr
-    assert "│ shm_region_0 │ Hypervisor │ 2  │ PRE_RT_VM0 " in result.stderr
+    for source in (legacy / "hybrid_rt.xml",
+                   legacy / "hybrid_rt_launch_1user_vm_waag.xml",
+                   acrn_data / "v3.3" / "whl-ipc-i5" / "whl-ipc-i5.xml"):
+        shutil.copy(source, tmp_path)
+    argv = ["upgrade", "hybrid_rt.xml", "--launch",
+            "hybrid_rt_launch_1user_vm_waag.xml", "--board",
+            "whl-ipc-i5.xml", "-o", "new.xml"]
+    result = run(argv, tmp_path)
+    actual = (f"$ acrn-shm {' '.join(argv)}\n"
+              f"exit: {result.returncode}\n"
+              f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+              f"--- new.xml\n{(tmp_path / 'new.xml').read_text('utf-8')}")
+    golden = GOLDEN / "upgrade.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(actual, encoding="utf-8")
+    assert actual == golden.read_text(encoding="utf-8")
     lint = run(["lint", "--board", "whl-ipc-i5.xml", "new.xml"], tmp_path)
     assert (lint.returncode, lint.stdout) == (0, "no problems in 1 file\n")
     ours = json.loads(run(["regions", "new.xml", "-f", "json"],
@@ -185,9 +190,32 @@ def test_upgrade_command_writes_a_v3_file_that_lints_clean(tmp_path,
     assert ours == acrns
 
 
+def test_upgrade_output_that_exists_is_replaced_other_errors_one_line(
+        tmp_path, acrn_data):
+    shutil.copy(acrn_data / "v2.7" / "whl-ipc-i5" / "hybrid_rt.xml",
+                tmp_path)
+    (tmp_path / "new.xml").write_text("old\n")
+    assert run(["upgrade", "hybrid_rt.xml", "-o", "new.xml"],
+               tmp_path).returncode == 0
+    assert (tmp_path / "new.xml").read_text().startswith("<acrn-config>\n")
+    result = run(["upgrade", "hybrid_rt.xml", "-o", "no/such/dir/new.xml"],
+                 tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == (
+        "acrn-shm: error: no/such/dir/new.xml: cannot create a temporary "
+        "file beside it: No such file or directory; nothing written")
+
+
 def test_upgrade_refuses_a_v3_file(tmp_path, acrn_data):
     v3 = acrn_data / "v3.3" / "whl-ipc-i5" / "hybrid_rt.xml"
     result = run(["upgrade", str(v3)], tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (f"acrn-shm: error: {v3}: not a legacy (ACRN "
                              "v2.x) scenario; nothing to upgrade\n")
+
+
+def test_editing_a_missing_file_leaves_nothing_behind(tmp_path):
+    result = run(["add-region", "missing.xml", "--vms", "0,1"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "acrn-shm: error: missing.xml: no such file\n")
+    assert list(tmp_path.iterdir()) == []

@@ -75,7 +75,7 @@ def test_valid_edit_sequences_stay_lint_clean(ops, tmp_path_factory):
     for index, op in enumerate(ops):
         data = apply(data, op, index)
         linter = Linter()
-        linter.preload(str(path), data)
+        linter.preload(parse_bytes(data, str(path)))
         result = linter.lint([str(path)], str(folder / "whl-ipc-i5.xml"))
         errors = [d for d in result.diagnostics if d.severity == "error"]
         assert not result.errors and not errors, (op, errors)
