@@ -1,7 +1,7 @@
 """Upgrade a legacy (ACRN v2.2-v2.7) scenario XML to the v3 format.
 
 :func:`upgrade` converts a whole legacy scenario, plus the
-``shm_regions`` of its v2.x launch XMLs, into a v3 scenario;
+settings of its v2.x launch XMLs, into a v3 scenario;
 :func:`merge_regions` adds the converted IVSHMEM regions to an existing
 v3 scenario instead, changing nothing else in it.
 
@@ -66,8 +66,11 @@ The rest of the scenario (policy)
     two consoles in one VM, and boolean values other than ``y``/``n``
     in renamed settings.
 
-Launch XMLs contribute only their ``shm_regions``; their other settings
-are reported once per file in ``notes``.
+Launch XMLs (v2.7 ``<user_vm>``, v2.2-v2.6 ``<uos>``) contribute their
+``shm_regions`` (above) and their other settings, converted by
+:mod:`acrn_ivshmem.launch_upgrade` into the VM they describe; a setting
+that does not convert stops the upgrade with every such setting named.
+One launch XML per VM: two that both set up one VM are refused.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from .errors import InputError, UsageError, located
+from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
     LEGACY_VM_TYPES, board_from, kind_of, launch_from, scenario_from,
     split_legacy,
@@ -436,6 +440,8 @@ class _Upgrader:
         self.consoles: dict[int, str] = {}
         self.connections: list[etree._Element] = []
         self.consumed: set[etree._Element] = set()
+        self.launch_settings: dict[int, tuple[Document, LaunchSettings]] = {}
+        self.launch_refusals: list[tuple[str, int, str]] = []
         rdt = _text(self.root.find("hv/FEATURES/RDT/RDT_ENABLED"))
         self.rdt_enabled = rdt == "y"
 
@@ -741,10 +747,39 @@ class _Upgrader:
                     index, launch, line,
                     f"launch XML is for scenario '{model.scenario_name}', "
                     f"not '{scenario_name}'")
-            self.launch_note(
-                index, launch, line,
-                "only shm_regions is read from launch XMLs; convert the "
-                "other launch settings with ACRN's tools")
+            elements = [element for element in launch.root
+                        if element.tag in ("user_vm", "uos")]
+            for element, lvm in zip(elements, model.vms):
+                self._launch_settings(launch, element, lvm)
+        if self.launch_refusals:
+            self.launch_refusals.sort()
+            path, first = self.launch_refusals[0][:2]
+            raise UsageError(located(
+                path, first, None,
+                "cannot convert these launch settings to v3: "
+                + "; ".join(text for _path, _line, text
+                            in self.launch_refusals)
+                + "; remove them or convert them by hand"))
+
+    def _launch_settings(self, launch: Document, element, lvm):
+        settings = convert_launch_vm(element)
+        if settings.empty:
+            return
+        vm = self._launch_vm(launch, lvm, required=True)
+        if vm.id in self.launch_settings:
+            other = self.launch_settings[vm.id][0]
+            raise UsageError(located(
+                launch.path, lvm.loc.line, lvm.loc.column,
+                f"VM '{vm.name}' also has launch settings in "
+                f"{other.path}; give one launch XML per VM"))
+        self.launch_settings[vm.id] = (launch, settings)
+        vm.rt = vm.rt or settings.rt
+        for refused, reason in settings.refusals:
+            line = launch.loc(refused).line
+            self.launch_refusals.append(
+                (launch.path, line,
+                 f"{_xpath(refused)}{_summary(refused)} (line {line}): "
+                 f"{reason}"))
 
     def _launch(self, index: int, launch: Document):
         model = launch_from(launch)
@@ -763,12 +798,19 @@ class _Upgrader:
                         "the scenario but has no shm_region for it here; "
                         "v3 launch scripts add the device anyway")
 
-    def _launch_vm(self, launch, lvm) -> _VmInfo | None:
+    def _launch_vm(self, launch, lvm, required: bool = False
+                   ) -> _VmInfo | None:
+        """The scenario VM of launch VM ``lvm``; None if it has no data.
+
+        A launch VM with ``shm_region`` values or other settings
+        (``required``) must map to a post-launched VM of the scenario.
+        """
+        required = required or bool(lvm.shm_regions)
         where = located(launch.path, lvm.loc.line, lvm.loc.column, "")
         if lvm.vm_name:
             vm = self.by_name.get(lvm.vm_name)
             if vm is None:
-                if not lvm.shm_regions:
+                if not required:
                     return None
                 raise UsageError(
                     f"{where}user_vm {lvm.id_text} is '{lvm.vm_name}', "
@@ -781,14 +823,14 @@ class _Upgrader:
             if service is not None and is_decimal(offset):
                 vm = self.by_id.get(service.id + int(offset))
             if vm is None:
-                if not lvm.shm_regions:
+                if not required:
                     return None
                 raise UsageError(
                     f"{where}cannot tell which scenario VM launch VM "
                     f"{offset or '(no id)'} is: it has no <vm_name> and "
                     "its id plus the Service VM's id is not a VM id")
         if vm.kind is not _POST:
-            if not lvm.shm_regions:
+            if not required:
                 return None
             raise UsageError(
                 f"{where}launch VM '{vm.name}' is {vm.kind.value} in "
@@ -1053,7 +1095,48 @@ class _Upgrader:
                 self.discard(child, "not a setting acrn-shm converts")
         if not console_done:
             _sub(new, "console_vuart", "None")
+        stored = self.launch_settings.get(info.id)
+        if stored is not None:
+            self._apply_launch(info, stored[1], new)
         return new
+
+    def _apply_launch(self, info: _VmInfo, settings: LaunchSettings, new):
+        """Put a launch XML's converted settings into VM ``new``."""
+        if settings.pcpu_ids:
+            affinity = etree.Element("cpu_affinity")
+            for pcpu_id in settings.pcpu_ids:
+                pcpu = _sub(affinity, "pcpu")
+                _sub(pcpu, "pcpu_id", pcpu_id)
+                if info.rt:
+                    _sub(pcpu, "real_time_vcpu", "y")
+            settings.elements.insert(0, affinity)
+        if settings.lapic_passthrough:
+            settings.elements.append(etree.Element("lapic_passthrough"))
+            settings.elements[-1].text = "y"
+        for element in settings.elements:
+            existing = new.find(element.tag)
+            if existing is None:
+                new.append(element)
+            else:
+                new.replace(existing, element)
+        if settings.pci_devs:
+            container = new.find("pci_devs")
+            if container is None:
+                container = _sub(new, "pci_devs")
+            have = {(_text(dev).split() or [""])[0] for dev in container}
+            for text in settings.pci_devs:
+                if text.split()[0] not in have:
+                    _sub(container, "pci_dev", text)
+                    have.add(text.split()[0])
+        if settings.pci_console:
+            console = new.find("console_vuart")
+            if console.text == "None":
+                console.text = "PCI"
+            else:
+                self.refuse(info.element, "its launch XML enables a PCI "
+                            "console vUART but the scenario already "
+                            f"gives it '{console.text}'; v3 has one "
+                            "console per VM")
 
     def _copy_vm(self, info: _VmInfo, child, new):
         tag = child.tag

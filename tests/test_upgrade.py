@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.errors import UsageError
@@ -211,15 +212,27 @@ def test_v27_table_lists_every_legacy_scenario():
     assert _v27_scenarios() == sorted(V27_OUTCOMES)
 
 
-@pytest.mark.parametrize("name", sorted(V27_OUTCOMES))
-def test_every_v27_scenario(name, tmp_path):
+def _v27_cases() -> list[tuple[str, str | None]]:
+    """Every legacy scenario alone and with each of its launch XMLs."""
+    cases = []
+    for name in sorted(V27_OUTCOMES):
+        path = V27 / name
+        scenario_name = parse_file(str(path)).root.get("scenario")
+        cases.append((name, None))
+        cases.extend(
+            (name, launch.name)
+            for launch in sorted(path.parent.glob("*_launch_*.xml"))
+            if parse_file(str(launch)).root.get("scenario")
+            == scenario_name)
+    return cases
+
+
+@pytest.mark.parametrize("name, launch_name", _v27_cases())
+def test_every_v27_scenario(name, launch_name, tmp_path):
     """Each v2.7 scenario upgrades (or fails as listed) and lints clean."""
     path = V27 / name
     board = V33 / path.parent.name / f"{path.parent.name}.xml"
-    scenario_name = parse_file(str(path)).root.get("scenario")
-    launches = [
-        launch for launch in sorted(path.parent.glob("*_launch_*.xml"))
-        if parse_file(str(launch)).root.get("scenario") == scenario_name]
+    launches = [path.parent / launch_name] if launch_name else []
     expected = V27_OUTCOMES[name]
     if isinstance(expected, str):
         assert error_of(path, *launches).startswith(expected)
@@ -720,3 +733,187 @@ def test_merge_needs_a_v3_target():
     assert str(caught.value) == (
         f"{WHL_HYBRID_RT}: is a legacy scenario XML; --into expects a v3 "
         "scenario")
+
+
+# --------------------------------------------------------------------------
+# Launch XML settings
+
+
+def launch_view(vm) -> dict:
+    """The settings of a v3 ``<vm>`` that v2.x launch XMLs held."""
+    def texts(path: str) -> list[str]:
+        return [(node.text or "").strip() for node in vm.iterfind(path)]
+
+    def one(path: str, default: str) -> str:
+        found = texts(path)
+        return found[0] if found else default
+
+    return {
+        "vm_type": one("vm_type", "STANDARD_VM"),
+        "memory": one("memory/size", ""),
+        "os_type": one("os_type", "Non-Windows OS"),
+        "vbootloader": one("vbootloader", "y"),
+        "vuart0": one("vuart0", "n"),
+        "PTM": one("PTM", "y"),
+        "lapic_passthrough": one("lapic_passthrough", "n"),
+        "pcpus": texts("cpu_affinity/pcpu/pcpu_id"),
+        "pci_devs": [text.split()[0] for text in texts("pci_devs/pci_dev")],
+        "networks": texts("virtio_devices/network/interface_name"),
+        "blocks": [text for text in texts("virtio_devices/block") if text],
+        "consoles": [
+            (one_console.findtext("use_type"),
+             one_console.findtext("backend_type"))
+            for one_console in vm.iterfind("virtio_devices/console")
+            if len(one_console)],
+    }
+
+
+# ACRN v3.3 ships the upgraded form of six v2.7 launch XMLs; its
+# shared_launch_6user_vm.xml was edited after the upgrade (VMs 3-6 have
+# virtio devices and vuart0 values that the v2.7 file does not give).
+WHL_LAUNCHES = sorted(
+    path.name for path in (V27 / "whl-ipc-i5").glob("*_launch_*.xml")
+    if (V33 / "whl-ipc-i5" / path.name).is_file()
+    and path.name != "shared_launch_6user_vm.xml")
+
+
+def test_whl_launch_pairs_are_found():
+    """The v2.7 -> v3.3 launch pairs compared below."""
+    assert WHL_LAUNCHES == [
+        "hybrid_rt_launch_1user_vm_waag.xml",
+        "shared_launch_1user_vm_hardrt.xml",
+        "shared_launch_1user_vm_vxworks.xml",
+        "shared_launch_1user_vm_waag.xml",
+        "shared_launch_2user_vm.xml",
+    ]
+
+
+@pytest.mark.parametrize("launch_name", WHL_LAUNCHES)
+def test_launch_settings_equal_acrn_v33(launch_name):
+    """Each launch VM's settings equal those of ACRN's v3.3 file."""
+    launch = V27 / "whl-ipc-i5" / launch_name
+    scenario = launch.parent / (
+        parse_file(str(launch)).root.get("scenario") + ".xml")
+    result = run(scenario, launch)
+    ours = parse_bytes(result.data).root
+    acrn = parse_file(str(V33 / "whl-ipc-i5" / launch_name)).root
+    names = [(vm.findtext("vm_name") or "").strip()
+             for vm in parse_file(str(launch)).root.iterfind("user_vm")]
+    assert names
+    for name in names:
+        mine = launch_view(ours.find(f"vm[name='{name}']"))
+        # ACRN's hardrt file names two VMs POST_STD_VM1 and puts the
+        # launch settings into the second (its bug); compare with that.
+        theirs = launch_view(acrn.findall(f"vm[name='{name}']")[-1])
+        for key, (expected, acrn_value) in ACRN_V33_DIFFERS.get(
+                (launch_name, name), {}).items():
+            assert (mine[key], theirs[key]) == (expected, acrn_value)
+            theirs[key] = expected
+        assert mine == theirs, name
+
+
+# Where ACRN's shipped v3.3 file disagrees with its v2.7 input: in the
+# hardrt file the settings went to the second POST_STD_VM1 (vm 2, with
+# the scenario's pCPUs 2 and 3), not to vm 1 that the launch XML names.
+ACRN_V33_DIFFERS = {
+    ("shared_launch_1user_vm_hardrt.xml", "POST_STD_VM1"): {
+        "pcpus": (["0", "1"], ["2", "3"])},
+}
+
+
+def test_launch_settings_that_do_not_convert_stop_the_upgrade(tmp_path):
+    """Each setting v3 cannot hold is named, with its line; no output."""
+    launch = WHL_LAUNCH.read_text()
+    for old, new in (
+        ('the method of power off User VM"/>',
+         'the method of power off User VM">vuart1(pty)</poweroff_channel>'),
+        ("e.g.: 1-2:2-4\"/>", "e.g.: 1-2:2-4\">1-2</usb_xhci>"),
+        (">WaaG<", ">WaaG,mac=00:16:3E:00:00:01<"),
+        ("[,[@]stdio|tty|pty:portname[=portpath]]\"/>",
+         "[,[@]stdio|tty|pty:portname[=portpath]]\">sock:p=/tmp/s"
+         "</console>"),
+        (">Enable</vuart0>", ">maybe</vuart0>"),
+    ):
+        assert launch.count(old) == 1, old
+        launch = launch.replace(old, new)
+    path = tmp_path / WHL_LAUNCH.name
+    path.write_text(launch)
+    assert error_of(WHL_HYBRID_RT, path) == (
+        f"{path}:8: cannot convert these launch settings to v3: "
+        "user_vm[@id='1']/vuart0 = 'maybe' (line 8): 'maybe' is not one "
+        "of 'Enable', 'Disable'; "
+        "user_vm[@id='1']/poweroff_channel = 'vuart1(pty)' (line 9): v3 "
+        "has no power-off channel setting; ACRN v3 launch scripts do not "
+        "pass one; "
+        "user_vm[@id='1']/usb_xhci = '1-2' (line 12): v3 lists xHCI "
+        "devices by the board's USB descriptions; "
+        "user_vm[@id='1']/virtio_devices/network = "
+        "'WaaG,mac=00:16:3E:00:00:01' (line 39): only 'tap[,vhost]' "
+        "converts: v3 derives MAC addresses from the VM name; "
+        "user_vm[@id='1']/virtio_devices/console = 'sock:p=/tmp/s' "
+        "(line 42): only one '[@]stdio|pty|tty|file:port[=path]' console "
+        "converts (v3 splits socket consoles into client and server); "
+        "remove them or convert them by hand")
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    (">WaaG<", ">WaaG,vhost<",
+     "<network><virtio_framework>Kernel based (Virtual Host)"
+     "</virtio_framework><interface_name>WaaG</interface_name></network>"),
+    ("[=portpath]]\"/>", "[=portpath]]\">tty:p=/dev/pts/3</console>",
+     "<console><use_type>Virtio serial port</use_type><backend_type>tty"
+     "</backend_type><tty_device_path>/dev/pts/3</tty_device_path>"
+     "</console>"),
+    ("[=portpath]]\"/>", "[=portpath]]\">@file:log=/var/log/vm</console>",
+     "<console><use_type>Virtio console</use_type><backend_type>file"
+     "</backend_type><output_file_path>/var/log/vm</output_file_path>"
+     "</console>"),
+])
+def test_launch_virtio_forms(tmp_path, old, new, expected):
+    """vhost networks and tty/file consoles take v3's structured form."""
+    launch = mutate(tmp_path, WHL_LAUNCH, old, new)
+    vm = parse_bytes(run(WHL_HYBRID_RT, launch).data).root.find("vm[@id='2']")
+    virtio = etree.tostring(vm.find("virtio_devices"), encoding="unicode")
+    assert expected in "".join(part.strip() for part in virtio.split("\n"))
+
+
+def test_launch_hard_rt_and_cpu_affinity(tmp_path):
+    """Hard RT makes an RTVM with LAPIC passthrough on the launch pCPUs."""
+    launch = mutate(tmp_path, WHL_LAUNCH, ">no</rtos_type>",
+                    ">Hard RT</rtos_type>")
+    launch = mutate(tmp_path, launch, "<pcpu_id/>",
+                    "<pcpu_id>1</pcpu_id><pcpu_id>3</pcpu_id>")
+    vm = parse_bytes(run(WHL_HYBRID_RT, launch).data).root.find("vm[@id='2']")
+    assert vm.findtext("vm_type") == "RTVM"
+    assert vm.findtext("lapic_passthrough") == "y"
+    assert [(pcpu.findtext("pcpu_id"), pcpu.findtext("real_time_vcpu"))
+            for pcpu in vm.iterfind("cpu_affinity/pcpu")] == [
+        ("1", "y"), ("3", "y")]
+
+
+def test_launch_pci_console(tmp_path):
+    """A launch PCI console needs a VM without a scenario console."""
+    launch = mutate(tmp_path, WHL_LAUNCH, ">Disable</console_vuart>",
+                    ">Enable</console_vuart>")
+    assert error_of(WHL_HYBRID_RT, launch) == (
+        f"{WHL_HYBRID_RT}:173: cannot convert to v3 without changing what "
+        "ACRN builds: vm[@id='2'] (line 173): its launch XML enables a PCI "
+        "console vUART but the scenario already gives it 'COM Port 1'; v3 "
+        "has one console per VM; convert these by hand")
+
+
+def test_two_launch_xmls_for_one_vm():
+    """Two launch XMLs with settings for one VM are refused."""
+    other = V27 / "whl-ipc-i5" / "shared_launch_1user_vm_vxworks.xml"
+    first = V27 / "whl-ipc-i5" / "shared_launch_1user_vm_waag.xml"
+    assert error_of(V27 / "whl-ipc-i5" / "shared.xml", first, other) == (
+        f"{other}:2:3: VM 'POST_STD_VM1' also has launch settings in "
+        f"{first}; give one launch XML per VM")
+
+
+def test_launch_vm_not_in_scenario(tmp_path):
+    """Settings for a VM the scenario does not have are refused."""
+    launch = mutate(tmp_path, WHL_LAUNCH, ">POST_STD_VM1<", ">NOT_HERE<")
+    assert error_of(WHL_HYBRID_RT, launch) == (
+        f"{launch}:2:3: user_vm 1 is 'NOT_HERE', which is not a VM of "
+        f"{WHL_HYBRID_RT}")
