@@ -217,6 +217,91 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     return 0
 
 
+def run_launch_script(scenario: str, board: str, vms: list[str],
+                      all_vms: bool, out_dir: str | None,
+                      acrn_version: str | None, ivshmem_args: bool,
+                      launches: list[str]) -> int:
+    """Write (or print) launch scripts; lint the inputs first."""
+    import shlex
+
+    from .emit.launch_script import ivshmem_args as raw_args
+    from .formats import text
+    from .launch import (
+        clash_diagnostics, load_for_launch, parse_version, write_scripts,
+    )
+    from .lint import lint
+    from .xmlio import save_atomic, save_new
+
+    if vms and all_vms:
+        return _fail("give --vm NAME or --all, not both")
+    try:
+        inputs = load_for_launch(scenario, board, launches)
+        version = parse_version(acrn_version or (
+            "2.7" if inputs.legacy else "3.3"))
+        checked = lint([scenario, *launches], board)
+        if checked.errors:
+            return _fail(checked.errors[0])
+        errors = [d for d in checked.diagnostics if d.severity == "error"]
+        if errors:
+            sys.stderr.write(text(errors, checked.files))
+            sys.stderr.write(f"acrn-shm: {scenario} has errors; no launch "
+                             "script written\n")
+            return 1
+        source = " + ".join(os.path.basename(path) for path in (
+            scenario, *launches, board))
+        scripts = write_scripts(inputs, vms or None, version, source)
+        clashes = clash_diagnostics(scenario, scripts, inputs.legacy)
+        if clashes:
+            sys.stderr.write(text(clashes, 1))
+            sys.stderr.write("acrn-shm: slot clashes; no launch script "
+                             "written\n")
+            return 1
+        if ivshmem_args:
+            for script in scripts:
+                line = shlex.join(raw_args(script.plan))
+                sys.stdout.write(line + "\n" if len(scripts) == 1
+                                 else f"{script.vm_name}: {line}\n")
+            return 0
+        if out_dir is None:
+            if len(scripts) > 1:
+                return _fail(f"{scenario} has {len(scripts)} post-launched "
+                             "VMs: give -o DIR, or --vm NAME")
+            sys.stdout.write(scripts[0].text)
+            return 0
+        os.makedirs(out_dir, exist_ok=True)
+        for script in scripts:
+            target = os.path.join(out_dir, script.file_name)
+            data = script.text.encode("utf-8")
+            if os.path.exists(target):
+                save_atomic(target, data, None)
+            else:
+                save_new(target, data)
+            os.chmod(target, 0o755)
+            sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def run_check_launch(script: str, scenario: str, vm: str | None,
+                     launches: list[str], output_format: str) -> int:
+    """Compare a launch script with the scenario; lint-style report."""
+    from .formats import FORMATS
+    from .launch import check_script, load_for_launch
+
+    formatter = FORMATS.get(output_format)
+    if formatter is None:
+        return _fail(f"unknown output format '{output_format}'; choose "
+                     + ", ".join(FORMATS))
+    try:
+        inputs = load_for_launch(scenario, None, launches)
+        found = check_script(script, inputs, vm)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(formatter(found, 1))
+    return 1 if any(d.severity == "error" for d in found) else 0
+
+
 def _print_assignments(rows) -> None:
     # To stderr: stdout may carry the converted XML.
     from rich.console import Console
@@ -509,6 +594,69 @@ def build_app():
         """
         raise typer.Exit(run_upgrade(legacy, output, launch or [], into,
                                      board, force))
+
+    @app.command("launch-script")
+    def launch_script_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        board: Annotated[str, typer.Option(
+            "--board", metavar="BOARD.xml",
+            help="The board XML (APIC ids of the VM's pCPUs).")],
+        vm: Annotated[Optional[list[str]], typer.Option(
+            "--vm", metavar="NAME",
+            help="Only this post-launched VM (repeatable).")] = None,
+        all_vms: Annotated[bool, typer.Option(
+            "--all", help="Every post-launched VM (the default).")] = False,
+        out_dir: Annotated[Optional[str], typer.Option(
+            "--output-dir", "-o", metavar="DIR",
+            help="Write launch_user_vm_id<N>.sh files here (default: "
+            "print the one script).")] = None,
+        acrn_version: Annotated[Optional[str], typer.Option(
+            "--acrn-version", metavar="X.Y",
+            help="acrn-dm to write for: 3.3 and later pass the region id "
+            "(default 3.3; 2.7 for legacy scenarios).")] = None,
+        ivshmem_args: Annotated[bool, typer.Option(
+            "--ivshmem-args",
+            help="Print only the raw acrn-dm ivshmem arguments.")] = False,
+        launch: Annotated[Optional[list[str]], typer.Option(
+            "--launch", metavar="LAUNCH.xml",
+            help="v2.x launch XML of a legacy scenario (repeatable).")
+        ] = None,
+    ) -> None:
+        """Write acrn-dm launch scripts for post-launched VMs.
+
+        Example: acrn-shm launch-script hybrid_rt.xml --board whl-ipc-i5.xml
+        --vm POST_STD_VM1 -o scripts/
+        """
+        raise typer.Exit(run_launch_script(
+            scenario, board, vm or [], all_vms, out_dir, acrn_version,
+            ivshmem_args, launch or []))
+
+    @app.command("check-launch")
+    def check_launch_command(
+        script: Annotated[str, typer.Argument(metavar="SCRIPT.sh")],
+        scenario: Annotated[str, typer.Option(
+            "--scenario", metavar="SCENARIO.xml",
+            help="The scenario the script should follow.")],
+        vm: Annotated[Optional[str], typer.Option(
+            "--vm", metavar="NAME",
+            help="The VM the script starts (default: from its header).")
+        ] = None,
+        launch: Annotated[Optional[list[str]], typer.Option(
+            "--launch", metavar="LAUNCH.xml",
+            help="v2.x launch XML of a legacy scenario (repeatable).")
+        ] = None,
+        output_format: Annotated[str, typer.Option(
+            "--output-format", "-f", metavar="|".join(LINT_FORMATS),
+            help="Report format.")] = "text",
+    ) -> None:
+        """Report where a launch script's ivshmem devices drift from the
+        scenario.
+
+        Example: acrn-shm check-launch launch_user_vm_id1.sh --scenario
+        hybrid_rt.xml
+        """
+        raise typer.Exit(run_check_launch(script, scenario, vm,
+                                          launch or [], output_format))
 
     @app.command("regions")
     def regions_command(

@@ -13,8 +13,9 @@ from lxml import etree
 
 from .errors import InputError, located
 from .model import (
-    Bdf, Board, LaunchConfig, LaunchVm, LegacyText, Member, Region,
-    Scenario, Suppression, Value, Vm, VmKind, VuartEndpoint,
+    Bdf, Board, DeviceModelSettings, GpuDisplay, LaunchConfig, LaunchVm,
+    LegacyText, Member, Region, Scenario, Suppression, Value,
+    VirtioConsole, Vm, VmKind, VuartEndpoint,
 )
 from .xmlio import Document, Loc, parse_file
 
@@ -181,7 +182,102 @@ def scenario_from(document: Document, fmt: str) -> Scenario:
         pci_vuarts=_pci_vuarts(document) if fmt == "v3" else (),
         suppressions=suppressions_of(document),
         root_loc=document.loc(root),
+        scheduler=_stripped(root.find("hv/FEATURES/SCHEDULER")),
+        ssram=_stripped(root.find("hv/FEATURES/SSRAM/SSRAM_ENABLED"))
+        == "y",
+        dm_settings=_dm_settings(document) if fmt == "v3" else (),
     )
+
+
+def _stripped(element: etree._Element | None) -> str | None:
+    text = _text(element)
+    return text.strip() if text is not None else None
+
+
+def _texts(element: etree._Element, path: str) -> tuple[str, ...]:
+    return tuple(text for text in (
+        (node.text or "").strip() for node in element.iterfind(path))
+        if text)
+
+
+def _dm_settings(document: Document
+                 ) -> tuple[tuple[str, DeviceModelSettings], ...]:
+    """The Device Model settings of every named post-launched VM."""
+    root = document.root
+    connections = list(root.iterfind("hv/vuart_connections/"
+                                     "vuart_connection"))
+    found = []
+    for element in root.iterfind("vm"):
+        if _stripped(element.find("load_order")) != "POST_LAUNCHED_VM":
+            continue
+        name = _stripped(element.find("name"))
+        if not name:
+            continue
+
+        def flag(tag: str, default: str = "n") -> bool:
+            return (_stripped(element.find(tag)) or default) == "y"
+
+        pci_vuarts = []
+        index = 0
+        for connection in connections:
+            ends = [end for end in connection.iterfind("endpoint")
+                    if _stripped(end.find("vm_name")) == name]
+            if not ends:
+                continue
+            index += 1
+            if _stripped(connection.find("type")) == "pci":
+                pci_vuarts.append(
+                    (index, _value(document, ends[0].find("vbdf"))))
+        virtio = element.find("virtio_devices")
+        if virtio is None:
+            virtio = etree.Element("virtio_devices")
+        gpu = None
+        gpu_element = virtio.find("gpu")
+        if gpu_element is not None and gpu_element.find(
+                "display_type") is not None:
+            gpu = (_stripped(gpu_element.find("display_type")), tuple(
+                GpuDisplay(_stripped(display.find("window_resolutions")),
+                           _stripped(display.find("horizontal_offset")),
+                           _stripped(display.find("vertical_offset")),
+                           _stripped(display.find("monitor_id")))
+                for display in gpu_element.iterfind("displays/display")))
+        found.append((name, DeviceModelSettings(
+            vm_type=_stripped(element.find("vm_type")) or "STANDARD_VM",
+            os_type=_stripped(element.find("os_type")),
+            own_pcpu=flag("own_pcpu"),
+            pcpus=_texts(element, "cpu_affinity//pcpu_id"),
+            memory_mb=_stripped(element.find("memory/size")),
+            vbootloader=flag("vbootloader", "y"),
+            vuart0=flag("vuart0"),
+            console_vuart=_stripped(element.find("console_vuart")),
+            lapic_passthrough=flag("lapic_passthrough"),
+            usb_devs=_texts(element, "usb_xhci/usb_dev"),
+            inputs=tuple(
+                (_stripped(node.find("backend_device_file")) or "",
+                 _stripped(node.find("id")))
+                for node in virtio.iterfind("input")
+                if _stripped(node.find("backend_device_file"))),
+            consoles=tuple(
+                VirtioConsole(
+                    _stripped(node.find("use_type")),
+                    _stripped(node.find("backend_type")),
+                    _stripped(node.find("output_file_path"))
+                    or _stripped(node.find("tty_device_path"))
+                    or _stripped(node.find("sock_file_path")))
+                for node in virtio.iterfind("console") if len(node)),
+            networks=tuple(
+                (_stripped(node.find("virtio_framework")),
+                 _stripped(node.find("interface_name")) or "")
+                for node in virtio.iterfind("network") if len(node)),
+            blocks=_texts(virtio, "block"),
+            gpu=gpu,
+            vsocks=_texts(virtio, "vsock"),
+            pci_devs=_texts(element, "pci_devs/pci_dev"),
+            customized_parameters=_stripped(
+                element.find("customized_parameters")) or None,
+            pci_vuarts=tuple(pci_vuarts),
+        )))
+    return tuple(found)
 
 
 def _vm(document: Document, element: etree._Element) -> Vm:
@@ -322,9 +418,17 @@ def board_from(document: Document) -> Board:
                 bdf = _tree_bdf(bus_number, device)
                 if bdf is not None:
                     bdfs.add(bdf)
+    apic_ids = []
+    for thread in root.iterfind("processors//thread"):
+        cpu_id, apic_id = (_stripped(thread.find("cpu_id")),
+                           _stripped(thread.find("apic_id")))
+        try:
+            apic_ids.append((int(cpu_id or ""), int(apic_id or "", 0)))
+        except ValueError:
+            continue
     # The root's line is enough here; columns would cost an extra pass.
     return Board(document.path, root.get("board"), frozenset(bdfs),
-                 Loc(root.sourceline or 1, 1))
+                 Loc(root.sourceline or 1, 1), tuple(sorted(apic_ids)))
 
 
 def _tree_bdf(bus: int, device: etree._Element) -> Bdf | None:

@@ -176,6 +176,56 @@ class VuartEndpoint:
 
 
 @dataclass(frozen=True)
+class VirtioConsole:
+    """A v3 ``virtio_devices/console``: use type, backend and its path."""
+
+    use_type: str | None
+    backend: str | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class GpuDisplay:
+    """One display of a v3 virtio GPU (window or full screen)."""
+
+    resolution: str | None
+    horizontal_offset: str | None
+    vertical_offset: str | None
+    monitor_id: str | None
+
+
+@dataclass(frozen=True)
+class DeviceModelSettings:
+    """What acrn-dm needs for a post-launched VM (v3 ``<vm>`` settings).
+
+    Text stays as written (stripped); flags are booleans. ``pcpus`` are
+    pCPU ids; ``pci_vuarts`` pairs the 1-based index ACRN gives each
+    vUART connection of this VM with the VBDF of this VM's end (PCI
+    connections only); ``gpu`` is (display type, displays) or None.
+    """
+
+    vm_type: str
+    os_type: str | None
+    own_pcpu: bool
+    pcpus: tuple[str, ...]
+    memory_mb: str | None
+    vbootloader: bool
+    vuart0: bool
+    console_vuart: str | None
+    lapic_passthrough: bool
+    usb_devs: tuple[str, ...]
+    inputs: tuple[tuple[str, str | None], ...]
+    consoles: tuple[VirtioConsole, ...]
+    networks: tuple[tuple[str | None, str], ...]
+    blocks: tuple[str, ...]
+    gpu: tuple[str | None, tuple[GpuDisplay, ...]] | None
+    vsocks: tuple[str, ...]
+    pci_devs: tuple[str, ...]
+    customized_parameters: str | None
+    pci_vuarts: tuple[tuple[int, Value | None], ...]
+
+
+@dataclass(frozen=True)
 class Suppression:
     """``<!-- acrn-shm: ignore CODE -->``: codes silenced in an element.
 
@@ -202,7 +252,9 @@ class Scenario:
     legacy files only), ``vms``, ``regions`` (document order),
     ``ivshmem_loc`` (the ``IVSHMEM`` element, None when absent),
     ``ivshmem_enabled`` (legacy ``IVSHMEM_ENABLED``), ``pci_vuarts``,
-    ``suppressions``, ``root_loc``.
+    ``suppressions``, ``root_loc``; for v3 files also ``scheduler``,
+    ``ssram`` and ``dm_settings`` (VM name -> the
+    :class:`DeviceModelSettings` of each post-launched VM).
     """
 
     path: str
@@ -215,6 +267,9 @@ class Scenario:
     pci_vuarts: tuple[VuartEndpoint, ...]
     suppressions: tuple[Suppression, ...]
     root_loc: Loc
+    scheduler: str | None = None
+    ssram: bool = False
+    dm_settings: tuple[tuple[str, DeviceModelSettings], ...] = ()
 
     @property
     def is_legacy(self) -> bool:
@@ -239,13 +294,15 @@ class Scenario:
 class Board:
     """A board XML: its name and the PCI functions that exist natively.
 
-    ``loc`` is the line of the root element (column 1).
+    ``loc`` is the line of the root element (column 1); ``apic_ids``
+    pairs each logical CPU id with its local APIC id.
     """
 
     path: str
     name: str | None
     native_bdfs: frozenset[Bdf]
     loc: Loc
+    apic_ids: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,3 +325,40 @@ class LaunchConfig:
     vms: tuple[LaunchVm, ...]
     suppressions: tuple[Suppression, ...]
     root_loc: Loc
+
+
+@dataclass(frozen=True)
+class ScriptIvshmem:
+    """An ivshmem device found in a launch script.
+
+    ``slot`` is the acrn-dm slot as written (``8``, ``8:1``,
+    ``0:8:0``) and ``device``/``function`` what it means (None when it
+    cannot be read); ``provider`` is ``hv``, ``dm`` or None (no prefix);
+    ``size`` and ``region_id`` are text; ``loc`` is where the device's
+    parameter starts.
+    """
+
+    slot: str
+    device: int | None
+    function: int | None
+    provider: str | None
+    name: str
+    size: str
+    region_id: str | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class LaunchScript:
+    """The parts of an acrn-dm launch script that ``check-launch`` reads.
+
+    ``vm_name`` comes from the ``# Launch script for VM name:`` header
+    (None without one); ``anchor`` is the ``acrn-dm`` call (or the
+    ``dm_params`` array), where a missing device is reported.
+    """
+
+    path: str
+    vm_name: str | None
+    devices: tuple[ScriptIvshmem, ...]
+    anchor: Loc
+

@@ -1,10 +1,10 @@
 """The lint rules: one module each, registered here explicitly.
 
 Every rule module has ``CODE``, ``NAME``, ``SEVERITY`` (the default),
-``TARGET`` (``scenario``, ``launch`` or ``document``), ``NEEDS_BOARD``, a
-docstring that is its documentation, and (except ISM001, which the
-schema check implements) a ``check()`` generator yielding
-:class:`Finding`. Codes are stable and never reused.
+``TARGET`` (``scenario``, ``launch``, ``document``, ``script``),
+``NEEDS_BOARD``, a docstring that is its documentation, and (except
+ISM001, which the schema check implements) a ``check()`` generator
+yielding :class:`Finding`. Codes are stable and never reused.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ MODULE_NAMES = (
     "ivshmem_disabled",
     "ivshmem_enabled_empty",
     "launch_shm_format",
+    "launch_slot_clash",
     "launch_shm_scenario",
     "legacy_fields",
     "legacy_prefix",
@@ -39,6 +40,12 @@ MODULE_NAMES = (
     "region_name_length",
     "region_size",
     "schema_structure",
+    "script_region_extra",
+    "script_region_missing",
+    "script_region_name",
+    "script_region_provider",
+    "script_region_size",
+    "script_region_slot",
     "too_few_vms",
     "unknown_vm",
     "vbdf_duplicate",

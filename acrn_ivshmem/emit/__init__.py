@@ -1,0 +1,1 @@
+"""Emitters: files and command lines built from the model."""

@@ -1,0 +1,155 @@
+"""Launch scripts for post-launched VMs, and drift checks against them.
+
+:func:`load_for_launch` reads a scenario (a legacy one is converted to
+v3 in memory with its launch XMLs, as ``acrn-shm upgrade`` would),
+:func:`write_scripts` plans and renders one script per post-launched
+VM, and :func:`check_script` compares an existing script with the
+scenario using the ISM51x rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .diagnostics import Diagnostic
+from .emit.launch_script import render, script_name
+from .errors import UsageError
+from .launch_plan import Plan, plan, settings_of
+from .loader import board_from, from_document, kind_of, scenario_from
+from .model import Board, Scenario, VmKind
+from .rules import RULES
+from .script_reader import read_script
+from .xmlio import parse_bytes, parse_file
+
+__all__ = ["LaunchInputs", "Script", "check_script", "load_for_launch",
+           "parse_version", "write_scripts"]
+
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class LaunchInputs:
+    """A v3 scenario (converted if it was legacy) and its board."""
+
+    scenario: Scenario
+    board: Board | None
+    legacy: bool
+
+
+@dataclass(frozen=True)
+class Script:
+    """One rendered launch script."""
+
+    vm_name: str
+    file_name: str
+    text: str
+    plan: Plan
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``"3.3"`` -> ``(3, 3)``; anything else is a UsageError."""
+    match = _VERSION.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"--acrn-version '{text}' is not MAJOR.MINOR, "
+                         "e.g. 3.3")
+    return int(match.group(1)), int(match.group(2))
+
+
+def load_for_launch(scenario_path: str, board_path: str | None,
+                    launch_paths: Sequence[str] = ()) -> LaunchInputs:
+    """Read the scenario (and board); convert a legacy one to v3."""
+    from .upgrade import upgrade
+
+    document = parse_file(scenario_path)
+    model = from_document(document)
+    if not isinstance(model, Scenario):
+        raise UsageError(f"{scenario_path}: expected a scenario XML, "
+                         f"found a {kind_of(document)} XML")
+    board = None
+    board_document = None
+    if board_path is not None:
+        board_document = parse_file(board_path)
+        if kind_of(board_document) != "board":
+            raise UsageError(f"{board_path}: expected a board XML, found "
+                             f"a {kind_of(board_document)} XML")
+        board = board_from(board_document)
+    if not model.is_legacy:
+        if launch_paths:
+            raise UsageError("--launch is for legacy (v2.x) scenarios; "
+                             f"{scenario_path} is v3")
+        return LaunchInputs(model, board, False)
+    result = upgrade(document, [parse_file(path) for path in launch_paths],
+                     board=board_document)
+    converted = parse_bytes(result.data, scenario_path)
+    return LaunchInputs(scenario_from(converted, "v3"), board, True)
+
+
+def _offset(scenario: Scenario, vm_name: str) -> int:
+    """The VM's id minus the Service VM's id (ACRN's script number)."""
+    service = next((vm.id for vm in scenario.vms
+                    if vm.kind is VmKind.SERVICE and vm.id is not None),
+                   None)
+    vm = scenario.vm_named(vm_name)
+    if service is None:
+        raise UsageError(f"{scenario.path}: no Service VM, so no VM can be "
+                         "post-launched")
+    return (vm.id if vm is not None and vm.id is not None else 0) - service
+
+
+def write_scripts(inputs: LaunchInputs, vm_names: Sequence[str] | None,
+                  acrn_version: tuple[int, int], source: str
+                  ) -> list[Script]:
+    """Plan and render the scripts of ``vm_names`` (None: every VM)."""
+    scenario = inputs.scenario
+    names = list(vm_names) if vm_names else [
+        name for name, _settings in scenario.dm_settings]
+    if not names:
+        raise UsageError(f"{scenario.path}: no post-launched VM, so no "
+                         "launch script")
+    version_text = "%d.%d" % acrn_version
+    scripts = []
+    for name in names:
+        settings_of(scenario, name)
+        planned = plan(scenario, name, inputs.board, acrn_version)
+        scripts.append(Script(
+            name, script_name(_offset(scenario, name)),
+            render(planned, source, version_text), planned))
+    return scripts
+
+
+def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],
+                      legacy: bool) -> list[Diagnostic]:
+    """ISM501 diagnostics for the slot clashes of planned scripts."""
+    rule = RULES["ISM501"]
+    found = []
+    for script in scripts:
+        for clash in script.plan.clashes:
+            # Converted legacy files have no useful positions.
+            line, column = (clash.loc if clash.loc and not legacy
+                            else (1, 1))
+            found.append(Diagnostic(
+                scenario_path, line, column, rule.CODE, rule.SEVERITY,
+                f"VM '{script.vm_name}': {clash.message}", clash.hint))
+    return sorted(found)
+
+
+def check_script(script_path: str, inputs: LaunchInputs,
+                 vm_name: str | None) -> list[Diagnostic]:
+    """Compare a launch script with the scenario (ISM511-ISM516)."""
+    script = read_script(script_path)
+    name = vm_name or script.vm_name
+    if not name:
+        raise UsageError(f"{script_path}: no '# Launch script for VM "
+                         "name:' header; say which VM with --vm")
+    settings_of(inputs.scenario, name)
+    found = []
+    for code, rule in RULES.items():
+        if rule.TARGET != "script":
+            continue
+        for finding in rule.check(script, inputs.scenario, name):
+            found.append(Diagnostic(
+                script_path, finding.loc.line, finding.loc.column, code,
+                rule.SEVERITY, finding.message, finding.hint))
+    return sorted(found)

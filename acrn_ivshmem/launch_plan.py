@@ -1,0 +1,424 @@
+"""Plan the acrn-dm parameters of one post-launched VM.
+
+:func:`plan` turns a v3 :class:`~acrn_ivshmem.model.Scenario` (and, for
+``add_cpus``, a board) into the ordered acrn-dm parameters that ACRN's
+launch script generator (``misc/config_tools/launch_config/
+launch_cfg_gen.py@v3.3``) would give the VM, with two differences:
+
+* each IVSHMEM device takes its slot from **this VM's** VBDF in the
+  region (ACRN takes the region's first VBDF), keeping a non-zero
+  function as ``slot:func``; the region id is passed as the third option
+  from ACRN v3.3 on;
+* explicit slots (IVSHMEM, PCI vUARTs, a VGA passthrough on slot 2) are
+  all reserved before automatic slots (3..29) are handed out, and a
+  clash is reported as a :class:`SlotClash`, never renumbered.
+
+The plan is data: :mod:`acrn_ivshmem.emit.launch_script` renders it as
+a script and the ISM501 rule reports its clashes.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from .errors import UsageError
+from .model import (
+    Board, DeviceModelSettings, Region, Scenario, Value, parse_vbdf,
+)
+from .xmlio import Loc
+
+__all__ = ["DmParam", "Plan", "SlotClash", "plan", "vm_regions"]
+
+#: acrn-dm parses slots in decimal; 0 hostbridge, 1 LPC, 2 GPU and 31
+#: (GPU LPC bridge) are never handed out automatically.
+AUTO_SLOTS = tuple(range(3, 30))
+OVMF = "/usr/share/acrn/bios/OVMF.fd"
+_VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
+_REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
+_TAP = re.compile(r"[A-Za-z0-9_-]{1,15}")
+# Values that pass through a helper's output are split into words by
+# the shell, so they may only hold characters that need no quoting.
+_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_BDF = re.compile(r"([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])")
+
+
+@dataclass(frozen=True)
+class DmParam:
+    """One acrn-dm parameter line.
+
+    ``helper`` is the script function that prints it (``add_cpus``,
+    ``add_virtual_device``, ...), or None for plain ``words``; for a
+    helper, ``words`` are its arguments. ``ivshmem`` marks IVSHMEM
+    devices (for ``--ivshmem-args``).
+    """
+
+    words: tuple[str, ...]
+    helper: str | None = None
+    ivshmem: bool = False
+
+    def acrn_dm_args(self) -> tuple[str, ...]:
+        """The acrn-dm arguments this line stands for (``-s`` form)."""
+        if self.helper != "add_virtual_device":
+            raise ValueError("only virtual devices have a raw form")
+        slot, kind, *options = self.words
+        return ("-s", ",".join((slot, kind, *options)))
+
+
+@dataclass(frozen=True)
+class SlotClash:
+    """Two devices on one slot, or a device on a reserved slot."""
+
+    loc: Loc | None
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The parameters of one VM's acrn-dm call and what the script needs.
+
+    ``init`` are commands run before acrn-dm (``probe_modules``,
+    ``mac=...``, partition mounts), ``deinit`` after it; ``cpu_table``
+    lists (pCPU id, APIC id) of the VM's pCPUs.
+    """
+
+    vm_name: str
+    vm_type: str
+    scheduler: str
+    own_pcpu: bool
+    params: tuple[DmParam, ...]
+    init: tuple[str, ...]
+    deinit: tuple[str, ...]
+    cpu_table: tuple[tuple[int, int], ...]
+    clashes: tuple[SlotClash, ...]
+
+
+def vm_regions(scenario: Scenario, vm_name: str
+               ) -> list[tuple[Region, Value | None]]:
+    """The regions that list ``vm_name``, with that VM's own VBDF.
+
+    Device Model regions come first, then Hypervisor regions, each in
+    document order (ACRN's order).
+    """
+    found = []
+    for land in ("dm", "hv"):
+        for region in scenario.regions:
+            if region.land != land:
+                continue
+            for member in region.members:
+                if member.vm is not None and member.vm.text == vm_name:
+                    found.append((region, member.vbdf))
+                    break
+    return found
+
+
+def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
+    """The Device Model settings of post-launched VM ``vm_name``."""
+    for name, settings in scenario.dm_settings:
+        if name == vm_name:
+            return settings
+    names = ", ".join(name for name, _settings in scenario.dm_settings)
+    raise UsageError(
+        f"{scenario.path}: '{vm_name}' is not a post-launched VM of the "
+        f"scenario; post-launched VMs: {names or 'none'}")
+
+
+def _refuse(vm_name: str, what: str, value: str, allowed: str):
+    raise UsageError(
+        f"VM '{vm_name}': {what} '{value}' cannot be put in a launch "
+        f"script safely: {allowed}")
+
+
+def _word(vm_name: str, what: str, value: str) -> str:
+    if not _WORD.fullmatch(value):
+        _refuse(vm_name, what, value, "use letters, digits and "
+                "_ @ % + = : , . / - only")
+    return value
+
+
+class _Slots:
+    """Explicit slots first, then automatic ones, as devices are added."""
+
+    def __init__(self):
+        self.taken: dict[tuple[int, int], str] = {}
+        self.clashes: list[SlotClash] = []
+        self.free = list(AUTO_SLOTS)
+
+    def reserve(self, device: int, function: int, label: str,
+                loc: Loc | None, allowed: tuple[int, ...] = ()):
+        key = (device, function)
+        if (device in (0, 1, 2) and device not in allowed) \
+                or device > 31:
+            self.clashes.append(SlotClash(
+                loc, f"{label} wants slot {device}, which acrn-dm "
+                "gives to the host bridge (0), the LPC bridge (1) or the "
+                "GPU (2), or which does not exist (> 31)",
+                "give it a VBDF with a device number from 03 to 1e"))
+        elif key in self.taken:
+            self.clashes.append(SlotClash(
+                loc, f"{label} wants slot {_slot_text(*key)}, which "
+                f"{self.taken[key]} already has", "give each device of "
+                "the VM its own VBDF device number"))
+        else:
+            self.taken[key] = label
+        if device in self.free:
+            self.free.remove(device)
+
+    def auto(self, label: str) -> str:
+        for device in self.free:
+            if (device, 0) not in self.taken:
+                self.free.remove(device)
+                self.taken[(device, 0)] = label
+                return str(device)
+        self.clashes.append(SlotClash(
+            None, f"no free slot is left for {label} (3..29 are all "
+            "taken)", "remove a device from the VM"))
+        return "?"
+
+
+def _slot_text(device: int, function: int) -> str:
+    return str(device) if function == 0 else f"{device}:{function}"
+
+
+def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
+         acrn_version: tuple[int, int] = (3, 3)) -> Plan:
+    """Plan the acrn-dm parameters of post-launched VM ``vm_name``.
+
+    Without a board there is no ``add_cpus`` (APIC ids come from the
+    board). Values that would reach the script unsafely raise
+    UsageError.
+    """
+    settings = settings_of(scenario, vm_name)
+    if not _VM_NAME.fullmatch(vm_name):
+        _refuse(vm_name, "VM name", vm_name,
+                "1-15 letters, digits, '_' or '-'")
+    rt = settings.vm_type == "RTVM"
+    regions = vm_regions(scenario, vm_name)
+    slots = _Slots()
+    vga = [dev for dev in settings.pci_devs if _is_vga(dev)]
+
+    # Explicit slots, reserved before any automatic one.
+    slots.reserve(0, 0, "the host bridge", None, (0,))
+    if not rt:
+        slots.reserve(1, 0, "the LPC bridge", None, (1,))
+    ivshmem_slots = []
+    for region, vbdf in regions:
+        bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
+        label = f"IVSHMEM region {region.label}"
+        if bdf is None:
+            ivshmem_slots.append(None)
+            continue
+        slots.reserve(bdf.device, bdf.function, label,
+                      vbdf.loc if vbdf is not None else None)
+        ivshmem_slots.append(_slot_text(bdf.device, bdf.function))
+    vuart_slots = []
+    for index, vbdf in settings.pci_vuarts:
+        bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
+        if bdf is None:
+            vuart_slots.append((index, None))
+            continue
+        slots.reserve(bdf.device, bdf.function, f"PCI vUART {index}",
+                      vbdf.loc if vbdf is not None else None)
+        vuart_slots.append((index, _slot_text(bdf.device, bdf.function)))
+    if vga:
+        slots.reserve(2, 0, "the VGA passthrough device", None, (2,))
+
+    params: list[DmParam] = []
+    init = ["probe_modules"]
+    deinit: list[str] = []
+
+    def plain(*words: str):
+        params.append(DmParam(tuple(words)))
+
+    def device(slot: str | None, kind: str, *options: str,
+               label: str = "", ivshmem: bool = False):
+        chosen = slot if slot is not None else slots.auto(label or kind)
+        params.append(DmParam((chosen, kind, *options),
+                              "add_virtual_device", ivshmem))
+
+    if settings.os_type == "Windows OS":
+        plain("--windows")
+    cpu_table = _cpu_table(settings, board, vm_name)
+    if cpu_table:
+        ids = (sorted(apic for _cpu, apic in cpu_table)
+               if acrn_version >= (3, 0)
+               else sorted(cpu for cpu, _apic in cpu_table))
+        params.append(DmParam(tuple(str(i) for i in ids), "add_cpus"))
+    memory = settings.memory_mb or "1024"
+    if not memory.isascii() or not memory.isdigit():
+        _refuse(vm_name, "memory size", memory, "a whole number of MB")
+    plain("-m", f"{int(memory)}M")
+    if scenario.ssram and rt:
+        plain("--ssram")
+    if settings.vbootloader:
+        plain("--ovmf", OVMF)
+    if not rt:
+        device("1:0", "lpc")
+    if settings.vuart0:
+        plain("-l", "com1,stdio")
+    device("0:0", "hostbridge")
+    for (region, _vbdf), slot in zip(regions, ivshmem_slots):
+        name, size = region.name, region.size
+        if name is None or not _REGION_NAME.fullmatch(name.text):
+            _refuse(vm_name, "region name",
+                    name.text if name else "", "[A-Za-z0-9_]{1,27}")
+        if size is None or not size.text.isascii() \
+                or not size.text.isdigit():
+            _refuse(vm_name, f"size of region {region.label}",
+                    size.text if size else "", "a whole number of MB")
+        options = f"{region.land}:/{name.text},{int(size.text)}"
+        if acrn_version >= (3, 3) and region.region_id is not None:
+            region_id = region.region_id.text
+            if not region_id.isascii() or not region_id.isdigit() \
+                    or int(region_id) > 0xFFFF:
+                _refuse(vm_name, f"region id of {region.label}",
+                        region_id, "0..65535")
+            options += f",{int(region_id)}"
+        device(slot, "ivshmem", options,
+               label=f"IVSHMEM region {region.label}", ivshmem=True)
+    if settings.console_vuart == "PCI":
+        device(None, "uart", "vuart_idx:0", label="the PCI console vUART")
+    for index, slot in vuart_slots:
+        device(slot, "uart", f"vuart_idx:{index}",
+               label=f"PCI vUART {index}")
+    virtio: list[tuple[str, str]] = []
+    bus_ports = [_word(vm_name, "USB device", dev.split(" ")[0])
+                 for dev in settings.usb_devs]
+    if bus_ports:
+        device(None, "xhci", ",".join(bus_ports))
+    for backend_file, input_id in settings.inputs:
+        _word(vm_name, "virtio input device", backend_file)
+        options = backend_file + (
+            f",id:{_word(vm_name, 'virtio input id', input_id)}"
+            if input_id else "")
+        virtio.append(("virtio-input", options))
+    for console in settings.consoles:
+        virtio.append(("virtio-console", _console(vm_name, console)))
+    for framework, interface in settings.networks:
+        if not _TAP.fullmatch(interface):
+            _refuse(vm_name, "virtio network interface", interface,
+                    "1-15 letters, digits, '_' or '-'")
+        options = f"tap={interface}"
+        if framework == "Kernel based (Virtual Host)":
+            options += ",vhost"
+        if "mac=$(cat /sys/class/net/e*/address)" not in init:
+            init.append("mac=$(cat /sys/class/net/e*/address)")
+        virtio.append(("virtio-net",
+                       f"{options},mac_seed=${{mac:0:17}}-{vm_name}"))
+    for block in settings.blocks:
+        device_path, _colon, image = block.rpartition(":")
+        if not device_path:
+            virtio.append(("virtio-blk", _word(vm_name, "block", block)))
+            continue
+        _word(vm_name, "block device", device_path)
+        _word(vm_name, "block image", image)
+        variable = "dir_" + re.sub(r"[^A-Za-z0-9_]", "_",
+                                   device_path.rsplit("/", 1)[-1])
+        init.append(f"{variable}=$(mount_partition {device_path})")
+        virtio.append(("virtio-blk", f"${{{variable}}}/{image}"))
+        deinit.append(f'unmount_partition "${{{variable}}}"')
+    if settings.gpu is not None:
+        virtio.append(("virtio-gpu", _gpu(vm_name, settings.gpu)))
+    for cid in settings.vsocks:
+        if not cid.isascii() or not cid.isdigit():
+            _refuse(vm_name, "vsock cid", cid, "a decimal number")
+        virtio.append(("vhost-vsock", f"cid={cid}"))
+    for index, (kind, options) in enumerate(virtio):
+        if rt and index == 0:
+            plain("--virtio_poll", "1000000")
+        device(None, kind, *([options] if options else []))
+    storm_monitor = False
+    for text in settings.pci_devs:
+        match = _BDF.match(text)
+        if match is None:
+            continue
+        bdf = "0000:" + ":".join(match.group(1, 2)).lower() + \
+            f".{match.group(3)}"
+        if _is_vga(text):
+            slot = "2"
+        else:
+            slot = slots.auto(f"passthrough device {bdf[5:]}")
+        params.append(DmParam((slot, bdf), "add_passthrough_device"))
+        if slot != "2" and not storm_monitor:
+            params.append(DmParam(("10000", "10", "1", "100"),
+                                  "add_interrupt_storm_monitor"))
+            storm_monitor = True
+    if rt:
+        plain("--rtvm")
+        if settings.lapic_passthrough:
+            plain("--lapic_pt")
+    params.append(DmParam(("console=4", "kmsg=3", "disk=5"),
+                          "add_logger_settings"))
+    if settings.customized_parameters:
+        try:
+            words = shlex.split(settings.customized_parameters)
+        except ValueError as error:
+            raise UsageError(
+                f"VM '{vm_name}': customized_parameters "
+                f"'{settings.customized_parameters}' cannot be split "
+                f"into words: {error}") from None
+        plain(*words)
+    plain(vm_name)
+    return Plan(vm_name, settings.vm_type, scenario.scheduler or "",
+                settings.own_pcpu, tuple(params), tuple(init),
+                tuple(deinit), cpu_table, tuple(slots.clashes))
+
+
+def _is_vga(text: str) -> bool:
+    return "VGA compatible controller" in text
+
+
+def _cpu_table(settings: DeviceModelSettings, board: Board | None,
+               vm_name: str) -> tuple[tuple[int, int], ...]:
+    if not settings.pcpus or board is None:
+        return ()
+    if not board.apic_ids:
+        raise UsageError(
+            f"VM '{vm_name}' is pinned to pCPUs "
+            f"{', '.join(settings.pcpus)}: a board XML with "
+            "processors/thread entries is needed for their APIC ids")
+    apic_of = dict(board.apic_ids)
+    table = []
+    for text in sorted(set(settings.pcpus), key=lambda t: (len(t), t)):
+        if not text.isascii() or not text.isdigit() \
+                or int(text) not in apic_of:
+            raise UsageError(
+                f"VM '{vm_name}' is pinned to pCPU '{text}', which board "
+                f"{board.path} does not have")
+        table.append((int(text), apic_of[int(text)]))
+    return tuple(table)
+
+
+def _console(vm_name: str, console) -> str:
+    at = "@" if console.use_type == "Virtio console" else ""
+    backend = console.backend or "stdio"
+    if backend in ("stdio", "pty"):
+        return f"{at}{backend}:{backend}_port"
+    path = _word(vm_name, f"{backend} console path", console.path or "")
+    if backend == "file":
+        return f"{at}file:file_port={path}"
+    if backend == "tty":
+        return f"{at}tty:tty_port={path}"
+    if backend in ("sock server", "sock client"):
+        port = path.rsplit("/", 1)[-1].split(".")[0]
+        return f"socket:{port}={path}:{backend[5:]}"
+    _refuse(vm_name, "virtio console backend", backend,
+            "stdio, pty, file, tty, sock server or sock client")
+    return ""
+
+
+def _gpu(vm_name: str, gpu) -> str:
+    display_type, displays = gpu
+    params = []
+    for display in displays:
+        if display_type == "Window":
+            params.append(
+                f"geometry={display.resolution}+"
+                f"{display.horizontal_offset}+{display.vertical_offset}")
+        elif display_type == "Full screen":
+            params.append(f"geometry=fullscreen:{display.monitor_id}")
+    if not params:
+        return ""
+    return _word(vm_name, "virtio GPU display", ",".join(params))

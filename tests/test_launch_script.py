@@ -1,0 +1,339 @@
+"""Launch scripts (``acrn-shm launch-script``): goldens, shell safety.
+
+Goldens live in ``tests/test_launch_script/golden/``, one per
+post-launched VM of every ACRN v3.3 scenario in ``../shared/acrn-data``
+plus the legacy v2.7 whl-ipc-i5 hybrid_rt with its launch XML; refresh
+them with ``UPDATE_GOLDEN=1`` and review the diff. Every golden must
+pass ``bash -n`` and shellcheck (CI installs shellcheck and sets
+``ACRN_SHM_REQUIRE_TOOLS=1`` so that a missing tool fails there).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.launch import load_for_launch, write_scripts
+from conftest import ACRN_DATA, run_acrn_shm
+
+HERE = Path(__file__).resolve().parent / "test_launch_script"
+GOLDEN = HERE / "golden"
+V33 = ACRN_DATA / "v3.3"
+WHL = V33 / "whl-ipc-i5"
+WHL_BOARD = WHL / "whl-ipc-i5.xml"
+WAAG = WHL / "hybrid_rt_launch_1user_vm_waag.xml"
+REQUIRE_TOOLS = bool(os.environ.get("ACRN_SHM_REQUIRE_TOOLS"))
+
+pytestmark = pytest.mark.skipif(not ACRN_DATA.is_dir(),
+                                reason=f"{ACRN_DATA} is missing")
+
+
+def _cases() -> list[tuple[str, str]]:
+    """(scenario path relative to acrn-data, VM name) of every post VM."""
+    cases = []
+    if not V33.is_dir():
+        return cases
+    for path in sorted(V33.glob("*/*.xml")):
+        if path.stem == path.parent.name:
+            continue
+        inputs = load_for_launch(str(path), None)
+        # ACRN's shared_launch_1user_vm_hardrt.xml names two VMs
+        # POST_STD_VM1; scripts are asked for by name, so one golden.
+        names = dict.fromkeys(
+            name for name, _settings in inputs.scenario.dm_settings)
+        cases.extend((f"v3.3/{path.parent.name}/{path.name}", name)
+                     for name in names)
+    return cases
+
+
+CASES = _cases()
+
+
+def check_golden(path: Path, actual: str):
+    """Compare with (or, with UPDATE_GOLDEN=1, rewrite) a golden file."""
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+    assert path.is_file(), f"{path} missing; run with UPDATE_GOLDEN=1"
+    assert actual == path.read_text()
+
+
+def script_for(relative: str, vm_name: str) -> str:
+    path = ACRN_DATA / relative
+    board = path.parent / f"{path.parent.name}.xml"
+    inputs = load_for_launch(str(path), str(board))
+    (script,) = write_scripts(inputs, [vm_name], (3, 3),
+                              f"{path.name} + {board.name}")
+    return script.text
+
+
+def test_every_v33_post_launched_vm_is_covered():
+    """64 post-launched VM names in the 17 v3.3 scenarios that have any."""
+    assert len(CASES) == 64
+    assert len({scenario for scenario, _vm in CASES}) == 17
+
+
+@pytest.mark.parametrize("relative, vm_name", CASES)
+def test_v33_golden(relative, vm_name):
+    """Each VM's script equals its reviewed golden file."""
+    golden = GOLDEN / relative.replace(".xml", "") / f"{vm_name}.sh"
+    check_golden(golden, script_for(relative, vm_name))
+
+
+def test_legacy_golden():
+    """v2.7 hybrid_rt + its launch XML: converted, then written."""
+    folder = ACRN_DATA / "v2.7" / "whl-ipc-i5"
+    inputs = load_for_launch(
+        str(folder / "hybrid_rt.xml"), str(folder / "whl-ipc-i5.xml"),
+        [str(folder / "hybrid_rt_launch_1user_vm_waag.xml")])
+    (script,) = write_scripts(inputs, ["POST_STD_VM1"], (2, 7),
+                              "hybrid_rt.xml + launch + whl-ipc-i5.xml")
+    assert script.file_name == "launch_user_vm_id1.sh"
+    check_golden(GOLDEN / "v2.7" / "whl-ipc-i5" / "hybrid_rt" /
+                 "POST_STD_VM1.sh", script.text)
+    # v2.x acrn-dm takes pCPU ids, not APIC ids.
+    assert "    $(add_cpus 0 1)\n" in script.text
+    assert "    $(add_virtual_device 8 ivshmem hv:/shm_region_0,2)\n" \
+        in script.text
+
+
+def test_acrn_generator_line_for_post_std_vm1():
+    """The line ACRN's own generator writes for this fixture region."""
+    text = script_for("v3.3/whl-ipc-i5/hybrid_rt_launch_1user_vm_waag.xml",
+                      "POST_STD_VM1")
+    lines = [line.strip() for line in text.splitlines()]
+    assert "$(add_virtual_device 8 ivshmem hv:/shm_region_0,2)" in lines
+    start = lines.index("dm_params=(")
+    assert lines[start + 1:start + 10] == [
+        "--windows", "$(add_cpus 0 2)", "-m 4096M",
+        "--ovmf /usr/share/acrn/bios/OVMF.fd",
+        "$(add_virtual_device 1:0 lpc)", "-l 'com1,stdio'",
+        "$(add_virtual_device 0:0 hostbridge)",
+        "$(add_virtual_device 8 ivshmem hv:/shm_region_0,2)",
+        '$(add_virtual_device 3 virtio-net '
+        '"tap=WaaG,mac_seed=${mac:0:17}-POST_STD_VM1")']
+
+
+def all_golden_scripts() -> list[Path]:
+    return sorted(GOLDEN.rglob("*.sh"))
+
+
+def test_goldens_pass_bash_n():
+    """Every golden script parses (bash -n)."""
+    scripts = all_golden_scripts()
+    assert len(scripts) == 65
+    for script in scripts:
+        result = subprocess.run(["bash", "-n", str(script)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, (script, result.stderr)
+
+
+def test_goldens_pass_shellcheck():
+    """Every golden script passes shellcheck with no finding at all."""
+    if shutil.which("shellcheck") is None:
+        if REQUIRE_TOOLS:
+            pytest.fail("shellcheck is required here but not installed")
+        pytest.skip("shellcheck is not installed (apt-get install "
+                    "shellcheck)")
+    result = subprocess.run(
+        ["shellcheck", "--shell=bash", *map(str, all_golden_scripts())],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[:3000]
+
+
+# --------------------------------------------------------------------------
+# Two regions, each VM its own VBDF; region ids by acrn-dm version
+
+TWO_REGIONS = """          <IVSHMEM_VMS>
+            <IVSHMEM_VM>
+              <VM_NAME>PRE_RT_VM0</VM_NAME>
+              <VBDF>00:08.0</VBDF>
+            </IVSHMEM_VM>
+            <IVSHMEM_VM>
+              <VM_NAME>POST_STD_VM1</VM_NAME>
+              <VBDF>00:08.0</VBDF>
+            </IVSHMEM_VM>
+          </IVSHMEM_VMS>
+        </IVSHMEM_REGION>
+        <IVSHMEM_REGION>
+          <NAME>shm_region_1</NAME>
+          <PROVIDED_BY>Device Model</PROVIDED_BY>
+          <IVSHMEM_SIZE>4</IVSHMEM_SIZE>
+          <IVSHMEM_REGION_ID>7</IVSHMEM_REGION_ID>
+          <IVSHMEM_VMS>
+            <IVSHMEM_VM>
+              <VM_NAME>POST_STD_VM1</VM_NAME>
+              <VBDF>00:0a.0</VBDF>
+            </IVSHMEM_VM>
+            <IVSHMEM_VM>
+              <VM_NAME>POST_STD_VM2</VM_NAME>
+              <VBDF>00:0c.0</VBDF>
+            </IVSHMEM_VM>
+          </IVSHMEM_VMS>"""
+
+
+def two_regions(tmp_path: Path) -> Path:
+    text = WAAG.read_text()
+    old = TWO_REGIONS.split("        </IVSHMEM_REGION>")[0]
+    assert text.count(old) == 1
+    target = tmp_path / "two_regions.xml"
+    target.write_text(text.replace(old, TWO_REGIONS))
+    return target
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("3.3", {
+        "POST_STD_VM1": "POST_STD_VM1: -s 10,ivshmem,dm:/shm_region_1,4,7 "
+        "-s 8,ivshmem,hv:/shm_region_0,2",
+        "POST_STD_VM2": "POST_STD_VM2: -s 12,ivshmem,dm:/shm_region_1,4,7"}),
+    ("3.2", {
+        "POST_STD_VM1": "POST_STD_VM1: -s 10,ivshmem,dm:/shm_region_1,4 "
+        "-s 8,ivshmem,hv:/shm_region_0,2",
+        "POST_STD_VM2": "POST_STD_VM2: -s 12,ivshmem,dm:/shm_region_1,4"}),
+])
+def test_each_vm_gets_its_own_slot(tmp_path, version, expected):
+    """VMs of one region take their own VBDF's slot; id from 3.3 on."""
+    scenario = two_regions(tmp_path)
+    result = run_acrn_shm(
+        ["launch-script", str(scenario), "--board", str(WHL_BOARD),
+         "--ivshmem-args", "--acrn-version", version], tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == list(expected.values())
+
+
+def test_ivshmem_args_one_vm(tmp_path):
+    """With one VM the raw arguments are printed bare, ready to paste."""
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(WHL_BOARD),
+         "--vm", "POST_STD_VM1", "--ivshmem-args"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "-s 8,ivshmem,hv:/shm_region_0,2\n", "")
+
+
+def test_scripts_written_to_folder(tmp_path):
+    """-o writes ACRN's file names, executable, and says so."""
+    out = tmp_path / "out"
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(WHL_BOARD), "-o",
+         str(out)], tmp_path)
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"wrote {out}/launch_user_vm_id1.sh (POST_STD_VM1)\n"
+        f"wrote {out}/launch_user_vm_id2.sh (POST_STD_VM2)\n")
+    script = out / "launch_user_vm_id1.sh"
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert script.read_text() == script_for(
+        "v3.3/whl-ipc-i5/hybrid_rt_launch_1user_vm_waag.xml",
+        "POST_STD_VM1").replace(
+        f"from {WAAG.name} + {WHL_BOARD.name}.",
+        f"from {WAAG.name} + {WHL_BOARD.name}.")
+
+
+# --------------------------------------------------------------------------
+# Slot clashes and refusals
+
+
+def test_slot_clash_is_a_diagnostic(tmp_path):
+    """Two devices on slot 8 of one VM: ISM501, exit 1, nothing written."""
+    scenario = two_regions(tmp_path)
+    scenario.write_text(scenario.read_text().replace(
+        "<VBDF>00:0a.0</VBDF>", "<VBDF>01:08.0</VBDF>"))
+    out = tmp_path / "out"
+    result = run_acrn_shm(
+        ["launch-script", str(scenario), "--board", str(WHL_BOARD), "-o",
+         str(out)], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{scenario}:39:21: ISM501 [error] VM 'POST_STD_VM1': IVSHMEM "
+        "region 'shm_region_0' wants slot 8, which IVSHMEM region "
+        "'shm_region_1' already has\n"
+        "    hint: give each device of the VM its own VBDF device number\n"
+        "1 error in 1 file\n"
+        f"acrn-shm: {scenario} has errors; no launch script written\n")
+    assert not out.exists()
+
+
+def test_unknown_vm_and_missing_board(tmp_path):
+    """A VM that is not post-launched is one clear line, exit 2."""
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(WHL_BOARD), "--vm",
+         "PRE_RT_VM0"], tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"acrn-shm: error: {WAAG}: 'PRE_RT_VM0' is not a post-launched VM "
+        "of the scenario; post-launched VMs: POST_STD_VM1, POST_STD_VM2\n")
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(tmp_path / "no.xml")],
+        tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("acrn-shm: error: ")
+    assert result.stderr.count("\n") == 1 and "no.xml" in result.stderr
+
+
+PAYLOADS = [
+    "$(touch CANARY)", "`touch CANARY`", "a;touch CANARY", "a && touch "
+    "CANARY", "a|touch CANARY", "'; touch CANARY; '", "a\ntouch CANARY",
+    "${IFS}touch${IFS}CANARY", "a>CANARY",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_hostile_block_path_is_refused(tmp_path, payload):
+    """A block path with shell syntax never reaches a script."""
+    scenario = tmp_path / "hostile.xml"
+    from xml.sax.saxutils import escape
+    scenario.write_text(WAAG.read_text().replace(
+        "<block>./win10-ltsc.img</block>",
+        f"<block>{escape(payload)}</block>"))
+    result = run_acrn_shm(
+        ["launch-script", str(scenario), "--board", str(WHL_BOARD),
+         "--vm", "POST_STD_VM1"], tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        "acrn-shm: error: VM 'POST_STD_VM1': block '")
+    assert result.stderr.endswith(
+        "' cannot be put in a launch script safely: use letters, digits "
+        "and _ @ % + = : , . / - only\n")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_hostile_customized_parameters_stay_words(tmp_path, payload):
+    """customized_parameters reach acrn-dm as quoted words, never code."""
+    scenario = tmp_path / "hostile.xml"
+    from xml.sax.saxutils import escape
+    scenario.write_text(WAAG.read_text().replace(
+        "<PTM>n</PTM>\n    <os_type>Windows OS",
+        "<PTM>n</PTM>\n    <customized_parameters>--x "
+        f"{escape(payload.replace(chr(39), ''))}</customized_parameters>"
+        "\n    <os_type>Windows OS", 1))
+    try:
+        inputs = load_for_launch(str(scenario), str(WHL_BOARD))
+        (script,) = write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
+    except UsageError as error:
+        assert "cannot be split into words" in str(error)
+        return
+    # Evaluate only the dm_params array, with harmless helper stubs.
+    array = re.search(r"^dm_params=\(\n.*?^\)$", script.text,
+                      re.S | re.M).group(0)
+    probe = tmp_path / "probe.sh"
+    probe.write_text(
+        "mac=00:00:00:00:00:00\n"
+        "add_cpus() { echo cpus; }\n"
+        "add_virtual_device() { echo dev; }\n"
+        "add_passthrough_device() { echo pt; }\n"
+        "add_interrupt_storm_monitor() { echo storm; }\n"
+        "add_logger_settings() { echo log; }\n"
+        f"{array}\nprintf '%s\\n' \"${{dm_params[@]}}\"\n")
+    result = subprocess.run(["bash", str(probe)], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "CANARY").exists()
+    words = result.stdout.splitlines()
+    assert words[-1] == "POST_STD_VM1"
+    assert "--x" in words
