@@ -302,6 +302,92 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     return 1 if any(d.severity == "error" for d in found) else 0
 
 
+def _qemu_plan(options: dict):
+    """Build the QEMU plan from the shared qemu-args/host-prep options."""
+    from .qemu import Doorbell, plan_from_file, standalone_plan
+
+    scenario, name = options["scenario"], options["name"]
+    if (scenario is None) == (name is None):
+        raise UsageError("give --scenario S.xml --vm NAME, or --name N "
+                         "--size MB")
+    if not options["doorbell"] and (options["socket"] is not None
+                                    or options["vectors"] is not None):
+        raise UsageError("--socket and --vectors need --doorbell")
+    if scenario is not None:
+        if options["vm"] is None:
+            raise UsageError("--scenario needs --vm NAME")
+        if options["doorbell"] or options["addr"] or options["size"]:
+            raise UsageError("--doorbell, --addr and --size are for "
+                             "--name; a scenario gives them")
+        return plan_from_file(scenario, options["vm"], options["shm_dir"],
+                              master=options["master"],
+                              hugepages=options["hugepages"])
+    doorbell = None
+    if options["doorbell"]:
+        if options["socket"] is None:
+            raise UsageError("--doorbell needs --socket PATH (the "
+                             "ivshmem-server socket)")
+        doorbell = Doorbell(options["socket"], options["vectors"] or 1)
+    return standalone_plan(name, options["size"], options["shm_dir"],
+                           doorbell=doorbell, master=options["master"],
+                           addr=options["addr"],
+                           hugepages=options["hugepages"])
+
+
+def run_qemu(what: str, options: dict, check: bool = False,
+             mode: str = "660") -> int:
+    """qemu-args, libvirt-xml or host-prep from the shared options."""
+    from .qemu import host_prep, libvirt_xml
+
+    try:
+        plan = _qemu_plan(options)
+        if what == "qemu-args":
+            output, warnings = plan.command_line() + "\n", plan.warnings
+        elif what == "libvirt-xml":
+            xml = libvirt_xml(plan)
+            output, warnings = xml.text, xml.warnings
+        else:
+            try:
+                file_mode = int(mode, 8)
+            except ValueError:
+                raise UsageError(f"--mode '{mode}' is not an octal file "
+                                 "mode such as 660") from None
+            report = host_prep(plan, create=not check, mode=file_mode)
+            for item in report.items:
+                sys.stdout.write(f"{item.status.value}: {item.subject}: "
+                                 f"{item.message}\n")
+            if report.commands:
+                sys.stdout.write("run as root:\n")
+                for command in report.commands:
+                    sys.stdout.write(f"  {command}\n")
+            for warning in plan.warnings:
+                sys.stderr.write(f"acrn-shm: warning: {warning}\n")
+            return 0 if report.ready else 1
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    for warning in warnings:
+        sys.stderr.write(f"acrn-shm: warning: {warning}\n")
+    sys.stdout.write(output)
+    return 0
+
+
+def run_ivshmem_server(socket: str, size: int, vectors: int,
+                       shm: str | None) -> int:
+    """Serve until a signal; say on stderr when it listens."""
+    from .ivshmem_server import run
+
+    def ready(_server) -> None:
+        sys.stderr.write(f"acrn-shm: ivshmem server listening on {socket} "
+                         f"({size} MB, {vectors} vector(s))\n")
+        sys.stderr.flush()
+
+    try:
+        run(socket, size, vectors, shm, ready)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def _print_assignments(rows) -> None:
     # To stderr: stdout may carry the converted XML.
     from rich.console import Console
@@ -657,6 +743,141 @@ def build_app():
         """
         raise typer.Exit(run_check_launch(script, scenario, vm,
                                           launch or [], output_format))
+
+    qemu_option = {
+        "scenario": typer.Option(
+            "--scenario", metavar="S.xml",
+            help="Take the regions of --vm from this scenario."),
+        "vm": typer.Option(
+            "--vm", metavar="NAME",
+            help="The VM (name, or id in a legacy scenario)."),
+        "name": typer.Option(
+            "--name", metavar="N", help="Standalone: the region name."),
+        "size": typer.Option(
+            "--size", metavar="MB",
+            help="Standalone: size in MB (a power of two)."),
+        "shm_dir": typer.Option(
+            "--shm-dir", metavar="DIR",
+            help="Folder of the backing files (hugetlbfs for hugepages)."),
+        "hugepages": typer.Option(
+            "--hugepages", help="Back the memory with huge pages."),
+        "master": typer.Option(
+            "--master",
+            help="This guest owns the memory on migration (master=on)."),
+        "addr": typer.Option(
+            "--addr", metavar="dd.f", help="Standalone: the PCI slot."),
+        "doorbell": typer.Option(
+            "--doorbell",
+            help="Standalone: ivshmem-doorbell via an ivshmem server."),
+        "socket": typer.Option(
+            "--socket", metavar="PATH", help="The ivshmem-server socket."),
+        "vectors": typer.Option(
+            "--vectors", metavar="N", help="MSI-X vectors of the doorbell."),
+    }
+
+    @app.command("qemu-args")
+    def qemu_args_command(
+        scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
+        vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        name: Annotated[Optional[str], qemu_option["name"]] = None,
+        size: Annotated[Optional[int], qemu_option["size"]] = None,
+        shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
+        hugepages: Annotated[bool, qemu_option["hugepages"]] = False,
+        master: Annotated[bool, qemu_option["master"]] = False,
+        addr: Annotated[Optional[str], qemu_option["addr"]] = None,
+        doorbell: Annotated[bool, qemu_option["doorbell"]] = False,
+        socket: Annotated[Optional[str], qemu_option["socket"]] = None,
+        vectors: Annotated[Optional[int], qemu_option["vectors"]] = None,
+    ) -> None:
+        """Print the QEMU flags that give a VM (or a region) ivshmem.
+
+        Example: acrn-shm qemu-args --scenario hybrid_rt.xml --vm
+        POST_STD_VM1
+        """
+        options = dict(locals())
+        raise typer.Exit(run_qemu("qemu-args", options))
+
+    @app.command("libvirt-xml")
+    def libvirt_xml_command(
+        scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
+        vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        name: Annotated[Optional[str], qemu_option["name"]] = None,
+        size: Annotated[Optional[int], qemu_option["size"]] = None,
+        shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
+        hugepages: Annotated[bool, qemu_option["hugepages"]] = False,
+        master: Annotated[bool, qemu_option["master"]] = False,
+        addr: Annotated[Optional[str], qemu_option["addr"]] = None,
+        doorbell: Annotated[bool, qemu_option["doorbell"]] = False,
+        socket: Annotated[Optional[str], qemu_option["socket"]] = None,
+        vectors: Annotated[Optional[int], qemu_option["vectors"]] = None,
+    ) -> None:
+        """Print the libvirt <shmem> elements for the same devices.
+
+        Example: acrn-shm libvirt-xml --name shm_region_0 --size 2
+        """
+        options = dict(locals())
+        raise typer.Exit(run_qemu("libvirt-xml", options))
+
+    @app.command("host-prep")
+    def host_prep_command(
+        scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
+        vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        name: Annotated[Optional[str], qemu_option["name"]] = None,
+        size: Annotated[Optional[int], qemu_option["size"]] = None,
+        shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
+        hugepages: Annotated[bool, qemu_option["hugepages"]] = False,
+        master: Annotated[bool, qemu_option["master"]] = False,
+        addr: Annotated[Optional[str], qemu_option["addr"]] = None,
+        doorbell: Annotated[bool, qemu_option["doorbell"]] = False,
+        socket: Annotated[Optional[str], qemu_option["socket"]] = None,
+        vectors: Annotated[Optional[int], qemu_option["vectors"]] = None,
+        check: Annotated[bool, typer.Option(
+            "--check", help="Only check; create nothing.")] = False,
+        mode: Annotated[str, typer.Option(
+            "--mode", metavar="OCTAL",
+            help="File mode of created files.")] = "660",
+    ) -> None:
+        """Create or check the backing files, hugepages and mounts on the host.
+
+        Example: acrn-shm host-prep --scenario hybrid_rt.xml --vm
+        POST_STD_VM1 --check
+        """
+        options = dict(locals())
+        raise typer.Exit(run_qemu("host-prep", options, check, mode))
+
+    @app.command("guest", context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True,
+        "help_option_names": []})
+    def guest_command(ctx: typer.Context) -> None:
+        """Inside a guest: list, read, write ivshmem devices, ring
+        doorbells, print uio binding commands (python3 -m
+        acrn_ivshmem.guest --help).
+
+        Example: acrn-shm guest read -d 00:08.0 --length 64
+        """
+        from .guest import main as guest_main
+
+        raise typer.Exit(guest_main(list(ctx.args)))
+
+    @app.command("ivshmem-server")
+    def ivshmem_server_command(
+        socket: Annotated[str, typer.Option(
+            "--socket", metavar="PATH", help="UNIX socket to listen on.")],
+        size: Annotated[int, typer.Option(
+            "--size", metavar="MB", help="Shared memory size in MB.")],
+        vectors: Annotated[int, typer.Option(
+            "--vectors", metavar="N", help="Interrupt vectors per peer.")
+        ] = 1,
+        shm: Annotated[Optional[str], typer.Option(
+            "--shm", metavar="NAME",
+            help="Use /dev/shm/NAME (default: anonymous memory).")] = None,
+    ) -> None:
+        """Serve QEMU's ivshmem-doorbell protocol (Debian ships no server).
+
+        Example: acrn-shm ivshmem-server --socket /tmp/ivshmem.sock --size 2
+        --vectors 2
+        """
+        raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm))
 
     @app.command("regions")
     def regions_command(

@@ -1,0 +1,438 @@
+"""The ivshmem server, driven by fake QEMU peers over real sockets."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from acrn_ivshmem.errors import AcrnShmError, UsageError
+from acrn_ivshmem.ivshmem_server import IvshmemServer
+
+MIB = 1024 * 1024
+FD = "fd"  # a message that carried a file descriptor
+
+
+@pytest.fixture
+def sock_dir():
+    """A short directory: Unix socket paths are limited to 107 bytes."""
+    path = tempfile.mkdtemp(prefix="ivs-")
+    yield Path(path)
+    for entry in os.listdir(path):
+        os.unlink(os.path.join(path, entry))
+    os.rmdir(path)
+
+
+@contextmanager
+def serving(server: IvshmemServer):
+    """Run ``server`` in a thread; close it and join the thread after."""
+    server.start()
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.close()
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def wait_for(condition, what: str, seconds: float = 5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+class FakePeer:
+    """A client that reads the server's messages as QEMU does."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(str(path))
+        self.fds: list[int] = []
+
+    def message(self) -> tuple[int, int | None]:
+        """One message: its value and the fd that came with it."""
+        data, fds, _, _ = socket.recv_fds(self.sock, 8, 1,
+                                          socket.MSG_CMSG_CLOEXEC)
+        assert len(data) == 8
+        self.fds += fds
+        return struct.unpack("<q", data)[0], (fds[0] if fds else None)
+
+    def messages(self, count: int) -> list[tuple[int, str | None]]:
+        """``count`` messages, fds shown as :data:`FD`."""
+        return [(value, None if fd is None else FD)
+                for value, fd in (self.message() for _ in range(count))]
+
+    def handshake(self, vectors: int, others: int) -> dict:
+        """Read a whole handshake with ``others`` peers already there."""
+        head = [self.message() for _ in range(3)]
+        assert (head[0], head[1][1], head[2][0]) == ((0, None), None, -1)
+        assert head[2][1] is not None
+        self.id = head[1][0]
+        self.shm = head[2][1]
+        self.peers: dict[int, list[int]] = {}
+        for _ in range(others * vectors):
+            value, fd = self.message()
+            assert fd is not None
+            self.peers.setdefault(value, []).append(fd)
+        self.own = []
+        for _ in range(vectors):
+            value, fd = self.message()
+            assert (value, fd is not None) == (self.id, True)
+            self.own.append(fd)
+        return self.peers
+
+    def until_eof(self) -> list[tuple[int, str | None]]:
+        """Every message left before the server closed the connection."""
+        found = []
+        while True:
+            data, fds, _, _ = socket.recv_fds(self.sock, 8, 1,
+                                              socket.MSG_CMSG_CLOEXEC)
+            self.fds += fds
+            if not data:
+                return found
+            found.append((struct.unpack("<q", data)[0],
+                          FD if fds else None))
+
+    def nothing_pending(self) -> bool:
+        """True when no message is waiting (nothing unexpected came)."""
+        return select.select([self.sock], [], [], 0)[0] == []
+
+    def close(self):
+        self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+@pytest.fixture
+def peers():
+    """Make :class:`FakePeer` objects; all are closed after the test."""
+    made: list[FakePeer] = []
+
+    def make(path: Path) -> FakePeer:
+        made.append(FakePeer(path))
+        return made[-1]
+    yield make
+    for peer in made:
+        peer.close()
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+# ---------------------------------------------------------------------------
+# The protocol
+
+
+def test_three_peers_get_exact_handshakes_in_connection_order(
+        sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, 2 * MIB, 2)):
+        p0 = peers(path)
+        assert p0.messages(5) == [(0, None), (0, None), (-1, FD),
+                                  (0, FD), (0, FD)]
+        p1 = peers(path)
+        assert p1.messages(7) == [(0, None), (1, None), (-1, FD),
+                                  (0, FD), (0, FD), (1, FD), (1, FD)]
+        p2 = peers(path)
+        assert p2.messages(9) == [(0, None), (2, None), (-1, FD),
+                                  (0, FD), (0, FD), (1, FD), (1, FD),
+                                  (2, FD), (2, FD)]
+        assert p0.messages(4) == [(1, FD), (1, FD), (2, FD), (2, FD)]
+        assert p1.messages(2) == [(2, FD), (2, FD)]
+        assert (p0.nothing_pending(), p1.nothing_pending(),
+                p2.nothing_pending()) == (True, True, True)
+
+
+def test_leave_is_announced_without_fd_and_ids_are_not_reused(
+        sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 1)) as server:
+        p0 = peers(path)
+        p0.handshake(1, 0)
+        p1 = peers(path)
+        p1.handshake(1, 1)
+        assert p0.messages(1) == [(1, FD)]
+        p1.close()
+        assert p0.messages(1) == [(1, None)]
+        assert server.peer_ids() == (0,)
+        p2 = peers(path)
+        assert p2.handshake(1, 1).keys() == {0}
+        assert p2.id == 2
+        assert p0.messages(1) == [(2, FD)]
+        assert server.peer_ids() == (0, 2)
+
+
+def test_peer_that_sends_data_is_dropped(sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 1)) as server:
+        p0 = peers(path)
+        p0.handshake(1, 0)
+        p1 = peers(path)
+        p1.handshake(1, 1)
+        assert p0.messages(1) == [(1, FD)]
+        p1.sock.sendall(b"x")
+        assert p0.messages(1) == [(1, None)]
+        with pytest.raises(ConnectionResetError):
+            p1.sock.recv(8)  # closed by the server with "x" unread
+        assert server.peer_ids() == (0,)
+
+
+def test_eventfds_ring_the_right_peer_and_vector(sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 2)):
+        p0 = peers(path)
+        p0.handshake(2, 0)
+        p1 = peers(path)
+        to_p0 = p1.handshake(2, 1)[0]
+        to_p1 = [fd for _, fd in (p0.message(), p0.message())]
+        os.eventfd_write(to_p0[1], 3)
+        assert os.eventfd_read(p0.own[1]) == 3
+        with pytest.raises(BlockingIOError):
+            os.eventfd_read(p0.own[0])
+        os.eventfd_write(to_p1[0], 1)
+        assert os.eventfd_read(p1.own[0]) == 1
+        with pytest.raises(BlockingIOError):
+            os.eventfd_read(p1.own[1])
+
+
+def test_memfd_is_the_same_memory_for_every_peer(sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, 2 * MIB, 1)):
+        p0 = peers(path)
+        p0.handshake(1, 0)
+        p1 = peers(path)
+        p1.handshake(1, 1)
+        assert os.fstat(p0.shm).st_size == 2 * MIB
+        with mmap.mmap(p0.shm, 2 * MIB) as a, mmap.mmap(p1.shm,
+                                                         2 * MIB) as b:
+            a[2 * MIB - 5:] = b"hello"
+            assert b[2 * MIB - 5:] == b"hello"
+
+
+def test_named_shm_is_a_file_in_dev_shm_shared_with_the_host(
+        sock_dir, peers):
+    name = f"acrn-shm-test-{os.getpid()}-{time.monotonic_ns()}"
+    host_file = Path("/dev/shm") / name
+    path = sock_dir / "s"
+    try:
+        with serving(IvshmemServer(path, MIB, 1, name)) as server:
+            assert server.shm_path == str(host_file)
+            p0 = peers(path)
+            p0.handshake(1, 0)
+            with mmap.mmap(p0.shm, MIB) as memory:
+                memory[100:104] = b"ACRN"
+            data = host_file.read_bytes()
+            assert (len(data), data[100:104]) == (MIB, b"ACRN")
+        # The file outlives the server: plain users may still map it.
+        assert host_file.stat().st_size == MIB
+    finally:
+        host_file.unlink(missing_ok=True)
+
+
+def test_existing_shm_file_of_the_right_size_is_kept(sock_dir, peers):
+    (sock_dir / "mem").write_bytes(b"\x07" * MIB)
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 1, "mem", shm_dir=str(sock_dir))):
+        p0 = peers(path)
+        p0.handshake(1, 0)
+        with mmap.mmap(p0.shm, MIB) as memory:
+            assert memory[:3] == b"\x07\x07\x07"
+
+
+# ---------------------------------------------------------------------------
+# Peers that vanish
+
+
+def test_peer_vanishing_mid_handshake_does_not_stop_the_server(
+        sock_dir, peers):
+    # 512 messages with fds overflow the socket buffer (about 130 fit),
+    # so the server is still sending when the peer goes.
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 512)) as server:
+        quitter = peers(path)
+        assert quitter.messages(2) == [(0, None), (0, None)]
+        time.sleep(0.1)
+        assert server.peer_ids() == ()
+        quitter.close()
+        late = peers(path)
+        late.handshake(512, 0)
+        assert (late.id, len(late.own), server.peer_ids()) == (1, 512, (1,))
+
+
+def test_peers_vanishing_before_reading_are_announced_or_not_seen(
+        sock_dir, peers):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 1)) as server:
+        p0 = peers(path)
+        p0.handshake(1, 0)
+        peers(path).close()  # before reading: EPIPE or ECONNRESET
+        gone = peers(path)
+        gone.messages(3)
+        gone.close()  # with unread fds queued
+        late = peers(path)
+        late.handshake(1, 1)
+        assert late.id == 3
+        seen = [p0.message()]
+        while seen[-1][0] != 3:
+            seen.append(p0.message())
+        shown = [(value, None if fd is None else FD) for value, fd in seen]
+        # A quitter the server finished welcoming joined and left.
+        for quitter in (1, 2):
+            about = [m for m in shown if m[0] == quitter]
+            assert about in ([], [(quitter, FD), (quitter, None)])
+        assert shown[-1] == (3, FD)
+        assert server.peer_ids() == (0, 3)
+
+
+def test_no_fd_leaks_and_shutdown_removes_the_socket(sock_dir, peers):
+    path = sock_dir / "s"
+    before = open_fds()
+    with serving(IvshmemServer(path, MIB, 4)) as server:
+        p0 = peers(path)
+        p0.handshake(4, 0)
+        p1 = peers(path)
+        p1.handshake(4, 1)
+        peers(path).close()
+        p1.close()
+        wait_for(lambda: server.peer_ids() == (0,), "peers to leave")
+        assert path.is_socket()
+    rest = p0.until_eof()  # shutdown closed the connection
+    assert rest[:4] == [(1, FD)] * 4 and rest[-1] == (1, None)
+    assert rest[4:-1] in ([], [(2, FD)] * 4 + [(2, None)])
+    assert not path.exists()
+    p0.close()
+    assert open_fds() == before
+
+
+def test_sigterm_stops_run_cleanly(sock_dir):
+    path = sock_dir / "s"
+    code = ("import sys\n"
+            "from acrn_ivshmem.ivshmem_server import run\n"
+            "run(sys.argv[1], 1, 1, ready_callback=lambda server: "
+            "print('ready', server.vectors, flush=True))\n"
+            "print('stopped', flush=True)\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(path)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready 1\n"
+        peer = FakePeer(path)
+        peer.handshake(1, 0)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        assert process.stdout.read() == "stopped\n"
+        assert peer.sock.recv(8) == b""
+        peer.close()
+        assert not path.exists()
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_close_without_serving_releases_everything(sock_dir):
+    path = sock_dir / "s"
+    before = open_fds()
+    with IvshmemServer(path, MIB, 1) as server:
+        assert path.is_socket()
+        assert server.peer_ids() == ()
+    assert not path.exists()
+    assert open_fds() == before
+
+
+# ---------------------------------------------------------------------------
+# User errors
+
+
+def test_stale_socket_is_replaced(sock_dir, peers):
+    path = sock_dir / "s"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()
+    with serving(IvshmemServer(path, MIB, 1)):
+        peers(path).handshake(1, 0)
+
+
+def test_live_socket_is_refused_and_left_alone(sock_dir):
+    path = sock_dir / "s"
+    with serving(IvshmemServer(path, MIB, 1)):
+        with pytest.raises(UsageError) as error:
+            IvshmemServer(path, MIB, 1).start()
+        assert str(error.value) == (
+            f"{path}: a server is listening there already")
+        assert path.is_socket()
+
+
+def test_path_that_is_not_a_socket_is_refused(sock_dir):
+    path = sock_dir / "s"
+    path.write_text("keep me")
+    with pytest.raises(UsageError) as error:
+        IvshmemServer(path, MIB, 1).start()
+    assert str(error.value) == f"{path}: exists and is not a socket"
+    assert path.read_text() == "keep me"
+
+
+def test_missing_directory_is_refused(sock_dir):
+    path = sock_dir / "no" / "s"
+    with pytest.raises(UsageError) as error:
+        IvshmemServer(path, MIB, 1).start()
+    assert str(error.value) == (
+        f"{path}: cannot listen: No such file or directory")
+
+
+def test_shm_file_of_another_size_is_refused(sock_dir):
+    (sock_dir / "mem").write_bytes(b"\0" * 4096)
+    before = open_fds()
+    with pytest.raises(UsageError) as error:
+        IvshmemServer(sock_dir / "s", MIB, 1, "mem",
+                      shm_dir=str(sock_dir)).start()
+    assert str(error.value) == (
+        f"{sock_dir}/mem: is 4096 bytes, not the 1 MiB asked for")
+    assert not (sock_dir / "s").exists()
+    assert open_fds() == before
+
+
+@pytest.mark.parametrize("size, vectors, name, message", [
+    (3 * MIB, 1, None,
+     "shared memory of 3 MiB: QEMU needs a power of two (4 KiB or more)"),
+    (2048, 1, None,
+     "shared memory of 2048 bytes: QEMU needs a power of two (4 KiB or "
+     "more)"),
+    (MIB, 0, None, "0 vectors: the server hands out 1 to 1024"),
+    (MIB, 1025, None, "1025 vectors: the server hands out 1 to 1024"),
+    (MIB, 1, "a/b", "shm name 'a/b' must be one file name (not empty, "
+     "'.', '..', and without '/')"),
+    (MIB, 1, "..", "shm name '..' must be one file name (not empty, "
+     "'.', '..', and without '/')"),
+])
+def test_bad_values_are_one_line_user_errors(sock_dir, size, vectors, name,
+                                             message):
+    with pytest.raises(AcrnShmError) as error:
+        IvshmemServer(sock_dir / "s", size, vectors, name)
+    assert str(error.value) == message
+
+
+def test_socket_path_longer_than_107_bytes_is_refused(sock_dir):
+    path = str(sock_dir) + "/" + "x" * 107
+    with pytest.raises(UsageError) as error:
+        IvshmemServer(path, MIB, 1)
+    assert str(error.value) == (
+        f"socket path '{path}' is {len(path)} bytes; Unix sockets allow "
+        "1 to 107")
