@@ -388,6 +388,61 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     return 0
 
 
+def run_build(request) -> int:
+    """Drive ACRN's make with a live status line; report the outcome."""
+    from rich.console import Console
+
+    from . import build as acrn_build
+    from .config import load_config
+    from .formats import text
+
+    console = Console(stderr=True, highlight=False)
+    status = console.status("starting")
+
+    def on_event(event) -> None:
+        objects = f", {event.objects} objects" if event.objects else ""
+        detail = f": {event.detail}" if event.detail else ""
+        status.update(f"{event.phase.value}{objects}{detail} "
+                      f"[{event.elapsed:.0f} s]")
+
+    try:
+        with status:
+            result = acrn_build.build(request, on_event,
+                                      lint_config=load_config(None))
+    except acrn_build.LintFailed as exc:
+        sys.stderr.write(text(exc.result.diagnostics, exc.result.files))
+        sys.stderr.write(f"acrn-shm: {exc}\n")
+        return 1
+    except acrn_build.MakeFailed as exc:
+        for line in exc.error_lines:
+            sys.stderr.write(f"  {line}\n")
+        sys.stderr.write(f"acrn-shm: {exc}\n")
+        return 1
+    except acrn_build.MissingPrerequisites as exc:
+        sys.stderr.write("acrn-shm: error: missing before make can run:\n")
+        for missing in exc.missing:
+            sys.stderr.write(f"  - {missing.text}\n")
+        return 2
+    except AcrnShmError as exc:
+        code = getattr(exc, "exit_status", 2)
+        prefix = "acrn-shm: error: " if code == 2 else "acrn-shm: "
+        sys.stderr.write(f"{prefix}{exc}\n")
+        return code
+    warnings = result.lint.diagnostics
+    if warnings:
+        sys.stderr.write(text(warnings, result.lint.files))
+    for artefact in result.artefacts:
+        sys.stdout.write(f"{artefact.name}: {artefact.size} bytes "
+                         f"({artefact.path})\n")
+    for region in result.regions:
+        sys.stdout.write(f"verified {region.name}: {region.size} bytes in "
+                         f"{result.ivshmem_header}\n")
+    sys.stdout.write(f"built in {result.seconds:.1f} s "
+                     f"({result.make.objects} objects compiled); log: "
+                     f"{result.plan.log_path}\n")
+    return 0
+
+
 def _print_assignments(rows) -> None:
     # To stderr: stdout may carry the converted XML.
     from rich.console import Console
@@ -878,6 +933,49 @@ def build_app():
         --vectors 2
         """
         raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm))
+
+    @app.command("build", context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True})
+    def build_command(
+        ctx: typer.Context,
+        acrn_src: Annotated[str, typer.Option(
+            "--acrn-src", metavar="DIR",
+            help="An ACRN source tree (acrn-hypervisor checkout).")],
+        board: Annotated[str, typer.Option(
+            "--board", metavar="BOARD.xml", help="The board XML.")],
+        scenario: Annotated[str, typer.Option(
+            "--scenario", metavar="SCENARIO.xml",
+            help="The scenario XML.")],
+        out: Annotated[Optional[str], typer.Option(
+            "--out", metavar="DIR",
+            help="ACRN's O=: artefacts land in DIR/hypervisor.")] = None,
+        release: Annotated[bool, typer.Option(
+            "--release", help="RELEASE=y (default: a debug build).")
+        ] = False,
+        jobs: Annotated[Optional[int], typer.Option(
+            "--jobs", "-j", metavar="N", help="make -jN.")] = None,
+        python: Annotated[Optional[str], typer.Option(
+            "--python", metavar="PATH",
+            help="Python for ACRN's scripts (needs elementpath<3, "
+            "xmlschema<2); default $ACRN_SHM_BUILD_PYTHON.")] = None,
+        clean: Annotated[bool, typer.Option(
+            "--clean", help="Remove a build folder configured for another "
+            "board or scenario first.")] = False,
+    ) -> None:
+        """Lint, then build the ACRN hypervisor with its own make.
+
+        Extra make arguments go after --. Example: acrn-shm build
+        --acrn-src ~/acrn-hypervisor --board whl-ipc-i5.xml --scenario
+        hybrid_rt.xml --out build-hybrid
+        """
+        from .build import BuildRequest
+
+        extra = list(ctx.args)
+        if extra and extra[0] == "--":
+            extra = extra[1:]
+        raise typer.Exit(run_build(BuildRequest(
+            acrn_src, board, scenario, out, release, jobs, python, clean,
+            tuple(extra))))
 
     @app.command("regions")
     def regions_command(
