@@ -728,7 +728,7 @@ def test_last_error_lines():
         "Traceback (most recent call last):",)
 
 
-# --- the command line ---------------------------------------------------------
+# --- the command line ------------------------------------------------
 
 def _cli_environ(tmp_path: Path) -> dict[str, str]:
     """PATH with the tools; python3 sees stub modules, acrn-shm not."""
