@@ -386,14 +386,14 @@ class IvshmemServer:
                 if self._peers.pop(gone.id, None) is None:
                     continue
             selector.unregister(gone.sock)
-            gone.sock.close()
-            _close_fds(gone.eventfds)
             log.info("peer %d left", gone.id)
             for other in list(self._peers.values()):
                 try:
                     _send(other.sock, gone.id)
                 except OSError:
                     pending.append(other)
+            gone.sock.close()
+            _close_fds(gone.eventfds)
 
 
 def run(socket_path: str, size_mb: int, vectors: int,
