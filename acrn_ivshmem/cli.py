@@ -229,16 +229,17 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     from .launch import (
         clash_diagnostics, load_for_launch, parse_version, write_scripts,
     )
-    from .lint import lint
+    from .lint import Linter
     from .xmlio import save_atomic, save_new
 
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
     try:
-        inputs = load_for_launch(scenario, board, launches)
+        linter = Linter()
+        inputs = load_for_launch(scenario, board, launches, linter)
         version = parse_version(acrn_version or (
             "2.7" if inputs.legacy else "3.3"))
-        checked = lint([scenario, *launches], board)
+        checked = linter.lint([scenario, *launches], board)
         if checked.errors:
             return _fail(checked.errors[0])
         errors = [d for d in checked.diagnostics if d.severity == "error"]

@@ -17,6 +17,18 @@ class UsageError(AcrnShmError):
     """Command-line or configuration values that make no sense."""
 
 
+def quoted(text: str) -> str:
+    """``text`` in single quotes for a one-line message, with control
+    characters (newlines too) escaped as ``\\xNN``."""
+    return "'" + "".join(
+        f"\\x{ord(char):02x}" if _is_control(char) else char
+        for char in text) + "'"
+
+
+def _is_control(char: str) -> bool:
+    return ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F
+
+
 def located(path: str, line: int | None, column: int | None,
             message: str) -> str:
     """Format ``message`` with a ``path:line:column:`` prefix."""

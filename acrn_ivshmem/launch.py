@@ -17,11 +17,12 @@ from .diagnostics import Diagnostic
 from .emit.launch_script import render, script_name
 from .errors import UsageError
 from .launch_plan import Plan, plan, settings_of
-from .loader import board_from, from_document, kind_of, scenario_from
+from .lint import Linter
+from .loader import kind_of, scenario_from
 from .model import Board, Scenario, VmKind
 from .rules import RULES
 from .script_reader import read_script
-from .xmlio import parse_bytes, parse_file
+from .xmlio import parse_bytes
 
 __all__ = ["LaunchInputs", "Script", "check_script", "load_for_launch",
            "parse_version", "write_scripts"]
@@ -58,29 +59,37 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 def load_for_launch(scenario_path: str, board_path: str | None,
-                    launch_paths: Sequence[str] = ()) -> LaunchInputs:
-    """Read the scenario (and board); convert a legacy one to v3."""
+                    launch_paths: Sequence[str] = (),
+                    linter: Linter | None = None) -> LaunchInputs:
+    """Read the scenario (and board); convert a legacy one to v3.
+
+    Files are loaded through ``linter`` (a new one by default), so that
+    linting them afterwards with the same linter reads each file once.
+    """
     from .upgrade import upgrade
 
-    document = parse_file(scenario_path)
-    model = from_document(document)
+    linter = linter or Linter()
+    loaded = linter.load(scenario_path)
+    model = loaded.model
     if not isinstance(model, Scenario):
         raise UsageError(f"{scenario_path}: expected a scenario XML, "
-                         f"found a {kind_of(document)} XML")
+                         f"found a {kind_of(loaded.document)} XML")
     board = None
     board_document = None
     if board_path is not None:
-        board_document = parse_file(board_path)
-        if kind_of(board_document) != "board":
-            raise UsageError(f"{board_path}: expected a board XML, found "
-                             f"a {kind_of(board_document)} XML")
-        board = board_from(board_document)
+        loaded_board = linter.load(board_path)
+        if not isinstance(loaded_board.model, Board):
+            raise UsageError(
+                f"{board_path}: expected a board XML, found a "
+                f"{kind_of(loaded_board.document)} XML")
+        board, board_document = loaded_board.model, loaded_board.document
     if not model.is_legacy:
         if launch_paths:
             raise UsageError("--launch is for legacy (v2.x) scenarios; "
                              f"{scenario_path} is v3")
         return LaunchInputs(model, board, False)
-    result = upgrade(document, [parse_file(path) for path in launch_paths],
+    result = upgrade(loaded.document,
+                     [linter.load(path).document for path in launch_paths],
                      board=board_document)
     converted = parse_bytes(result.data, scenario_path)
     return LaunchInputs(scenario_from(converted, "v3"), board, True)

@@ -23,9 +23,10 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .errors import UsageError
+from .errors import UsageError, quoted
 from .model import (
-    Board, DeviceModelSettings, Region, Scenario, Value, parse_vbdf,
+    REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario,
+    Value, parse_vbdf,
 )
 from .xmlio import Loc
 
@@ -35,8 +36,6 @@ __all__ = ["DmParam", "Plan", "SlotClash", "plan", "vm_regions"]
 #: (GPU LPC bridge) are never handed out automatically.
 AUTO_SLOTS = tuple(range(3, 30))
 OVMF = "/usr/share/acrn/bios/OVMF.fd"
-_VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
-_REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
 _TAP = re.compile(r"[A-Za-z0-9_-]{1,15}")
 # Values that pass through a helper's output are split into words by
 # the shell, so they may only hold characters that need no quoting.
@@ -127,8 +126,8 @@ def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
 
 def _refuse(vm_name: str, what: str, value: str, allowed: str):
     raise UsageError(
-        f"VM '{vm_name}': {what} '{value}' cannot be put in a launch "
-        f"script safely: {allowed}")
+        f"VM {quoted(vm_name)}: {what} {quoted(value)} cannot be put in "
+        f"a launch script safely: {allowed}")
 
 
 def _word(vm_name: str, what: str, value: str) -> str:
@@ -191,7 +190,7 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
     UsageError.
     """
     settings = settings_of(scenario, vm_name)
-    if not _VM_NAME.fullmatch(vm_name):
+    if not VM_NAME.fullmatch(vm_name):
         _refuse(vm_name, "VM name", vm_name,
                 "1-15 letters, digits, '_' or '-'")
     rt = settings.vm_type == "RTVM"
@@ -261,7 +260,7 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
     device("0:0", "hostbridge")
     for (region, _vbdf), slot in zip(regions, ivshmem_slots):
         name, size = region.name, region.size
-        if name is None or not _REGION_NAME.fullmatch(name.text):
+        if name is None or not REGION_NAME.fullmatch(name.text):
             _refuse(vm_name, "region name",
                     name.text if name else "", "[A-Za-z0-9_]{1,27}")
         if size is None or not size.text.isascii() \

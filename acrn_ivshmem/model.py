@@ -47,6 +47,10 @@ def is_decimal(text: str) -> bool:
     return text.isascii() and text.isdecimal()
 
 
+#: A VM name ACRN v3 accepts (``VMNameType``).
+VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
+#: A region name acrn-shm accepts (ASCII, room for ``hv:/`` in 32 bytes).
+REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
 _VBDF = re.compile(r"([0-9A-Fa-f]{1,2}):([0-1][0-9A-Fa-f])\.([0-7])")
 
 

@@ -29,7 +29,7 @@ from enum import Enum
 
 from lxml import etree
 
-from .errors import UsageError, located
+from .errors import UsageError, located, quoted
 from .loader import load
 from .model import (
     Bdf, Board, Region, Scenario, Vm, is_decimal, parse_vbdf,
@@ -174,16 +174,9 @@ def _option_value(text: str) -> str:
     return text.replace(",", ",,")
 
 
-def _shown(text: str) -> str:
-    """``text`` quoted for a one-line message, control characters
-    escaped."""
-    return "'" + _CONTROL.sub(
-        lambda match: f"\\x{ord(match.group()):02x}", text) + "'"
-
-
 def _check_text(what: str, text: str):
     if _CONTROL.search(text):
-        raise UsageError(f"{what} {_shown(text)} contains a control "
+        raise UsageError(f"{what} {quoted(text)} contains a control "
                          "character; QEMU command lines cannot carry it")
 
 
@@ -191,7 +184,7 @@ def _check_file_name(name: str):
     _check_text("region name", name)
     if not name or name in (".", "..") or "/" in name:
         raise UsageError(
-            f"region name {_shown(name)} cannot be the backing file's "
+            f"region name {quoted(name)} cannot be the backing file's "
             "name: it must be one file name (not empty, '.', '..', and "
             "without '/')")
 
@@ -210,7 +203,7 @@ def _check_socket(path: str):
                          "path")
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise UsageError(
-            f"socket path {_shown(path)} is {len(os.fsencode(path))} "
+            f"socket path {quoted(path)} is {len(os.fsencode(path))} "
             f"bytes; Unix sockets allow at most {MAX_SOCKET_PATH}: use a "
             "shorter directory")
 
@@ -236,7 +229,7 @@ def parse_addr(text: str) -> tuple[int, int]:
     ``(slot, function)``; raise :class:`UsageError` if it is not one."""
     match = _ADDR.fullmatch(text.strip())
     if match is None or int(match.group(1), 16) > 0x1F:
-        raise UsageError(f"PCI address {_shown(text)} is not 'dd' or "
+        raise UsageError(f"PCI address {quoted(text)} is not 'dd' or "
                          "'dd.f' (hex device 00-1f, function 0-7)")
     return int(match.group(1), 16), int(match.group(2) or "0")
 
@@ -318,14 +311,14 @@ def _hugepage_warnings(shm_dir: str, hugepages: bool,
     if mount is None or mount.fstype != "hugetlbfs":
         if not hugepages:
             return []
-        return [f"{_shown(shm_dir)} is not on a hugetlbfs mount, so QEMU "
+        return [f"{quoted(shm_dir)} is not on a hugetlbfs mount, so QEMU "
                 "uses normal pages: mount one with 'mount -t hugetlbfs -o "
                 "pagesize=2M none DIR' and pass --shm-dir DIR"]
     page = mount.page_size or _meminfo(proc).get("Hugepagesize")
     if not page:
         return []
-    return [f"region {_shown(name)} ({size} MB) is smaller than the "
-            f"{page // _MIB} MB huge pages of {_shown(mount.point)}; QEMU "
+    return [f"region {quoted(name)} ({size} MB) is smaller than the "
+            f"{page // _MIB} MB huge pages of {quoted(mount.point)}; QEMU "
             "refuses a backend smaller than its page size"
             for name, size in sizes if size * _MIB < page]
 
@@ -352,7 +345,7 @@ def standalone_plan(name: str, size_mb: int | None = None,
     _check_text("shm directory", shm_dir)
     slot, function = parse_addr(addr) if addr is not None else (None, 0)
     if size_mb is not None:
-        _check_size(size_mb, f"the size of {_shown(name)}")
+        _check_size(size_mb, f"the size of {quoted(name)}")
     warnings = []
     if slot is not None and slot in _MACHINE_SLOTS:
         warnings.append(_machine_slot_warning(name, slot))
@@ -368,7 +361,7 @@ def standalone_plan(name: str, size_mb: int | None = None,
         return QemuPlan(None, shm_dir, hugepages, (device,),
                         tuple(warnings))
     if size_mb is None:
-        raise UsageError(f"give the size of {_shown(name)} in MB (a power "
+        raise UsageError(f"give the size of {quoted(name)} in MB (a power "
                          "of two)")
     warnings += _hugepage_warnings(shm_dir, hugepages, [(name, size_mb)],
                                    proc)
@@ -430,26 +423,26 @@ def plan_for_vm(scenario: Scenario, vm: str,
             raise UsageError(f"{where}: {exc}") from None
         if region.land is None:
             raise UsageError(
-                f"{where}: region {_shown(name)} is provided by "
-                f"{_shown(region.provider.text)}; expected 'Hypervisor' "
+                f"{where}: region {quoted(name)} is provided by "
+                f"{quoted(region.provider.text)}; expected 'Hypervisor' "
                 "or 'Device Model'")
         size = _region_size(region, where)
         if name in seen_paths:
             raise UsageError(
                 f"{where}: VM {target.label} is in two regions named "
-                f"{_shown(name)}; under QEMU both would be "
-                f"{_shown(posixpath.join(shm_dir, name))}")
+                f"{quoted(name)}; under QEMU both would be "
+                f"{quoted(posixpath.join(shm_dir, name))}")
         seen_paths[name] = region
         if member_vbdf.bus != 0:
             warnings.append(
-                f"region {_shown(name)}: VBDF {member_vbdf} is on bus "
+                f"region {quoted(name)}: VBDF {member_vbdf} is on bus "
                 f"{member_vbdf.bus:02x}; QEMU puts the device on bus 0 at "
                 f"{member_vbdf.device:02x}.{member_vbdf.function}")
         if region.region_id is not None and region.region_id.text not in (
                 "", "0"):
             warnings.append(
-                f"region {_shown(name)} has region id "
-                f"{_shown(region.region_id.text)}, which QEMU cannot show "
+                f"region {quoted(name)} has region id "
+                f"{quoted(region.region_id.text)}, which QEMU cannot show "
                 "as the PCI subsystem id: find the device by its address "
                 f"{member_vbdf.device:02x}.{member_vbdf.function} instead")
         found.append((region, size, member_vbdf))
@@ -475,7 +468,7 @@ def _find_vm(scenario: Scenario, name: str) -> Vm:
     hint = " (or id)" if scenario.is_legacy else ""
     raise UsageError(located(
         scenario.path, None, None,
-        f"no VM named {_shown(name)}; the VMs{hint} are: {known}"))
+        f"no VM named {quoted(name)}; the VMs{hint} are: {known}"))
 
 
 def _is_member(scenario: Scenario, vm: Vm, ref: str) -> bool:
@@ -489,7 +482,7 @@ def _regions_of(scenario: Scenario, vm: Vm) -> list[Region]:
         enabled = (scenario.ivshmem_enabled.text
                    if scenario.ivshmem_enabled else None)
         if scenario.regions and enabled != "y":
-            state = (f"is {_shown(enabled)}" if enabled is not None
+            state = (f"is {quoted(enabled)}" if enabled is not None
                      else "is missing")
             raise UsageError(located(
                 scenario.path, None, None,
@@ -499,7 +492,7 @@ def _regions_of(scenario: Scenario, vm: Vm) -> list[Region]:
             if region.malformed:
                 raise UsageError(
                     f"{_where(scenario, region)}: cannot read "
-                    f"IVSHMEM_REGION {_shown(region.legacy.raw.text)}: "
+                    f"IVSHMEM_REGION {quoted(region.legacy.raw.text)}: "
                     "run 'acrn-shm lint' on the file")
     return [region for region in scenario.regions
             if any(member.vm is not None
@@ -518,7 +511,7 @@ def _no_region_message(scenario: Scenario, vm: Vm) -> str:
             if member.vm is None:
                 continue
             other = scenario.vm_for(member.vm.text)
-            names.append(other.label if other else _shown(member.vm.text))
+            names.append(other.label if other else quoted(member.vm.text))
         listed.append(f"{region.label} ({', '.join(names) or 'no VM'})")
     return (f"VM {vm.label} is in no IVSHMEM region; the regions are: "
             + "; ".join(listed))
@@ -528,7 +521,7 @@ def _region_size(region: Region, where: str) -> int:
     text = region.size.text.strip() if region.size else ""
     if not is_decimal(text):
         raise UsageError(f"{where}: region {region.label} has size "
-                         f"{_shown(text)}; expected a number of MB")
+                         f"{quoted(text)}; expected a number of MB")
     size = int(text)
     try:
         _check_size(size, f"the size of region {region.label}")
@@ -557,7 +550,7 @@ def _addresses(scenario: Scenario, vm: Vm,
             loc = member.vbdf.loc
             raise UsageError(located(
                 scenario.path, loc.line, loc.column,
-                f"VBDF {_shown(member.vbdf.text)} of VM {vm.label} in "
+                f"VBDF {quoted(member.vbdf.text)} of VM {vm.label} in "
                 f"region {region.label} is not 'bb:dd.f'"))
         explicit.append(bdf)
     # ACRN's populator: the lowest of 00:08.0..00:0f.0 this VM leaves free.
@@ -579,7 +572,7 @@ def _addresses(scenario: Scenario, vm: Vm,
 
 
 def _machine_slot_warning(name: str, slot: int) -> str:
-    return (f"{_shown(name)} is at slot {slot:02x}, where QEMU puts "
+    return (f"{quoted(name)} is at slot {slot:02x}, where QEMU puts "
             f"{_MACHINE_SLOTS[slot]}; QEMU fails if that device is "
             "there: use slot 03-1e")
 
@@ -609,7 +602,7 @@ def _place(found: list[tuple[Region, int, Bdf]], ids: _Ids, shm_dir: str,
             warnings.append(_machine_slot_warning(name, bdf.device))
         if bdf.function and 0 not in functions:
             warnings.append(
-                f"region {_shown(name)} is function {bdf.function} of slot "
+                f"region {quoted(name)} is function {bdf.function} of slot "
                 f"{bdf.device:02x}, which has no function 0; guests do "
                 "not scan such a slot")
         devices.append(ShmDevice(
@@ -644,7 +637,7 @@ def libvirt_xml(plan: QemuPlan) -> LibvirtXml:
     if plan.shm_dir.rstrip("/") != DEFAULT_SHM_DIR and any(
             device.doorbell is None for device in plan.devices):
         warnings.append(f"libvirt always uses {DEFAULT_SHM_DIR}/<name>; "
-                        f"the shm directory {_shown(plan.shm_dir)} is not "
+                        f"the shm directory {quoted(plan.shm_dir)} is not "
                         "used")
     parts = []
     for device in plan.devices:

@@ -89,7 +89,8 @@ from .loader import (
     split_legacy,
 )
 from .model import (
-    Bdf, Board, Scenario, Value, VmKind, is_decimal, parse_vbdf,
+    REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value, VmKind, is_decimal,
+    parse_vbdf,
 )
 from .xmlio import Document, Loc, parse_bytes
 
@@ -108,8 +109,6 @@ _LOAD_ORDER = {
     VmKind.POST_LAUNCHED: "POST_LAUNCHED_VM",
 }
 _HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
-_VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
-_REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
 #: Region sizes v3 accepts, in MB.
 SIZES = tuple(2 ** power for power in range(1, 10))
 #: At most this many hypervisor regions (ACRN's ``mem_regions[8]``).
@@ -551,7 +550,7 @@ class _Upgrader:
                     loc, f"VM id {vm_id} has no <name>; v3 refers to VMs "
                     "by name: give it a valid <name> first (1-15 letters, "
                     "digits, '_' or '-')")
-            if not _VM_NAME.fullmatch(name):
+            if not VM_NAME.fullmatch(name):
                 raise self.fail(
                     self.doc.loc(name_element),
                     f"VM id {vm_id} is named '{name}', which v3 does not "
@@ -707,7 +706,7 @@ class _Upgrader:
         self.regions[name] = region
 
     def _check_name_size(self, name: str, size: int, bad):
-        if not _REGION_NAME.fullmatch(name):
+        if not REGION_NAME.fullmatch(name):
             raise bad(f"region name '{name}' is not valid in v3 (1-27 "
                       "ASCII letters, digits or '_'): rename it first")
         if size not in SIZES:
@@ -1102,6 +1101,7 @@ class _Upgrader:
 
     def _apply_launch(self, info: _VmInfo, settings: LaunchSettings, new):
         """Put a launch XML's converted settings into VM ``new``."""
+        elements = list(settings.elements)
         if settings.pcpu_ids:
             affinity = etree.Element("cpu_affinity")
             for pcpu_id in settings.pcpu_ids:
@@ -1109,11 +1109,12 @@ class _Upgrader:
                 _sub(pcpu, "pcpu_id", pcpu_id)
                 if info.rt:
                     _sub(pcpu, "real_time_vcpu", "y")
-            settings.elements.insert(0, affinity)
+            elements.insert(0, affinity)
         if settings.lapic_passthrough:
-            settings.elements.append(etree.Element("lapic_passthrough"))
-            settings.elements[-1].text = "y"
-        for element in settings.elements:
+            lapic = etree.Element("lapic_passthrough")
+            lapic.text = "y"
+            elements.append(lapic)
+        for element in elements:
             existing = new.find(element.tag)
             if existing is None:
                 new.append(element)

@@ -7,6 +7,7 @@ hand-written raw-form script.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,8 +118,11 @@ def test_raw_form_drift_json(tmp_path):
         "-s 8,ivshmem,hv:/shm_region_0,2", "-s 8,ivshmem,hv:/shm_region_0,8"))
     result = check(path, "--vm", "POST_STD_VM1", "-f", "json")
     assert result.returncode == 1
-    assert '"code": "ISM513"' in result.stdout
-    assert '"line": 8' in result.stdout and '"column": 3' in result.stdout
+    assert json.loads(result.stdout) == [{
+            "path": str(path), "line": 8, "column": 3, "code": "ISM513",
+            "severity": "error",
+            "message": "ivshmem device 'shm_region_0' has size '8' but "
+            "region 'shm_region_0' is 2 MB", "hint": "use 2"}]
 
 
 def test_no_header_needs_vm(tmp_path):

@@ -50,10 +50,14 @@ def test_qemu_args_needs_a_source(tmp_path):
 def test_libvirt_xml(tmp_path):
     result = run_acrn_shm(["libvirt-xml", "--scenario", str(SCENARIO),
                            "--vm", "POST_STD_VM1"], tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith('<shmem name="shm_region_0">\n')
-    assert ("<address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" "
-            "slot=\"0x08\" function=\"0x0\"/>") in result.stdout
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        '<shmem name="shm_region_0">\n'
+        '  <model type="ivshmem-plain"/>\n'
+        '  <size unit="M">2</size>\n'
+        '  <address type="pci" domain="0x0000" bus="0x00" slot="0x08" '
+        'function="0x0"/>\n'
+        '</shmem>\n')
 
 
 def test_host_prep_check_then_create(tmp_path):
@@ -62,12 +66,17 @@ def test_host_prep_check_then_create(tmp_path):
     argv = ["host-prep", "--name", "r0", "--size", "2", "--shm-dir",
             str(folder)]
     checked = run_acrn_shm(argv + ["--check"], tmp_path)
-    assert checked.returncode == 1
-    assert checked.stdout.startswith(f"problem: {folder}/r0: ")
+    assert (checked.returncode, checked.stderr) == (1, "")
+    assert checked.stdout == (
+        f"problem: {folder}/r0: missing\n"
+        "run as root:\n"
+        f"  truncate -s 2M {folder}/r0\n"
+        f"  chmod 660 {folder}/r0\n")
     assert not (folder / "r0").exists()
     made = run_acrn_shm(argv, tmp_path)
-    assert made.returncode == 0, made.stdout + made.stderr
-    assert made.stdout.startswith(f"created: {folder}/r0: ")
+    assert (made.returncode, made.stderr) == (0, "")
+    assert made.stdout == (
+        f"created: {folder}/r0: created, 2 MiB, mode 660\n")
     assert (folder / "r0").stat().st_size == 2 * 1024 * 1024
 
 
