@@ -15,18 +15,23 @@ LINT_FORMATS = ("text", "json", "sarif", "github")
 def run_lint(paths: list[str], board: str | None, output_format: str,
              select: list[str] | None, ignore: list[str] | None,
              config: str | None, no_cache: bool, fix: bool = False,
-             diff: bool = False) -> int:
+             diff: bool = False, skip_other_xml: bool = False) -> int:
     """Lint (and fix), print the report, and return the exit status."""
     from dataclasses import replace
 
     from .config import load_config, parse_codes
     from .formats import FORMATS
-    from .lint import lint
+    from .lint import is_acrn_xml, lint
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
         return _fail(f"unknown output format '{output_format}'; choose "
                      + ", ".join(FORMATS))
+    if skip_other_xml:
+        paths = [path for path in paths
+                 if os.path.isdir(path) or is_acrn_xml(path)]
+        if not paths:
+            return 0
     try:
         settings = load_config(config)
         if select:
@@ -389,6 +394,26 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     return 0
 
 
+def run_graph(scenario: str, output: str | None,
+              output_format: str | None) -> int:
+    """Draw ``scenario`` into ``output`` (or stdout); the exit status."""
+    from . import graph
+
+    try:
+        if output is not None:
+            fmt = graph.write_graph(scenario, output, output_format)
+            sys.stdout.write(f"wrote {output} ({fmt})\n")
+        elif output_format in (None, "dot"):
+            sys.stdout.write(graph.to_dot(graph.load_scenario(scenario)))
+        else:
+            data = graph.graph_data(scenario, output_format)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def run_build(request) -> int:
     """Drive ACRN's make with a live status line; report the outcome."""
     from rich.console import Console
@@ -461,12 +486,13 @@ def _print_assignments(rows) -> None:
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
           vbdf=None):
     from .edit import RegionSpec
+    from .errors import quoted
 
     pairs = []
     for item in vbdf or ():
         vm, sep, value = item.partition("=")
         if not sep or not vm or not value:
-            raise UsageError(f"--vbdf '{item}': expected VM=bb:dd.f")
+            raise UsageError(f"--vbdf {quoted(item)}: expected VM=bb:dd.f")
         pairs.append((vm.strip(), value.strip()))
     return RegionSpec(
         name=name, size=size,
@@ -547,7 +573,7 @@ def build_app():
         help="Inter-VM shared memory (IVSHMEM) for ACRN and QEMU: lint "
         "board and scenario XMLs.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
@@ -598,13 +624,17 @@ def build_app():
         diff: Annotated[bool, typer.Option(
             "--diff", help="Print the safe fixes as a unified diff; write "
             "nothing.")] = False,
+        skip_other_xml: Annotated[bool, typer.Option(
+            "--skip-other-xml", help="Skip files whose root element is "
+            "not <acrn-config> (for pre-commit).")] = False,
     ) -> None:
         """Check IVSHMEM regions of ACRN scenarios against every rule.
 
         Example: acrn-shm lint --board whl-ipc-i5.xml hybrid_rt.xml
         """
         raise typer.Exit(run_lint(paths, board, output_format, select,
-                                  ignore, config, no_cache, fix, diff))
+                                  ignore, config, no_cache, fix, diff,
+                                  skip_other_xml))
 
     edit_options = {
         "board": typer.Option(
@@ -978,6 +1008,23 @@ def build_app():
             acrn_src, board, scenario, out, release, jobs, python, clean,
             tuple(extra))))
 
+    @app.command("graph")
+    def graph_command(
+        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
+        output: Annotated[Optional[str], typer.Option(
+            "--output", "-o", metavar="FILE",
+            help="Write the picture here (.svg, .png, .pdf, .dot or .gv; "
+            "default: DOT text on stdout).")] = None,
+        output_format: Annotated[Optional[str], typer.Option(
+            "--output-format", "-f", metavar="svg|png|pdf|dot",
+            help="The format (default: from the -o suffix).")] = None,
+    ) -> None:
+        """Draw the VMs and the IVSHMEM regions they share (Graphviz).
+
+        Example: acrn-shm graph hybrid_rt.xml -o topology.svg
+        """
+        raise typer.Exit(run_graph(scenario, output, output_format))
+
     @app.command("regions")
     def regions_command(
         scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
@@ -1003,16 +1050,27 @@ def build_app():
         """
         raise typer.Exit(print_rules(output_format))
 
+    def complete_code(incomplete: str) -> list[str]:
+        from .rules import RULES
+
+        return [code for code in RULES
+                if code.startswith(incomplete.upper())]
+
     @app.command()
     def explain(
         code: Annotated[str, typer.Argument(
-            help="A rule code, e.g. ISM201.")],
+            help="A rule code, e.g. ISM201.",
+            autocompletion=complete_code)],
+        output_format: Annotated[str, typer.Option(
+            "--output-format", "-f", metavar="text|markdown",
+            help="Plain text, or the Markdown page of docs/rules/."
+        )] = "text",
     ) -> None:
         """Print the documentation of one rule.
 
         Example: acrn-shm explain ISM201
         """
-        raise typer.Exit(print_rule_doc(code))
+        raise typer.Exit(print_rule_doc(code, output_format))
 
     return app
 
@@ -1044,16 +1102,20 @@ def print_rules(output_format: str) -> int:
     return 0
 
 
-def print_rule_doc(code: str) -> int:
+def print_rule_doc(code: str, output_format: str = "text") -> int:
     """Print one rule's documentation; return the exit status."""
+    from . import rule_docs
     from .rules import get
 
+    render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
+    if output_format not in render:
+        return _fail(f"unknown output format '{output_format}'; choose "
+                     "text, markdown")
     try:
         rule = get(code)
     except UsageError as exc:
         return _fail(str(exc))
-    doc = (rule.__doc__ or "").strip()
-    sys.stdout.write(f"{doc}\n\nDefault severity: {rule.SEVERITY}\n")
+    sys.stdout.write(render[output_format](rule))
     return 0
 
 
@@ -1084,6 +1146,7 @@ def fast_lint_parser():
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--fix", action="store_true")
     parser.add_argument("--diff", action="store_true")
+    parser.add_argument("--skip-other-xml", action="store_true")
     return parser
 
 
@@ -1096,7 +1159,7 @@ def _fast_lint(argv: list[str]) -> int | None:
         return None
     return run_lint(args.paths, args.board, args.output_format, args.select,
                     args.ignore, args.config, args.no_cache, args.fix,
-                    args.diff)
+                    args.diff, args.skip_other_xml)
 
 
 def _columns() -> int:

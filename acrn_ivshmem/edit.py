@@ -21,16 +21,17 @@ region was added (no IVSHMEM at all, say).
 from __future__ import annotations
 
 import codecs
+import re
 from collections import Counter
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import UsageError
+from .errors import UsageError, escaped, quoted
 from .loader import from_document
 from .model import Bdf, Board, Scenario, Vm, VmKind, is_decimal, parse_vbdf
-from .xmlio import Document
+from .xmlio import Document, source_encoding
 
 __all__ = ["EditResult", "RegionSpec", "add_region", "element_span",
            "remove_region", "set_region"]
@@ -41,9 +42,13 @@ PROVIDERS = {"hv": "Hypervisor", "dm": "Device Model"}
 DEFAULT_SIZE = 2
 #: Device numbers tried, in order, for a VBDF that is not given.
 AUTO_DEVICES = range(0x08, 0x1F)
+#: A character XML 1.0 cannot hold, not even as a character reference.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: Child order of a v3 ``IVSHMEM_REGION``.
 V3_ORDER = ("NAME", "PROVIDED_BY", "IVSHMEM_SIZE", "IVSHMEM_REGION_ID",
             "IVSHMEM_VMS")
+# Printable ASCII, which an editable encoding keeps byte for byte.
+_ASCII = "".join(map(chr, range(0x20, 0x7F)))
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def add_region(document: Document, spec: RegionSpec,
     name = _free_name(names) if spec.name is None else spec.name
     _check_name(name)
     if name in names:
-        raise UsageError(f"region name '{name}' is already used")
+        raise UsageError(f"region name {quoted(name)} is already used")
     if spec.vms is None:
         raise UsageError("name at least 2 VMs to share the region")
     vms = _resolve_vms(scenario, spec.vms)
@@ -114,7 +119,7 @@ def add_region(document: Document, spec: RegionSpec,
         shown = _add_legacy(editor, name, size, land, vms)
         return EditResult(
             editor.result(),
-            f"added region '{name}' ({size} MB, {land}) for {shown}", ())
+            f"added region {quoted(name)} ({size} MB, {land}) for {shown}", ())
     explicit = _explicit_vbdfs(scenario, spec.vbdfs,
                                {vm.name for vm in vms}, name)
     members = tuple(
@@ -126,7 +131,8 @@ def add_region(document: Document, spec: RegionSpec,
     shown = ", ".join(f"{vm} {vbdf}" for vm, vbdf in members)
     return EditResult(
         editor.result(),
-        f"added region '{name}' ({size} MB, {land}) for {shown}", members)
+        f"added region {quoted(name)} ({size} MB, {land}) for {shown}",
+        members)
 
 
 def remove_region(document: Document, name: str) -> EditResult:
@@ -143,7 +149,8 @@ def remove_region(document: Document, name: str) -> EditResult:
         note = _remove_legacy(editor, region)
     else:
         _remove_v3(editor, region)
-    return EditResult(editor.result(), f"removed region '{name}'{note}", ())
+    return EditResult(editor.result(), f"removed region {quoted(name)}{note}",
+                      ())
 
 
 def set_region(document: Document, name: str, spec: RegionSpec,
@@ -162,12 +169,13 @@ def set_region(document: Document, name: str, spec: RegionSpec,
     if spec.name is not None and spec.name != name:
         _check_name(spec.name)
         if spec.name in [other for _, other in editor.regions()]:
-            raise UsageError(f"region name '{spec.name}' is already used")
+            raise UsageError(
+                f"region name {quoted(spec.name)} is already used")
     vms = None if spec.vms is None else _resolve_vms(scenario, spec.vms)
     land = None if spec.provider is None else _land(spec.provider)
     changes = []
     if spec.name is not None:
-        changes.append(f"name '{spec.name}'")
+        changes.append(f"name {quoted(spec.name)}")
     if spec.size is not None:
         changes.append(f"size {spec.size} MB")
     if land is not None:
@@ -184,8 +192,9 @@ def set_region(document: Document, name: str, spec: RegionSpec,
         if vms is not None or spec.vbdfs:
             changes.append("VMs " + ", ".join(
                 f"{vm} {vbdf}".rstrip() for vm, vbdf in assigned))
-    summary = (f"changed region '{name}': " + "; ".join(changes)
-               if changes else f"nothing to change in region '{name}'")
+    summary = (f"changed region {quoted(name)}: " + "; ".join(changes)
+               if changes
+               else f"nothing to change in region {quoted(name)}")
     return EditResult(editor.result(), summary, assigned)
 
 
@@ -226,11 +235,11 @@ class _Editor:
         found = [element for element, other in self.regions()
                  if other == name]
         if not found:
-            raise UsageError(f"no region named '{name}'")
+            raise UsageError(f"no region named {quoted(name)}")
         if len(found) > 1:
             raise UsageError(
-                f"{len(found)} regions are named '{name}'; rename one by "
-                "hand first")
+                f"{len(found)} regions are named {quoted(name)}; rename one "
+                "by hand first")
         return found[0]
 
     def span(self, element) -> tuple[int, int]:
@@ -444,13 +453,19 @@ def _tag_close(data: bytes, start: int) -> int:
 
 
 def _encoding(document: Document) -> str:
+    # The bytes come first: lxml calls a UTF-16 file with a byte order
+    # mark and no XML declaration UTF-8.
+    wide = source_encoding(document.data)
+    if wide.startswith(("utf-16", "utf-32")):
+        raise UsageError(f"cannot edit a file encoded as '{wide}'")
     name = document.root.getroottree().docinfo.encoding or "utf-8"
     try:
         codec = codecs.lookup(name)
     except LookupError:
         raise UsageError(f"unknown encoding '{name}'") from None
-    # Byte offsets and the tag scan assume ASCII-compatible bytes.
-    if "<a>".encode(codec.name, errors="replace") != b"<a>":
+    # Byte offsets and the tag scan assume that ASCII text is its own
+    # bytes (not so in UTF-7, where '+' is '+-' and '<' may be '+ADw-').
+    if _ASCII.encode(codec.name, errors="replace") != _ASCII.encode():
         raise UsageError(f"cannot edit a file encoded as '{name}'")
     return codec.name
 
@@ -489,7 +504,14 @@ def _free_name(names: list[str | None]) -> str:
 
 def _check_name(name: str) -> None:
     if not name.strip():
-        raise UsageError(f"region name '{name}' is empty")
+        raise UsageError(f"region name {quoted(name)} is empty")
+    # Written as given, but XML 1.0 cannot hold these at all (a lone
+    # surrogate is what Python makes of a name that is not UTF-8).
+    bad = _NOT_XML.search(name)
+    if bad:
+        raise UsageError(
+            f"region name {quoted(name)} has a character XML cannot hold "
+            f"(U+{ord(bad.group()):04X})")
 
 
 def _land(provider: str) -> str:
@@ -498,7 +520,7 @@ def _land(provider: str) -> str:
         return "hv"
     if text in ("dm", "device model"):
         return "dm"
-    raise UsageError(f"provider '{provider}' is not 'hv' or 'dm'")
+    raise UsageError(f"provider {quoted(provider)} is not 'hv' or 'dm'")
 
 
 def _refuse_v3_only(scenario: Scenario, spec: RegionSpec) -> None:
@@ -506,7 +528,7 @@ def _refuse_v3_only(scenario: Scenario, spec: RegionSpec) -> None:
         return
     if spec.vbdfs:
         raise UsageError(
-            f"VBDF '{spec.vbdfs[0][1]}' cannot be set in a legacy (ACRN "
+            f"VBDF {quoted(spec.vbdfs[0][1])} cannot be set in a legacy (ACRN "
             "v2.x) scenario; ACRN v2.x assigns VBDFs itself")
     if spec.region_id is not None:
         raise UsageError(
@@ -521,11 +543,12 @@ def _resolve_vm(scenario: Scenario, ref: str) -> Vm:
         vm = next((v for v in scenario.vms if v.id == int(wanted)), None)
     if vm is None:
         known = ", ".join(v.name or f"id {v.id_text}" for v in scenario.vms)
-        raise UsageError(f"unknown VM '{ref}' (the scenario has: {known})")
+        raise UsageError(f"unknown VM {quoted(ref)} (the scenario has: "
+                         f"{escaped(known)})")
     if scenario.is_legacy and vm.id is None:
-        raise UsageError(f"VM '{ref}' has no numeric id to refer to")
+        raise UsageError(f"VM {quoted(ref)} has no numeric id to refer to")
     if not scenario.is_legacy and not vm.name:
-        raise UsageError(f"VM '{ref}' has no name to refer to")
+        raise UsageError(f"VM {quoted(ref)} has no name to refer to")
     return vm
 
 
@@ -536,7 +559,7 @@ def _resolve_vms(scenario: Scenario, refs: tuple[str, ...]) -> list[Vm]:
         # Members name VMs by id (legacy) or name (v3): one entry each.
         found.setdefault(vm.id if scenario.is_legacy else vm.name, vm)
     if len(found) < 2:
-        shown = ", ".join(f"'{ref}'" for ref in refs) or "none"
+        shown = ", ".join(quoted(ref) for ref in refs) or "none"
         raise UsageError(
             f"a region needs at least 2 distinct VMs; got {len(found)} "
             f"({shown})")
@@ -550,10 +573,12 @@ def _explicit_vbdfs(scenario: Scenario, pairs, members: set[str],
         vm = _resolve_vm(scenario, ref)
         if vm.name not in members:
             raise UsageError(
-                f"VM '{ref}' got a VBDF but is not in region '{region}'")
+                f"VM {quoted(ref)} got a VBDF but is not in region "
+                f"{quoted(region)}")
         if parse_vbdf(vbdf.strip()) is None:
             raise UsageError(
-                f"VBDF '{vbdf}' is not of the form bb:dd.f (e.g. 00:08.0)")
+                f"VBDF {quoted(vbdf)} is not of the form bb:dd.f (e.g. "
+                "00:08.0)")
         chosen[vm.name] = vbdf.strip()
     return chosen
 
@@ -575,7 +600,8 @@ def _free_vbdf(scenario: Scenario, vm: Vm, board: Board | None) -> str:
         if Bdf(0, device, 0) not in used:
             return str(Bdf(0, device, 0))
     raise UsageError(
-        f"VM '{vm.name}' has no free VBDF from 00:08.0 to 00:1e.0; give "
+        f"VM {quoted(vm.name)} has no free VBDF from 00:08.0 to 00:1e.0; "
+        "give "
         "one explicitly")
 
 
@@ -676,7 +702,8 @@ def _set_legacy(editor: _Editor, region, spec: RegionSpec,
     fields = [field.strip() for field in raw.split(",")]
     if len(fields) != 3:
         raise UsageError(
-            f"region string '{raw}' is not 'name, size, ids'; fix it by "
+            f"region string {quoted(raw)} is not 'name, size, ids'; fix it "
+            "by "
             "hand")
     cut = fields[0].find(":/")
     prefix = fields[0][:cut + 2] if cut >= 0 else ""

@@ -20,9 +20,14 @@ class UsageError(AcrnShmError):
 def quoted(text: str) -> str:
     """``text`` in single quotes for a one-line message, with control
     characters (newlines too) escaped as ``\\xNN``."""
-    return "'" + "".join(
-        f"\\x{ord(char):02x}" if _is_control(char) else char
-        for char in text) + "'"
+    return f"'{escaped(text)}'"
+
+
+def escaped(text: str) -> str:
+    """``text`` with control characters escaped as ``\\xNN``, unquoted."""
+    # No imports here: the guest tool runs with this file alone.
+    return "".join(f"\\x{ord(char):02x}" if _is_control(char) else char
+                   for char in text)
 
 
 def _is_control(char: str) -> bool:
@@ -31,7 +36,12 @@ def _is_control(char: str) -> bool:
 
 def located(path: str, line: int | None, column: int | None,
             message: str) -> str:
-    """Format ``message`` with a ``path:line:column:`` prefix."""
+    """Format ``message`` with a ``path:line:column:`` prefix.
+
+    Control characters in ``message`` (input text quoted in it, say)
+    are escaped as :func:`quoted` does, so that it stays one line.
+    """
+    message = escaped(message)
     if line is None:
         return f"{path}: {message}"
     if column is None:
@@ -41,3 +51,7 @@ def located(path: str, line: int | None, column: int | None,
 
 class ConcurrentEditError(AcrnShmError):
     """Another edit holds the file's lock, or changed the file meanwhile."""
+
+
+class GraphvizError(AcrnShmError):
+    """Graphviz's ``dot`` is missing, failed or took too long."""

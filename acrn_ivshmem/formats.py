@@ -10,8 +10,9 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from . import __version__
+from . import __version__, rule_docs
 from .diagnostics import Diagnostic
+from .errors import escaped
 from .rules import RULES, summary
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -20,13 +21,17 @@ _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
 def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    """``path:line:col: CODE [severity] message``, a hint line, a summary."""
+    """``path:line:col: CODE [severity] message``, a hint line, a summary.
+
+    Control characters in messages and hints (input text they quote)
+    are escaped, so that each stays on its line.
+    """
     lines = []
     for d in diagnostics:
         lines.append(f"{d.path}:{d.line}:{d.column}: {d.code} "
-                     f"[{d.severity}] {d.message}")
+                     f"[{d.severity}] {escaped(d.message)}")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
+            lines.append(f"    hint: {escaped(d.hint)}")
     counts = Counter(d.severity for d in diagnostics)
     noun = "file" if files == 1 else "files"
     if diagnostics:
@@ -52,6 +57,8 @@ def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
         "name": RULES[code].NAME,
         "shortDescription": {"text": summary(RULES[code])},
         "fullDescription": {"text": (RULES[code].__doc__ or "").strip()},
+        "help": {"text": rule_docs.text(RULES[code]),
+                 "markdown": rule_docs.markdown(RULES[code])},
         "defaultConfiguration": {
             "level": _SARIF_LEVEL[RULES[code].SEVERITY]},
     } for code in codes]

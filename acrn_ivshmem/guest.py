@@ -383,7 +383,10 @@ def _number(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python3 -m acrn_ivshmem.guest",
-        description="ivshmem shared memory inside a guest")
+        description="ivshmem shared memory inside a guest",
+        epilog="Example: acrn-shm guest read -d 00:08.0 --length 64 (or "
+        "python3 -m acrn_ivshmem.guest read ..., with Python's standard "
+        "library only)")
     parser.add_argument("--sysfs", default="/sys",
                         help="sysfs mount (default /sys)")
     commands = parser.add_subparsers(dest="command", required=True)

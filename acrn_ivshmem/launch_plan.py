@@ -23,7 +23,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .errors import UsageError, quoted
+from .errors import UsageError, located, quoted
 from .model import (
     REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario,
     Value, parse_vbdf,
@@ -124,10 +124,20 @@ def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
         f"scenario; post-launched VMs: {names or 'none'}")
 
 
-def _refuse(vm_name: str, what: str, value: str, allowed: str):
-    raise UsageError(
+class _Unsafe(UsageError):
+    # A value plan() refuses; plan() adds the file and line (``loc``,
+    # else the VM's) before it leaves the module.
+
+    def __init__(self, message: str, loc: Loc | None = None):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _refuse(vm_name: str, what: str, value: str, allowed: str,
+            loc: Loc | None = None):
+    raise _Unsafe(
         f"VM {quoted(vm_name)}: {what} {quoted(value)} cannot be put in "
-        f"a launch script safely: {allowed}")
+        f"a launch script safely: {allowed}", loc)
 
 
 def _word(vm_name: str, what: str, value: str) -> str:
@@ -187,12 +197,29 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
 
     Without a board there is no ``add_cpus`` (APIC ids come from the
     board). Values that would reach the script unsafely raise
-    UsageError.
+    UsageError naming the file and the line of the value (or of the
+    VM's ``<vm>``).
     """
     settings = settings_of(scenario, vm_name)
+    try:
+        return _plan(scenario, vm_name, settings, board, acrn_version)
+    except _Unsafe as exc:
+        loc = exc.loc or next(
+            (vm.loc for vm in scenario.vms if vm.name == vm_name),
+            scenario.root_loc)
+        raise UsageError(located(scenario.path, loc.line, loc.column,
+                                 str(exc))) from None
+
+
+def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
+          board: Board | None, acrn_version: tuple[int, int]) -> Plan:
     if not VM_NAME.fullmatch(vm_name):
         _refuse(vm_name, "VM name", vm_name,
                 "1-15 letters, digits, '_' or '-'")
+    if vm_name.startswith("-"):
+        # acrn-dm takes the VM name last, after its options.
+        _refuse(vm_name, "VM name", vm_name,
+                "acrn-dm would take a leading '-' for an option")
     rt = settings.vm_type == "RTVM"
     regions = vm_regions(scenario, vm_name)
     slots = _Slots()
@@ -262,18 +289,20 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
         name, size = region.name, region.size
         if name is None or not REGION_NAME.fullmatch(name.text):
             _refuse(vm_name, "region name",
-                    name.text if name else "", "[A-Za-z0-9_]{1,27}")
+                    name.text if name else "", "[A-Za-z0-9_]{1,27}",
+                    name.loc if name else None)
         if size is None or not size.text.isascii() \
                 or not size.text.isdigit():
             _refuse(vm_name, f"size of region {region.label}",
-                    size.text if size else "", "a whole number of MB")
+                    size.text if size else "", "a whole number of MB",
+                    size.loc if size else None)
         options = f"{region.land}:/{name.text},{int(size.text)}"
         if acrn_version >= (3, 3) and region.region_id is not None:
             region_id = region.region_id.text
             if not region_id.isascii() or not region_id.isdigit() \
                     or int(region_id) > 0xFFFF:
                 _refuse(vm_name, f"region id of {region.label}",
-                        region_id, "0..65535")
+                        region_id, "0..65535", region.region_id.loc)
             options += f",{int(region_id)}"
         device(slot, "ivshmem", options,
                label=f"IVSHMEM region {region.label}", ivshmem=True)
@@ -312,6 +341,10 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
             virtio.append(("virtio-blk", _word(vm_name, "block", block)))
             continue
         _word(vm_name, "block device", device_path)
+        if device_path.startswith("-"):
+            # mount_partition hands it to mount(8) as its first argument.
+            _refuse(vm_name, "block device", device_path,
+                    "mount would take a leading '-' for an option")
         _word(vm_name, "block image", image)
         variable = "dir_" + re.sub(r"[^A-Za-z0-9_]", "_",
                                    device_path.rsplit("/", 1)[-1])

@@ -291,12 +291,15 @@ def _vm(document: Document, element: etree._Element) -> Vm:
     if load_order is not None:
         kind = LOAD_ORDERS.get(load_order.strip(), VmKind.UNKNOWN)
         type_text = load_order
+        rt = (vm_type or "").strip() == "RTVM"
     else:
         kind = LEGACY_VM_TYPES.get((vm_type or "").strip(), VmKind.UNKNOWN)
         type_text = vm_type
+        rt = (vm_type or "").strip() in ("PRE_RT_VM", "POST_RT_VM") or (
+            "GUEST_FLAG_RT" in _texts(element, "guest_flags/guest_flag"))
     name = _text(element.find("name"))
     return Vm(vm_id, id_text, name.strip() if name else None, kind,
-              type_text, document.loc(element))
+              type_text, document.loc(element), rt)
 
 
 def _v3_region(document: Document, element: etree._Element) -> Region:

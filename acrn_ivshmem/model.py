@@ -83,7 +83,9 @@ class Vm:
 
     Attributes: ``id`` (int, or None when ``id_text`` is not one),
     ``id_text``, ``name`` (None when absent), ``kind``, ``vm_type`` (the
-    raw v2 ``vm_type`` or v3 ``load_order`` text), ``loc``.
+    raw v2 ``vm_type`` or v3 ``load_order`` text), ``loc``, ``rt`` (a
+    real-time VM: v3 ``vm_type`` ``RTVM``; v2 ``PRE_RT_VM``,
+    ``POST_RT_VM`` or ``GUEST_FLAG_RT``, as ``upgrade`` reads it).
     """
 
     id: int | None
@@ -92,6 +94,7 @@ class Vm:
     kind: VmKind
     vm_type: str | None
     loc: Loc
+    rt: bool = False
 
     @property
     def label(self) -> str:

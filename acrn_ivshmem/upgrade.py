@@ -82,7 +82,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import InputError, UsageError, located
+from .errors import InputError, UsageError, escaped, located
 from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
     LEGACY_VM_TYPES, board_from, kind_of, launch_from, scenario_from,
@@ -609,11 +609,11 @@ class _Upgrader:
                       "" if self.regions else ", and there is none"))
         for region in self.regions.values():
             if len(region.members) < 2:
-                raise UsageError(
-                    f"{region.where}: Device Model region '{region.name}' "
+                raise UsageError(f"{region.where}: " + escaped(
+                    f"Device Model region '{region.name}' "
                     f"is used by VM '{region.members[0].vm.name}' only; "
                     "v3 regions need at least two VMs: give the launch "
-                    "XML of the other VM too")
+                    "XML of the other VM too"))
         hv_regions = [region for region in self.regions.values()
                       if region.provider == HYPERVISOR]
         if len(hv_regions) > MAX_HV_REGIONS:
@@ -811,9 +811,9 @@ class _Upgrader:
             if vm is None:
                 if not required:
                     return None
-                raise UsageError(
-                    f"{where}user_vm {lvm.id_text} is '{lvm.vm_name}', "
-                    f"which is not a VM of {self.path}")
+                raise UsageError(where + escaped(
+                    f"user_vm {lvm.id_text} is '{lvm.vm_name}', "
+                    f"which is not a VM of {self.path}"))
         else:
             service = next((vm for vm in self.vms if vm.kind is _SOS),
                            None)
@@ -824,16 +824,16 @@ class _Upgrader:
             if vm is None:
                 if not required:
                     return None
-                raise UsageError(
-                    f"{where}cannot tell which scenario VM launch VM "
+                raise UsageError(where + escaped(
+                    f"cannot tell which scenario VM launch VM "
                     f"{offset or '(no id)'} is: it has no <vm_name> and "
-                    "its id plus the Service VM's id is not a VM id")
+                    "its id plus the Service VM's id is not a VM id"))
         if vm.kind is not _POST:
             if not required:
                 return None
-            raise UsageError(
-                f"{where}launch VM '{vm.name}' is {vm.kind.value} in "
-                f"{self.path}; launch XMLs are for post-launched VMs")
+            raise UsageError(where + escaped(
+                f"launch VM '{vm.name}' is {vm.kind.value} in "
+                f"{self.path}; launch XMLs are for post-launched VMs"))
         return vm
 
     def _launch_region(self, index: int, launch: Document, vm: _VmInfo,
@@ -1282,7 +1282,9 @@ class _Upgrader:
             parts.append(f"root={rootfs}")
         serial = _text(self.root.find("hv/DEBUG_OPTIONS/SERIAL_CONSOLE"))
         if serial:
-            tty = serial.split("/", 2)[2] if "/" in serial else serial
+            # /dev/ttyS0 gives ttyS0; text with one slash stays as it is.
+            fields = serial.split("/", 2)
+            tty = fields[2] if len(fields) == 3 else serial
             parts.append(f"console={tty}")
         extra = _text(private.find("bootargs")) if private is not None \
             else ""

@@ -9,10 +9,14 @@ positions come from a first pass with expat, the tree from lxml.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import fcntl
 import os
+import re
+import secrets
+import signal
 import stat
 import time
 from collections.abc import Iterator
@@ -25,6 +29,18 @@ from .errors import ConcurrentEditError, InputError, UsageError, located
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
+
+_BOM = b"\xef\xbb\xbf"
+# How a document in a wide encoding starts (with or without a byte
+# order mark), longest first.
+_WIDE_STARTS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"),
+)
+_DECLARED_ENCODING = re.compile(
+    rb"""<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
 
 
 class Loc(NamedTuple):
@@ -171,22 +187,56 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
     return Document(path, data, root)
 
 
+def source_encoding(data: bytes) -> str:
+    """The Python codec name of the encoding XML ``data`` is in.
+
+    A byte order mark or the first four bytes tell UTF-16 and UTF-32
+    apart (as in XML 1.0 appendix F); otherwise the XML declaration's
+    ``encoding`` counts, and without one UTF-8. Raises
+    :class:`InputError` (naming no file) for an encoding Python does
+    not know.
+    """
+    for start, codec in _WIDE_STARTS:
+        if data.startswith(start):
+            return codec
+    match = _DECLARED_ENCODING.match(data, 3 if data.startswith(_BOM)
+                                     else 0)
+    if match is None:
+        return "utf-8"
+    name = match.group(1).decode("ascii")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise InputError(f"unsupported encoding {name!r}") from None
+
+
 def _refuse_doctype(data: bytes, path: str) -> None:
     # Look through the prolog (declaration, comments, PIs) before lxml
     # sees the bytes: libxml2 starts expanding entities as it parses.
-    offset = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    # In UTF-16, UTF-32 or UTF-7 the bytes of "<!DOCTYPE" differ, so
+    # such a file is read as UTF-8 text for the look.
+    try:
+        encoding = source_encoding(data)
+    except InputError as exc:
+        raise InputError(located(path, 1, 1, str(exc))) from None
+    if encoding != "utf-8":
+        data = data.decode(encoding, "replace").encode("utf-8")
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    offset = 0
     while True:
         while offset < len(data) and data[offset] in b" \t\r\n":
             offset += 1
         if data.startswith(b"<?", offset):
-            end = data.find(b"?>", offset)
+            close = b"?>"
         elif data.startswith(b"<!--", offset):
-            end = data.find(b"-->", offset)
+            close = b"-->"
         else:
             break
+        end = data.find(close, offset)
         if end < 0:
             return
-        offset = end + 2
+        offset = end + len(close)
     if data[offset:offset + 9].upper() == b"<!DOCTYPE":
         line = data.count(b"\n", 0, offset) + 1
         column = offset - data.rfind(b"\n", 0, offset)
@@ -257,6 +307,11 @@ def _scan_positions(data: bytes, path: str):
             path, exc.lineno, exc.offset + 1,
             f"not well-formed XML: {expat.ErrorString(exc.code)}"
         )) from None
+    except ValueError as exc:
+        # pyexpat refuses multi-byte encodings other than UTF-8 and
+        # UTF-16 (Shift_JIS, EUC-JP, GB2312, Big5, UTF-7), which lxml reads.
+        raise InputError(located(
+            path, 1, 1, f"unsupported encoding: {exc}")) from None
     positions = []
     for index, (line, column, byte) in enumerate(starts):
         end_line, end_column, end_byte = ends[index]
@@ -300,12 +355,20 @@ def _parse_tree(data: bytes, path: str) -> etree._Element:
 #: that window. Never set it in normal use.
 TEST_WRITE_DELAY_ENV = "ACRN_SHM_TEST_WRITE_DELAY"
 
+#: Test-only fault hook: a step number; :func:`save_atomic` kills its
+#: own process with SIGKILL at that step. Never set it in normal use.
+TEST_CRASH_AT_ENV = "ACRN_SHM_TEST_CRASH_AT"
+
+#: Pieces :func:`save_atomic` writes the temporary file in when
+#: ``ACRN_SHM_TEST_CRASH_AT`` is set (one step each).
+TEST_CRASH_CHUNKS = 200
+
 #: Suffix of the lock file ``.<name>.acrn-shm.lock`` beside an edited file.
 LOCK_SUFFIX = ".acrn-shm.lock"
 
-#: Suffix of the temporary files ``.<name>.<random>.tmp`` written by
-#: :func:`save_atomic`. A writer killed before its rename leaves one
-#: behind; a cleanup may remove them while it holds :func:`locked`.
+#: Suffix of the temporary files ``.<name>.<8 hex digits>.tmp`` written
+#: by :func:`save_atomic`. A writer killed before its rename leaves one
+#: behind; :func:`locked` removes those of its file.
 TEMP_SUFFIX = ".tmp"
 
 _POLL_FIRST = 0.005
@@ -334,7 +397,9 @@ def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
     process exits, even when it is killed. Not re-entrant: locking the
     same file twice, even in one process, waits for the first lock.
     Only processes that use this lock are kept out; plain editors are
-    not (:func:`save_atomic` notices their changes instead).
+    not (:func:`save_atomic` notices their changes instead). Once it
+    holds the lock, removes the temporary files of ``path`` that killed
+    writers left behind (those no live writer holds).
     """
     lock_file = lock_path(path)
     try:
@@ -369,6 +434,7 @@ def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
                     )) from None
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, _POLL_MAX)
+        _remove_stale_temps(path)
         yield
     finally:
         # Closing the only descriptor releases the lock.
@@ -376,15 +442,70 @@ def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
 
 
 def _temp_beside(path: str, folder: str, name: str) -> tuple[int, str]:
-    # ``.<name>.<random>.tmp`` in the file's folder, so rename is atomic.
-    import tempfile
+    # ``.<name>.<8 hex digits>.tmp`` in the file's folder, so that the
+    # rename is atomic. The writer holds a flock on it until the rename:
+    # _remove_stale_temps only removes temporary files nobody holds.
+    for _attempt in range(100):
+        temp = os.path.join(
+            folder, f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL
+                         | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _not_written(
+                path, "cannot create a temporary file beside it", exc
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # A cleanup may have taken the new file for a dead writer's
+            # and removed it just before the flock.
+            mine = (os.stat(temp, follow_symlinks=False).st_ino
+                    == os.fstat(fd).st_ino)
+        except OSError as exc:
+            # No flock on this file system (ENOLCK): no cleanup can
+            # lock it either, so it is safe from removal.
+            mine = exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK,
+                                     errno.ENOENT)
+        if mine:
+            return fd, temp
+        os.close(fd)
+    raise InputError(located(
+        path, None, None,
+        "cannot create a temporary file beside it; nothing written"))
 
+
+def _remove_stale_temps(path: str) -> None:
+    # Called by locked() with the edit lock held. A writer killed
+    # between creating its temporary file and the rename leaves the
+    # file behind; remove those of ``path`` (exact name pattern, regular
+    # files only) that no live writer holds. Best effort.
+    folder, name = os.path.split(os.path.realpath(path))
+    pattern = re.compile(re.escape(f".{name}.") + "[0-9a-f]{8}"
+                         + re.escape(TEMP_SUFFIX))
     try:
-        return tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX,
-                                dir=folder)
-    except OSError as exc:
-        raise _not_written(
-            path, "cannot create a temporary file beside it", exc) from None
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not pattern.fullmatch(entry):
+            continue
+        temp = os.path.join(folder, entry)
+        try:
+            fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                # Fails while the writer lives (or without flock).
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(temp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def save_new(path: str, data: bytes) -> None:
@@ -401,10 +522,10 @@ def save_new(path: str, data: bytes) -> None:
             os.umask(umask)
             os.fchmod(fd, 0o666 & ~umask)
             os.fsync(fd)
+            # link() fails if the name exists, unlike rename().
+            os.link(temp, path)
         finally:
             os.close(fd)
-        # link() fails if the name exists, unlike rename().
-        os.link(temp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -422,25 +543,40 @@ def save_new(path: str, data: bytes) -> None:
 def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     """Replace the file ``path`` with ``data`` atomically.
 
-    Writes a temporary file ``.<name>.<random>.tmp`` in the same folder,
-    flushes and fsyncs it, gives it the original file's mode (and owner,
-    where permitted), renames it over the file with ``os.replace`` and
-    fsyncs the folder. Readers and a crash at any moment see either the
-    old or the new bytes in full. A symbolic link is followed: its
-    target is replaced and the link kept. Hard links to the old file
-    keep the old bytes.
+    Writes a temporary file ``.<name>.<8 hex digits>.tmp`` in the same
+    folder (holding a flock on it), flushes and fsyncs it, gives it the
+    original file's mode (and owner, where permitted), renames it over
+    the file with ``os.replace`` and fsyncs the folder. Readers and a
+    crash at any moment see either the old or the new bytes in full. A
+    symbolic link is followed: its target is replaced and the link kept.
+    Hard links to the old file keep the old bytes.
 
     If ``expected`` is not None and the file's current bytes differ from
     it, raises :class:`ConcurrentEditError` and writes nothing. Other
     problems raise :class:`InputError`. The check is made before writing
     and again just before the rename. On any error the temporary file
-    is removed; only a killed process leaves it behind. Call this inside
+    is removed; only a killed process leaves it behind, and the next
+    :func:`locked` on the file removes it. Call this inside
     :func:`locked` so that concurrent edits do not interleave.
 
-    Test-only: if the environment variable ``ACRN_SHM_TEST_WRITE_DELAY``
-    holds a number of seconds, sleeps that long between writing the
-    temporary file and the rename, so tests can kill a writer there.
+    Test-only hooks (never set them in normal use):
+
+    * ``ACRN_SHM_TEST_WRITE_DELAY``: a number of seconds to sleep between
+      writing the temporary file and the rename, so tests can kill a
+      writer there.
+    * ``ACRN_SHM_TEST_CRASH_AT``: a step number N (1, 2, ...). The
+      temporary file is then written in :data:`TEST_CRASH_CHUNKS`
+      pieces, and the process kills itself with SIGKILL after step N
+      of: 1 start, 2 the file checked, 3 the temporary file created,
+      4 to 203 each piece written, 204 owner kept, 205 mode set, 206
+      fsync, 207 checked again, 208 renamed, 209 folder synced. A
+      larger N is never reached.
+
+    A bad value of either raises :class:`UsageError` before anything is
+    written.
     """
+    crash = _CrashPoints()
+    crash.step()
     target = os.path.realpath(path)
     folder, name = os.path.split(target)
     try:
@@ -458,16 +594,18 @@ def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     if expected is not None and _current(path, target, expected) != expected:
         raise _changed(path)
     delay = _test_write_delay()
+    crash.step()
     fd, temp = _temp_beside(path, folder, name)
     try:
-        try:
-            _write_all(fd, data)
-            _keep_owner(fd, info)
-            # After fchown, which may clear set-user-ID and similar bits.
-            os.fchmod(fd, stat.S_IMODE(info.st_mode))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        crash.step()
+        _write_data(fd, data, crash)
+        _keep_owner(fd, info)
+        crash.step()
+        # After fchown, which may clear set-user-ID and similar bits.
+        os.fchmod(fd, stat.S_IMODE(info.st_mode))
+        crash.step()
+        os.fsync(fd)
+        crash.step()
         if delay:
             time.sleep(delay)
         # Check again just before the rename: the file may have been
@@ -475,14 +613,56 @@ def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
         if (expected is not None
                 and _current(path, target, expected) != expected):
             raise _changed(path)
+        crash.step()
         os.replace(temp, target)
     except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(temp)
         if isinstance(exc, OSError):
             raise _not_written(path, "cannot write", exc) from None
         raise
+    # Closed only now: until the rename the flock marks the temporary
+    # file as a live writer's.
+    os.close(fd)
+    crash.step()
     _sync_folder(path, folder)
+    crash.step()
+
+
+class _CrashPoints:
+    # The test-only ACRN_SHM_TEST_CRASH_AT hook of one save_atomic call:
+    # counts its steps and sends SIGKILL to the process at the chosen
+    # one. ``at`` is None (and step() does nothing) when it is not set.
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.at: int | None = None
+        value = os.environ.get(TEST_CRASH_AT_ENV, "").strip()
+        if not value:
+            return
+        if not (value.isascii() and value.isdecimal()) or int(value) < 1:
+            raise UsageError(located(
+                TEST_CRASH_AT_ENV, None, None,
+                f"not a step number (1, 2, ...): {value!r}"))
+        self.at = int(value)
+
+    def step(self) -> None:
+        self.count += 1
+        if self.count == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _write_data(fd: int, data: bytes, crash: _CrashPoints) -> None:
+    if crash.at is None:
+        _write_all(fd, data)
+        return
+    size = len(data)
+    for index in range(TEST_CRASH_CHUNKS):
+        _write_all(fd, data[size * index // TEST_CRASH_CHUNKS:
+                            size * (index + 1) // TEST_CRASH_CHUNKS])
+        crash.step()
 
 
 def _reason(exc: OSError) -> str:

@@ -98,6 +98,20 @@ def test_input_errors_are_one_line_without_traceback():
         assert "Traceback" not in golden
 
 
+def test_text_report_has_one_line_per_finding(workdir):
+    # Found by fuzzing: a line break quoted from the file is escaped.
+    scenario = workdir / "clean_v3.xml"
+    scenario.write_text(scenario.read_text().replace(
+        "<VM_NAME>POST_STD_VM1</VM_NAME>", "<VM_NAME>POST_STD\nVM1</VM_NAME>"))
+    result = run(["lint", "--board", "board.xml", "clean_v3.xml"], workdir)
+    assert result.stdout == (
+        "clean_v3.xml:16:24: ISM203 [error] region 'shm_region_0' names VM "
+        "'POST_STD\\x0aVM1', which is not in the scenario\n"
+        "    hint: use one of: 'PRE_RT_VM0', 'ACRN_Service_VM', "
+        "'POST_STD_VM1'\n"
+        "1 error in 1 file\n")
+
+
 def test_json_has_exactly_the_public_keys(workdir):
     result = run(["lint", "-f", "json", "broken_v3.xml"], workdir)
     items = json.loads(result.stdout)

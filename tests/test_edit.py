@@ -385,12 +385,40 @@ def test_element_span(markup, expected):
      "ids came with ACRN v3.3"),
     ("board.xml", _add(vms=("0", "1")),
      "'board.xml' is not a scenario XML; regions live in the scenario"),
+    # Found by fuzzing: option values are echoed on one line, control
+    # characters escaped; names XML cannot hold are refused, not written.
+    ("v3.xml", _remove("a\nb\x1b[0m"), "no region named 'a\\x0ab\\x1b[0m'"),
+    ("v3.xml", _add(vms=("0", "1"), provider="h\nv"),
+     "provider 'h\\x0av' is not 'hv' or 'dm'"),
+    ("v3.xml", _add(vms=("0", "NO\rPE")),
+     "unknown VM 'NO\\x0dPE' (the scenario has: PRE_RT_VM0, "
+     "ACRN_Service_VM, POST_STD_VM1, POST_STD_VM2)"),
+    ("v3.xml", _add(name="\t\n", vms=("0", "1")),
+     "region name '\\x09\\x0a' is empty"),
+    ("v3.xml", _add(name="cam\x01", vms=("0", "1")),
+     "region name 'cam\\x01' has a character XML cannot hold (U+0001)"),
+    ("v3.xml", _add(name="cam\udcff", vms=("0", "1")),
+     "region name 'cam\udcff' has a character XML cannot hold (U+DCFF)"),
+    ("legacy.xml", _set("camera", name="\ufffe"),
+     "region name '\ufffe' has a character XML cannot hold (U+FFFE)"),
 ])
 def test_usage_errors(fixture, edit, message):
     document = parse_bytes((DATA / fixture).read_bytes(), fixture)
     with pytest.raises(UsageError) as caught:
         edit(document)
     assert str(caught.value) == message
+
+
+def test_summaries_stay_on_one_line():
+    # Found by fuzzing: a name with a line break is written as given
+    # (lint reports it) but shown escaped.
+    added = add_region(parse_bytes((DATA / "v3.xml").read_bytes()),
+                       RegionSpec(name="a\nb", vms=("0", "1")))
+    assert added.summary == ("added region 'a\\x0ab' (2 MB, hv) for "
+                             "PRE_RT_VM0 00:09.0, ACRN_Service_VM 00:08.0")
+    changed = set_region(parse_bytes(added.data), "a\nb",
+                         RegionSpec(size=4))
+    assert changed.summary == "changed region 'a\\x0ab': size 4 MB"
 
 
 def test_duplicate_names_are_refused_not_guessed():

@@ -294,10 +294,11 @@ def test_hostile_block_path_is_refused(tmp_path, payload):
          "--vm", "POST_STD_VM1", "-o", str(tmp_path / "out")], tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     shown = payload.replace("\n", "\\x0a")
+    # Located at POST_STD_VM1's <vm>: the settings carry no positions.
     assert result.stderr == (
-        f"acrn-shm: error: VM 'POST_STD_VM1': block '{shown}' cannot be "
-        "put in a launch script safely: use letters, digits and "
-        "_ @ % + = : , . / - only\n")
+        f"acrn-shm: error: {scenario}:131:3: VM 'POST_STD_VM1': block "
+        f"'{shown}' cannot be put in a launch script safely: use letters, "
+        "digits and _ @ % + = : , . / - only\n")
     assert scenario.read_text() == original
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "CANARY").exists()

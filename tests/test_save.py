@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import shutil
@@ -19,13 +20,13 @@ import pytest
 
 from acrn_ivshmem import xmlio
 from acrn_ivshmem.errors import ConcurrentEditError, InputError, UsageError
-from acrn_ivshmem.xmlio import locked, read_bytes, save_atomic
+from acrn_ivshmem.xmlio import locked, save_atomic
 
 OLD = b'<?xml version="1.0"?>\n<acrn-config>\n</acrn-config>\n'
 NEW = b'<?xml version="1.0"?>\n<acrn-config>\n  <hv/>\n</acrn-config>\n'
 LOCK_NAME = ".scenario.xml.acrn-shm.lock"
-# What a cleanup would look for: mkstemp's prefix and suffix.
-TEMP_NAME = re.compile(r"\.scenario\.xml\.[A-Za-z0-9_]+\.tmp")
+# save_atomic's temp file names, which locked() cleans up.
+TEMP_NAME = re.compile(r"\.scenario\.xml\.[0-9a-f]{8}\.tmp")
 
 # Lock, read, append one line inside the root element, save; all in a
 # fresh process. Waits for stdin to close so that all start together.
@@ -296,6 +297,73 @@ def test_lock_failure_is_a_clear_error(scenario, monkeypatch):
         f"{scenario}: cannot lock {LOCK_NAME}: No locks available")
 
 
+# --- stale temp files -------------------------------------------------------
+
+def test_lock_removes_only_stale_temp_files_of_its_file(scenario, tmp_path):
+    folder = scenario.parent
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (folder / ".scenario.xml.0123abcd.tmp").write_bytes(b"<acrn-con")
+    (folder / ".scenario.xml.89efcdab.tmp").write_bytes(b"")
+    kept = {
+        ".scenario.xml.0123ABCD.tmp": b"upper case",
+        ".scenario.xml.0123abc.tmp": b"7 digits",
+        ".scenario.xml.0123abcde.tmp": b"9 digits",
+        ".scenario.xml.tmp": b"no digits",
+        ".scenario.xml.0123abcd.tmp~": b"suffix",
+        "scenario.xml.0123abcd.tmp": b"no dot",
+        ".other.xml.0123abcd.tmp": b"another file's",
+    }
+    for name, data in kept.items():
+        (folder / name).write_bytes(data)
+    (folder / ".scenario.xml.deadbeef.tmp").mkdir()
+    (folder / ".scenario.xml.cafef00d.tmp").symlink_to(victim)
+    os.mkfifo(folder / ".scenario.xml.0badf00d.tmp")
+    with locked(str(scenario)):
+        assert others(scenario) == {
+            LOCK_NAME, *kept, ".scenario.xml.deadbeef.tmp",
+            ".scenario.xml.cafef00d.tmp", ".scenario.xml.0badf00d.tmp"}
+    for name, data in kept.items():
+        assert (folder / name).read_bytes() == data
+    assert victim.read_bytes() == b"keep"
+    assert scenario.read_bytes() == OLD
+
+
+def test_lock_keeps_a_live_writers_temp_file(scenario):
+    temp = scenario.parent / ".scenario.xml.0123abcd.tmp"
+    temp.write_bytes(b"being written")
+    # flock locks belong to the open file: this one is a live writer's.
+    with open(temp, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        with locked(str(scenario)):
+            pass
+        assert temp.read_bytes() == b"being written"
+    with locked(str(scenario)):
+        pass
+    assert others(scenario) == {LOCK_NAME}
+
+
+def test_save_holds_its_temp_file_against_cleanups(scenario, monkeypatch):
+    seen = []
+
+    def pause(_seconds):
+        (name,) = others(scenario)
+        assert TEMP_NAME.fullmatch(name), name
+        with open(scenario.parent / name, "rb") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Another process's lock and cleanup, while this save writes.
+        with locked(str(scenario), timeout=0):
+            seen.append(others(scenario) - {LOCK_NAME})
+
+    monkeypatch.setenv("ACRN_SHM_TEST_WRITE_DELAY", "5")
+    monkeypatch.setattr(xmlio.time, "sleep", pause)
+    save_atomic(str(scenario), NEW, OLD)
+    assert len(seen) == 1 and len(seen[0]) == 1
+    assert scenario.read_bytes() == NEW
+    assert others(scenario) == {LOCK_NAME}
+
+
 # --- many processes ----------------------------------------------------------
 
 @pytest.mark.parametrize("timeout", [10.0, 0.05])
@@ -347,14 +415,15 @@ def test_twenty_processes_lose_no_update(scenario, timeout):
 # --- crashes -----------------------------------------------------------------
 
 def test_sigkill_leaves_old_or_new_never_a_mix(scenario, tmp_path):
-    # A killed writer may leave its temp file; only its name is promised,
-    # so that a cleanup holding the lock can find it.
+    # A killed writer may leave its temp file, under a name the next
+    # lock holder recognises and removes.
     delay = 0.2
     env = dict(os.environ, ACRN_SHM_TEST_WRITE_DELAY=str(delay))
     old = big_document("o")
     scenario.write_bytes(old)
     source = tmp_path / "new.xml"
     outcomes = []
+    leftovers = set()
     trials = 30
     for trial in range(trials):
         new = big_document(chr(ord("a") + trial % 26) + str(trial))
@@ -372,20 +441,16 @@ def test_sigkill_leaves_old_or_new_never_a_mix(scenario, tmp_path):
         assert now in (old, new), f"trial {trial}: mixed or partial file"
         outcomes.append("new" if now == new else "old")
         old = now
-        # The kernel dropped the dead writer's lock.
-        with locked(str(scenario), timeout=0):
-            pass
         left = others(scenario) - {LOCK_NAME}
         assert all(TEMP_NAME.fullmatch(name) for name in left), left
+        leftovers |= left
+        # The kernel dropped the dead writer's lock; taking it removes
+        # the dead writer's temp file.
+        with locked(str(scenario), timeout=0):
+            assert others(scenario) == {LOCK_NAME}
     assert "old" in outcomes and "new" in outcomes, outcomes
-    left = others(scenario) - {LOCK_NAME}
-    assert left, "no kill landed between writing and renaming"
-    final = b"<acrn-config>\n  <hv/>\n</acrn-config>\n"
-    with locked(str(scenario), timeout=0):
-        save_atomic(str(scenario), final, read_bytes(str(scenario)))
-    assert scenario.read_bytes() == final
-    # The leftovers are not touched by a later save.
-    assert others(scenario) - {LOCK_NAME} == left
+    assert leftovers, "no kill landed between writing and renaming"
+    assert scenario.read_bytes() == old
 
 
 # --- read-only folder --------------------------------------------------------

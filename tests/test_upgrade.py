@@ -400,6 +400,16 @@ def test_launch_vm_unknown(tmp_path):
         f"{HERE}/dm_scenario.xml")
 
 
+def test_launch_vm_unknown_with_line_break(tmp_path):
+    # Found by fuzzing: the name quoted from the launch XML is escaped.
+    launch = mutate(tmp_path, HERE / "dm_launch_bc.xml",
+                    "<vm_name>POST_B</vm_name>",
+                    "<vm_name>POST\n\x7fX</vm_name>")
+    assert error_of(HERE / "dm_scenario.xml", launch) == (
+        f"{launch}:2:3: user_vm 2 is 'POST\\x0a\\x7fX', which is not a VM "
+        f"of {HERE}/dm_scenario.xml")
+
+
 def test_launch_must_be_a_launch_xml():
     """A scenario passed as a launch XML is refused."""
     assert error_of(WHL_HYBRID_RT, WHL_HYBRID_RT) == (
@@ -567,6 +577,31 @@ def test_refusals_list_every_element(tmp_path):
         "vm[@id='0']/legacy_vuart[@id='1'] (line 96): its peer (VM id 1, "
         "vUART 1) is not an enabled legacy vUART that points back; v3 "
         "only has connected pairs; convert these by hand")
+
+
+def test_input_text_in_messages_stays_on_one_line(tmp_path):
+    # Found by fuzzing: a line break quoted from the file is escaped.
+    path = mutate(tmp_path, WHL_HYBRID_RT,
+                  '<console_vuart id="0">\n      <base>INVALID_PCI_BASE',
+                  '<console_vuart id="0">\n      <base>PCI\nBASE')
+    assert error_of(path) == (
+        f"{path}:102: cannot convert to v3 without changing what ACRN "
+        "builds: vm[@id='0']/console_vuart[@id='0'] (line 102): base "
+        "'PCI\\x0aBASE' is not PCI_VUART or INVALID_PCI_BASE; convert "
+        "these by hand")
+
+
+def test_serial_console_with_one_slash(tmp_path):
+    # Found by fuzzing: was an IndexError (only /dev/ttyS0 was expected).
+    path = mutate(tmp_path, WHL_HYBRID_RT, "<SERIAL_CONSOLE>/dev/ttyS0<",
+                  "<SERIAL_CONSOLE>dev/ttyS0<")
+    notes = [note for note in run(path).notes if "bootargs" in note]
+    assert notes == [
+        f"{path}:140: Service VM bootargs written as 'root=/dev/nvme0n1p3 "
+        "console=dev/ttyS0 rw rootwait console=tty0 consoleblank=0 "
+        "no_timer_check quiet loglevel=3 i915.nuclear_pageflip=1': ACRN "
+        "v2.7 built them from board_private/rootfs, SERIAL_CONSOLE and "
+        "board_private/bootargs"]
 
 
 def test_refused_settings(tmp_path):

@@ -41,6 +41,40 @@ def test_hostile_input_is_refused_with_one_line(name, message):
     assert "\n" not in str(caught.value)
 
 
+DOCTYPE = ("a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "
+           "or entities)")
+# Billion laughs: libxml2 would parse it and stop at its expansion limit.
+_LAUGH = "<!DOCTYPE acrn-config [<!ENTITY a0 'lol'>%s]>%s" % (
+    "".join(f"<!ENTITY a{n} '{f'&a{n - 1};' * 10}'>" for n in range(1, 10)),
+    "<acrn-config>&a9;</acrn-config>")
+
+
+@pytest.mark.parametrize("data, where", [
+    (b"<!-- c -->\n" + _LAUGH.encode(), "2:1"),
+    (b"\xef\xbb\xbf" + _LAUGH.encode(), "1:1"),
+    (b"\xff\xfe" + _LAUGH.encode("utf-16-le"), "1:1"),
+    (('<?xml version="1.0" encoding="UTF-16BE"?>\n' + _LAUGH)
+     .encode("utf-16-be"), "2:1"),
+    (('<?xml version="1.0" encoding="UTF-32"?>\n' + _LAUGH)
+     .encode("utf-32"), "2:1"),
+    # UTF-7 spells '<!' as '+ADwAIQ-': no "<!DOCTYPE" bytes at all.
+    (b'<?xml version="1.0" encoding="UTF-7"?>'
+     + _LAUGH.replace("<!DOCTYPE", "+ADwAIQ-DOCTYPE").encode(), "1:39"),
+], ids=["after-comment", "utf8-bom", "utf16-bom", "utf16be", "utf32",
+        "utf7"])
+def test_doctype_is_refused_before_lxml_in_any_encoding(data, where):
+    # After lxml, the message would be its entity amplification error.
+    with pytest.raises(InputError) as caught:
+        parse_bytes(data, "x.xml")
+    assert str(caught.value) == f"x.xml:{where}: {DOCTYPE}"
+
+
+def test_unknown_encoding_is_refused():
+    with pytest.raises(InputError) as caught:
+        parse_bytes(b'<?xml version="1.0" encoding="x-nope"?>\n<a/>', "x.xml")
+    assert str(caught.value) == "x.xml:1:1: unsupported encoding 'x-nope'"
+
+
 @pytest.fixture(autouse=True)
 def in_data_folder(monkeypatch):
     monkeypatch.chdir(DATA)
@@ -159,3 +193,17 @@ def test_element_and_text_positions_in_a_real_scenario(acrn_data):
         loc = document.loc(element)
         line = lines[loc.line - 1]
         assert line[loc.column - 1:].startswith(b"<" + element.tag.encode())
+
+
+@pytest.mark.parametrize("encoding", ["Shift_JIS", "EUC-JP", "GB2312",
+                                      "Big5", "UTF-7"])
+def test_multi_byte_encoding_is_refused_not_a_crash(encoding):
+    # Found by fuzzing: lxml reads these, but the expat pass that finds
+    # positions raised ValueError ("internal error" on the command line).
+    data = (f'<?xml version="1.0" encoding="{encoding}"?>\n'
+            "<acrn-config/>\n").encode()
+    document = parse_bytes(data, "x.xml")
+    with pytest.raises(InputError) as caught:
+        document.loc(document.root)
+    assert str(caught.value) == ("x.xml:1:1: unsupported encoding: "
+                                 "multi-byte encodings are not supported")

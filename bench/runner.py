@@ -1,0 +1,98 @@
+"""Helpers shared by the benchmarks: run, time and tabulate.
+
+:func:`command` finds the ``acrn-shm`` of this interpreter,
+:func:`run_once` runs a process and returns its wall and CPU time, exit
+status and peak RSS (of that process alone), :func:`timed` takes the median of
+several runs, and :func:`table` prints rows under aligned headers.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+
+def command() -> list[str]:
+    """The acrn-shm command of this interpreter's environment."""
+    script = Path(sys.executable).parent / "acrn-shm"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "acrn_ivshmem"]
+
+
+class Run(NamedTuple):
+    """One finished process: wall and CPU (user + system) seconds, exit
+    status, peak RSS (KB) of that process alone, and its stderr."""
+
+    wall: float
+    cpu: float
+    code: int
+    rss: int
+    stderr: str
+
+
+def run_once(argv: list[str], env: dict) -> Run:
+    """Run ``argv`` with its output discarded and stderr kept."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    stderr = child.stderr.read()
+    child.stderr.close()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, child.returncode,
+               usage.ru_maxrss, stderr.decode(errors="replace"))
+
+
+def timed(argv: list[str], runs: int, env: dict,
+          ok: tuple[int, ...] = (0, 1)) -> tuple[float, int]:
+    """Median wall seconds of ``runs`` runs and the peak RSS (KB) of all
+    child processes so far (exit status outside ``ok`` aborts)."""
+    times = []
+    for _ in range(runs):
+        run = run_once(argv, env)
+        times.append(run.wall)
+        if run.code not in ok:
+            raise SystemExit(f"failed ({run.code}): {' '.join(argv)}\n"
+                             f"{run.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return statistics.median(times), peak
+
+
+def ms(seconds: float) -> str:
+    """``seconds`` as whole milliseconds, e.g. ``'83ms'``."""
+    return f"{seconds * 1000:.0f}ms"
+
+
+def table(headers: list[str], rows: list[list[str]],
+          left: int = 1) -> None:
+    """Print ``rows`` under ``headers``; the first ``left`` columns are
+    left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows])
+              for i in range(len(headers))]
+
+    def line(cells):
+        parts = [str(c).ljust(w) if i < left else str(c).rjust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``'0.52 1.10 2.03'``."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as stream:
+            return " ".join(stream.read().split()[:3])
+    except OSError:
+        return "n/a"
