@@ -403,10 +403,8 @@ def run_graph(scenario: str, output: str | None,
         if output is not None:
             fmt = graph.write_graph(scenario, output, output_format)
             sys.stdout.write(f"wrote {output} ({fmt})\n")
-        elif output_format in (None, "dot"):
-            sys.stdout.write(graph.to_dot(graph.load_scenario(scenario)))
         else:
-            data = graph.graph_data(scenario, output_format)
+            data = graph.graph_data(scenario, output_format or "dot")
             sys.stdout.flush()
             sys.stdout.buffer.write(data)
     except AcrnShmError as exc:

@@ -601,8 +601,7 @@ def _free_vbdf(scenario: Scenario, vm: Vm, board: Board | None) -> str:
             return str(Bdf(0, device, 0))
     raise UsageError(
         f"VM {quoted(vm.name)} has no free VBDF from 00:08.0 to 00:1e.0; "
-        "give "
-        "one explicitly")
+        "give one explicitly")
 
 
 def _v3_region_lines(name: str, provider: str, size: int,
@@ -703,8 +702,7 @@ def _set_legacy(editor: _Editor, region, spec: RegionSpec,
     if len(fields) != 3:
         raise UsageError(
             f"region string {quoted(raw)} is not 'name, size, ids'; fix it "
-            "by "
-            "hand")
+            "by hand")
     cut = fields[0].find(":/")
     prefix = fields[0][:cut + 2] if cut >= 0 else ""
     name = fields[0][cut + 2:] if cut >= 0 else fields[0]

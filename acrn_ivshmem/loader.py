@@ -280,6 +280,20 @@ def _dm_settings(document: Document
     return tuple(found)
 
 
+#: Legacy ``vm_type`` values of real-time VMs.
+LEGACY_RT_TYPES = ("PRE_RT_VM", "POST_RT_VM")
+#: The legacy guest flag of a real-time VM.
+RT_GUEST_FLAG = "GUEST_FLAG_RT"
+
+
+def is_legacy_rt(element: etree._Element) -> bool:
+    """Whether a legacy ``<vm>`` is real-time: an RT ``vm_type`` or the
+    ``GUEST_FLAG_RT`` guest flag (v3 writes such a VM as ``RTVM``)."""
+    vm_type = (_text(element.find("vm_type")) or "").strip()
+    return vm_type in LEGACY_RT_TYPES or RT_GUEST_FLAG in _texts(
+        element, "guest_flags/guest_flag")
+
+
 def _vm(document: Document, element: etree._Element) -> Vm:
     id_text = element.get("id")
     try:
@@ -295,8 +309,7 @@ def _vm(document: Document, element: etree._Element) -> Vm:
     else:
         kind = LEGACY_VM_TYPES.get((vm_type or "").strip(), VmKind.UNKNOWN)
         type_text = vm_type
-        rt = (vm_type or "").strip() in ("PRE_RT_VM", "POST_RT_VM") or (
-            "GUEST_FLAG_RT" in _texts(element, "guest_flags/guest_flag"))
+        rt = is_legacy_rt(element)
     name = _text(element.find("name"))
     return Vm(vm_id, id_text, name.strip() if name else None, kind,
               type_text, document.loc(element), rt)

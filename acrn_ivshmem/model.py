@@ -84,8 +84,8 @@ class Vm:
     Attributes: ``id`` (int, or None when ``id_text`` is not one),
     ``id_text``, ``name`` (None when absent), ``kind``, ``vm_type`` (the
     raw v2 ``vm_type`` or v3 ``load_order`` text), ``loc``, ``rt`` (a
-    real-time VM: v3 ``vm_type`` ``RTVM``; v2 ``PRE_RT_VM``,
-    ``POST_RT_VM`` or ``GUEST_FLAG_RT``, as ``upgrade`` reads it).
+    real-time VM: v3 ``vm_type`` ``RTVM``; legacy, see
+    :func:`~acrn_ivshmem.loader.is_legacy_rt`).
     """
 
     id: int | None

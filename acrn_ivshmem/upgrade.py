@@ -85,8 +85,8 @@ from lxml import etree
 from .errors import InputError, UsageError, escaped, located
 from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
-    LEGACY_VM_TYPES, board_from, kind_of, launch_from, scenario_from,
-    split_legacy,
+    LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
+    launch_from, scenario_from, split_legacy,
 )
 from .model import (
     REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value, VmKind, is_decimal,
@@ -198,7 +198,6 @@ GUEST_FLAGS = {
     "GUEST_FLAG_HIDE_MTRR": ("hide_mtrr_support", _ALL),
     "GUEST_FLAG_SECURITY_VM": ("security_vm", _ALL),
 }
-_RT_FLAG = "GUEST_FLAG_RT"
 _NO_FLAG = frozenset(("", "0", "0UL"))
 _FLAG_ORDER = [element for element, _kinds in GUEST_FLAGS.values()]
 
@@ -563,10 +562,8 @@ class _Upgrader:
                     self.doc.loc(name_element),
                     f"VM ids {seen[name].id} and {vm_id} are both named "
                     f"'{name}'; v3 needs unique names: rename one first")
-            flags = {_text(flag)
-                     for flag in element.iterfind("guest_flags/guest_flag")}
-            rt = vm_type in ("PRE_RT_VM", "POST_RT_VM") or _RT_FLAG in flags
-            info = _VmInfo(vm_id, name, kind, rt, element)
+            info = _VmInfo(vm_id, name, kind, is_legacy_rt(element),
+                           element)
             seen[name] = info
             self.vms.append(info)
         self.by_id = {info.id: info for info in self.vms}
@@ -1169,7 +1166,7 @@ class _Upgrader:
         wanted = set()
         for flag in child.iterfind("guest_flag"):
             text = _text(flag)
-            if text in _NO_FLAG or text == _RT_FLAG:
+            if text in _NO_FLAG or text == RT_GUEST_FLAG:
                 continue
             mapped = GUEST_FLAGS.get(text)
             if mapped is None:

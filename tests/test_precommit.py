@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT
+from conftest import PROJECT, run_acrn_shm
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 HOOKS = PROJECT / ".pre-commit-hooks.yaml"
@@ -90,3 +90,38 @@ def test_hook_fails_on_a_staged_error_and_skips_other_xml(scratch,
         "'shm_region_0' size '3' is not a power of two from 2 to 512 (MB)\n"
         "    hint: use one of 2, 4, 8, 16, 32, 64, 128, 256, 512\n"
         "1 error in 4 files")
+
+
+# --- lint --skip-other-xml, the hook's entry ----------------------------
+
+LAUGHS = (PROJECT / "tests" / "test_xmlio" / "billion_laughs.xml").read_text()
+
+
+@pytest.mark.parametrize("files, status, out, err", [
+    # Nothing of ACRN's staged: nothing to say.
+    ({"pom.xml": "<project/>\n"}, 0, "", ""),
+    # Another XML with a DTD bomb is skipped after its root tag, never
+    # expanded.
+    ({"lolz.xml": LAUGHS.replace("acrn-config", "lolz")}, 0, "", ""),
+    # An ACRN file with a DOCTYPE is linted, and refused as always.
+    ({"pom.xml": "<project/>\n",
+      "acrn.xml": LAUGHS}, 2, "",
+     "acrn-shm: error: acrn.xml:2:1: a DOCTYPE declaration is not allowed "
+     "(acrn-shm reads no DTDs or entities)\n"),
+    # What cannot be read as far as a root is lint's to report.
+    ({"broken.xml": "<acrn-config"}, 2, "",
+     "acrn-shm: error: broken.xml:1:13: not well-formed XML: Couldn't "
+     "find end of Start Tag acrn-config line 1\n"),
+    ({"empty.xml": ""}, 2, "", "acrn-shm: error: empty.xml: file is empty\n"),
+])
+def test_skip_other_xml(files, status, out, err, tmp_path):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    done = run_acrn_shm(["lint", "--skip-other-xml", *files], tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (status, out, err)
+
+
+def test_skip_other_xml_keeps_missing_files_an_error(tmp_path):
+    done = run_acrn_shm(["lint", "--skip-other-xml", "gone.xml"], tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", "acrn-shm: error: gone.xml: no such file\n")
