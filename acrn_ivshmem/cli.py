@@ -7,7 +7,7 @@ Exit status: 0 clean, 1 error findings, 2 usage or input error.
 import os
 import sys
 from . import __version__
-from .errors import AcrnShmError, UsageError
+from .errors import AcrnShmError, UsageError, escaped
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -414,18 +414,17 @@ def run_graph(scenario: str, output: str | None,
 
 def run_build(request) -> int:
     """Drive ACRN's make with a live status line; report the outcome."""
-    from rich.console import Console
 
     from . import build as acrn_build
     from .config import load_config
     from .formats import text
 
-    console = Console(stderr=True, highlight=False)
+    console = _plain_console(stderr=True)
     status = console.status("starting")
 
     def on_event(event) -> None:
         objects = f", {event.objects} objects" if event.objects else ""
-        detail = f": {event.detail}" if event.detail else ""
+        detail = f": {escaped(event.detail)}" if event.detail else ""
         status.update(f"{event.phase.value}{objects}{detail} "
                       f"[{event.elapsed:.0f} s]")
 
@@ -469,16 +468,16 @@ def run_build(request) -> int:
 
 def _print_assignments(rows) -> None:
     # To stderr: stdout may carry the converted XML.
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("region", "provider", "MB", "VM", "VM id", "VBDF",
                   "from", title="IVSHMEM regions converted")
     for row in rows:
-        table.add_row(row.region, row.provider, str(row.size), row.vm_name,
-                      "-" if row.vm_id is None else str(row.vm_id),
-                      row.vbdf, row.source)
-    Console(stderr=True, width=max(100, _columns())).print(table)
+        table.add_row(*map(escaped, (
+            row.region, row.provider, str(row.size), row.vm_name,
+            "-" if row.vm_id is None else str(row.vm_id), row.vbdf,
+            row.source)))
+    _plain_console(stderr=True, width=max(100, _columns())).print(table)
 
 
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
@@ -538,20 +537,19 @@ def print_regions(path: str, output_format: str) -> int:
     if output_format != "text":
         return _fail(f"unknown output format '{output_format}'; choose "
                      "text, json")
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("name", "provider", "MB", "id", "VMs (VBDF)", "line",
-                  title=f"{path}: {len(rows)} IVSHMEM region(s), "
-                  f"{scenario.format} format")
+                  title=escaped(f"{path}: {len(rows)} IVSHMEM region(s), "
+                                f"{scenario.format} format"))
     for row in rows:
-        table.add_row(
+        table.add_row(*map(escaped, (
             str(row["name"]), str(row["provider"]), str(row["size_mb"]),
             row["region_id"] or "-",
             ", ".join(f"{m['vm']} ({m['vbdf']})" if m["vbdf"] else
                       str(m["vm"]) for m in row["vms"]),
-            str(row["line"]))
-    Console(width=max(100, _columns())).print(table)
+            str(row["line"]))))
+    _plain_console(width=max(100, _columns())).print(table)
     return 0
 
 
@@ -1051,7 +1049,8 @@ def build_app():
     def complete_code(incomplete: str) -> list[str]:
         from .rules import RULES
 
-        return [code for code in RULES
+        # Keep the case typed so far: explain takes ism201 as well.
+        return [incomplete + code[len(incomplete):] for code in RULES
                 if code.startswith(incomplete.upper())]
 
     @app.command()
@@ -1089,14 +1088,13 @@ def print_rules(output_format: str) -> int:
     if output_format != "text":
         return _fail(f"unknown output format '{output_format}'; choose "
                      "text, json")
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("code", "name", "severity", "summary",
                   title="acrn-shm rules")
     for row in rows:
         table.add_row(*row)
-    Console(width=max(100, _columns())).print(table)
+    _plain_console(width=max(100, _columns())).print(table)
     return 0
 
 
@@ -1133,7 +1131,11 @@ def fast_lint_parser():
         def error(self, message):
             raise _NotFast(message)
 
-    parser = Parser(prog="acrn-shm lint", add_help=False)
+    # A fixed width: otherwise argparse imports shutil to measure the
+    # terminal, although this parser never prints help.
+    parser = Parser(prog="acrn-shm lint", add_help=False,
+                    formatter_class=lambda prog: argparse.HelpFormatter(
+                        prog, width=80))
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--board", "-b")
     parser.add_argument("--output-format", "-f", default="text",
@@ -1158,6 +1160,14 @@ def _fast_lint(argv: list[str]) -> int | None:
     return run_lint(args.paths, args.board, args.output_format, args.select,
                     args.ignore, args.config, args.no_cache, args.fix,
                     args.diff, args.skip_other_xml)
+
+
+def _plain_console(**options):
+    """A rich console that prints text as given: file text may hold
+    ``[markup]`` or ``:emoji:`` codes, which rich would interpret."""
+    from rich.console import Console
+
+    return Console(markup=False, emoji=False, highlight=False, **options)
 
 
 def _columns() -> int:

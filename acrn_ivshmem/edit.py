@@ -81,6 +81,10 @@ class EditResult:
     summary: str
     assigned: tuple[tuple[str, str], ...]
 
+    def __post_init__(self):
+        # VM names come from the file and may hold control characters.
+        object.__setattr__(self, "summary", escaped(self.summary))
+
 
 def element_span(document: Document, element) -> tuple[int, int]:
     """The byte range ``[start, end)`` of ``element``, end tag included."""

@@ -15,7 +15,6 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import signal
 import stat
 import time
@@ -220,7 +219,8 @@ def _refuse_doctype(data: bytes, path: str) -> None:
     except InputError as exc:
         raise InputError(located(path, 1, 1, str(exc))) from None
     if encoding != "utf-8":
-        data = data.decode(encoding, "replace").encode("utf-8")
+        # UTF-7 decodes to lone surrogates, which UTF-8 cannot hold.
+        data = data.decode(encoding, "replace").encode("utf-8", "replace")
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     offset = 0
@@ -257,9 +257,15 @@ def _scan_positions(data: bytes, path: str):
     stack: list[int] = []
     has_child: list[bool] = []
     comment_marks: list[tuple[str, Loc, int]] = []
+    # Expat counts a byte order mark as a column of line 1.
+    bom = 1 if data.startswith((_BOM, b"\xff\xfe", b"\xfe\xff")) else 0
+
+    def column(line: int, offset: int) -> int:
+        return offset + 1 - bom if line == 1 else offset + 1
 
     def here() -> Loc:
-        return Loc(parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
+        line = parser.CurrentLineNumber
+        return Loc(line, column(line, parser.CurrentColumnNumber))
 
     def refuse(what: str):
         loc = here()
@@ -272,16 +278,14 @@ def _scan_positions(data: bytes, path: str):
             has_child[-1] = True
         stack.append(len(starts))
         has_child.append(False)
-        starts.append((parser.CurrentLineNumber,
-                       parser.CurrentColumnNumber + 1,
-                       parser.CurrentByteIndex))
+        loc = here()
+        starts.append((loc.line, loc.column, parser.CurrentByteIndex))
 
     def end_element(_name):
         index = stack.pop()
         has_child.pop()
-        ends[index] = (parser.CurrentLineNumber,
-                       parser.CurrentColumnNumber + 1,
-                       parser.CurrentByteIndex)
+        loc = here()
+        ends[index] = (loc.line, loc.column, parser.CurrentByteIndex)
 
     def character_data(_data):
         if stack and not has_child[-1] and stack[-1] not in texts:
@@ -304,7 +308,7 @@ def _scan_positions(data: bytes, path: str):
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise InputError(located(
-            path, exc.lineno, exc.offset + 1,
+            path, exc.lineno, column(exc.lineno, exc.offset),
             f"not well-formed XML: {expat.ErrorString(exc.code)}"
         )) from None
     except ValueError as exc:
@@ -447,7 +451,7 @@ def _temp_beside(path: str, folder: str, name: str) -> tuple[int, str]:
     # _remove_stale_temps only removes temporary files nobody holds.
     for _attempt in range(100):
         temp = os.path.join(
-            folder, f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+            folder, f".{name}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
         try:
             fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL
                          | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

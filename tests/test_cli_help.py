@@ -67,6 +67,10 @@ def test_bash_completes_commands_options_and_rule_codes(tmp_path):
         "remove-region", "regions"]
     assert complete("acrn-shm explain ISM20", tmp_path) == [
         code for code in RULES if code.startswith("ISM20")]
+    assert complete("acrn-shm explain ism20", tmp_path) == [
+        code.lower() for code in RULES if code.startswith("ISM20")]
+    assert complete("acrn-shm explain Ism10", tmp_path) == [
+        "Ism" + code[3:] for code in RULES if code.startswith("ISM10")]
     assert "--skip-other-xml" in complete("acrn-shm lint --s", tmp_path)
 
 

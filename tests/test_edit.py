@@ -421,6 +421,25 @@ def test_summaries_stay_on_one_line():
     assert changed.summary == "changed region 'a\\x0ab': size 4 MB"
 
 
+@pytest.mark.parametrize("fixture, expected", [
+    ("legacy.xml", "changed region 'camera': VMs PRE_RT_VM0 (id 0), "
+     "ACRN\\x7fService_VM (id 1)"),
+    ("v3.xml", "changed region 'camera': VMs PRE_RT_VM0 00:09.0, "
+     "ACRN\\x7fService_VM 00:08.0"),
+])
+def test_vm_names_from_the_file_are_shown_escaped(fixture, expected):
+    # Found by fuzzing (CI): a DEL in a VM name of the file reached the
+    # set-region summary as is.
+    data = (DATA / fixture).read_bytes().replace(
+        b"ACRN_Service_VM", b"ACRN\x7fService_VM")
+    if fixture == "v3.xml":
+        data = add_region(parse_bytes(data), RegionSpec(
+            name="camera", vms=("0", "2"))).data
+    changed = set_region(parse_bytes(data), "camera",
+                         RegionSpec(vms=("0", "1")))
+    assert changed.summary == expected
+
+
 def test_duplicate_names_are_refused_not_guessed():
     data = (DATA / "v3_two.xml").read_bytes().replace(
         b"<NAME>camera</NAME>", b"<NAME>shm_region_0</NAME>")

@@ -47,6 +47,9 @@ CASES = {
                    "4"],
     "regions-json": ["regions", "v3.xml", "-f", "json"],
     "regions-legacy-json": ["regions", "legacy.xml", "-f", "json"],
+    "regions-text": ["regions", "v3.xml"],
+    # Names from the file are shown as written, never read as rich markup.
+    "regions-markup-names": ["regions", "markup.xml"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
 }

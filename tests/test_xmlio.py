@@ -69,6 +69,17 @@ def test_doctype_is_refused_before_lxml_in_any_encoding(data, where):
     assert str(caught.value) == f"x.xml:{where}: {DOCTYPE}"
 
 
+def test_utf7_lone_surrogate_is_refused_on_one_line():
+    # Found by fuzzing: UTF-7 decodes "+3JI-" to a lone surrogate, which
+    # broke the DOCTYPE look with a UnicodeEncodeError.
+    document = parse_bytes(b'<?xml version="1.0" encoding="UTF-7"?>\n'
+                           b"<acrn-config>+3JI-</acrn-config>", "x.xml")
+    with pytest.raises(InputError) as caught:
+        document.loc(document.root)
+    assert str(caught.value) == ("x.xml:1:1: unsupported encoding: "
+                                 "multi-byte encodings are not supported")
+
+
 def test_unknown_encoding_is_refused():
     with pytest.raises(InputError) as caught:
         parse_bytes(b'<?xml version="1.0" encoding="x-nope"?>\n<a/>', "x.xml")
@@ -97,6 +108,20 @@ def test_odd_but_valid_encodings_load(name):
     vm = document.root.find("vm")
     assert document.loc(vm) == (Loc(7, 3) if name == "crlf.xml"
                                 else Loc(3, 3))
+
+
+@pytest.mark.parametrize("bom, codec", [
+    (b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+], ids=["none", "utf8", "utf16le", "utf16be"])
+def test_a_byte_order_mark_is_not_a_column(bom, codec):
+    document = parse_bytes(
+        bom + "<acrn-config><vm>x</vm>\n<hv/></acrn-config>".encode(codec))
+    root = document.root
+    assert document.loc(root) == Loc(1, 1)
+    assert document.loc(root[0]) == Loc(1, 14)
+    assert document.text_loc(root[0]) == Loc(1, 18)
+    assert document.loc(root[1]) == Loc(2, 1)
 
 
 def test_latin1_text_is_decoded():
