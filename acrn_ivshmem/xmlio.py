@@ -204,9 +204,13 @@ def source_encoding(data: bytes) -> str:
         return "utf-8"
     name = match.group(1).decode("ascii")
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name).name
+        # Python also knows codecs that are no text encodings: uu, hex,
+        # base64, zlib, rot13; str.encode refuses those with LookupError.
+        "".encode(codec)
     except LookupError:
         raise InputError(f"unsupported encoding {name!r}") from None
+    return codec
 
 
 def _refuse_doctype(data: bytes, path: str) -> None:
