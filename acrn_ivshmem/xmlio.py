@@ -205,10 +205,12 @@ def source_encoding(data: bytes) -> str:
     name = match.group(1).decode("ascii")
     try:
         codec = codecs.lookup(name).name
-        # Python also knows codecs that are no text encodings: uu, hex,
-        # base64, zlib, rot13; str.encode refuses those with LookupError.
+        # Python also knows codecs that are no text encodings (uu, hex,
+        # base64, zlib, rot13: LookupError), one that always fails
+        # ("undefined") and one without errors="replace" ("idna").
         "".encode(codec)
-    except LookupError:
+        b"<".decode(codec, "replace")
+    except (LookupError, UnicodeError):
         raise InputError(f"unsupported encoding {name!r}") from None
     return codec
 

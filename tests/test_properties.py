@@ -13,7 +13,10 @@ same ones every time.
 
 from __future__ import annotations
 
+import encodings
+import encodings.aliases
 import functools
+import pkgutil
 import sys
 
 import pytest
@@ -207,6 +210,50 @@ def test_random_bytes(data):
 @given(st.data())
 def test_mutated_real_scenarios(data):
     run_command(data.draw, data.draw(mutated(), label="bytes"))
+
+
+def declared_in(codec: str, path) -> bytes:
+    """The real file at ``path`` declared (and, where it can be, encoded)
+    in ``codec``."""
+    text = seed(str(path)).decode("utf-8")
+    body = text[text.index("?>") + 2:] if text.startswith("<?xml") \
+        else "\n" + text
+    text = f'<?xml version="1.0" encoding="{codec}"?>{body}'
+    try:
+        return text.encode(codec)
+    except (LookupError, UnicodeError):
+        return text.encode("utf-8")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["v3.3", "v2.7"])
+def test_every_python_codec_through_every_command(legacy):
+    # Fuzzing found three codecs that crashed the reading (UTF-7, uu,
+    # idna); this tries each codec Python knows, declared in a real file.
+    path = ACRN_DATA / ("v2.7" if legacy else "v3.3") / "whl-ipc-i5" \
+        / "hybrid_rt.xml"
+    check = checker()
+    codecs = sorted(every_python_codec())
+    for codec in codecs:
+        data = declared_in(codec, path)
+        regions, names, ids = harness.names_in(data)
+        vms = ",".join((ids if legacy else names)[:2]) or None
+        options = {"name": None, "size": 4, "vms": vms, "provider": None,
+                   "region_id": None, "vbdf": None}
+        check.lint(data, fix=True)
+        check.add_region(data, options)
+        check.set_region(data, (regions or ["x"])[0], options)
+        check.remove_region(data, (regions or ["x"])[0])
+        if legacy:
+            check.upgrade(data)
+    assert len(codecs) > 300
+
+
+def every_python_codec() -> set[str]:
+    names = set(encodings.aliases.aliases.values())
+    names |= set(encodings.aliases.aliases)
+    names |= {module.name for module in pkgutil.iter_modules(
+        encodings.__path__)}
+    return names - {"aliases"}
 
 
 # -- the command line -----------------------------------------------------

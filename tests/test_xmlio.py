@@ -83,7 +83,7 @@ def test_utf7_lone_surrogate_is_refused_on_one_line():
 @pytest.mark.parametrize("name", [
     # Python knows the last five, but as bytes-to-bytes or str-to-str
     # codecs (found by fuzzing: "uu" gave a LookupError).
-    "x-nope", "uu", "base64", "hex", "zlib", "rot13"])
+    "x-nope", "uu", "base64", "hex", "zlib", "rot13", "undefined", "idna"])
 def test_unknown_encoding_is_refused(name):
     with pytest.raises(InputError) as caught:
         parse_bytes(b'<?xml version="1.0" encoding="%s"?>\n<a/>'
