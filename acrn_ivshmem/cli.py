@@ -1115,51 +1115,68 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
     return 0
 
 
-class _NotFast(Exception):
-    """The quick parser cannot take these arguments; typer will."""
+#: The options of ``lint`` for the quick parser: option -> parameter.
+FAST_LINT_VALUES = {
+    "--board": "board", "-b": "board",
+    "--output-format": "output_format", "-f": "output_format",
+    "--select": "select", "--ignore": "ignore", "--config": "config"}
+FAST_LINT_FLAGS = {
+    "--no-cache": "no_cache", "--fix": "fix", "--diff": "diff",
+    "--skip-other-xml": "skip_other_xml"}
+_REPEATABLE = ("select", "ignore")
 
 
-def fast_lint_parser():
-    """An argparse twin of ``lint`` for the common case (no typer import).
+def parse_fast_lint(argv: list[str]) -> dict | None:
+    """The parameters of ``lint`` for the common command lines, parsed
+    as click would parse them, or None for anything else (help, an
+    unknown or joined short option, a missing value, no path, an unknown
+    format): typer then parses it and says what is wrong.
 
-    Loading typer costs more than linting a scenario, so plain ``lint``
-    calls are parsed here; anything it does not accept goes to typer.
+    Loading typer costs more than linting a scenario (and argparse some
+    10 ms more), so plain ``lint`` calls are parsed here.
     """
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):
-            raise _NotFast(message)
-
-    # A fixed width: otherwise argparse imports shutil to measure the
-    # terminal, although this parser never prints help.
-    parser = Parser(prog="acrn-shm lint", add_help=False,
-                    formatter_class=lambda prog: argparse.HelpFormatter(
-                        prog, width=80))
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--board", "-b")
-    parser.add_argument("--output-format", "-f", default="text",
-                        choices=LINT_FORMATS)
-    parser.add_argument("--select", action="append")
-    parser.add_argument("--ignore", action="append")
-    parser.add_argument("--config")
-    parser.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--fix", action="store_true")
-    parser.add_argument("--diff", action="store_true")
-    parser.add_argument("--skip-other-xml", action="store_true")
-    return parser
+    params: dict = {"paths": [], "board": None, "output_format": "text",
+                    "select": None, "ignore": None, "config": None}
+    params.update(dict.fromkeys(FAST_LINT_FLAGS.values(), False))
+    index, only_paths = 0, False
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if only_paths or arg == "-" or not arg.startswith("-"):
+            params["paths"].append(arg)
+            continue
+        if arg == "--":
+            only_paths = True
+            continue
+        name, equals, inline = (arg.partition("=") if arg.startswith("--")
+                                else (arg, "", ""))
+        if name in FAST_LINT_FLAGS and not equals:
+            params[FAST_LINT_FLAGS[name]] = True
+        elif name in FAST_LINT_VALUES:
+            if equals:
+                value = inline
+            elif index < len(argv):
+                value = argv[index]  # click takes it even if it is "-x"
+                index += 1
+            else:
+                return None
+            key = FAST_LINT_VALUES[name]
+            if key in _REPEATABLE:
+                params[key] = [*(params[key] or []), value]
+            else:
+                params[key] = value
+        else:
+            return None
+    if not params["paths"] or params["output_format"] not in LINT_FORMATS:
+        return None
+    return params
 
 
 def _fast_lint(argv: list[str]) -> int | None:
-    if any(arg in ("-h", "--help") for arg in argv):
+    params = parse_fast_lint(argv)
+    if params is None:
         return None
-    try:
-        args = fast_lint_parser().parse_args(argv)
-    except _NotFast:
-        return None
-    return run_lint(args.paths, args.board, args.output_format, args.select,
-                    args.ignore, args.config, args.no_cache, args.fix,
-                    args.diff, args.skip_other_xml)
+    return run_lint(**params)
 
 
 def _plain_console(**options):
