@@ -10,7 +10,8 @@ the real ACRN tree when the variable is set, else the fake v3.3 tree of
 ``tests/test_build`` with ACRN's whl-ipc-i5 sample from
 ``../shared/acrn-data``. The rule pages under ``docs/rules`` must equal
 what ``acrn_ivshmem.rule_docs`` writes (``UPDATE_GOLDEN=1`` rewrites
-them).
+them). The README's first command runs on a fresh copy of the project,
+and its later ``sh`` examples run in order on ACRN's whl-ipc-i5 files.
 """
 
 from __future__ import annotations
@@ -209,6 +210,103 @@ def test_console_step_parsing_and_matching(tmp_path):
     assert matches(["built in ... s"], ["built in 0.3 s"])
     assert not matches(["built in ... s"], ["built in 0.3 s!"])
     assert not matches(["a.c"], ["abc"])
+
+
+# --- the README's examples ---------------------------------------------
+
+#: README sections whose commands set up a machine rather than run
+#: acrn-shm (pip from PyPI, sudo apt-get, git clone from GitHub, a real
+#: ACRN build): getting-started.md runs that build, against the real
+#: tree when ACRN_SRC is set; test_build.py covers every path of it.
+README_NOT_RUN = {"Building ACRN"}
+#: Run, but pointed into the sandbox: no file in the real /dev/shm or
+#: /tmp. (command prefix, text, replacement)
+README_SANDBOXED = [
+    ("acrn-shm host-prep", "--vm POST_STD_VM1",
+     "--vm POST_STD_VM1 --shm-dir shm"),
+    ("acrn-shm ivshmem-server", "/tmp/ivshmem.sock", "ivshmem.sock"),
+    ("acrn-shm qemu-args --name", "/tmp/ivshmem.sock", "ivshmem.sock"),
+]
+
+
+def readme_examples() -> list[tuple[str, str]]:
+    """(section, command) of every ``sh`` example of the README after the
+    first two (install and test), continued lines joined, comments cut."""
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    examples = []
+    for number, block in enumerate(re.finditer(
+            r"^## (.*?)$|^```sh\n(.*?)^```$", readme, re.S | re.M)):
+        if block.group(1):
+            section = block.group(1)
+            continue
+        if number < 2:
+            continue
+        for line in block.group(2).replace("\\\n", " ").splitlines():
+            command = " ".join(line.split("  #")[0].split())
+            examples.append((section, command))
+    return examples
+
+
+def test_readme_examples_run(tmp_path):
+    """Each README example in a sandbox laid out as the examples assume:
+    ACRN's v3.3 whl-ipc-i5 files in the folder, the v2.7 ones in v2.7/,
+    and an existing v3 scenario (v3.3 hybrid_rt without its region)."""
+    v33 = ACRN_DATA / "v3.3" / "whl-ipc-i5"
+    v27 = ACRN_DATA / "v2.7" / "whl-ipc-i5"
+    if not (v33.is_dir() and v27.is_dir()):
+        pytest.skip(f"{ACRN_DATA} is missing")
+    if shutil.which("dot") is None and not os.environ.get(
+            "ACRN_SHM_REQUIRE_TOOLS"):
+        pytest.skip("Graphviz's dot is not installed (apt-get install "
+                    "graphviz)")
+    work = tmp_path / "work"
+    (work / "v2.7").mkdir(parents=True)
+    (work / "shm").mkdir()
+    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml", "shared.xml"):
+        shutil.copy(v33 / name, work)
+    shutil.copytree(v33, work / "path" / "to" / "whl-ipc-i5")
+    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
+        shutil.copy(v27 / name, work / "v2.7")
+    shutil.copy(v27 / "hybrid_rt_launch_1user_vm_waag.xml", work)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               COLUMNS="100", NO_COLOR="1", TERM="dumb")
+    shutil.copy(v33 / "hybrid_rt.xml", work / "existing_v3.xml")
+    subprocess.run(["acrn-shm", "remove-region", "existing_v3.xml",
+                    "shm_region_0"], cwd=work, env=env, check=True,
+                   capture_output=True)
+
+    examples = readme_examples()
+    sections = {section for section, _ in examples}
+    assert README_NOT_RUN <= sections
+    assert len(examples) > 20
+    for section, command in examples:
+        if section in README_NOT_RUN:
+            continue
+        for prefix, text, replacement in README_SANDBOXED:
+            if command.startswith(prefix):
+                assert text in command, command
+                command = command.replace(text, replacement)
+        if command.startswith("acrn-shm ivshmem-server"):
+            with subprocess.Popen(
+                    command.split(), cwd=work, env=env, text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT) as server:
+                line = server.stdout.readline()
+                server.terminate()
+            assert line == ("acrn-shm: ivshmem server listening on "
+                            "ivshmem.sock (2 MB, 2 vector(s))\n")
+            continue
+        done = subprocess.run(["bash", "-c", command], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert (done.returncode, "error" in done.stderr) == (0, False), (
+            f"README ({section}): $ {command}\nexit {done.returncode}\n"
+            f"{done.stdout}{done.stderr}")
+    assert sorted(p.name for p in (work / "scripts").iterdir()) == [
+        "launch_user_vm_id1.sh", "launch_user_vm_id2.sh"]
+    assert (work / "shm" / "shm_region_0").stat().st_size == 2 << 20
+    assert b"<NAME>shm_region_0</NAME>" in (
+        work / "existing_v3.xml").read_bytes()
+    assert b">shm_region_0</text>" in (work / "topology.svg").read_bytes()
 
 
 # --- the rule pages ----------------------------------------------------
