@@ -1,10 +1,14 @@
 """End to end: two QEMU guests share an ACRN region, with and without
-doorbells, using the flags of ``acrn-shm qemu-args``.
+doorbells, using the flags of ``acrn-shm qemu-args``; and two guests run
+acrn-shm's guest tool on a region added with ``add-region``.
 
 The guests are a Debian cloud kernel and a busybox initramfs built
-here; ``test_e2e_qemu/init.sh`` is their ``/init``. It prints ``IVE``
-lines on the serial port, and those (not QEMU's exit status) are the
-verdict. ``.ci/install-e2e`` installs QEMU, busybox-static and the
+here; ``test_e2e_qemu/init.sh`` is their ``/init`` (busybox's devmem
+reads and writes BAR2). For the guest tool, ``guest_tool.sh`` is /init
+and the initramfs also holds the Python running the tests, the standard
+library modules the tool imports and ``acrn_ivshmem/guest.py``. Each
+prints ``IVE`` lines on the serial port, and those (not QEMU's exit
+status) are the verdict. ``.ci/install-e2e`` installs QEMU, busybox-static and the
 kernel (``.ci/cache/vmlinuz``, or ``$ACRN_SHM_E2E_KERNEL``); without
 them these tests skip.
 """
@@ -132,6 +136,83 @@ def initramfs(tmp_path_factory) -> Path:
     return path
 
 
+#: The guest tool's own files, as ``pip install`` would place them.
+GUEST_TOOL = ("__init__.py", "guest.py", "errors.py")
+GUEST_TOOL_INIT = Path(__file__).with_suffix("") / "guest_tool.sh"
+#: Lists the files of every module the guest tool can import (its own
+#: imports, also those inside functions, and argparse's lazy ones).
+_CLOSURE = """
+import ast, importlib, sys
+tree = ast.parse(open(sys.argv[1], encoding="utf-8").read())
+names = {"shutil", "locale", "gettext", "runpy", "encodings.ascii",
+         "encodings.latin_1"}
+for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+        names |= {alias.name for alias in node.names}
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        names.add(node.module)
+for name in sorted(names):
+    importlib.import_module(name)
+for module in list(sys.modules.values()):
+    if getattr(module, "__file__", None):
+        print(module.__file__)
+"""
+
+
+def python_files() -> list[Path]:
+    """The Python running the tests (with its shared libraries) and the
+    standard library modules the guest tool needs: what a guest with a
+    plain ``python3`` has. Each keeps its path."""
+    python = Path(os.path.realpath(sys.executable))  # a venv's base
+    listed = subprocess.run(
+        [str(python), "-I", "-c", _CLOSURE,
+         str(PROJECT / "acrn_ivshmem" / "guest.py")],
+        capture_output=True, text=True, check=True).stdout.split()
+    stdlib = Path(os.path.dirname(os.__file__)).resolve()
+    files = {python} | {Path(name) for name in listed
+                        if Path(name).resolve().is_relative_to(stdlib)
+                        and "packages" not in name
+                        and not name.endswith("sitecustomize.py")}
+    for binary in [python, *(f for f in files if f.suffix == ".so")]:
+        needed = subprocess.run(["ldd", str(binary)], capture_output=True,
+                                text=True, check=True).stdout
+        files |= {Path(path) for path in re.findall(
+            r"(/\S+\.so[.\d]*) \(0x", needed)}
+    return sorted(files)
+
+
+@pytest.fixture(scope="session")
+def guest_tool_initramfs(tmp_path_factory) -> Path:
+    """busybox, ``guest_tool.sh`` as /init, the host's python3 and the
+    guest tool in /opt (no acrn-shm install, no pip)."""
+    directory = 0o040755
+    entries = {}
+
+    def add(name: str, mode: int, data: bytes = b"", rdev: int = 0):
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            entries.setdefault("/".join(parts[:depth]),
+                               (directory, b"", 0))
+        entries[name] = (mode, data, rdev)
+
+    add("dev/console", 0o020600, rdev=os.makedev(5, 1))
+    for folder in ("proc", "sys", "tmp", "bin"):
+        add(folder, directory)
+    add("bin/busybox", 0o100755, BUSYBOX.read_bytes())
+    add("init", 0o100755, GUEST_TOOL_INIT.read_bytes())
+    for path in python_files():
+        add(str(path).lstrip("/"), 0o100755, path.read_bytes())
+    add("usr/bin/python3", 0o120777,
+        os.path.realpath(sys.executable).encode())
+    for name in GUEST_TOOL:
+        add(f"opt/acrn_ivshmem/{name}", 0o100644,
+            (PROJECT / "acrn_ivshmem" / name).read_bytes())
+    image = newc([(name, *entry) for name, entry in sorted(entries.items())])
+    path = tmp_path_factory.mktemp("guest-tool") / "initramfs.cpio"
+    path.write_bytes(image)
+    return path
+
+
 # ---------------------------------------------------------------------------
 # Guests and the server
 
@@ -140,9 +221,11 @@ class Guests:
     """QEMU processes of one test, each under ``timeout`` in its own
     process group; :meth:`kill_all` ends what is left."""
 
-    def __init__(self, directory: Path, initramfs: Path):
+    def __init__(self, directory: Path, initramfs: Path,
+                 seconds: int = GUEST_SECONDS):
         self.directory = directory
         self.initramfs = initramfs
+        self.seconds = seconds
         self.accel = accelerator()
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -151,8 +234,8 @@ class Guests:
         extra = " ".join(f"{key}={value}" for key, value in params.items())
         with open(self.directory / f"{name}.qemu.txt", "wb") as output:
             self.processes[name] = subprocess.Popen(
-                ["timeout", "-k", "5", str(GUEST_SECONDS), QEMU,
-                 "-accel", self.accel, "-m", "128", "-nodefaults",
+                ["timeout", "-k", "5", str(self.seconds), QEMU,
+                 "-accel", self.accel, "-m", "256", "-nodefaults",
                  "-no-user-config", "-display", "none", "-no-reboot",
                  "-serial", f"file:{self.directory / name}.log",
                  "-kernel", str(KERNEL), "-initrd", str(self.initramfs),
@@ -163,7 +246,7 @@ class Guests:
 
     def results(self, name: str) -> list[str]:
         """Wait for guest ``name``; return its ``IVE`` lines."""
-        self.processes[name].wait(GUEST_SECONDS + 10)
+        self.processes[name].wait(self.seconds + 10)
         return [line.strip() for line in self.log(name).splitlines()
                 if line.startswith("IVE ")]
 
@@ -318,4 +401,51 @@ def test_two_guests_ring_each_other_through_the_server(guests):
         2 * MIB, struct.pack("<II", marker, marker + 1))
     assert (stopped[0], socket_left) == (0, False), stopped[1]
     print(f"doorbell e2e: {time.monotonic() - started:.1f} s "
+          f"({guests.accel})")
+
+
+def test_guest_tool_in_two_real_guests(tmp_path, guest_tool_initramfs):
+    """docs/getting-started.md, section 5, in two real guests: the
+    scenario gains shm_video (8 MB, 00:09.0 in both VMs), QEMU takes the
+    flags of ``acrn-shm qemu-args``, and ``python3 -m acrn_ivshmem.guest``
+    lists, writes and reads the region through BAR2."""
+    started = time.monotonic()
+    scenario = tmp_path / "my-scenario.xml"
+    shutil.copy(SCENARIO, scenario)
+    added = run_acrn_shm(["add-region", str(scenario), "--name",
+                          "shm_video", "--size", "8", "--vms",
+                          "PRE_RT_VM0,POST_STD_VM1"], PROJECT)
+    assert added.returncode == 0, added
+    shm_dir = tmp_path / "shm"
+    shm_dir.mkdir()
+    guests = Guests(tmp_path, guest_tool_initramfs, seconds=120)
+    try:
+        for name, vm in (("a", "PRE_RT_VM0"), ("b", "POST_STD_VM1")):
+            guests.start(name, qemu_args("--scenario", str(scenario),
+                                         "--vm", vm, "--shm-dir",
+                                         str(shm_dir)),
+                         ivscen=f"tool-{name}")
+        results = {name: guests.results(name) for name in ("a", "b")}
+    finally:
+        guests.kill_all()
+    # QEMU has no region ids and no MSI-X on ivshmem-plain; no driver.
+    listing = [
+        "IVE list ADDRESS       REGION_ID  SIZE       PHYS                "
+        "MSIX  DRIVER",
+        "IVE list 0000:00:08.0  -          2 MiB      0xfe800000          "
+        "no    -",
+        "IVE list 0000:00:09.0  -          8 MiB      0xfe000000          "
+        "no    -",
+    ]
+    assert results["a"] == listing + [
+        "IVE write wrote 5 bytes at 0x0 of 0000:00:09.0",
+        "IVE read world at 16", "IVE done rc=0"], guests.log("a")
+    assert results["b"] == listing + [
+        "IVE read hello at 0",
+        "IVE write wrote 5 bytes at 0x10 of 0000:00:09.0",
+        "IVE done rc=0"], guests.log("b")
+    video = (shm_dir / "shm_video").read_bytes()
+    assert (len(video), video[:5], video[16:21]) == (
+        8 * MIB, b"hello", b"world")
+    print(f"guest tool e2e: {time.monotonic() - started:.1f} s "
           f"({guests.accel})")
