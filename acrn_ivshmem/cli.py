@@ -466,6 +466,35 @@ def run_build(request) -> int:
     return 0
 
 
+def run_region_edit(command: str, scenario: str, name: str | None = None,
+                    size: int | None = None, vms: str | None = None,
+                    provider: str | None = None,
+                    region_id: int | None = None,
+                    vbdf: list[str] | None = None, board: str | None = None,
+                    diff: bool = False, dry_run: bool = False,
+                    force: bool = False) -> int:
+    """``add-region``, ``set-region`` or ``remove-region`` (``command``)
+    on ``scenario``; return the exit status."""
+    from .edit import add_region, remove_region, set_region
+
+    if command == "remove-region":
+        def change(document, board_model):
+            return remove_region(document, name)
+    else:
+        try:
+            spec = _spec(name if command == "add-region" else None, size,
+                         vms, provider, region_id, vbdf)
+        except AcrnShmError as exc:
+            return _fail(str(exc))
+        if command == "add-region":
+            def change(document, board_model):
+                return add_region(document, spec, board_model)
+        else:
+            def change(document, board_model):
+                return set_region(document, name, spec, board_model)
+    return run_edit(scenario, board, change, diff, dry_run, force)
+
+
 def _print_assignments(rows) -> None:
     # To stderr: stdout may carry the converted XML.
     from rich.table import Table
@@ -674,17 +703,9 @@ def build_app():
 
         Example: acrn-shm add-region hybrid_rt.xml --vms 0,2 --size 4
         """
-        from .edit import add_region
-
-        try:
-            spec = _spec(name, size, vms, provider, region_id, vbdf)
-        except AcrnShmError as exc:
-            raise typer.Exit(_fail(str(exc))) from None
-        raise typer.Exit(run_edit(
-            scenario, board,
-            lambda document, board_model: add_region(document, spec,
-                                                     board_model),
-            diff, dry_run, force))
+        raise typer.Exit(run_region_edit(
+            "add-region", scenario, name, size, vms, provider, region_id,
+            vbdf, board, diff, dry_run, force))
 
     @app.command("remove-region")
     def remove_region_command(
@@ -699,12 +720,9 @@ def build_app():
 
         Example: acrn-shm remove-region hybrid_rt.xml shm_region_1
         """
-        from .edit import remove_region
-
-        raise typer.Exit(run_edit(
-            scenario, board,
-            lambda document, board_model: remove_region(document, name),
-            diff, dry_run, force))
+        raise typer.Exit(run_region_edit(
+            "remove-region", scenario, name, board=board, diff=diff,
+            dry_run=dry_run, force=force))
 
     @app.command("set-region")
     def set_region_command(
@@ -726,17 +744,9 @@ def build_app():
 
         Example: acrn-shm set-region hybrid_rt.xml shm_region_0 --size 4
         """
-        from .edit import set_region
-
-        try:
-            spec = _spec(None, size, vms, provider, region_id, vbdf)
-        except AcrnShmError as exc:
-            raise typer.Exit(_fail(str(exc))) from None
-        raise typer.Exit(run_edit(
-            scenario, board,
-            lambda document, board_model: set_region(document, name, spec,
-                                                     board_model),
-            diff, dry_run, force))
+        raise typer.Exit(run_region_edit(
+            "set-region", scenario, name, size, vms, provider, region_id,
+            vbdf, board, diff, dry_run, force))
 
     @app.command("upgrade")
     def upgrade_command(
@@ -1115,44 +1125,77 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
     return 0
 
 
-#: The options of ``lint`` for the quick parser: option -> parameter.
-FAST_LINT_VALUES = {
-    "--board": "board", "-b": "board",
-    "--output-format": "output_format", "-f": "output_format",
-    "--select": "select", "--ignore": "ignore", "--config": "config"}
-FAST_LINT_FLAGS = {
-    "--no-cache": "no_cache", "--fix": "fix", "--diff": "diff",
-    "--skip-other-xml": "skip_other_xml"}
-_REPEATABLE = ("select", "ignore")
+class QuickCommand:
+    """What the quick parser knows of one command: its positional
+    parameters (``variadic``: one or more of the last), its options
+    (option string -> parameter), flags, repeatable and integer
+    parameters, and the defaults typer would give."""
+
+    def __init__(self, positionals, values, flags=(), repeatable=(),
+                 integers=(), defaults=None, variadic=False):
+        self.positionals = tuple(positionals)
+        self.values = dict(values)
+        self.flags = {flag: flag.lstrip("-").replace("-", "_")
+                      for flag in flags}
+        self.repeatable = tuple(repeatable)
+        self.integers = tuple(integers)
+        self.defaults = dict(defaults or {})
+        self.variadic = variadic
 
 
-def parse_fast_lint(argv: list[str]) -> dict | None:
-    """The parameters of ``lint`` for the common command lines, parsed
-    as click would parse them, or None for anything else (help, an
-    unknown or joined short option, a missing value, no path, an unknown
-    format): typer then parses it and says what is wrong.
+_BOARD = {"--board": "board", "-b": "board"}
+_EDIT_FLAGS = ("--diff", "--dry-run", "--force")
+_REGION_VALUES = {"--size": "size", "--vms": "vms", "--provider": "provider",
+                  "--region-id": "region_id", "--vbdf": "vbdf", **_BOARD}
+#: The commands the quick parser takes (the common, scripted ones).
+QUICK_COMMANDS = {
+    "lint": QuickCommand(
+        ["paths"], {**_BOARD, "--output-format": "output_format",
+                    "-f": "output_format", "--select": "select",
+                    "--ignore": "ignore", "--config": "config"},
+        ["--no-cache", "--fix", "--diff", "--skip-other-xml"],
+        repeatable=["select", "ignore"],
+        defaults={"output_format": "text"}, variadic=True),
+    "add-region": QuickCommand(
+        ["scenario"], {"--name": "name", **_REGION_VALUES}, _EDIT_FLAGS,
+        repeatable=["vbdf"], integers=["size", "region_id"],
+        defaults={"size": 2, "provider": "hv"}),
+    "set-region": QuickCommand(
+        ["scenario", "name"], _REGION_VALUES, _EDIT_FLAGS,
+        repeatable=["vbdf"], integers=["size", "region_id"]),
+    "remove-region": QuickCommand(["scenario", "name"], _BOARD,
+                                  _EDIT_FLAGS),
+}
 
-    Loading typer costs more than linting a scenario (and argparse some
-    10 ms more), so plain ``lint`` calls are parsed here.
+
+def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:
+    """The parameters of ``command`` for common command lines, parsed as
+    click would parse them, or None for anything else (help, an unknown
+    or joined short option, a missing value or argument, a value click
+    would refuse): typer then parses it and says what is wrong.
+
+    Loading typer costs more than linting a scenario (argparse some
+    10 ms more), so these commands are parsed here.
     """
-    params: dict = {"paths": [], "board": None, "output_format": "text",
-                    "select": None, "ignore": None, "config": None}
-    params.update(dict.fromkeys(FAST_LINT_FLAGS.values(), False))
-    index, only_paths = 0, False
+    params: dict = dict.fromkeys(command.values.values())
+    params.update(dict.fromkeys(command.flags.values(), False))
+    params.update(command.defaults)
+    positionals: list[str] = []
+    index, only_positionals = 0, False
     while index < len(argv):
         arg = argv[index]
         index += 1
-        if only_paths or arg == "-" or not arg.startswith("-"):
-            params["paths"].append(arg)
+        if only_positionals or arg == "-" or not arg.startswith("-"):
+            positionals.append(arg)
             continue
         if arg == "--":
-            only_paths = True
+            only_positionals = True
             continue
         name, equals, inline = (arg.partition("=") if arg.startswith("--")
                                 else (arg, "", ""))
-        if name in FAST_LINT_FLAGS and not equals:
-            params[FAST_LINT_FLAGS[name]] = True
-        elif name in FAST_LINT_VALUES:
+        if name in command.flags and not equals:
+            params[command.flags[name]] = True
+        elif name in command.values:
             if equals:
                 value = inline
             elif index < len(argv):
@@ -1160,23 +1203,40 @@ def parse_fast_lint(argv: list[str]) -> dict | None:
                 index += 1
             else:
                 return None
-            key = FAST_LINT_VALUES[name]
-            if key in _REPEATABLE:
+            key = command.values[name]
+            if key in command.integers:
+                try:
+                    value = int(value)  # as click's INT converts
+                except ValueError:
+                    return None
+            if key in command.repeatable:
                 params[key] = [*(params[key] or []), value]
             else:
                 params[key] = value
         else:
             return None
-    if not params["paths"] or params["output_format"] not in LINT_FORMATS:
+    if command.variadic:
+        if not positionals:
+            return None
+        params[command.positionals[0]] = positionals
+    elif len(positionals) != len(command.positionals):
+        return None
+    else:
+        params.update(zip(command.positionals, positionals))
+    if params.get("output_format", "text") not in LINT_FORMATS:
         return None
     return params
 
 
-def _fast_lint(argv: list[str]) -> int | None:
-    params = parse_fast_lint(argv)
+def run_quick(name: str, argv: list[str]) -> int | None:
+    """Run ``acrn-shm NAME ARGV`` without typer when :func:`parse_quick`
+    takes ``argv``; None when it does not."""
+    params = parse_quick(QUICK_COMMANDS[name], argv)
     if params is None:
         return None
-    return run_lint(**params)
+    if name == "lint":
+        return run_lint(**params)
+    return run_region_edit(name, **params)
 
 
 def _plain_console(**options):
@@ -1197,8 +1257,8 @@ def _columns() -> int:
 def main() -> None:
     """Entry point of the ``acrn-shm`` command."""
     try:
-        if sys.argv[1:2] == ["lint"]:
-            status = _fast_lint(sys.argv[2:])
+        if len(sys.argv) > 1 and sys.argv[1] in QUICK_COMMANDS:
+            status = run_quick(sys.argv[1], sys.argv[2:])
             if status is not None:
                 sys.exit(status)
         build_app()(prog_name="acrn-shm")

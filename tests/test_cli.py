@@ -144,42 +144,66 @@ def test_config_is_found_from_the_working_directory(workdir):
     assert severities == {"warning"}
 
 
-def lint_command():
+def typer_command(name: str):
     import typer.main
 
     from acrn_ivshmem.cli import build_app
 
-    return typer.main.get_command(build_app()).commands["lint"]
+    return typer.main.get_command(build_app()).commands[name]
 
 
-def test_fast_lint_parser_has_the_options_of_typer():
-    from acrn_ivshmem.cli import FAST_LINT_FLAGS, FAST_LINT_VALUES
+@pytest.mark.parametrize("name", ["lint", "add-region", "set-region",
+                                  "remove-region"])
+def test_quick_parser_has_the_options_of_typer(name):
+    from acrn_ivshmem.cli import QUICK_COMMANDS
 
-    typer_options = {opt for param in lint_command().params
-                     for opt in param.opts if opt.startswith("-")}
-    assert {*FAST_LINT_VALUES, *FAST_LINT_FLAGS} == typer_options
+    quick = QUICK_COMMANDS[name]
+    params = typer_command(name).params
+    assert {*quick.values, *quick.flags} == {
+        opt for param in params for opt in param.opts
+        if opt.startswith("-") and opt != "--help"}
+    assert quick.positionals == tuple(
+        param.name for param in params if not param.opts[0].startswith("-"))
 
 
-@pytest.mark.parametrize("argv", [
-    ["a.xml"],
-    ["a.xml", "b.xml", "dir"],
-    ["--board", "b.xml", "a.xml"],
-    ["-b", "b.xml", "-f", "json", "a.xml"],
-    ["--board=b.xml", "--output-format=sarif", "a.xml"],
-    ["a.xml", "--select", "ISM2", "--select", "ISM3", "--ignore=ISM203"],
-    ["--config", "pyproject.toml", "--no-cache", "--fix", "--diff",
-     "--skip-other-xml", "a.xml"],
-    ["-b", "first.xml", "-b", "second.xml", "a.xml"],
-    ["--board", "-odd.xml", "a.xml"],
-    ["--", "--fix", "-b"],
-    ["-", "a.xml"],
-    ["--board=", "a.xml"],
-])
-def test_fast_lint_parser_parses_as_click_does(argv):
-    from acrn_ivshmem.cli import parse_fast_lint
+QUICK_LINES = [
+    ("lint", ["a.xml"]),
+    ("lint", ["a.xml", "b.xml", "dir"]),
+    ("lint", ["--board", "b.xml", "a.xml"]),
+    ("lint", ["-b", "b.xml", "-f", "json", "a.xml"]),
+    ("lint", ["--board=b.xml", "--output-format=sarif", "a.xml"]),
+    ("lint", ["a.xml", "--select", "ISM2", "--select", "ISM3",
+              "--ignore=ISM203"]),
+    ("lint", ["--config", "pyproject.toml", "--no-cache", "--fix", "--diff",
+              "--skip-other-xml", "a.xml"]),
+    ("lint", ["-b", "first.xml", "-b", "second.xml", "a.xml"]),
+    ("lint", ["--board", "-odd.xml", "a.xml"]),
+    ("lint", ["--", "--fix", "-b"]),
+    ("lint", ["-", "a.xml"]),
+    ("lint", ["--board=", "a.xml"]),
+    ("add-region", ["s.xml", "--vms", "0,1"]),
+    ("add-region", ["s.xml", "--name", "ring", "--vms", "1,2", "--provider",
+                    "dm", "--size", "8", "--region-id", "7", "--vbdf",
+                    "POST_STD_VM1=00:0c.0", "--vbdf", "X=00:0d.0"]),
+    ("add-region", ["--vms=0,1", "--size=+4", "-b", "b.xml", "--dry-run",
+                    "--diff", "--force", "s.xml"]),
+    ("add-region", ["s.xml", "--size", " 16 ", "--region-id", "0_1"]),
+    ("set-region", ["s.xml", "shm_region_0", "--size", "4"]),
+    ("set-region", ["s.xml", "shm_region_0", "--vms", "0,2,3", "--vbdf",
+                    "a=00:08.0", "--provider", "hv", "--region-id", "-1"]),
+    ("set-region", ["s.xml", "--", "-odd"]),
+    ("remove-region", ["s.xml", "shm_region_1"]),
+    ("remove-region", ["--board", "b.xml", "s.xml", "shm_region_1",
+                       "--force"]),
+]
 
-    parsed = parse_fast_lint(list(argv))
-    clicks = lint_command().make_context("lint", list(argv)).params
+
+@pytest.mark.parametrize("name, argv", QUICK_LINES)
+def test_quick_parser_parses_as_click_does(name, argv):
+    from acrn_ivshmem.cli import QUICK_COMMANDS, parse_quick
+
+    parsed = parse_quick(QUICK_COMMANDS[name], list(argv))
+    clicks = typer_command(name).make_context(name, list(argv)).params
     # As typer hands them to the function: lists, and None for no value.
     expected = {key: (list(value) or None if key != "paths"
                       else list(value)) if isinstance(value, tuple)
@@ -187,16 +211,24 @@ def test_fast_lint_parser_parses_as_click_does(argv):
     assert parsed == expected
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["--help"], ["-h", "a.xml"], ["--board"], ["a.xml", "--board"],
-    ["-bboard.xml", "a.xml"], ["--boa", "b.xml", "a.xml"],
-    ["-f", "xml", "a.xml"], ["--fix=yes", "a.xml"], ["--no-such", "a.xml"],
-    ["--board", "b.xml"],
+@pytest.mark.parametrize("name, argv", [
+    ("lint", []), ("lint", ["--help"]), ("lint", ["-h", "a.xml"]),
+    ("lint", ["--board"]), ("lint", ["a.xml", "--board"]),
+    ("lint", ["-bboard.xml", "a.xml"]), ("lint", ["--boa", "b.xml", "a.xml"]),
+    ("lint", ["-f", "xml", "a.xml"]), ("lint", ["--fix=yes", "a.xml"]),
+    ("lint", ["--no-such", "a.xml"]), ("lint", ["--board", "b.xml"]),
+    ("add-region", []), ("add-region", ["a.xml", "b.xml"]),
+    ("add-region", ["s.xml", "--size", "four"]),
+    ("add-region", ["s.xml", "--size", "4.0"]),
+    ("add-region", ["s.xml", "--region-id"]),
+    ("set-region", ["s.xml"]), ("set-region", ["s.xml", "a", "b"]),
+    ("remove-region", ["s.xml", "--name", "x"]),
+    ("remove-region", ["s.xml", "x", "--size", "4"]),
 ])
-def test_fast_lint_parser_leaves_the_rest_to_typer(argv):
-    from acrn_ivshmem.cli import parse_fast_lint
+def test_quick_parser_leaves_the_rest_to_typer(name, argv):
+    from acrn_ivshmem.cli import QUICK_COMMANDS, parse_quick
 
-    assert parse_fast_lint(argv) is None
+    assert parse_quick(QUICK_COMMANDS[name], argv) is None
 
 
 def test_cache_gives_the_same_result(workdir):

@@ -8,9 +8,9 @@ reads and writes BAR2). For the guest tool, ``guest_tool.sh`` is /init
 and the initramfs also holds the Python running the tests, the standard
 library modules the tool imports and ``acrn_ivshmem/guest.py``. Each
 prints ``IVE`` lines on the serial port, and those (not QEMU's exit
-status) are the verdict. ``.ci/install-e2e`` installs QEMU, busybox-static and the
-kernel (``.ci/cache/vmlinuz``, or ``$ACRN_SHM_E2E_KERNEL``); without
-them these tests skip.
+status) are the verdict. ``.ci/install-e2e`` installs QEMU,
+busybox-static and the kernel (``.ci/cache/vmlinuz``, or
+``$ACRN_SHM_E2E_KERNEL``); without them these tests skip.
 """
 
 from __future__ import annotations
