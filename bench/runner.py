@@ -2,8 +2,8 @@
 
 :func:`command` finds the ``acrn-shm`` of this interpreter,
 :func:`run_once` runs a process and returns its wall and CPU time, exit
-status and peak RSS (of that process alone), :func:`timed` takes the median of
-several runs, and :func:`table` prints rows under aligned headers.
+status and peak RSS (of that process alone), :func:`timed` takes the medians
+of several runs, and :func:`table` prints rows under aligned headers.
 """
 
 from __future__ import annotations
@@ -51,19 +51,28 @@ def run_once(argv: list[str], env: dict) -> Run:
                usage.ru_maxrss, stderr.decode(errors="replace"))
 
 
+class Timing(NamedTuple):
+    """Medians of several runs: wall and CPU seconds; and the peak RSS
+    (KB) of all child processes so far."""
+
+    wall: float
+    cpu: float
+    rss: int
+
+
 def timed(argv: list[str], runs: int, env: dict,
-          ok: tuple[int, ...] = (0, 1)) -> tuple[float, int]:
-    """Median wall seconds of ``runs`` runs and the peak RSS (KB) of all
-    child processes so far (exit status outside ``ok`` aborts)."""
-    times = []
+          ok: tuple[int, ...] = (0, 1)) -> Timing:
+    """Run ``argv`` ``runs`` times (exit status outside ``ok`` aborts)."""
+    done = []
     for _ in range(runs):
         run = run_once(argv, env)
-        times.append(run.wall)
+        done.append(run)
         if run.code not in ok:
             raise SystemExit(f"failed ({run.code}): {' '.join(argv)}\n"
                              f"{run.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return statistics.median(times), peak
+    return Timing(statistics.median(run.wall for run in done),
+                  statistics.median(run.cpu for run in done), peak)
 
 
 def ms(seconds: float) -> str:
