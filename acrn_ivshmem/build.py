@@ -50,7 +50,7 @@ from .config import LintConfig
 from .errors import AcrnShmError, InputError, UsageError, located
 from .lint import Linter, LintResult
 from .loader import Loaded, load
-from .model import Board, Scenario
+from .model import Board, Scenario, is_decimal
 
 #: Environment variable naming the Python that runs ACRN's make.
 BUILD_PYTHON_VARIABLE = "ACRN_SHM_BUILD_PYTHON"
@@ -258,7 +258,7 @@ def read_version(acrn_src: str) -> AcrnVersion:
                          "file)") from None
     major = values.get("MAJOR_VERSION", "")
     minor = values.get("MINOR_VERSION", "")
-    if not (major.isdigit() and minor.isdigit()):
+    if not (is_decimal(major) and is_decimal(minor)):
         raise InputError(f"{path}: expected MAJOR_VERSION and MINOR_VERSION "
                          "numbers")
     return AcrnVersion(int(major), int(minor),
@@ -521,12 +521,12 @@ def expected_regions(scenario: Scenario) -> tuple[ShmRegion, ...]:
         if region.land != "hv" or region.name is None or region.malformed:
             continue
         size = region.size.text.strip() if region.size else "2"
-        if not size.isdigit():
+        if not is_decimal(size):
             continue
         region_id = None
         if not scenario.is_legacy:
             id_text = region.region_id.text if region.region_id else "0"
-            region_id = int(id_text) if id_text.isdigit() else None
+            region_id = int(id_text) if is_decimal(id_text) else None
         regions.append(ShmRegion("hv:/" + region.name.text.strip(),
                                  int(size) * MIB, region_id))
     return tuple(regions)

@@ -4,6 +4,7 @@ Exit status: 0 clean, 1 error findings, 2 usage or input error.
 """
 
 
+import functools
 import os
 import sys
 from . import __version__
@@ -55,7 +56,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     if result.files or result.diagnostics or not result.errors:
         sys.stdout.write(formatter(result.diagnostics, result.files))
     for error in result.errors:
-        sys.stderr.write(f"acrn-shm: error: {error}\n")
+        _fail(error)
     return result.exit_code
 
 
@@ -250,8 +251,8 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         errors = [d for d in checked.diagnostics if d.severity == "error"]
         if errors:
             sys.stderr.write(text(errors, checked.files))
-            sys.stderr.write(f"acrn-shm: {scenario} has errors; no launch "
-                             "script written\n")
+            sys.stderr.write(f"acrn-shm: {escaped(scenario)} has errors; "
+                             "no launch script written\n")
             return 1
         source = " + ".join(os.path.basename(path) for path in (
             scenario, *launches, board))
@@ -367,12 +368,12 @@ def run_qemu(what: str, options: dict, check: bool = False,
                 for command in report.commands:
                     sys.stdout.write(f"  {command}\n")
             for warning in plan.warnings:
-                sys.stderr.write(f"acrn-shm: warning: {warning}\n")
+                sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
             return 0 if report.ready else 1
     except AcrnShmError as exc:
         return _fail(str(exc))
     for warning in warnings:
-        sys.stderr.write(f"acrn-shm: warning: {warning}\n")
+        sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
     sys.stdout.write(output)
     return 0
 
@@ -383,8 +384,9 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     from .ivshmem_server import run
 
     def ready(_server) -> None:
-        sys.stderr.write(f"acrn-shm: ivshmem server listening on {socket} "
-                         f"({size} MB, {vectors} vector(s))\n")
+        sys.stderr.write(f"acrn-shm: ivshmem server listening on "
+                         f"{escaped(socket)} ({size} MB, {vectors} "
+                         "vector(s))\n")
         sys.stderr.flush()
 
     try:
@@ -434,12 +436,12 @@ def run_build(request) -> int:
                                       lint_config=load_config(None))
     except acrn_build.LintFailed as exc:
         sys.stderr.write(text(exc.result.diagnostics, exc.result.files))
-        sys.stderr.write(f"acrn-shm: {exc}\n")
+        sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
         return 1
     except acrn_build.MakeFailed as exc:
         for line in exc.error_lines:
             sys.stderr.write(f"  {line}\n")
-        sys.stderr.write(f"acrn-shm: {exc}\n")
+        sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
         return 1
     except acrn_build.MissingPrerequisites as exc:
         sys.stderr.write("acrn-shm: error: missing before make can run:\n")
@@ -449,7 +451,7 @@ def run_build(request) -> int:
     except AcrnShmError as exc:
         code = getattr(exc, "exit_status", 2)
         prefix = "acrn-shm: error: " if code == 2 else "acrn-shm: "
-        sys.stderr.write(f"{prefix}{exc}\n")
+        sys.stderr.write(f"{prefix}{escaped(str(exc))}\n")
         return code
     warnings = result.lint.diagnostics
     if warnings:
@@ -583,7 +585,9 @@ def print_regions(path: str, output_format: str) -> int:
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"acrn-shm: error: {message}\n")
+    """Print ``message`` as one error line (control characters, e.g. a
+    newline in a path, escaped); return exit status 2."""
+    sys.stderr.write(f"acrn-shm: error: {escaped(message)}\n")
     return 2
 
 
@@ -1126,19 +1130,23 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
 
 
 class QuickCommand:
-    """What the quick parser knows of one command: its positional
-    parameters (``variadic``: one or more of the last), its options
-    (option string -> parameter), flags, repeatable and integer
-    parameters, and the defaults typer would give."""
+    """What the quick parser knows of one command: the function that
+    runs it (called with the parameters), its positional parameters
+    (``variadic``: one or more of the last), its options (option string
+    -> parameter), flags, repeatable and integer parameters, allowed
+    values, and the defaults typer would give."""
 
-    def __init__(self, positionals, values, flags=(), repeatable=(),
-                 integers=(), defaults=None, variadic=False):
+    def __init__(self, run, positionals, values, flags=(), repeatable=(),
+                 integers=(), choices=None, defaults=None,
+                 variadic=False):
+        self.run = run
         self.positionals = tuple(positionals)
         self.values = dict(values)
         self.flags = {flag: flag.lstrip("-").replace("-", "_")
                       for flag in flags}
         self.repeatable = tuple(repeatable)
         self.integers = tuple(integers)
+        self.choices = dict(choices or {})
         self.defaults = dict(defaults or {})
         self.variadic = variadic
 
@@ -1150,21 +1158,25 @@ _REGION_VALUES = {"--size": "size", "--vms": "vms", "--provider": "provider",
 #: The commands the quick parser takes (the common, scripted ones).
 QUICK_COMMANDS = {
     "lint": QuickCommand(
-        ["paths"], {**_BOARD, "--output-format": "output_format",
+        run_lint, ["paths"], {**_BOARD, "--output-format": "output_format",
                     "-f": "output_format", "--select": "select",
                     "--ignore": "ignore", "--config": "config"},
         ["--no-cache", "--fix", "--diff", "--skip-other-xml"],
         repeatable=["select", "ignore"],
+        choices={"output_format": LINT_FORMATS},
         defaults={"output_format": "text"}, variadic=True),
     "add-region": QuickCommand(
-        ["scenario"], {"--name": "name", **_REGION_VALUES}, _EDIT_FLAGS,
+        functools.partial(run_region_edit, "add-region"), ["scenario"],
+        {"--name": "name", **_REGION_VALUES}, _EDIT_FLAGS,
         repeatable=["vbdf"], integers=["size", "region_id"],
         defaults={"size": 2, "provider": "hv"}),
     "set-region": QuickCommand(
+        functools.partial(run_region_edit, "set-region"),
         ["scenario", "name"], _REGION_VALUES, _EDIT_FLAGS,
         repeatable=["vbdf"], integers=["size", "region_id"]),
-    "remove-region": QuickCommand(["scenario", "name"], _BOARD,
-                                  _EDIT_FLAGS),
+    "remove-region": QuickCommand(
+        functools.partial(run_region_edit, "remove-region"),
+        ["scenario", "name"], _BOARD, _EDIT_FLAGS),
 }
 
 
@@ -1223,7 +1235,8 @@ def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:
         return None
     else:
         params.update(zip(command.positionals, positionals))
-    if params.get("output_format", "text") not in LINT_FORMATS:
+    if any(params[key] not in allowed
+           for key, allowed in command.choices.items()):
         return None
     return params
 
@@ -1231,12 +1244,9 @@ def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:
 def run_quick(name: str, argv: list[str]) -> int | None:
     """Run ``acrn-shm NAME ARGV`` without typer when :func:`parse_quick`
     takes ``argv``; None when it does not."""
-    params = parse_quick(QUICK_COMMANDS[name], argv)
-    if params is None:
-        return None
-    if name == "lint":
-        return run_lint(**params)
-    return run_region_edit(name, **params)
+    command = QUICK_COMMANDS[name]
+    params = parse_quick(command, argv)
+    return None if params is None else command.run(**params)
 
 
 def _plain_console(**options):
@@ -1263,8 +1273,7 @@ def main() -> None:
                 sys.exit(status)
         build_app()(prog_name="acrn-shm")
     except AcrnShmError as exc:
-        sys.stderr.write(f"acrn-shm: error: {exc}\n")
-        sys.exit(2)
+        sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - never a traceback for users

@@ -204,12 +204,12 @@ def _edges(scenario: Scenario) -> tuple[list[str], dict]:
     return edges, missing
 
 
-def _shown(text: str) -> str:
-    # One line of file text as it should read in a label: invisible and
-    # line-breaking characters made visible, long text cut.
+def _shown(text: str, limit: int = MAX_TEXT) -> str:
+    # One line of file text as it should read in a label or a message:
+    # invisible and line-breaking characters made visible, long text cut.
     shown = "".join(_visible(char) for char in text)
-    if len(shown) > MAX_TEXT:
-        shown = shown[:MAX_TEXT - 3] + "..."
+    if len(shown) > limit:
+        shown = shown[:limit - 3] + "..."
     return shown
 
 
@@ -274,14 +274,8 @@ def render(dot_text: str, fmt: str, timeout: float = TIMEOUT) -> bytes:
         reason = next((line.strip() for line in done.stderr.decode(
             "utf-8", "replace").splitlines() if line.strip()), "no message")
         raise GraphvizError(
-            f"dot -T{fmt} failed ({how}): {_shown_long(reason)}")
+            f"dot -T{fmt} failed ({how}): {_shown(reason, 200)}")
     return done.stdout
-
-
-def _shown_long(text: str) -> str:
-    # Like _shown, for a message: one line, up to 200 characters.
-    shown = "".join(_visible(char) for char in text)
-    return shown if len(shown) <= 200 else shown[:197] + "..."
 
 
 def _check_format(fmt: str) -> None:

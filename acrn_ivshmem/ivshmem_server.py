@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import UsageError
+from .errors import UsageError, quoted
 
 __all__ = ["IvshmemServer", "MAX_VECTORS", "PROTOCOL_VERSION", "run"]
 
@@ -45,8 +45,8 @@ MAX_VECTORS = 1024
 SHM_DIR = "/dev/shm"
 # The doorbell register carries the peer id in 16 bits.
 _ID_LIMIT = 1 << 16
-# sun_path is 108 bytes, NUL included.
-_MAX_SOCKET_PATH = 107
+#: Longest Unix socket path (``sun_path`` is 108 bytes with the NUL).
+MAX_SOCKET_PATH = 107
 # A peer that stops reading must not stall every other peer forever.
 _SEND_TIMEOUT = 5.0
 _MIB = 1024 * 1024
@@ -62,7 +62,8 @@ class _Peer:
     eventfds: tuple[int, ...]
 
 
-def _size_text(size: int) -> str:
+def size_text(size: int) -> str:
+    """``size`` bytes as ``N MiB`` when whole, else ``N bytes``."""
     if size % _MIB == 0:
         return f"{size // _MIB} MiB"
     return f"{size} bytes"
@@ -105,13 +106,13 @@ class IvshmemServer:
                  shm_dir: str = SHM_DIR):
         self.socket_path = os.fspath(socket_path)
         length = len(os.fsencode(self.socket_path))
-        if not self.socket_path or length > _MAX_SOCKET_PATH:
+        if not self.socket_path or length > MAX_SOCKET_PATH:
             raise UsageError(
-                f"socket path '{self.socket_path}' is {length} bytes; Unix "
-                f"sockets allow 1 to {_MAX_SOCKET_PATH}")
+                f"socket path {quoted(self.socket_path)} is {length} bytes; "
+                f"Unix sockets allow 1 to {MAX_SOCKET_PATH}")
         if size_bytes < _PAGE or size_bytes & (size_bytes - 1):
             raise UsageError(
-                f"shared memory of {_size_text(size_bytes)}: QEMU needs a "
+                f"shared memory of {size_text(size_bytes)}: QEMU needs a "
                 "power of two (4 KiB or more)")
         if not 1 <= vectors <= MAX_VECTORS:
             raise UsageError(f"{vectors} vectors: the server hands out 1 "
@@ -119,8 +120,8 @@ class IvshmemServer:
         if shm_name is not None and (shm_name in ("", ".", "..")
                                      or "/" in shm_name
                                      or "\0" in shm_name):
-            raise UsageError(f"shm name '{shm_name}' must be one file name "
-                             "(not empty, '.', '..', and without '/')")
+            raise UsageError(f"shm name {quoted(shm_name)} must be one file "
+                             "name (not empty, '.', '..', and without '/')")
         self.size_bytes = size_bytes
         self.vectors = vectors
         self.shm_path = (None if shm_name is None
@@ -162,7 +163,7 @@ class IvshmemServer:
                 self._release()
                 raise
         log.info("listening on %s: %s of %s, %d vector(s)",
-                 self.socket_path, _size_text(self.size_bytes),
+                 self.socket_path, size_text(self.size_bytes),
                  self.shm_path or "memfd", self.vectors)
 
     def serve_forever(self) -> None:
@@ -233,8 +234,8 @@ class IvshmemServer:
                 os.ftruncate(fd, self.size_bytes)
             elif info.st_size != self.size_bytes:
                 raise UsageError(
-                    f"{self.shm_path}: is {_size_text(info.st_size)}, not "
-                    f"the {_size_text(self.size_bytes)} asked for")
+                    f"{self.shm_path}: is {size_text(info.st_size)}, not "
+                    f"the {size_text(self.size_bytes)} asked for")
         except BaseException:
             os.close(fd)
             raise

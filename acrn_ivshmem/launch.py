@@ -120,7 +120,6 @@ def write_scripts(inputs: LaunchInputs, vm_names: Sequence[str] | None,
     version_text = "%d.%d" % acrn_version
     scripts = []
     for name in names:
-        settings_of(scenario, name)
         planned = plan(scenario, name, inputs.board, acrn_version)
         scripts.append(Script(
             name, script_name(_offset(scenario, name)),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .errors import UsageError, located, quoted
 from .model import (
     REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario,
-    Value, parse_vbdf,
+    Value, is_decimal, parse_vbdf,
 )
 from .xmlio import Loc
 
@@ -37,9 +37,10 @@ __all__ = ["DmParam", "Plan", "SlotClash", "plan", "vm_regions"]
 AUTO_SLOTS = tuple(range(3, 30))
 OVMF = "/usr/share/acrn/bios/OVMF.fd"
 _TAP = re.compile(r"[A-Za-z0-9_-]{1,15}")
-# Values that pass through a helper's output are split into words by
-# the shell, so they may only hold characters that need no quoting.
-_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+#: Characters a shell word needs no quoting for. Values that pass
+#: through a helper's output are split into words by the shell, so they
+#: may only hold these.
+SHELL_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _BDF = re.compile(r"([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])")
 
 
@@ -141,7 +142,7 @@ def _refuse(vm_name: str, what: str, value: str, allowed: str,
 
 
 def _word(vm_name: str, what: str, value: str) -> str:
-    if not _WORD.fullmatch(value):
+    if not SHELL_WORD.fullmatch(value):
         _refuse(vm_name, what, value, "use letters, digits and "
                 "_ @ % + = : , . / - only")
     return value
@@ -167,7 +168,7 @@ class _Slots:
                 "give it a VBDF with a device number from 03 to 1e"))
         elif key in self.taken:
             self.clashes.append(SlotClash(
-                loc, f"{label} wants slot {_slot_text(*key)}, which "
+                loc, f"{label} wants slot {slot_text(*key)}, which "
                 f"{self.taken[key]} already has", "give each device of "
                 "the VM its own VBDF device number"))
         else:
@@ -187,7 +188,8 @@ class _Slots:
         return "?"
 
 
-def _slot_text(device: int, function: int) -> str:
+def slot_text(device: int, function: int) -> str:
+    """An acrn-dm slot as acrn-shm writes it: ``8``, or ``8:1``."""
     return str(device) if function == 0 else f"{device}:{function}"
 
 
@@ -204,9 +206,8 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
     try:
         return _plan(scenario, vm_name, settings, board, acrn_version)
     except _Unsafe as exc:
-        loc = exc.loc or next(
-            (vm.loc for vm in scenario.vms if vm.name == vm_name),
-            scenario.root_loc)
+        vm = scenario.vm_named(vm_name)
+        loc = exc.loc or (vm.loc if vm else scenario.root_loc)
         raise UsageError(located(scenario.path, loc.line, loc.column,
                                  str(exc))) from None
 
@@ -238,7 +239,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
             continue
         slots.reserve(bdf.device, bdf.function, label,
                       vbdf.loc if vbdf is not None else None)
-        ivshmem_slots.append(_slot_text(bdf.device, bdf.function))
+        ivshmem_slots.append(slot_text(bdf.device, bdf.function))
     vuart_slots = []
     for index, vbdf in settings.pci_vuarts:
         bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
@@ -247,7 +248,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
             continue
         slots.reserve(bdf.device, bdf.function, f"PCI vUART {index}",
                       vbdf.loc if vbdf is not None else None)
-        vuart_slots.append((index, _slot_text(bdf.device, bdf.function)))
+        vuart_slots.append((index, slot_text(bdf.device, bdf.function)))
     if vga:
         slots.reserve(2, 0, "the VGA passthrough device", None, (2,))
 
@@ -273,7 +274,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
                else sorted(cpu for cpu, _apic in cpu_table))
         params.append(DmParam(tuple(str(i) for i in ids), "add_cpus"))
     memory = settings.memory_mb or "1024"
-    if not memory.isascii() or not memory.isdigit():
+    if not is_decimal(memory):
         _refuse(vm_name, "memory size", memory, "a whole number of MB")
     plain("-m", f"{int(memory)}M")
     if scenario.ssram and rt:
@@ -291,16 +292,14 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
             _refuse(vm_name, "region name",
                     name.text if name else "", "[A-Za-z0-9_]{1,27}",
                     name.loc if name else None)
-        if size is None or not size.text.isascii() \
-                or not size.text.isdigit():
+        if size is None or not is_decimal(size.text):
             _refuse(vm_name, f"size of region {region.label}",
                     size.text if size else "", "a whole number of MB",
                     size.loc if size else None)
         options = f"{region.land}:/{name.text},{int(size.text)}"
         if acrn_version >= (3, 3) and region.region_id is not None:
             region_id = region.region_id.text
-            if not region_id.isascii() or not region_id.isdigit() \
-                    or int(region_id) > 0xFFFF:
+            if not is_decimal(region_id) or int(region_id) > 0xFFFF:
                 _refuse(vm_name, f"region id of {region.label}",
                         region_id, "0..65535", region.region_id.loc)
             options += f",{int(region_id)}"
@@ -354,7 +353,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
     if settings.gpu is not None:
         virtio.append(("virtio-gpu", _gpu(vm_name, settings.gpu)))
     for cid in settings.vsocks:
-        if not cid.isascii() or not cid.isdigit():
+        if not is_decimal(cid):
             _refuse(vm_name, "vsock cid", cid, "a decimal number")
         virtio.append(("vhost-vsock", f"cid={cid}"))
     for index, (kind, options) in enumerate(virtio):
@@ -414,8 +413,7 @@ def _cpu_table(settings: DeviceModelSettings, board: Board | None,
     apic_of = dict(board.apic_ids)
     table = []
     for text in sorted(set(settings.pcpus), key=lambda t: (len(t), t)):
-        if not text.isascii() or not text.isdigit() \
-                or int(text) not in apic_of:
+        if not is_decimal(text) or int(text) not in apic_of:
             raise UsageError(
                 f"VM '{vm_name}' is pinned to pCPU '{text}', which board "
                 f"{board.path} does not have")

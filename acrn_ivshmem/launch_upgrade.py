@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from .model import is_decimal
+
 __all__ = ["LaunchSettings", "convert_launch_vm"]
 
 _SKIPPED = ("vm_name", "shm_regions")
@@ -145,7 +147,7 @@ def _mem_size(settings: LaunchSettings, child: etree._Element):
     text = _text(child)
     if not text:
         return
-    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+    if not is_decimal(text) or int(text) == 0:
         settings.refusals.append(
             (child, f"'{text}' is not a whole number of MB"))
         return
@@ -159,7 +161,7 @@ def _cpu_affinity(settings: LaunchSettings, child: etree._Element):
         text = _text(pcpu)
         if not text:
             continue
-        if pcpu.tag != "pcpu_id" or not (text.isascii() and text.isdigit()):
+        if pcpu.tag != "pcpu_id" or not is_decimal(text):
             settings.refusals.append(
                 (pcpu, f"'{text}' is not a pCPU id"))
             continue

@@ -30,6 +30,7 @@ from enum import Enum
 from lxml import etree
 
 from .errors import UsageError, located, quoted
+from .ivshmem_server import MAX_SOCKET_PATH, SHM_DIR, size_text
 from .loader import load
 from .model import (
     Bdf, Board, Region, Scenario, Vm, is_decimal, parse_vbdf,
@@ -43,9 +44,7 @@ __all__ = [
 ]
 
 #: Where the backing files go unless told otherwise (POSIX shm).
-DEFAULT_SHM_DIR = "/dev/shm"
-#: Longest Unix socket path (``sun_path`` is 108 bytes with the NUL).
-MAX_SOCKET_PATH = 107
+DEFAULT_SHM_DIR = SHM_DIR
 #: Most MSI-X vectors QEMU's ivshmem-server hands out.
 MAX_VECTORS = 64
 _MIB = 1024 * 1024
@@ -416,22 +415,23 @@ def plan_for_vm(scenario: Scenario, vm: str,
     seen_paths: dict[str, Region] = {}
     for region, member_vbdf in zip(regions, addresses):
         name = region.name.text if region.name else ""
-        where = _where(scenario, region)
         try:
             _check_file_name(name)
         except UsageError as exc:
-            raise UsageError(f"{where}: {exc}") from None
+            raise UsageError(_at(scenario, region, str(exc))) from None
         if region.land is None:
-            raise UsageError(
-                f"{where}: region {quoted(name)} is provided by "
+            raise UsageError(_at(
+                scenario, region,
+                f"region {quoted(name)} is provided by "
                 f"{quoted(region.provider.text)}; expected 'Hypervisor' "
-                "or 'Device Model'")
-        size = _region_size(region, where)
+                "or 'Device Model'"))
+        size = _region_size(scenario, region)
         if name in seen_paths:
-            raise UsageError(
-                f"{where}: VM {target.label} is in two regions named "
+            raise UsageError(_at(
+                scenario, region,
+                f"VM {target.label} is in two regions named "
                 f"{quoted(name)}; under QEMU both would be "
-                f"{quoted(posixpath.join(shm_dir, name))}")
+                f"{quoted(posixpath.join(shm_dir, name))}"))
         seen_paths[name] = region
         if member_vbdf.bus != 0:
             warnings.append(
@@ -454,8 +454,10 @@ def plan_for_vm(scenario: Scenario, vm: str,
                     tuple(warnings))
 
 
-def _where(scenario: Scenario, region: Region) -> str:
-    return f"{scenario.path}:{region.loc.line}:{region.loc.column}"
+def _at(scenario: Scenario, region: Region, message: str) -> str:
+    """``message`` located at ``region`` of ``scenario``."""
+    return located(scenario.path, region.loc.line, region.loc.column,
+                   message)
 
 
 def _find_vm(scenario: Scenario, name: str) -> Vm:
@@ -490,10 +492,11 @@ def _regions_of(scenario: Scenario, vm: Vm) -> list[Region]:
                 "IVSHMEM_REGION: set it to 'y'"))
         for region in scenario.regions:
             if region.malformed:
-                raise UsageError(
-                    f"{_where(scenario, region)}: cannot read "
-                    f"IVSHMEM_REGION {quoted(region.legacy.raw.text)}: "
-                    "run 'acrn-shm lint' on the file")
+                raise UsageError(_at(
+                    scenario, region,
+                    f"cannot read IVSHMEM_REGION "
+                    f"{quoted(region.legacy.raw.text)}: run 'acrn-shm lint' "
+                    "on the file"))
     return [region for region in scenario.regions
             if any(member.vm is not None
                    and _is_member(scenario, vm, member.vm.text)
@@ -517,16 +520,17 @@ def _no_region_message(scenario: Scenario, vm: Vm) -> str:
             + "; ".join(listed))
 
 
-def _region_size(region: Region, where: str) -> int:
+def _region_size(scenario: Scenario, region: Region) -> int:
     text = region.size.text.strip() if region.size else ""
     if not is_decimal(text):
-        raise UsageError(f"{where}: region {region.label} has size "
-                         f"{quoted(text)}; expected a number of MB")
+        raise UsageError(_at(scenario, region,
+                             f"region {region.label} has size "
+                             f"{quoted(text)}; expected a number of MB"))
     size = int(text)
     try:
         _check_size(size, f"the size of region {region.label}")
     except UsageError as exc:
-        raise UsageError(f"{where}: {exc}") from None
+        raise UsageError(_at(scenario, region, str(exc))) from None
     return size
 
 
@@ -562,10 +566,10 @@ def _addresses(scenario: Scenario, vm: Vm,
                 _FIRST_DEVICE, _LAST_DEFAULT_DEVICE + 1)
                 if Bdf(0, device, 0) not in used), None)
             if bdf is None:
-                raise UsageError(
-                    f"{_where(scenario, region)}: VM {vm.label} has no "
-                    f"VBDF in region {region.label} and 00:08.0-00:0f.0 "
-                    "are all taken; give it one")
+                raise UsageError(_at(
+                    scenario, region,
+                    f"VM {vm.label} has no VBDF in region {region.label} "
+                    "and 00:08.0-00:0f.0 are all taken; give it one"))
             used.add(bdf)
         result.append(bdf)
     return result
@@ -584,11 +588,11 @@ def _place(found: list[tuple[Region, int, Bdf]], ids: _Ids, shm_dir: str,
     for region, _size, bdf in found:
         key = (bdf.device, bdf.function)
         if key in by_addr:
-            raise UsageError(
-                f"{_where(scenario, region)}: regions "
-                f"{by_addr[key].label} and {region.label} are both at "
-                f"{bdf.device:02x}.{bdf.function} of this VM; QEMU needs "
-                "one device per address")
+            raise UsageError(_at(
+                scenario, region,
+                f"regions {by_addr[key].label} and {region.label} are both "
+                f"at {bdf.device:02x}.{bdf.function} of this VM; QEMU "
+                "needs one device per address"))
         by_addr[key] = region
     slots = {}
     for device, function in by_addr:
@@ -798,8 +802,8 @@ class _Prep:
         free = info.f_bavail * info.f_frsize
         if free < missing:
             self.add(self.plan.shm_dir, PrepStatus.WARNING,
-                     f"{_size_text(free)} free, but the regions may take "
-                     f"{_size_text(missing)} more once written")
+                     f"{size_text(free)} free, but the regions may take "
+                     f"{size_text(missing)} more once written")
 
     def file(self, device: ShmDevice, users: dict[tuple[int, int], set]):
         path = device.mem_path
@@ -825,7 +829,7 @@ class _Prep:
         if info.st_size < size:
             if holders:
                 self.add(path, PrepStatus.PROBLEM,
-                         f"is {_size_text(info.st_size)}, smaller than "
+                         f"is {size_text(info.st_size)}, smaller than "
                          f"{device.size_mb} MiB, but in use by "
                          f"{_pids(holders)}; not resized (QEMU refuses a "
                          "smaller file)")
@@ -833,7 +837,7 @@ class _Prep:
             self.new_bytes += size - info.st_size
             if not self.create:
                 self.add(path, PrepStatus.PROBLEM,
-                         f"is {_size_text(info.st_size)}, smaller than "
+                         f"is {size_text(info.st_size)}, smaller than "
                          f"{device.size_mb} MiB", make[0])
                 return
             self.grow(path, info, size, make)
@@ -842,11 +846,11 @@ class _Prep:
         if info.st_size > size:
             status = (PrepStatus.WARNING if status is PrepStatus.OK
                       else status)
-            note = (f"is {_size_text(info.st_size)}, larger than the "
+            note = (f"is {size_text(info.st_size)}, larger than the "
                     f"{device.size_mb} MiB asked: QEMU uses the start of "
                     f"it; left as is; {note}")
         else:
-            note = f"{_size_text(info.st_size)}, {note}"
+            note = f"{size_text(info.st_size)}, {note}"
         if holders:
             note += f"; in use by {_pids(holders)}"
         self.add(path, status, note, *commands)
@@ -882,7 +886,7 @@ class _Prep:
             fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except PermissionError:
             self.add(path, PrepStatus.NEEDS_ROOT,
-                     f"is {_size_text(info.st_size)}, smaller than "
+                     f"is {size_text(info.st_size)}, smaller than "
                      f"{size // _MIB} MiB, and not writable", make[0])
             return
         try:
@@ -897,7 +901,7 @@ class _Prep:
         finally:
             os.close(fd)
         self.add(path, PrepStatus.GROWN,
-                 f"grown from {_size_text(info.st_size)} to "
+                 f"grown from {size_text(info.st_size)} to "
                  f"{size // _MIB} MiB")
 
     def check_mode(self, path: str, info: os.stat_result
@@ -954,12 +958,6 @@ def _read_int(path: str) -> int | None:
             return int(file.read().strip())
     except (OSError, ValueError):
         return None
-
-
-def _size_text(size: int) -> str:
-    if size % _MIB == 0:
-        return f"{size // _MIB} MiB"
-    return f"{size} bytes"
 
 
 def _pids(holders: set) -> str:

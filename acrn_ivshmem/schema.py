@@ -96,8 +96,8 @@ def _validator_stamp() -> bytes:
         if spec is None or spec.origin is None:
             stamps.append(f"{name} missing")
             continue
-        stat = os.stat(spec.origin)
-        stamps.append(f"{spec.origin}:{stat.st_size}:{stat.st_mtime_ns}")
+        info = os.stat(spec.origin)
+        stamps.append(f"{spec.origin}:{info.st_size}:{info.st_mtime_ns}")
     return ";".join(stamps).encode()
 
 

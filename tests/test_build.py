@@ -115,11 +115,14 @@ def test_version_errors(tmp_path):
         read_version(str(tmp_path))
     assert str(no_file.value) == (
         f"{tmp_path}: not an ACRN source tree (no VERSION file)")
-    (tmp_path / "VERSION").write_text("MAJOR_VERSION=two\n")
-    with pytest.raises(InputError) as bad:
-        read_version(str(tmp_path))
-    assert str(bad.value) == (f"{tmp_path}/VERSION: expected MAJOR_VERSION "
-                              "and MINOR_VERSION numbers")
+    # "²" is a digit to str.isdigit but not to int().
+    for text in ("MAJOR_VERSION=two\n",
+                 "MAJOR_VERSION=\u00b2\nMINOR_VERSION=3\n"):
+        (tmp_path / "VERSION").write_text(text)
+        with pytest.raises(InputError) as bad:
+            read_version(str(tmp_path))
+        assert str(bad.value) == (f"{tmp_path}/VERSION: expected "
+                                  "MAJOR_VERSION and MINOR_VERSION numbers")
 
 
 def test_old_acrn_is_refused(tmp_path):
@@ -672,6 +675,14 @@ def test_expected_regions_skip_device_model_and_disabled(tmp_path):
     assert expected_regions(load(str(disabled)).model) == ()
     assert expected_regions(load(str(LEGACY)).model) == (
         ShmRegion("hv:/shm_region_0", 2 * MIB),)
+    # Sizes and ids int() cannot read: no region (lint reports them).
+    odd = tmp_path / "odd.xml"
+    odd.write_text((PROJECT / "scenario-xmls" / "dm_land_v3.xml").read_text(
+        encoding="utf-8").replace("<IVSHMEM_REGION_ID>2<",
+                                  "<IVSHMEM_REGION_ID>\u00b2<"),
+                   encoding="utf-8")
+    assert expected_regions(load(str(odd)).model) == (
+        ShmRegion("hv:/hv_log", 2 * MIB, None),)
 
 
 # --- make output -------------------------------------------------------------

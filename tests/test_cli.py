@@ -98,6 +98,19 @@ def test_input_errors_are_one_line_without_traceback():
         assert "Traceback" not in golden
 
 
+@pytest.mark.parametrize("argv", [
+    ["lint", "x\ny.xml"], ["lint", "--board", "b\n.xml", "clean_v3.xml"],
+    ["regions", "x\ny.xml"], ["set-region", "x\ny.xml", "r", "--size", "4"],
+    ["add-region", "x\ny.xml", "--vms", "0,1"],
+    ["remove-region", "x\ny.xml", "r"], ["graph", "x\ny.xml"],
+])
+def test_a_line_break_in_a_path_stays_escaped(argv, workdir):
+    result = run(argv, workdir)
+    path = next(arg for arg in argv if "\n" in arg).replace("\n", "\\x0a")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"acrn-shm: error: {path}: no such file\n")
+
+
 def test_text_report_has_one_line_per_finding(workdir):
     # Found by fuzzing: a line break quoted from the file is escaped.
     scenario = workdir / "clean_v3.xml"

@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..launch_plan import DmParam, Plan
+from ..launch_plan import SHELL_WORD, DmParam, Plan
 
 __all__ = ["render", "ivshmem_args", "script_name"]
 
-_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _EXPANSION = re.compile(r"[A-Za-z0-9_@%+=:,./${}-]+")
 
 HELPERS = r'''
@@ -132,7 +131,7 @@ add_passthrough_device() {
 
 def _word(word: str) -> str:
     """Quote one word; our own ``${...}`` expansions stay live."""
-    if _PLAIN.fullmatch(word):
+    if SHELL_WORD.fullmatch(word):
         return word
     if "${" in word and _EXPANSION.fullmatch(word):
         return f'"{word}"'
@@ -142,7 +141,7 @@ def _word(word: str) -> str:
 def _line(param: DmParam) -> str:
     if param.helper is None:
         # A bare comma in an array element reads as a typo (SC2054).
-        return " ".join(f"'{word}'" if "," in word and _PLAIN.fullmatch(
+        return " ".join(f"'{word}'" if "," in word and SHELL_WORD.fullmatch(
             word) else _word(word) for word in param.words)
     words = " ".join(_word(word) for word in param.words)
     return f"$({param.helper} {words})"

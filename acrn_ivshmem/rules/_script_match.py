@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..launch_plan import vm_regions
+from ..launch_plan import slot_text, vm_regions
 from ..model import LaunchScript, Region, Scenario, ScriptIvshmem, parse_vbdf
 
 
@@ -26,10 +26,7 @@ class Expected(NamedTuple):
     @property
     def slot_text(self) -> str:
         """The slot as acrn-shm writes it (``8`` or ``8:1``)."""
-        if self.slot is None:
-            return "(automatic)"
-        device, function = self.slot
-        return str(device) if function == 0 else f"{device}:{function}"
+        return "(automatic)" if self.slot is None else slot_text(*self.slot)
 
 
 class Match(NamedTuple):
