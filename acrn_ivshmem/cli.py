@@ -293,6 +293,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
 def run_check_launch(script: str, scenario: str, vm: str | None,
                      launches: list[str], output_format: str) -> int:
     """Compare a launch script with the scenario; lint-style report."""
+    from .config import load_config
     from .formats import FORMATS
     from .launch import check_script, load_for_launch
 
@@ -302,7 +303,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
                      + ", ".join(FORMATS))
     try:
         inputs = load_for_launch(scenario, None, launches)
-        found = check_script(script, inputs, vm)
+        found = check_script(script, inputs, vm, load_config(None))
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(formatter(found, 1))

@@ -17,7 +17,7 @@ from .diagnostics import Diagnostic
 from .emit.launch_script import render, script_name
 from .errors import UsageError
 from .launch_plan import Plan, plan, settings_of
-from .lint import Linter
+from .lint import LintConfig, Linter
 from .loader import kind_of, scenario_from
 from .model import Board, Scenario, VmKind
 from .rules import RULES
@@ -144,8 +144,11 @@ def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],
 
 
 def check_script(script_path: str, inputs: LaunchInputs,
-                 vm_name: str | None) -> list[Diagnostic]:
-    """Compare a launch script with the scenario (ISM511-ISM516)."""
+                 vm_name: str | None,
+                 config: LintConfig | None = None) -> list[Diagnostic]:
+    """Compare a launch script with the scenario (ISM511-ISM516), with
+    the codes and severities of ``config`` as lint has them."""
+    config = config or LintConfig()
     script = read_script(script_path)
     name = vm_name or script.vm_name
     if not name:
@@ -154,10 +157,10 @@ def check_script(script_path: str, inputs: LaunchInputs,
     settings_of(inputs.scenario, name)
     found = []
     for code, rule in RULES.items():
-        if rule.TARGET != "script":
+        if rule.TARGET != "script" or not config.enabled(code):
             continue
         for finding in rule.check(script, inputs.scenario, name):
             found.append(Diagnostic(
                 script_path, finding.loc.line, finding.loc.column, code,
-                rule.SEVERITY, finding.message, finding.hint))
+                config.severity_of(code), finding.message, finding.hint))
     return sorted(found)

@@ -77,6 +77,24 @@ def test_each_drift_at_its_line(script, new, code, message):
     assert result.stdout.endswith("1 error in 1 file\n")
 
 
+@pytest.mark.parametrize("config, expected", [
+    ('ignore = ["ISM513"]\n', "no problems in 1 file\n"),
+    ('ignore = ["ISM51"]\n', "no problems in 1 file\n"),
+    ('severity = { ISM513 = "warning" }\n', "{script}:{line}:7: ISM513 "
+     "[warning] ivshmem device 'shm_region_0' has size '4' but region "
+     "'shm_region_0' is 2 MB\n    hint: use 2\n1 warning in 1 file\n"),
+])
+def test_pyproject_configures_script_rules(script, config, expected):
+    """[tool.acrn-shm] of the nearest pyproject.toml, as lint reads it."""
+    new = LINE.replace(",2)", ",4)")
+    script.write_text(script.read_text().replace(LINE, new))
+    (script.parent / "pyproject.toml").write_text(
+        "[tool.acrn-shm]\n" + config)
+    result = check(script)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, expected.format(script=script, line=line_of(script, new)), "")
+
+
 def test_missing_and_extra(script):
     """A dropped device is missing at acrn-dm; a new one is extra."""
     text = script.read_text().replace(LINE, "").replace(
