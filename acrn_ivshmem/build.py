@@ -354,9 +354,15 @@ class BuildPlan:
 
 
 def plan_build(request: BuildRequest,
-               environ: Mapping[str, str] | None = None) -> BuildPlan:
-    """Check the request against the tree and decide how to run make."""
+               environ: Mapping[str, str] | None = None,
+               linter: Linter | None = None) -> BuildPlan:
+    """Check the request against the tree and decide how to run make.
+
+    The board and scenario are read through ``linter``, so that
+    :func:`lint_inputs` with the same linter does not read them again.
+    """
     environ = os.environ if environ is None else environ
+    linter = linter or Linter()
     acrn_src = os.path.abspath(request.acrn_src)
     board = os.path.abspath(request.board)
     scenario = os.path.abspath(request.scenario)
@@ -374,10 +380,10 @@ def plan_build(request: BuildRequest,
     if not os.path.isfile(os.path.join(acrn_src, "Makefile")):
         raise InputError(f"{acrn_src}: not an ACRN source tree (no "
                          "Makefile)")
-    board_loaded = load(request.board)
+    board_loaded = linter.load(request.board)
     if not isinstance(board_loaded.model, Board):
         raise UsageError(f"{request.board}: --board expects a board XML")
-    scenario_loaded = load(request.scenario)
+    scenario_loaded = linter.load(request.scenario)
     model = scenario_loaded.model
     if not isinstance(model, Scenario):
         raise UsageError(f"{request.scenario}: --scenario expects a "
@@ -532,12 +538,14 @@ def expected_regions(scenario: Scenario) -> tuple[ShmRegion, ...]:
     return tuple(regions)
 
 
-def lint_inputs(plan: BuildPlan,
-                config: LintConfig | None = None) -> LintResult:
-    """Lint the scenario with the board; raise :class:`LintFailed` on
-    any error finding or unreadable input."""
+def lint_inputs(plan: BuildPlan, config: LintConfig | None = None,
+                linter: Linter | None = None) -> LintResult:
+    """Lint the scenario with the board (with ``linter``, which may have
+    read them already, else a new one of ``config``); raise
+    :class:`LintFailed` on any error finding or unreadable input."""
     request = plan.request
-    result = Linter(config).lint([request.scenario], request.board)
+    linter = linter or Linter(config)
+    result = linter.lint([request.scenario], request.board)
     errors = sum(d.severity == "error" for d in result.diagnostics)
     if result.errors:
         raise LintFailed(f"{result.errors[0]}; nothing was built", result)
@@ -1074,9 +1082,10 @@ def build(request: BuildRequest, on_event: OnEvent | None = None,
         emit(BuildEvent(phase, round(clock() - started, 3), objects,
                         detail))
 
-    plan = plan_build(request, environ)
+    linter = Linter(lint_config)
+    plan = plan_build(request, environ, linter)
     step(Phase.LINTING, request.scenario)
-    lint_result = lint_inputs(plan, lint_config)
+    lint_result = lint_inputs(plan, linter=linter)
     step(Phase.CHECKING, "prerequisites")
     check_prerequisites(plan, environ)
     cleaned = False

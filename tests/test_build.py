@@ -27,9 +27,11 @@ from acrn_ivshmem.build import (
     LintFailed, MakeFailed, MissingPrerequisites, Phase, ProgressTracker,
     ShmRegion, StaleBuildDir, build, check_prerequisites, classify_line,
     clean_build_dir, compare_regions, expected_regions, interface_for,
+    lint_inputs,
     last_error_lines, parse_ivshmem_header, plan_build, read_version,
 )
 from acrn_ivshmem.errors import InputError, UsageError
+from acrn_ivshmem.lint import Linter
 from acrn_ivshmem.loader import load
 
 DATA = Path(__file__).parent / "test_build"
@@ -170,6 +172,20 @@ def test_v3_command_line(tmp_path, environ):
                                                      "hybrid_rt_v3")
     assert plan.log_path == f"{tmp_path}/out/{LOG_NAME}"
     assert plan.python == f"{tmp_path}/bin/python3"
+
+
+def test_planning_and_linting_read_each_file_once(tmp_path, environ,
+                                                 monkeypatch):
+    import acrn_ivshmem.lint
+
+    read = []
+    real_load = acrn_ivshmem.lint.load
+    monkeypatch.setattr(acrn_ivshmem.lint, "load",
+                        lambda path: read.append(path) or real_load(path))
+    linter = Linter()
+    plan = plan_build(_request(out=tmp_path / "out"), environ, linter)
+    assert lint_inputs(plan, linter=linter).diagnostics == ()
+    assert sorted(read) == sorted([str(BOARD), str(V3)])
 
 
 def test_v2_3_command_line_keeps_sources_in_the_build(tmp_path, environ):
