@@ -856,10 +856,9 @@ class ProgressTracker:
         self.detail = detail
         return self.event()
 
-    def event(self, phase: Phase | None = None,
-              detail: str | None = None) -> BuildEvent:
-        """An event for now, by default for the current phase."""
-        return BuildEvent(phase or self.phase,
+    def event(self, detail: str | None = None) -> BuildEvent:
+        """An event for now, in the current phase."""
+        return BuildEvent(self.phase,
                           round(self.clock() - self.started, 3),
                           len(self.objects),
                           self.detail if detail is None else detail)

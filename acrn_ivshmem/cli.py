@@ -182,7 +182,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     from .loader import from_document
     from .model import Scenario
     from .upgrade import merge_regions, merged_assignments, upgrade
-    from .xmlio import parse_file, save_atomic, save_new
+    from .xmlio import parse_file, save_output
 
     try:
         document = parse_file(legacy)
@@ -213,10 +213,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
         sys.stdout.write(result.data.decode("utf-8"))
         return 0
     try:
-        if os.path.exists(output):
-            save_atomic(output, result.data, None)
-        else:
-            save_new(output, result.data)
+        save_output(output, result.data)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stderr.write(f"wrote {output}\n")
@@ -236,7 +233,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         clash_diagnostics, load_for_launch, parse_version, write_scripts,
     )
     from .lint import Linter
-    from .xmlio import save_atomic, save_new
+    from .xmlio import save_output
 
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
@@ -279,10 +276,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         for script in scripts:
             target = os.path.join(out_dir, script.file_name)
             data = script.text.encode("utf-8")
-            if os.path.exists(target):
-                save_atomic(target, data, None)
-            else:
-                save_new(target, data)
+            save_output(target, data)
             os.chmod(target, 0o755)
             sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
     except AcrnShmError as exc:

@@ -30,7 +30,10 @@ from lxml import etree
 
 from .errors import UsageError, escaped, quoted
 from .loader import from_document
-from .model import Bdf, Board, Scenario, Vm, VmKind, is_decimal, parse_vbdf
+from .model import (
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Scenario, Vm, VmKind, is_decimal,
+    parse_vbdf,
+)
 from .xmlio import Document, source_encoding
 
 __all__ = ["EditResult", "RegionSpec", "add_region", "element_span",
@@ -41,7 +44,7 @@ PROVIDERS = {"hv": "Hypervisor", "dm": "Device Model"}
 #: Region size when none is given, in MB.
 DEFAULT_SIZE = 2
 #: Device numbers tried, in order, for a VBDF that is not given.
-AUTO_DEVICES = range(0x08, 0x1F)
+AUTO_DEVICES = range(FIRST_IVSHMEM_DEVICE, 0x1F)
 #: A character XML 1.0 cannot hold, not even as a character reference.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: Child order of a v3 ``IVSHMEM_REGION``.

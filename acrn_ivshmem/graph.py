@@ -327,15 +327,15 @@ def write_graph(scenario_path: str, output_path: str,
 
     The format is ``fmt`` or comes from the output's suffix
     (:func:`format_for`); the return value is the format used. An
-    existing output file is replaced atomically, a new one created with
-    ``xmlio.save_new``; the scenario itself is never overwritten.
+    output file is written with ``xmlio.save_output``; the scenario
+    itself is never overwritten.
     Raises only :class:`~acrn_ivshmem.errors.AcrnShmError` subclasses,
     each a one-line message naming a file: UsageError (format, output
     is the scenario), InputError (scenario unreadable or not a
     scenario, output not writable), GraphvizError (``dot`` missing,
     failed or timed out; the message names the output file).
     """
-    from .xmlio import save_atomic, save_new
+    from .xmlio import save_output
 
     fmt = format_for(output_path, fmt)
     if os.path.exists(output_path) and os.path.exists(scenario_path) \
@@ -349,8 +349,5 @@ def write_graph(scenario_path: str, output_path: str,
     except GraphvizError as exc:
         raise GraphvizError(located(output_path, None, None,
                                     str(exc))) from None
-    if os.path.exists(output_path):
-        save_atomic(output_path, data, None)
-    else:
-        save_new(output_path, data)
+    save_output(output_path, data)
     return fmt

@@ -188,6 +188,17 @@ class _Slots:
         return "?"
 
 
+def _reserve_vbdf(slots: _Slots, vbdf: Value | None,
+                  label: str) -> str | None:
+    """Reserve the slot of a device's VBDF for ``label``; its slot text,
+    or None without a readable VBDF."""
+    bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
+    if bdf is None:
+        return None
+    slots.reserve(bdf.device, bdf.function, label, vbdf.loc)
+    return slot_text(bdf.device, bdf.function)
+
+
 def slot_text(device: int, function: int) -> str:
     """An acrn-dm slot as acrn-shm writes it: ``8``, or ``8:1``."""
     return str(device) if function == 0 else f"{device}:{function}"
@@ -230,25 +241,12 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
     slots.reserve(0, 0, "the host bridge", None, (0,))
     if not rt:
         slots.reserve(1, 0, "the LPC bridge", None, (1,))
-    ivshmem_slots = []
-    for region, vbdf in regions:
-        bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
-        label = f"IVSHMEM region {region.label}"
-        if bdf is None:
-            ivshmem_slots.append(None)
-            continue
-        slots.reserve(bdf.device, bdf.function, label,
-                      vbdf.loc if vbdf is not None else None)
-        ivshmem_slots.append(slot_text(bdf.device, bdf.function))
-    vuart_slots = []
-    for index, vbdf in settings.pci_vuarts:
-        bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
-        if bdf is None:
-            vuart_slots.append((index, None))
-            continue
-        slots.reserve(bdf.device, bdf.function, f"PCI vUART {index}",
-                      vbdf.loc if vbdf is not None else None)
-        vuart_slots.append((index, slot_text(bdf.device, bdf.function)))
+    ivshmem_slots = [
+        _reserve_vbdf(slots, vbdf, f"IVSHMEM region {region.label}")
+        for region, vbdf in regions]
+    vuart_slots = [
+        (index, _reserve_vbdf(slots, vbdf, f"PCI vUART {index}"))
+        for index, vbdf in settings.pci_vuarts]
     if vga:
         slots.reserve(2, 0, "the VGA passthrough device", None, (2,))
 

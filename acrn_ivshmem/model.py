@@ -51,6 +51,9 @@ def is_decimal(text: str) -> bool:
 VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
 #: A region name acrn-shm accepts (ASCII, room for ``hv:/`` in 32 bytes).
 REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
+#: The device number of ACRN's first automatic IVSHMEM VBDF (00:08.0),
+#: as its populator and upgrader assign them.
+FIRST_IVSHMEM_DEVICE = 0x08
 _VBDF = re.compile(r"([0-9A-Fa-f]{1,2}):([0-1][0-9A-Fa-f])\.([0-7])")
 
 

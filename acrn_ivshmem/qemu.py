@@ -33,7 +33,8 @@ from .errors import UsageError, located, quoted
 from .ivshmem_server import MAX_SOCKET_PATH, SHM_DIR, size_text
 from .loader import load
 from .model import (
-    Bdf, Board, Region, Scenario, Vm, is_decimal, parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, is_decimal,
+    parse_vbdf,
 )
 
 __all__ = [
@@ -48,8 +49,6 @@ DEFAULT_SHM_DIR = SHM_DIR
 #: Most MSI-X vectors QEMU's ivshmem-server hands out.
 MAX_VECTORS = 64
 _MIB = 1024 * 1024
-# ACRN's first default IVSHMEM device number (populator and upgrader).
-_FIRST_DEVICE = 0x08
 _LAST_DEFAULT_DEVICE = 0x0F
 # Slots QEMU's pc and q35 machines fill themselves.
 _MACHINE_SLOTS = {0x00: "the host bridge", 0x01: "the ISA bridge (pc) "
@@ -539,7 +538,7 @@ def _addresses(scenario: Scenario, vm: Vm,
     """The VM's VBDF in each of ``regions`` (ACRN's defaults if none)."""
     if scenario.is_legacy:
         # ACRN's upgrader: a per-VM counter from 00:08.0, in region order.
-        return [Bdf(0, _FIRST_DEVICE + index, 0)
+        return [Bdf(0, FIRST_IVSHMEM_DEVICE + index, 0)
                 for index in range(len(regions))]
     explicit: list[Bdf | None] = []
     for region in regions:
@@ -563,7 +562,7 @@ def _addresses(scenario: Scenario, vm: Vm,
     for region, bdf in zip(regions, explicit):
         if bdf is None:
             bdf = next((Bdf(0, device, 0) for device in range(
-                _FIRST_DEVICE, _LAST_DEFAULT_DEVICE + 1)
+                FIRST_IVSHMEM_DEVICE, _LAST_DEFAULT_DEVICE + 1)
                 if Bdf(0, device, 0) not in used), None)
             if bdf is None:
                 raise UsageError(_at(

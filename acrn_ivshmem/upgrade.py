@@ -89,8 +89,8 @@ from .loader import (
     launch_from, scenario_from, split_legacy,
 )
 from .model import (
-    REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value, VmKind, is_decimal,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
+    VmKind, is_decimal, parse_vbdf,
 )
 from .xmlio import Document, Loc, parse_bytes
 
@@ -113,7 +113,6 @@ _HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
 SIZES = tuple(2 ** power for power in range(1, 10))
 #: At most this many hypervisor regions (ACRN's ``mem_regions[8]``).
 MAX_HV_REGIONS = 8
-_FIRST_IVSHMEM_DEVICE = 0x08
 _FIRST_VUART_DEVICE = 0x10
 _PRE, _SOS, _POST = (VmKind.PRE_LAUNCHED, VmKind.SERVICE,
                      VmKind.POST_LAUNCHED)
@@ -712,7 +711,7 @@ class _Upgrader:
 
     def _take(self, vm: _VmInfo, region: _Region, loc: Loc,
               path: str | None = None) -> str:
-        vbdf = self.vbdfs.take(vm, _FIRST_IVSHMEM_DEVICE)
+        vbdf = self.vbdfs.take(vm, FIRST_IVSHMEM_DEVICE)
         if vbdf is None:
             raise UsageError(located(
                 path or self.path, loc.line, loc.column,
@@ -1399,7 +1398,7 @@ class _Merge:
             bdf = parse_vbdf(row.vbdf)
             vbdf = row.vbdf
             if bdf is None or bdf.device in taken or bdf.bus:
-                device = next((d for d in range(_FIRST_IVSHMEM_DEVICE,
+                device = next((d for d in range(FIRST_IVSHMEM_DEVICE,
                                                 0x1F) if d not in taken),
                               None)
                 if device is None:

@@ -550,6 +550,16 @@ def save_new(path: str, data: bytes) -> None:
     _sync_folder(path, folder)
 
 
+def save_output(path: str, data: bytes) -> None:
+    """Write an output file (a converted scenario, a launch script, a
+    picture): replace it atomically when it exists (:func:`save_atomic`,
+    its mode kept), else create it (:func:`save_new`)."""
+    if os.path.exists(path):
+        save_atomic(path, data, None)
+    else:
+        save_new(path, data)
+
+
 def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     """Replace the file ``path`` with ``data`` atomically.
 
