@@ -215,37 +215,121 @@ def source_encoding(data: bytes) -> str:
     return codec
 
 
+def _prolog_text(data: bytes) -> str:
+    # The document as text for a look at its prolog, whatever its
+    # encoding (an unknown one is read as UTF-8; parsing reports it).
+    try:
+        encoding = source_encoding(data)
+    except InputError:
+        encoding = "utf-8"
+    return data.decode(encoding, "replace").lstrip("\ufeff")
+
+
+_PROLOG_SPACE = re.compile(r"[ \t\r\n]*")
+_DOCTYPE_STOPS = re.compile(r"[\"'\[>]")
+_SUBSET_STOPS = re.compile(r"<!--|<\?|[\"'\]]")
+_START_TAG = re.compile(
+    r"<([^\s/>\"'=]+)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)(/?)>")
+_DEFAULT_NAMESPACE = re.compile(r"(?:^|\s)xmlns\s*=")
+
+
+def _walk_prolog(text: str) -> tuple[int | None, int | None]:
+    """Where the root element starts in ``text``, and where a DOCTYPE does.
+
+    Skips the XML declaration, comments, processing instructions and a
+    DOCTYPE declaration (its internal subset too, quoted literals,
+    comments and PIs included) without expanding anything. The first
+    value is None when the prolog does not end (the file is cut short).
+    """
+    offset = 0
+    doctype = None
+    while True:
+        offset = _PROLOG_SPACE.match(text, offset).end()
+        if text.startswith("<!--", offset):
+            end = text.find("-->", offset + 4)
+            close = 3
+        elif text.startswith("<?", offset):
+            end = text.find("?>", offset + 2)
+            close = 2
+        elif text[offset:offset + 9].upper() == "<!DOCTYPE":
+            doctype = offset if doctype is None else doctype
+            end = _doctype_end(text, offset + 9)
+            close = 1
+        else:
+            return offset, doctype
+        if end < 0:
+            return None, doctype
+        offset = end + close
+
+
+def _doctype_end(text: str, offset: int) -> int:
+    # The offset of the ">" that closes a DOCTYPE declaration, or -1.
+    in_subset = False
+    while True:
+        stop = (_SUBSET_STOPS if in_subset else _DOCTYPE_STOPS).search(
+            text, offset)
+        if stop is None:
+            return -1
+        token = stop.group()
+        if token in ("\"", "'"):
+            end = text.find(token, stop.end())
+            offset = end + 1
+        elif token == "<!--":
+            end = text.find("-->", stop.end())
+            offset = end + 3
+        elif token == "<?":
+            end = text.find("?>", stop.end())
+            offset = end + 2
+        elif token == "[":
+            in_subset = True
+            offset = stop.end()
+            continue
+        elif token == "]":
+            in_subset = False
+            offset = stop.end()
+            continue
+        else:  # ">" outside the internal subset
+            return stop.start()
+        if end < 0:
+            return -1
+
+
+def root_name(data: bytes) -> str | None:
+    """The root element's name in XML ``data``, found without parsing.
+
+    Reads through the prolog as written (no DTD is loaded and no entity
+    is expanded, however the document declares them) up to the root's
+    start tag. A name in a default namespace (``xmlns="..."`` on the
+    root) is given as ``{}name``; a prefixed name as written. None when
+    the bytes end or break before a whole start tag.
+    """
+    text = _prolog_text(data)
+    offset, _doctype = _walk_prolog(text)
+    if offset is None:
+        return None
+    tag = _START_TAG.match(text, offset)
+    if tag is None:
+        return None
+    name = tag.group(1)
+    if _DEFAULT_NAMESPACE.search(tag.group(2)):
+        return "{}" + name
+    return name
+
+
 def _refuse_doctype(data: bytes, path: str) -> None:
     # Look through the prolog (declaration, comments, PIs) before lxml
     # sees the bytes: libxml2 starts expanding entities as it parses.
     # In UTF-16, UTF-32 or UTF-7 the bytes of "<!DOCTYPE" differ, so
-    # such a file is read as UTF-8 text for the look.
+    # such a file is read as text in its own encoding for the look.
     try:
-        encoding = source_encoding(data)
+        source_encoding(data)
     except InputError as exc:
         raise InputError(located(path, 1, 1, str(exc))) from None
-    if encoding != "utf-8":
-        # UTF-7 decodes to lone surrogates, which UTF-8 cannot hold.
-        data = data.decode(encoding, "replace").encode("utf-8", "replace")
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
-    offset = 0
-    while True:
-        while offset < len(data) and data[offset] in b" \t\r\n":
-            offset += 1
-        if data.startswith(b"<?", offset):
-            close = b"?>"
-        elif data.startswith(b"<!--", offset):
-            close = b"-->"
-        else:
-            break
-        end = data.find(close, offset)
-        if end < 0:
-            return
-        offset = end + len(close)
-    if data[offset:offset + 9].upper() == b"<!DOCTYPE":
-        line = data.count(b"\n", 0, offset) + 1
-        column = offset - data.rfind(b"\n", 0, offset)
+    text = _prolog_text(data)
+    _root, offset = _walk_prolog(text)
+    if offset is not None:
+        line = text.count("\n", 0, offset) + 1
+        column = offset - text.rfind("\n", 0, offset)
         raise InputError(located(
             path, line, column,
             "a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "

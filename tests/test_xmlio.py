@@ -7,11 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem.errors import InputError
 from acrn_ivshmem.loader import load
-from acrn_ivshmem.xmlio import MAX_BYTES, Loc, parse_bytes, parse_file
+from acrn_ivshmem.xmlio import (
+    MAX_BYTES, Loc, parse_bytes, parse_file, root_name,
+)
 
 DATA = Path(__file__).parent / "test_xmlio"
 
@@ -237,3 +241,43 @@ def test_multi_byte_encoding_is_refused_not_a_crash(encoding):
         document.loc(document.root)
     assert str(caught.value) == ("x.xml:1:1: unsupported encoding: "
                                  "multi-byte encodings are not supported")
+
+
+# --- The root's name, found without parsing (lint --skip-other-xml) -------
+
+@pytest.mark.parametrize("data, name", [
+    (b"<project/>", "project"),
+    (b"\xef\xbb\xbf<?xml version='1.0'?>\n<!-- a -> b -->\n<acrn-config>",
+     "acrn-config"),
+    # A DTD bomb is stepped over, never expanded.
+    ((Path(__file__).parent / "test_xmlio" / "billion_laughs.xml")
+     .read_bytes(), "acrn-config"),
+    # Quoted literals, comments and PIs in the internal subset may hold
+    # the characters that end it.
+    (b"<!DOCTYPE r SYSTEM 'a>b' [<!ENTITY x \"]>\"><!-- ]> --><?p ]>?>]>"
+     b"\n<r a='>'>", "r"),
+    (b"<acrn-config xmlns='urn:x'/>", "{}acrn-config"),
+    (b"<a:acrn-config xmlns:a='urn:x'/>", "a:acrn-config"),
+    ("<?xml version='1.0' encoding='utf-16'?><board/>".encode("utf-16"),
+     "board"),
+    # Cut short before a whole start tag: unknown.
+    (b"<acrn-config", None), (b"", None), (b"<!DOCTYPE r [", None),
+    (b"<!-- never closed", None), (b"text", None),
+])
+def test_root_name_reads_only_the_prolog(data, name):
+    assert root_name(data) == name
+
+
+_SUBSET_PIECES = st.sampled_from([
+    "<!ENTITY a \"&b;&b;&b;&b;&b;&b;&b;&b;\">", "<!ENTITY b 'x]>'>",
+    "<!-- ]> ' \" -->", "<?pi ]> ' ?>", "<!ELEMENT r ANY>", "%p;", "\n",
+    "<!ATTLIST r a CDATA \"]>\">",
+])
+
+
+@given(st.lists(_SUBSET_PIECES, max_size=30),
+       st.sampled_from(["acrn-config", "project", "lolz"]))
+def test_root_name_steps_over_any_internal_subset(pieces, name):
+    data = (f"<?xml version='1.0'?>\n<!DOCTYPE {name} [" + "".join(pieces)
+            + f"]>\n<{name}>&a;</{name}>\n").encode()
+    assert root_name(data) == name
