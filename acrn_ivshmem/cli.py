@@ -315,21 +315,24 @@ def _qemu_plan(options: dict):
     if not options["doorbell"] and (options["socket"] is not None
                                     or options["vectors"] is not None):
         raise UsageError("--socket and --vectors need --doorbell")
-    if scenario is not None:
-        if options["vm"] is None:
-            raise UsageError("--scenario needs --vm NAME")
-        if options["doorbell"] or options["addr"] or options["size"]:
-            raise UsageError("--doorbell, --addr and --size are for "
-                             "--name; a scenario gives them")
-        return plan_from_file(scenario, options["vm"], options["shm_dir"],
-                              master=options["master"],
-                              hugepages=options["hugepages"])
     doorbell = None
     if options["doorbell"]:
         if options["socket"] is None:
             raise UsageError("--doorbell needs --socket PATH (the "
                              "ivshmem-server socket)")
         doorbell = Doorbell(options["socket"], options["vectors"] or 1)
+    if scenario is not None:
+        if options["vm"] is None:
+            raise UsageError("--scenario needs --vm NAME")
+        if options["addr"] or options["size"]:
+            raise UsageError("--addr and --size are for --name; a "
+                             "scenario gives them")
+        return plan_from_file(scenario, options["vm"], options["shm_dir"],
+                              master=options["master"],
+                              hugepages=options["hugepages"],
+                              region=options["region"], doorbell=doorbell)
+    if options["region"] is not None or options["vm"] is not None:
+        raise UsageError("--vm and --region are for --scenario")
     return standalone_plan(name, options["size"], options["shm_dir"],
                            doorbell=doorbell, master=options["master"],
                            addr=options["addr"],
@@ -842,6 +845,9 @@ def build_app():
         "vm": typer.Option(
             "--vm", metavar="NAME",
             help="The VM (name, or id in a legacy scenario)."),
+        "region": typer.Option(
+            "--region", metavar="NAME",
+            help="Only this region of --vm (one per ivshmem server)."),
         "name": typer.Option(
             "--name", metavar="N", help="Standalone: the region name."),
         "size": typer.Option(
@@ -859,7 +865,8 @@ def build_app():
             "--addr", metavar="dd.f", help="Standalone: the PCI slot."),
         "doorbell": typer.Option(
             "--doorbell",
-            help="Standalone: ivshmem-doorbell via an ivshmem server."),
+            help="ivshmem-doorbell via an ivshmem server (it owns the "
+            "memory)."),
         "socket": typer.Option(
             "--socket", metavar="PATH", help="The ivshmem-server socket."),
         "vectors": typer.Option(
@@ -870,6 +877,7 @@ def build_app():
     def qemu_args_command(
         scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
         vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        region: Annotated[Optional[str], qemu_option["region"]] = None,
         name: Annotated[Optional[str], qemu_option["name"]] = None,
         size: Annotated[Optional[int], qemu_option["size"]] = None,
         shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
@@ -892,6 +900,7 @@ def build_app():
     def libvirt_xml_command(
         scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
         vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        region: Annotated[Optional[str], qemu_option["region"]] = None,
         name: Annotated[Optional[str], qemu_option["name"]] = None,
         size: Annotated[Optional[int], qemu_option["size"]] = None,
         shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
@@ -913,6 +922,7 @@ def build_app():
     def host_prep_command(
         scenario: Annotated[Optional[str], qemu_option["scenario"]] = None,
         vm: Annotated[Optional[str], qemu_option["vm"]] = None,
+        region: Annotated[Optional[str], qemu_option["region"]] = None,
         name: Annotated[Optional[str], qemu_option["name"]] = None,
         size: Annotated[Optional[int], qemu_option["size"]] = None,
         shm_dir: Annotated[str, qemu_option["shm_dir"]] = "/dev/shm",
@@ -948,7 +958,7 @@ def build_app():
         """
         from .guest import main as guest_main
 
-        raise typer.Exit(guest_main(list(ctx.args)))
+        raise typer.Exit(guest_main(list(ctx.args), "acrn-shm guest"))
 
     @app.command("ivshmem-server")
     def ivshmem_server_command(

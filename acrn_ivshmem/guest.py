@@ -380,13 +380,18 @@ def _number(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+#: How the guest tool is run without the package installed.
+MODULE_PROG = "python3 -m acrn_ivshmem.guest"
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    other = "acrn-shm guest" if prog == MODULE_PROG else MODULE_PROG
     parser = argparse.ArgumentParser(
-        prog="python3 -m acrn_ivshmem.guest",
+        prog=prog,
         description="ivshmem shared memory inside a guest",
-        epilog="Example: acrn-shm guest read -d 00:08.0 --length 64 (or "
-        "python3 -m acrn_ivshmem.guest read ..., with Python's standard "
-        "library only)")
+        epilog=f"Example: {prog} read -d 00:08.0 --length 64 (also: "
+        f"{other} read ...; the module needs Python's standard library "
+        "only)")
     parser.add_argument("--sysfs", default="/sys",
                         help="sysfs mount (default /sys)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -518,11 +523,12 @@ def _run(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
     """Run the guest command line; return the exit status (0 ok, 1 a
-    :class:`GuestError`, 2 bad usage)."""
+    :class:`GuestError`, 2 bad usage). ``prog`` is how usage and help
+    name the command (``acrn-shm guest`` from the CLI)."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(prog).parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and bad usage
         return exc.code if isinstance(exc.code, int) else 2
     try:

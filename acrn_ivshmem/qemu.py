@@ -148,7 +148,8 @@ class QemuPlan:
     ``vm`` is the scenario VM's name (None for a standalone plan);
     ``shm_dir`` the directory of the backing files; ``hugepages``
     whether huge pages were asked for; ``warnings`` one-line notes
-    (the command is still usable).
+    (the command is still usable); ``page_warnings`` those of them
+    about QEMU's backing files and huge pages (libvirt picks its own).
     """
 
     vm: str | None
@@ -156,6 +157,7 @@ class QemuPlan:
     hugepages: bool
     devices: tuple[ShmDevice, ...]
     warnings: tuple[str, ...] = ()
+    page_warnings: tuple[str, ...] = ()
 
     def args(self) -> tuple[str, ...]:
         """The QEMU flags, one list element per shell word."""
@@ -194,7 +196,8 @@ def _check_size(size_mb: int, what: str):
                          "abort")
 
 
-def _check_socket(path: str):
+def _check_doorbell(doorbell: Doorbell):
+    path = doorbell.socket
     _check_text("socket path", path)
     if not path:
         raise UsageError("the doorbell needs the ivshmem server's socket "
@@ -204,6 +207,10 @@ def _check_socket(path: str):
             f"socket path {quoted(path)} is {len(os.fsencode(path))} "
             f"bytes; Unix sockets allow at most {MAX_SOCKET_PATH}: use a "
             "shorter directory")
+    if not 1 <= doorbell.vectors <= MAX_VECTORS:
+        raise UsageError(
+            f"{doorbell.vectors} vectors asked; ivshmem-server hands "
+            f"out 1 to {MAX_VECTORS}")
 
 
 class _Ids:
@@ -349,11 +356,7 @@ def standalone_plan(name: str, size_mb: int | None = None,
         warnings.append(_machine_slot_warning(name, slot))
     base_id = _Ids().take(name)
     if doorbell is not None:
-        _check_socket(doorbell.socket)
-        if not 1 <= doorbell.vectors <= MAX_VECTORS:
-            raise UsageError(
-                f"{doorbell.vectors} vectors asked; ivshmem-server hands "
-                f"out 1 to {MAX_VECTORS}")
+        _check_doorbell(doorbell)
         device = ShmDevice(name, size_mb, None, base_id, slot, function,
                            master=master, doorbell=doorbell)
         return QemuPlan(None, shm_dir, hugepages, (device,),
@@ -361,16 +364,18 @@ def standalone_plan(name: str, size_mb: int | None = None,
     if size_mb is None:
         raise UsageError(f"give the size of {quoted(name)} in MB (a power "
                          "of two)")
-    warnings += _hugepage_warnings(shm_dir, hugepages, [(name, size_mb)],
-                                   proc)
+    pages = _hugepage_warnings(shm_dir, hugepages, [(name, size_mb)],
+                               proc)
     device = ShmDevice(name, size_mb, posixpath.join(shm_dir, name),
                        base_id, slot, function, master=master)
-    return QemuPlan(None, shm_dir, hugepages, (device,), tuple(warnings))
+    return QemuPlan(None, shm_dir, hugepages, (device,),
+                    tuple(warnings + pages), tuple(pages))
 
 
 def plan_from_file(path: str, vm: str, shm_dir: str = DEFAULT_SHM_DIR, *,
                    master: bool = False, hugepages: bool = False,
-                   proc: str = "/proc") -> QemuPlan:
+                   proc: str = "/proc", region: str | None = None,
+                   doorbell: Doorbell | None = None) -> QemuPlan:
     """Load the scenario at ``path`` and call :func:`plan_for_vm`.
 
     Raises :class:`~acrn_ivshmem.errors.InputError` for unreadable
@@ -383,12 +388,15 @@ def plan_from_file(path: str, vm: str, shm_dir: str = DEFAULT_SHM_DIR, *,
         raise UsageError(located(path, None, None,
                                  f"is {kind}; give a scenario XML"))
     return plan_for_vm(model, vm, shm_dir, master=master,
-                       hugepages=hugepages, proc=proc)
+                       hugepages=hugepages, proc=proc, region=region,
+                       doorbell=doorbell)
 
 
 def plan_for_vm(scenario: Scenario, vm: str,
                 shm_dir: str = DEFAULT_SHM_DIR, *, master: bool = False,
-                hugepages: bool = False, proc: str = "/proc") -> QemuPlan:
+                hugepages: bool = False, proc: str = "/proc",
+                region: str | None = None,
+                doorbell: Doorbell | None = None) -> QemuPlan:
     """The ivshmem devices VM ``vm`` of ``scenario`` gets under QEMU.
 
     One ``ivshmem-plain`` device per region the VM is a member of
@@ -398,16 +406,33 @@ def plan_for_vm(scenario: Scenario, vm: str,
     00:0f.0 of that VM); a legacy (v2.x) scenario has no VBDFs, so each
     VM counts up from 00:08.0 in region order, as ACRN's upgrader does.
     ``vm`` is a VM name (in a legacy scenario also a VM id). Devices are
-    ordered by address. Raises :class:`UsageError` naming the file and
-    line when a region cannot be mapped.
+    ordered by address. ``region`` keeps only the region of that name
+    (at the address it has among all of the VM's regions). With
+    ``doorbell`` the region is an ``ivshmem-doorbell`` device whose
+    memory the ivshmem server at ``doorbell.socket`` owns; a server
+    serves one region, so the VM must be in one (or ``region`` names
+    it). Raises :class:`UsageError` naming the file and line when a
+    region cannot be mapped.
     """
     _check_text("shm directory", shm_dir)
+    if doorbell is not None:
+        _check_doorbell(doorbell)
     target = _find_vm(scenario, vm)
     regions = _regions_of(scenario, target)
     if not regions:
         raise UsageError(located(scenario.path, None, None,
                                  _no_region_message(scenario, target)))
     addresses = _addresses(scenario, target, regions)
+    if region is not None:
+        regions, addresses = _only_region(scenario, target, region,
+                                          regions, addresses)
+    if doorbell is not None and len(regions) > 1:
+        names = ", ".join(item.label for item in regions)
+        raise UsageError(located(
+            scenario.path, None, None,
+            f"VM {target.label} is in {len(regions)} regions ({names}); "
+            "an ivshmem server serves one region: choose it with "
+            "--region NAME"))
     ids = _Ids()
     warnings: list[str] = []
     found: list[tuple[Region, int, Bdf]] = []
@@ -445,12 +470,31 @@ def plan_for_vm(scenario: Scenario, vm: str,
                 "as the PCI subsystem id: find the device by its address "
                 f"{member_vbdf.device:02x}.{member_vbdf.function} instead")
         found.append((region, size, member_vbdf))
-    devices = _place(found, ids, shm_dir, master, warnings, scenario)
-    warnings += _hugepage_warnings(
+    devices = _place(found, ids, shm_dir, master, warnings, scenario,
+                     doorbell)
+    pages = [] if doorbell is not None else _hugepage_warnings(
         shm_dir, hugepages,
         [(device.name, device.size_mb or 0) for device in devices], proc)
     return QemuPlan(target.name, shm_dir, hugepages, devices,
-                    tuple(warnings))
+                    tuple(warnings + pages), tuple(pages))
+
+
+def _only_region(scenario: Scenario, vm: Vm, name: str,
+                 regions: list[Region], addresses: list[Bdf]
+                 ) -> tuple[list[Region], list[Bdf]]:
+    """The region called ``name`` among ``regions``, and its address."""
+    for region, address in zip(regions, addresses):
+        if region.name is not None and region.name.text == name:
+            return [region], [address]
+    if any(region.name is not None and region.name.text == name
+           for region in scenario.regions):
+        mine = ", ".join(region.label for region in regions)
+        message = (f"VM {vm.label} is not in region {quoted(name)}; its "
+                   f"regions are: {mine}")
+    else:
+        known = ", ".join(region.label for region in scenario.regions)
+        message = f"no region named {quoted(name)}; the regions are: {known}"
+    raise UsageError(located(scenario.path, None, None, message))
 
 
 def _at(scenario: Scenario, region: Region, message: str) -> str:
@@ -581,8 +625,8 @@ def _machine_slot_warning(name: str, slot: int) -> str:
 
 
 def _place(found: list[tuple[Region, int, Bdf]], ids: _Ids, shm_dir: str,
-           master: bool, warnings: list[str],
-           scenario: Scenario) -> tuple[ShmDevice, ...]:
+           master: bool, warnings: list[str], scenario: Scenario,
+           doorbell: Doorbell | None) -> tuple[ShmDevice, ...]:
     by_addr: dict[tuple[int, int], Region] = {}
     for region, _size, bdf in found:
         key = (bdf.device, bdf.function)
@@ -608,11 +652,11 @@ def _place(found: list[tuple[Region, int, Bdf]], ids: _Ids, shm_dir: str,
                 f"region {quoted(name)} is function {bdf.function} of slot "
                 f"{bdf.device:02x}, which has no function 0; guests do "
                 "not scan such a slot")
+        mem_path = None if doorbell else posixpath.join(shm_dir, name)
         devices.append(ShmDevice(
-            name, size, posixpath.join(shm_dir, name), ids.take(name),
-            bdf.device, bdf.function,
+            name, size, mem_path, ids.take(name), bdf.device, bdf.function,
             multifunction=bdf.function == 0 and len(functions) > 1,
-            master=master))
+            master=master, doorbell=doorbell))
     return tuple(devices)
 
 
@@ -633,15 +677,20 @@ def libvirt_xml(plan: QemuPlan) -> LibvirtXml:
     """The libvirt ``<shmem>`` element of every device of ``plan``.
 
     libvirt always backs an ``ivshmem-plain`` device with
-    ``/dev/shm/<name>``, so another ``shm_dir`` is a warning. Names are
-    XML-escaped by the serializer.
+    ``/dev/shm/<name>`` in normal pages, so another ``shm_dir`` or huge
+    pages are a warning (and QEMU's page warnings of the plan do not
+    apply). Names are XML-escaped by the serializer.
     """
-    warnings = list(plan.warnings)
-    if plan.shm_dir.rstrip("/") != DEFAULT_SHM_DIR and any(
-            device.doorbell is None for device in plan.devices):
-        warnings.append(f"libvirt always uses {DEFAULT_SHM_DIR}/<name>; "
-                        f"the shm directory {quoted(plan.shm_dir)} is not "
-                        "used")
+    warnings = [warning for warning in plan.warnings
+                if warning not in plan.page_warnings]
+    if any(device.doorbell is None for device in plan.devices):
+        if plan.shm_dir.rstrip("/") != DEFAULT_SHM_DIR:
+            warnings.append(f"libvirt always uses {DEFAULT_SHM_DIR}/<name>; "
+                            f"the shm directory {quoted(plan.shm_dir)} is "
+                            "not used")
+        if plan.hugepages:
+            warnings.append("libvirt's <shmem> has no huge-page setting: "
+                            "it maps /dev/shm/<name> in normal pages")
     parts = []
     for device in plan.devices:
         shmem = etree.Element("shmem", name=device.name)
@@ -877,7 +926,7 @@ class _Prep:
             return
         os.close(fd)
         self.add(path, PrepStatus.CREATED,
-                 f"created, {size // _MIB} MiB, mode {self.mode:o}")
+                 f"{size // _MIB} MiB, mode {self.mode:o}")
 
     def grow(self, path: str, info: os.stat_result, size: int,
              make: list[list[str]]):
@@ -900,8 +949,7 @@ class _Prep:
         finally:
             os.close(fd)
         self.add(path, PrepStatus.GROWN,
-                 f"grown from {size_text(info.st_size)} to "
-                 f"{size // _MIB} MiB")
+                 f"from {size_text(info.st_size)} to {size // _MIB} MiB")
 
     def check_mode(self, path: str, info: os.stat_result
                    ) -> tuple[PrepStatus, str, list[list[str]]]:

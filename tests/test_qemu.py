@@ -91,6 +91,16 @@ CASES = {
         "<a&b>'\"]]>", 2)),
     "libvirt-other-dir": lambda: xml_text(standalone_plan(
         "shm0", 2, "/mnt/huge", hugepages=True, proc=PROC)),
+    "libvirt-hugepages-asked": lambda: xml_text(plan_from_file(
+        MULTI, "PRE_VM0", hugepages=True, proc=PROC)),
+    "libvirt-small-for-1g-pages": lambda: xml_text(plan_from_file(
+        LEGACY, "ACRN_Service_VM", "/mnt/huge 1g", proc=PROC)),
+    "v3-doorbell-region": lambda: plan_text(plan_from_file(
+        MULTI, "POST_VM1", region="shm_d", master=True,
+        doorbell=Doorbell("/run/shm_d.sock", 2))),
+    "libvirt-v3-doorbell-region": lambda: xml_text(plan_from_file(
+        MULTI, "POST_VM2", region="shm_c",
+        doorbell=Doorbell("/run/shm_c.sock"))),
 }
 
 
@@ -212,6 +222,35 @@ def test_region_id_zero_is_no_warning(tmp_path):
     path = mutate(tmp_path, ("<IVSHMEM_REGION_ID>5</IVSHMEM_REGION_ID>",
                              "<IVSHMEM_REGION_ID>0</IVSHMEM_REGION_ID>"))
     assert plan_from_file(path, "POST_VM1").warnings == ()
+
+
+def test_one_region_keeps_its_address_among_all(tmp_path):
+    # shm_b has no VBDF: its default skips the VM's other regions' VBDFs
+    # even when only shm_b is asked for.
+    path = mutate(tmp_path, ("<VBDF>00:0b.1</VBDF>", "<VBDF>00:08.0</VBDF>"))
+    plan = plan_from_file(path, "POST_VM1", region="shm_b")
+    assert plan.devices == (
+        ShmDevice("shm_b", 4, "/dev/shm/shm_b", "shm_b", 0x0A, 0),)
+
+
+def test_a_region_of_a_slot_with_other_functions(tmp_path):
+    # shm_d alone still sits at 0b.0; it is alone in the slot now.
+    plan = plan_from_file(MULTI, "POST_VM1", region="shm_d")
+    assert plan.devices == (
+        ShmDevice("shm_d", 2, "/dev/shm/shm_d", "shm_d", 0x0B, 0),)
+
+
+def test_doorbell_for_a_scenario_region():
+    bell = Doorbell("/run/ivshmem.sock", 4)
+    plan = plan_from_file(MULTI, "PRE_VM0", "/mnt/huge", hugepages=True,
+                          proc=PROC, doorbell=bell)
+    # The server owns the memory: no backing file, no page warnings.
+    assert (plan.devices, plan.warnings) == ((ShmDevice(
+        "shm_a", 2, None, "shm_a", 0x08, 0, doorbell=bell),), ())
+    assert plan.command_line() == (
+        "-chardev socket,id=shmchr-shm_a,path=/run/ivshmem.sock -device "
+        "ivshmem-doorbell,id=ivshmem-shm_a,chardev=shmchr-shm_a,vectors=4,"
+        "addr=08.0")
 
 
 def test_plan_for_vm_takes_a_model():
@@ -347,6 +386,29 @@ def test_region_name_with_newline(tmp_path):
     assert error_of(plan_from_file, path, "PRE_VM0") == (
         f"{path}:6:9: region name 'a\\x0ab' contains a control character; "
         "QEMU command lines cannot carry it")
+
+
+def test_doorbell_needs_one_region():
+    assert error_of(plan_from_file, MULTI, "POST_VM1",
+                    doorbell=Doorbell("/s")) == (
+        f"{MULTI}: VM 'POST_VM1' is in 4 regions ('shm_a', 'shm_b', "
+        "'shm_c', 'shm_d'); an ivshmem server serves one region: choose "
+        "it with --region NAME")
+
+
+def test_doorbell_of_a_scenario_is_checked():
+    assert error_of(plan_from_file, MULTI, "PRE_VM0",
+                    doorbell=Doorbell("/s", 65)) == (
+        "65 vectors asked; ivshmem-server hands out 1 to 64")
+
+
+def test_unknown_region():
+    assert error_of(plan_from_file, MULTI, "PRE_VM0", region="shm_x") == (
+        f"{MULTI}: no region named 'shm_x'; the regions are: 'shm_a', "
+        "'shm_b', 'shm_c', 'shm_d'")
+    assert error_of(plan_from_file, MULTI, "PRE_VM0", region="shm_b") == (
+        f"{MULTI}: VM 'PRE_VM0' is not in region 'shm_b'; its regions "
+        "are: 'shm_a'")
 
 
 def test_not_a_scenario():
@@ -571,7 +633,7 @@ def test_prep_creates_missing_files(tmp_path, shm):
     plan = standalone_plan("r0", 2, str(shm))
     report = host_prep(plan, proc=fake_proc(tmp_path, shm))
     assert report.items == (PrepItem(
-        str(shm / "r0"), PrepStatus.CREATED, "created, 2 MiB, mode 660"),)
+        str(shm / "r0"), PrepStatus.CREATED, "2 MiB, mode 660"),)
     assert report.commands == ()
     assert report.ready
     info = (shm / "r0").stat()
@@ -648,7 +710,7 @@ def test_prep_grows_a_smaller_unused_file(tmp_path, shm):
     report = host_prep(standalone_plan("r0", 4, str(shm)),
                        proc=fake_proc(tmp_path, shm))
     assert report.items == (PrepItem(str(target), PrepStatus.GROWN,
-                                     "grown from 1 MiB to 4 MiB"),)
+                                     "from 1 MiB to 4 MiB"),)
     assert target.stat().st_size == 4 * MIB
     assert target.read_bytes()[:4] == b"data"
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import PROJECT, TESTS, run_acrn_shm
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
@@ -47,6 +49,52 @@ def test_qemu_args_needs_a_source(tmp_path):
         2, "acrn-shm: error: --socket and --vectors need --doorbell\n")
 
 
+def test_qemu_args_doorbell_for_a_scenario_region(tmp_path):
+    result = run_acrn_shm(["qemu-args", "--scenario", str(SCENARIO),
+                           "--vm", "POST_STD_VM1", "--doorbell",
+                           "--socket", "/tmp/b.sock"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "-chardev socket,id=shmchr-shm_region_0,path=/tmp/b.sock "
+        "-device ivshmem-doorbell,id=ivshmem-shm_region_0,"
+        "chardev=shmchr-shm_region_0,vectors=1,addr=08.0\n", "")
+
+
+def test_qemu_args_region_of_a_scenario(tmp_path):
+    result = run_acrn_shm(["qemu-args", "--scenario", str(SCENARIO),
+                           "--vm", "POST_STD_VM1", "--region",
+                           "shm_region_0", "--shm-dir", "/srv"], tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.endswith("mem-path=/srv/shm_region_0 -device "
+                                  "ivshmem-plain,id=ivshmem-shm_region_0,"
+                                  "memdev=shm-shm_region_0,addr=08.0\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scenario", str(SCENARIO), "--vm", "POST_STD_VM1", "--size", "2"],
+     "--addr and --size are for --name; a scenario gives them"),
+    (["--scenario", str(SCENARIO), "--vm", "POST_STD_VM1", "--doorbell"],
+     "--doorbell needs --socket PATH (the ivshmem-server socket)"),
+    (["--name", "x", "--size", "2", "--region", "x"],
+     "--vm and --region are for --scenario"),
+    (["--scenario", str(SCENARIO), "--vm", "POST_STD_VM1", "--region",
+      "shm_video"],
+     f"{SCENARIO}: no region named 'shm_video'; the regions are: "
+     "'shm_region_0'"),
+])
+def test_qemu_args_refusals(tmp_path, argv, message):
+    result = run_acrn_shm(["qemu-args", *argv], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"acrn-shm: error: {message}\n")
+
+
+def test_libvirt_xml_hugepages_names_no_ignored_option(tmp_path):
+    result = run_acrn_shm(["libvirt-xml", "--name", "r0", "--size", "2",
+                           "--hugepages"], tmp_path)
+    assert (result.returncode, result.stderr) == (
+        0, "acrn-shm: warning: libvirt's <shmem> has no huge-page setting: "
+        "it maps /dev/shm/<name> in normal pages\n")
+
+
 def test_libvirt_xml(tmp_path):
     result = run_acrn_shm(["libvirt-xml", "--scenario", str(SCENARIO),
                            "--vm", "POST_STD_VM1"], tmp_path)
@@ -76,8 +124,21 @@ def test_host_prep_check_then_create(tmp_path):
     made = run_acrn_shm(argv, tmp_path)
     assert (made.returncode, made.stderr) == (0, "")
     assert made.stdout == (
-        f"created: {folder}/r0: created, 2 MiB, mode 660\n")
+        f"created: {folder}/r0: 2 MiB, mode 660\n")
     assert (folder / "r0").stat().st_size == 2 * 1024 * 1024
+
+
+def test_guest_help_names_the_command(tmp_path):
+    result = run_acrn_shm(["guest", "--help"], tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: acrn-shm guest [-h] ")
+    assert " ".join(result.stdout.split()[-21:]) == (
+        "Example: acrn-shm guest read -d 00:08.0 --length 64 (also: "
+        "python3 -m acrn_ivshmem.guest read ...; the module needs Python's "
+        "standard library only)")
+    result = run_acrn_shm(["guest", "read"], tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("usage: acrn-shm guest read [-h] ")
 
 
 def test_guest_list_on_a_fake_sysfs(tmp_path):
