@@ -376,6 +376,49 @@ def run_qemu(what: str, options: dict, check: bool = False,
     return 0
 
 
+def run_qemu_try(options: dict) -> int:
+    """Boot two guests on a region with a live status line; report what
+    crossed (0), what did not (1), or why they cannot boot (2)."""
+    from . import qemu_lab, qemu_try
+
+    try:
+        tools = qemu_lab.find_tools(options["kernel"], options["accel"])
+        work = qemu_try.make_work_dir(options["keep"])
+        try:
+            trial = qemu_try.plan_trial(
+                work, scenario=options["scenario"], region=options["region"],
+                vms=tuple(filter(None, (options["vms"] or "").split(","))),
+                name=options["name"], size_mb=options["size"],
+                plain=options["plain"])
+        except AcrnShmError:
+            if options["keep"] is None:
+                os.rmdir(work)
+            raise
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    for warning in trial.warnings:
+        sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
+    sys.stdout.write(qemu_try.describe(trial, tools))
+    sys.stdout.flush()
+    status = _plain_console(stderr=True).status("starting QEMU")
+
+    def on_event(event) -> None:
+        status.update("   ".join(f"{label}: {stage}"
+                                 for label, stage in event.stages)
+                      + f"   [{event.elapsed:.0f} s]")
+
+    try:
+        with status:
+            result = qemu_try.run_trial(trial, tools, on_event,
+                                        options["timeout"])
+    except AcrnShmError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(qemu_try.render(result, options["keep"] is not None))
+    if result.passed and options["keep"] is None:
+        qemu_try.remove_work(trial)
+    return 0 if result.passed else 1
+
+
 def run_ivshmem_server(socket: str, size: int, vectors: int,
                        shm: str | None) -> int:
     """Serve until a signal; say on stderr when it listens."""
@@ -959,6 +1002,49 @@ def build_app():
         from .guest import main as guest_main
 
         raise typer.Exit(guest_main(list(ctx.args), "acrn-shm guest"))
+
+    @app.command("qemu-try")
+    def qemu_try_command(
+        scenario: Annotated[Optional[str], typer.Option(
+            "--scenario", metavar="S.xml",
+            help="Try a region of this scenario.")] = None,
+        region: Annotated[Optional[str], typer.Option(
+            "--region", metavar="NAME",
+            help="The region (needed when the scenario has several).")
+        ] = None,
+        vms: Annotated[Optional[str], typer.Option(
+            "--vms", metavar="A,B",
+            help="Two VMs of the region (default: its first two).")] = None,
+        name: Annotated[Optional[str], qemu_option["name"]] = None,
+        size: Annotated[Optional[int], qemu_option["size"]] = None,
+        plain: Annotated[bool, typer.Option(
+            "--plain", help="ivshmem-plain on a file, as qemu-args gives "
+            "it: bytes only, no doorbell.")] = False,
+        kernel: Annotated[Optional[str], typer.Option(
+            "--kernel", metavar="PATH",
+            help="Guest kernel (default: $ACRN_SHM_E2E_KERNEL, "
+            ".ci/cache/vmlinuz of a checkout, the newest readable "
+            "/boot/vmlinuz-*).")] = None,
+        accel: Annotated[str, typer.Option(
+            "--accel", metavar="auto|kvm|tcg",
+            help="auto: KVM with VT-x/AMD-V and /dev/kvm, else TCG.")
+        ] = "auto",
+        timeout: Annotated[float, typer.Option(
+            "--timeout", metavar="S",
+            help="Kill the guests after S seconds.")] = 120.0,
+        keep: Annotated[Optional[str], typer.Option(
+            "--keep", metavar="DIR",
+            help="Keep the consoles, QEMU command lines, image and memory "
+            "in DIR (new or empty).")] = None,
+    ) -> None:
+        """Boot two small QEMU guests on a region; show bytes and a
+        doorbell crossing.
+
+        Example: acrn-shm qemu-try --scenario hybrid_rt_v3.xml --region
+        shm_region_0
+        """
+        options = dict(locals())
+        raise typer.Exit(run_qemu_try(options))
 
     @app.command("ivshmem-server")
     def ivshmem_server_command(

@@ -40,8 +40,8 @@ from .model import (
 __all__ = [
     "DEFAULT_SHM_DIR", "Doorbell", "LibvirtXml", "MAX_SOCKET_PATH",
     "MAX_VECTORS", "PrepItem", "PrepReport", "PrepStatus", "QemuPlan",
-    "ShmDevice", "host_prep", "libvirt_xml", "parse_addr", "plan_for_vm",
-    "plan_from_file", "standalone_plan",
+    "ShmDevice", "host_prep", "libvirt_xml", "option_value", "parse_addr",
+    "plan_for_vm", "plan_from_file", "region_named", "standalone_plan",
 ]
 
 #: Where the backing files go unless told otherwise (POSIX shm).
@@ -122,14 +122,14 @@ class ShmDevice:
         options = [f"id={self.device_id}"]
         if self.doorbell is not None:
             head = ("-chardev", "socket,id=" + self.chardev_id + ",path="
-                    + _option_value(self.doorbell.socket))
+                    + option_value(self.doorbell.socket))
             options[0:0] = ["ivshmem-doorbell"]
             options += [f"chardev={self.chardev_id}",
                         f"vectors={self.doorbell.vectors}"]
         else:
             head = ("-object", f"memory-backend-file,id={self.memdev_id},"
                     f"size={self.size_mb}M,share=on,mem-path="
-                    + _option_value(self.mem_path or ""))
+                    + option_value(self.mem_path or ""))
             options[0:0] = ["ivshmem-plain"]
             options.append(f"memdev={self.memdev_id}")
         if self.addr is not None:
@@ -169,8 +169,9 @@ class QemuPlan:
         return shlex.join(self.args())
 
 
-def _option_value(text: str) -> str:
-    # QEMU's option parser ends a value at ',' unless it is doubled.
+def option_value(text: str) -> str:
+    """``text`` as one value of a QEMU option list: QEMU's parser ends
+    a value at ``,`` unless it is doubled."""
     return text.replace(",", ",,")
 
 
@@ -483,18 +484,27 @@ def _only_region(scenario: Scenario, vm: Vm, name: str,
                  regions: list[Region], addresses: list[Bdf]
                  ) -> tuple[list[Region], list[Bdf]]:
     """The region called ``name`` among ``regions``, and its address."""
+    wanted = region_named(scenario, name)
     for region, address in zip(regions, addresses):
-        if region.name is not None and region.name.text == name:
+        if region is wanted:
             return [region], [address]
-    if any(region.name is not None and region.name.text == name
-           for region in scenario.regions):
-        mine = ", ".join(region.label for region in regions)
-        message = (f"VM {vm.label} is not in region {quoted(name)}; its "
-                   f"regions are: {mine}")
-    else:
-        known = ", ".join(region.label for region in scenario.regions)
-        message = f"no region named {quoted(name)}; the regions are: {known}"
-    raise UsageError(located(scenario.path, None, None, message))
+    mine = ", ".join(region.label for region in regions)
+    raise UsageError(located(
+        scenario.path, None, None,
+        f"VM {vm.label} is not in region {quoted(name)}; its regions are: "
+        f"{mine}"))
+
+
+def region_named(scenario: Scenario, name: str) -> Region:
+    """The region of ``scenario`` called ``name``; raise
+    :class:`UsageError` listing the regions if there is none."""
+    for region in scenario.regions:
+        if region.name is not None and region.name.text == name:
+            return region
+    known = ", ".join(region.label for region in scenario.regions) or "none"
+    raise UsageError(located(
+        scenario.path, None, None,
+        f"no region named {quoted(name)}; the regions are: {known}"))
 
 
 def _at(scenario: Scenario, region: Region, message: str) -> str:

@@ -1,16 +1,22 @@
-"""End to end: two QEMU guests share an ACRN region, with and without
-doorbells, using the flags of ``acrn-shm qemu-args``; and two guests run
-acrn-shm's guest tool on a region added with ``add-region``.
+"""End to end, with real QEMU guests.
 
-The guests are a Debian cloud kernel and a busybox initramfs built
-here; ``test_e2e_qemu/init.sh`` is their ``/init`` (busybox's devmem
-reads and writes BAR2). For the guest tool, ``guest_tool.sh`` is /init
-and the initramfs also holds the Python running the tests, the standard
-library modules the tool imports and ``acrn_ivshmem/guest.py``. Each
-prints ``IVE`` lines on the serial port, and those (not QEMU's exit
-status) are the verdict. ``.ci/install-e2e`` installs QEMU,
-busybox-static and the kernel (``.ci/cache/vmlinuz``, or
-``$ACRN_SHM_E2E_KERNEL``); without them these tests skip.
+``acrn-shm qemu-try`` on a region of ``scenario-xmls/hybrid_rt_v3.xml``
+(ivshmem-doorbell, acrn-shm's server) and on a bare region
+(ivshmem-plain), and on a VBDF QEMU refuses; two guests that ring each
+other through ``acrn-shm ivshmem-server`` in its own process, with the
+flags of ``qemu-args --doorbell``; and acrn-shm's guest tool in two
+guests on a region added with ``add-region``.
+
+The guests are a kernel (what ``acrn-shm qemu-try`` finds:
+``$ACRN_SHM_E2E_KERNEL``, ``.ci/cache/vmlinuz``, ``/boot/vmlinuz-*``)
+and a busybox initramfs
+built by :mod:`acrn_ivshmem.qemu_lab`, whose ``/init`` is qemu-try's
+(:data:`~acrn_ivshmem.qemu_try.GUEST_INIT`) or, for the guest tool,
+``test_e2e_qemu/guest_tool.sh`` with the host's Python and
+``acrn_ivshmem/guest.py``. The lines the guests print on their serial
+console are the verdict, not QEMU's exit status. ``.ci/install-e2e``
+installs QEMU, busybox-static and the kernel; without them these tests
+skip.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,109 +35,71 @@ from pathlib import Path
 
 import pytest
 
+from acrn_ivshmem import qemu_lab
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.qemu_try import (
+    GUEST_INIT, message_offset, message_words,
+)
+
 from conftest import PROJECT, run_acrn_shm
 
-# Read at import: the autouse fixture clears ACRN_* before each test.
-KERNEL = Path(os.environ.get("ACRN_SHM_E2E_KERNEL")
-              or PROJECT / ".ci" / "cache" / "vmlinuz")
-QEMU = shutil.which("qemu-system-x86_64")
-BUSYBOX = Path("/bin/busybox")
-INIT = Path(__file__).with_suffix("") / "init.sh"
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
-REGION = "shm_region_0"  # 2 MB, PRE_RT_VM0 and POST_STD_VM1 at 00:08.0
 GUEST_SECONDS = 40  # a guest takes 2-4 s under TCG on a 2-core host
 MIB = 1024 * 1024
 
 
-def _static_elf(path: Path) -> bool:
-    """True if ``path`` is a 64-bit ELF without an interpreter."""
+def _find_tools() -> tuple[qemu_lab.Tools | None, str | None]:
+    # Read at import: the autouse fixture clears ACRN_* before each test.
     try:
-        with open(path, "rb") as file:
-            head = file.read(64)
-            if head[:5] != b"\x7fELF\x02":
-                return False
-            phoff, = struct.unpack_from("<Q", head, 32)
-            entsize, count = struct.unpack_from("<HH", head, 54)
-            file.seek(phoff)
-            table = file.read(entsize * count)
-    except OSError:
-        return False
-    return all(struct.unpack_from("<I", table, n * entsize)[0] != 3
-               for n in range(count))  # 3 is PT_INTERP
+        return qemu_lab.find_tools(environ=dict(os.environ)), None
+    except UsageError as exc:
+        return None, str(exc)
 
 
-def _missing() -> str | None:
-    if QEMU is None:
-        return "qemu-system-x86_64 is not installed"
-    if not KERNEL.is_file():
-        return f"no guest kernel at {KERNEL}"
-    if not _static_elf(BUSYBOX):
-        return f"{BUSYBOX} is not a static busybox (busybox-static)"
-    return None
-
-
-MISSING = _missing()
+TOOLS, MISSING = _find_tools()
 # CI installs everything (.ci/install-e2e) and sets this: no silent skip.
 if MISSING is not None and os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
-    MISSING = None
     pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
 else:
     pytestmark = pytest.mark.skipif(
-        MISSING is not None, reason=f"{MISSING}; run .ci/install-e2e")
+        MISSING is not None, reason=f"{MISSING}; or run .ci/install-e2e")
 
 
 @pytest.fixture
 def fail_missing_e2e_tools():
     """Fail (not skip) when CI lacks what the e2e tests need."""
-    missing = _missing()
-    if missing is not None:
-        pytest.fail(f"{missing}; .ci/install-e2e should have installed it")
+    pytest.fail(f"{MISSING}; .ci/install-e2e should have installed it")
 
 
-def accelerator() -> str:
-    """KVM only with real VT-x/AMD-V: a /dev/kvm alone may be PVM,
-    which opens fine and then cannot run a stock kernel."""
-    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as file:
-        flags = set(file.read().split())
-    if flags & {"vmx", "svm"} and os.access("/dev/kvm", os.W_OK):
-        return "kvm"
-    return "tcg"
+def qemu_try(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``acrn-shm qemu-try ARGV`` with the tests' kernel and its own
+    temporary folder (``tmp_path/tmp``)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return run_acrn_shm(["qemu-try", *argv], tmp_path,
+                        ACRN_SHM_E2E_KERNEL=TOOLS.kernel,
+                        TMPDIR=str(tmp_path / "tmp"))
+
+
+def seconds(report: str) -> str:
+    """The time a qemu-try report says the trial took."""
+    return re.search(r"^passed in (\S+) s", report, re.M).group(1)
+
+
+def masked(text: str) -> str:
+    """``text`` with every time (``2.7 s``) as ``N s``."""
+    return re.sub(r"\b\d+\.\d s\b", "N s", text)
 
 
 # ---------------------------------------------------------------------------
 # The guest image
 
 
-def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
-    """A newc cpio archive of ``(name, mode, data, rdev)`` entries."""
-    out = bytearray()
-    trailer = [("TRAILER!!!", 0, b"", 0)]
-    for number, (name, mode, data, rdev) in enumerate(entries + trailer):
-        raw = name.encode() + b"\0"
-        fields = (number + 1, mode, 0, 0, 1, 0, len(data), 0, 0,
-                  os.major(rdev), os.minor(rdev), len(raw), 0)
-        out += b"070701" + b"".join(b"%08X" % field for field in fields)
-        out += raw + b"\0" * (-(110 + len(raw)) % 4)
-        out += data + b"\0" * (-len(data) % 4)
-    return bytes(out)
-
-
 @pytest.fixture(scope="session")
 def initramfs(tmp_path_factory) -> Path:
-    """busybox, /init and /dev/console (no devtmpfs is mounted yet when
-    the kernel opens it)."""
-    directory = 0o040755
-    image = newc([
-        ("bin", directory, b"", 0),
-        ("dev", directory, b"", 0),
-        ("dev/console", 0o020600, b"", os.makedev(5, 1)),
-        ("proc", directory, b"", 0),
-        ("sys", directory, b"", 0),
-        ("bin/busybox", 0o100755, BUSYBOX.read_bytes(), 0),
-        ("init", 0o100755, INIT.read_bytes(), 0),
-    ])
+    """busybox with qemu-try's /init."""
     path = tmp_path_factory.mktemp("guest") / "initramfs.cpio"
-    path.write_bytes(image)
+    path.write_bytes(qemu_lab.guest_initramfs(TOOLS.busybox,
+                                              GUEST_INIT.encode()))
     return path
 
 
@@ -198,7 +165,7 @@ def guest_tool_initramfs(tmp_path_factory) -> Path:
     add("dev/console", 0o020600, rdev=os.makedev(5, 1))
     for folder in ("proc", "sys", "tmp", "bin"):
         add(folder, directory)
-    add("bin/busybox", 0o100755, BUSYBOX.read_bytes())
+    add("bin/busybox", 0o100755, Path(TOOLS.busybox).read_bytes())
     add("init", 0o100755, GUEST_TOOL_INIT.read_bytes())
     for path in python_files():
         add(str(path).lstrip("/"), 0o100755, path.read_bytes())
@@ -207,7 +174,8 @@ def guest_tool_initramfs(tmp_path_factory) -> Path:
     for name in GUEST_TOOL:
         add(f"opt/acrn_ivshmem/{name}", 0o100644,
             (PROJECT / "acrn_ivshmem" / name).read_bytes())
-    image = newc([(name, *entry) for name, entry in sorted(entries.items())])
+    image = qemu_lab.newc([(name, *entry)
+                           for name, entry in sorted(entries.items())])
     path = tmp_path_factory.mktemp("guest-tool") / "initramfs.cpio"
     path.write_bytes(image)
     return path
@@ -222,33 +190,32 @@ class Guests:
     process group; :meth:`kill_all` ends what is left."""
 
     def __init__(self, directory: Path, initramfs: Path,
-                 seconds: int = GUEST_SECONDS):
+                 seconds: int = GUEST_SECONDS,
+                 memory_mb: int = qemu_lab.GUEST_MB):
         self.directory = directory
         self.initramfs = initramfs
         self.seconds = seconds
-        self.accel = accelerator()
+        self.memory_mb = memory_mb
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, device_args: list[str], **params: str):
         """Boot guest ``name``; ``params`` go on the kernel command line."""
-        extra = " ".join(f"{key}={value}" for key, value in params.items())
+        argv = qemu_lab.qemu_command(
+            TOOLS, str(self.initramfs), str(self.directory / f"{name}.log"),
+            params, device_args, self.memory_mb)
         with open(self.directory / f"{name}.qemu.txt", "wb") as output:
             self.processes[name] = subprocess.Popen(
-                ["timeout", "-k", "5", str(self.seconds), QEMU,
-                 "-accel", self.accel, "-m", "256", "-nodefaults",
-                 "-no-user-config", "-display", "none", "-no-reboot",
-                 "-serial", f"file:{self.directory / name}.log",
-                 "-kernel", str(KERNEL), "-initrd", str(self.initramfs),
-                 "-append", f"console=ttyS0 panic=-1 quiet {extra}",
-                 *device_args],
+                ["timeout", "-k", "5", str(self.seconds), *argv],
                 stdin=subprocess.DEVNULL, stdout=output,
                 stderr=subprocess.STDOUT, start_new_session=True)
 
-    def results(self, name: str) -> list[str]:
-        """Wait for guest ``name``; return its ``IVE`` lines."""
+    def results(self, name: str, prefix: str = "IVE ") -> list[str]:
+        """Wait for guest ``name``; return its lines that start with
+        ``prefix`` (without it)."""
         self.processes[name].wait(self.seconds + 10)
-        return [line.strip() for line in self.log(name).splitlines()
-                if line.startswith("IVE ")]
+        return [line.strip()[len(prefix):]
+                for line in self.log(name).splitlines()
+                if line.startswith(prefix)]
 
     def log(self, name: str) -> str:
         """The serial log, then QEMU's own output (for failures)."""
@@ -279,11 +246,6 @@ def qemu_args(*argv: str) -> list[str]:
     assert (result.returncode, result.stderr) == (0, ""), result
     assert result.stdout.count("\n") == 1, result.stdout
     return shlex.split(result.stdout)
-
-
-def words(value: int) -> str:
-    """``value`` as devmem prints a 32-bit word."""
-    return f"0x{value:08X}"
 
 
 def unix_connections(path: str) -> tuple[bool, int]:
@@ -338,50 +300,119 @@ class ServerProcess:
 # Tests
 
 
-def test_two_guests_share_a_scenario_region(guests, tmp_path):
-    started = time.monotonic()
-    shm_dir = tmp_path / "shm"
-    shm_dir.mkdir()
-    marker = secrets.randbits(31) | 1
-    answer = marker ^ 0x5A5A5A5A
-    for name, vm, scenario in (("a", "PRE_RT_VM0", "plain-a"),
-                               ("b", "POST_STD_VM1", "plain-b")):
-        flags = qemu_args("--scenario", str(SCENARIO), "--vm", vm,
-                          "--shm-dir", str(shm_dir))
-        guests.start(name, flags, ivscen=scenario,
-                      ivmarker=words(marker), ivanswer=words(answer))
-    head = ["IVE device 0000:00:08.0", "IVE bar2 size=0x200000"]
-    assert guests.results("a") == head + [
-        f"IVE answer {words(answer)}", "IVE done rc=0"], guests.log("a")
-    assert guests.results("b") == head + [
-        f"IVE marker {words(marker)}", "IVE done rc=0"], guests.log("b")
-    data = (shm_dir / REGION).read_bytes()
-    assert (len(data), data[:8]) == (2 * MIB,
-                                     struct.pack("<II", marker, answer))
-    print(f"plain e2e: {time.monotonic() - started:.1f} s "
-          f"({guests.accel})")
+def test_qemu_try_on_a_scenario_region(tmp_path):
+    """docs/getting-started.md's trial: bytes and a doorbell cross
+    between the two VMs of shm_region_0, each at its VBDF 00:08.0."""
+    keep = tmp_path / "try"
+    result = qemu_try(tmp_path, "--scenario", str(SCENARIO), "--keep",
+                      str(keep))
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert masked(result.stdout) == (
+        "trying region 'shm_region_0' (2 MB) as ivshmem-doorbell between "
+        "guest A (VM 'PRE_RT_VM0') at 00:08.0 and guest B (VM "
+        "'POST_STD_VM1') at 00:08.0; "
+        f"{TOOLS.accel.name.upper()}: {TOOLS.accel.reason}\n"
+        "guest A (VM 'PRE_RT_VM0') at 0000:00:08.0, peer 0, N s:\n"
+        "  wrote 'hello from PRE_RT_VM0' at 0x40\n"
+        "  read  'hello from POST_STD_VM1' at 0x80\n"
+        "  rang peer 1 and got a ring from peer 1\n"
+        "guest B (VM 'POST_STD_VM1') at 0000:00:08.0, peer 1, N s:\n"
+        "  wrote 'hello from POST_STD_VM1' at 0x80\n"
+        "  read  'hello from PRE_RT_VM0' at 0x40\n"
+        "  rang peer 0 and got a ring from peer 0\n"
+        "the host reads both messages in the region's memory "
+        f"({keep}/shm_region_0)\n"
+        f"passed in N s (QEMU {TOOLS.qemu_version}, kernel "
+        f"{TOOLS.kernel})\n")
+    memory = (keep / "shm_region_0").read_bytes()
+    assert (len(memory), memory[message_offset(0):][:22],
+            memory[message_offset(1):][:24]) == (
+        2 * MIB, b"hello from PRE_RT_VM0\0", b"hello from POST_STD_VM1\0")
+    assert sorted(path.name for path in keep.iterdir()) == [
+        "A.cmdline", "A.log", "A.qemu.txt", "B.cmdline", "B.log",
+        "B.qemu.txt", "initramfs.cpio", "shm_region_0"]
+    print(f"qemu-try doorbell e2e: {seconds(result.stdout)} s "
+          f"({TOOLS.accel.name})")
+
+
+def test_qemu_try_plain_on_a_bare_region(tmp_path):
+    result = qemu_try(tmp_path, "--name", "demo", "--size", "4", "--plain")
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    lines = masked(result.stdout).splitlines()
+    # QEMU chooses the slot; no server, so no peer ids and no rings.
+    assert [re.sub(r" at 0000:00:0[0-9a-f]\.0", " at SLOT", line)
+            for line in lines[1:]] == [
+        "guest A at SLOT, N s:",
+        "  wrote 'hello from guest A' at 0x40",
+        "  read  'hello from guest B' at 0x80",
+        "guest B at SLOT, N s:",
+        "  wrote 'hello from guest B' at 0x80",
+        "  read  'hello from guest A' at 0x40",
+        "the host reads both messages in the region's memory",
+        f"passed in N s (QEMU {TOOLS.qemu_version}, kernel {TOOLS.kernel})",
+    ]
+    assert lines[0].startswith("trying region 'demo' (4 MB) as "
+                               "ivshmem-plain between guest A and guest B;")
+    # A pass leaves no file behind.
+    assert list((tmp_path / "tmp").iterdir()) == []
+    print(f"qemu-try plain e2e: {seconds(result.stdout)} s "
+          f"({TOOLS.accel.name})")
+
+
+def test_qemu_try_reports_what_qemu_refuses(tmp_path):
+    """B's VBDF is slot 1, the pc machine's ISA bridge: QEMU exits at
+    once, and A is stopped rather than left waiting for it."""
+    scenario = tmp_path / "slot1.xml"
+    text = SCENARIO.read_text(encoding="utf-8")
+    last = text.rindex("<VBDF>00:08.0</VBDF>")
+    scenario.write_text(text[:last] + "<VBDF>00:01.0</VBDF>"
+                        + text[last + 20:], encoding="utf-8")
+    result = qemu_try(tmp_path, "--scenario", str(scenario))
+    assert (result.returncode, result.stderr) == (1, (
+        "acrn-shm: warning: 'shm_region_0' is at slot 01, where QEMU puts "
+        "the ISA bridge (pc) or VGA (q35); QEMU fails if that device is "
+        "there: use slot 03-1e\n"))
+    work, = (tmp_path / "tmp").iterdir()  # kept after a failure
+    assert masked(result.stdout).splitlines()[1:] == [
+        "guest A (VM 'PRE_RT_VM0'), N s:",
+        "  failed: stopped when guest B failed (no line from /init: the "
+        "kernel did not get that far)",
+        f"  its console: {work}/A.log",
+        "guest B (VM 'POST_STD_VM1'), N s:",
+        "  failed: QEMU exited with status 1: 'qemu-system-x86_64: -device "
+        "ivshmem-doorbell,id=ivshmem-shm_region_0,chardev=shmchr-"
+        "shm_region_0,vectors=1,addr=01.0: PCI: slot 1 function 0 not "
+        "available for ivshmem-doorbell, in use by PIIX3,id=(null)'",
+        f"  its console: {work}/B.log",
+        f"failed in N s; the files are in {work}",
+    ]
 
 
 def test_two_guests_ring_each_other_through_the_server(guests):
+    """acrn-shm ivshmem-server as its own process, the flags of
+    ``qemu-args --name --doorbell``, qemu-try's /init in the guests."""
     started = time.monotonic()
     # A short directory: socket paths are limited to 107 bytes.
     sock_dir = tempfile.mkdtemp(prefix="ivs-e2e-")
     socket_path = os.path.join(sock_dir, "ivshmem.sock")
     shm_name = f"acrn-shm-e2e-{os.getpid()}-{secrets.token_hex(4)}"
     shm_file = Path("/dev/shm") / shm_name
-    marker = secrets.randbits(30) | 1
+    nonce = f"0x{secrets.randbits(30) | 1:08X}"
+    messages = {"a": b"ring from a", "b": b"ring from b"}
     server = ServerProcess(socket_path, shm_name)
     try:
         wait_until(lambda: unix_connections(socket_path)[0],
                    "the server to listen")
         flags = qemu_args("--name", "doorbell", "--size", "2", "--doorbell",
                           "--socket", socket_path, "--vectors", "1")
-        # Peer ids follow connection order: B connects after A.
-        guests.start("a", flags, ivscen="doorbell", ivmarker=words(marker))
-        wait_until(lambda: unix_connections(socket_path)[1] == 1,
-                   "guest A to connect")
-        guests.start("b", flags, ivscen="doorbell", ivmarker=words(marker))
-        results = {name: guests.results(name) for name in ("a", "b")}
+        for name in ("a", "b"):
+            guests.start(name, flags, ivrole=name, ivnonce=nonce, ivbell="1",
+                         ivwait="30",
+                         ivmsg=",".join(message_words(messages[name])))
+            # Peer ids follow connection order: B connects after A.
+            wait_until(lambda: unix_connections(socket_path)[1] >= 1,
+                       "guest A to connect")
+        results = {name: guests.results(name, "IVT ") for name in "ab"}
         data = shm_file.read_bytes()
     finally:
         guests.kill_all()
@@ -391,17 +422,21 @@ def test_two_guests_ring_each_other_through_the_server(guests):
         shutil.rmtree(sock_dir, ignore_errors=True)
     for name, me, peer in (("a", 0, 1), ("b", 1, 0)):
         lines = results[name]
-        assert re.fullmatch(r"IVE device 0000:00:[01][0-9a-f]\.0",
-                            lines[0]), guests.log(name)
-        assert lines[1:] == [
-            "IVE bar2 size=0x200000", f"IVE ivposition={me}",
-            f"IVE doorbell from peer {peer}", "IVE done rc=0",
+        assert lines[:1] == ["boot"], guests.log(name)
+        assert re.fullmatch(r"device 0000:00:[01][0-9a-f]\.0",
+                            lines[1]), guests.log(name)
+        other = message_words(messages["ab"[peer]])
+        assert lines[2:] == [
+            f"id {me}", f"wrote {message_offset(me)}", "ready",
+            f"read {message_offset(peer)} {' '.join(other)}",
+            f"rang {peer}", f"doorbell {peer}", "done rc=0",
         ], guests.log(name)
-    assert (len(data), data[8:16]) == (
-        2 * MIB, struct.pack("<II", marker, marker + 1))
+    assert (len(data), data[message_offset(0):][:12],
+            data[message_offset(1):][:12]) == (
+        2 * MIB, b"ring from a\0", b"ring from b\0")
     assert (stopped[0], socket_left) == (0, False), stopped[1]
     print(f"doorbell e2e: {time.monotonic() - started:.1f} s "
-          f"({guests.accel})")
+          f"({TOOLS.accel.name})")
 
 
 def test_guest_tool_in_two_real_guests(tmp_path, guest_tool_initramfs):
@@ -418,7 +453,9 @@ def test_guest_tool_in_two_real_guests(tmp_path, guest_tool_initramfs):
     assert added.returncode == 0, added
     shm_dir = tmp_path / "shm"
     shm_dir.mkdir()
-    guests = Guests(tmp_path, guest_tool_initramfs, seconds=120)
+    # The initramfs holds a Python: 128 MB cannot unpack it.
+    guests = Guests(tmp_path, guest_tool_initramfs, seconds=120,
+                    memory_mb=256)
     try:
         for name, vm in (("a", "PRE_RT_VM0"), ("b", "POST_STD_VM1")):
             guests.start(name, qemu_args("--scenario", str(scenario),
@@ -430,22 +467,22 @@ def test_guest_tool_in_two_real_guests(tmp_path, guest_tool_initramfs):
         guests.kill_all()
     # QEMU has no region ids and no MSI-X on ivshmem-plain; no driver.
     listing = [
-        "IVE list ADDRESS       REGION_ID  SIZE       PHYS                "
-        "MSIX  DRIVER",
-        "IVE list 0000:00:08.0  -          2 MiB      0xfe800000          "
-        "no    -",
-        "IVE list 0000:00:09.0  -          8 MiB      0xfe000000          "
-        "no    -",
+        "list ADDRESS       REGION_ID  SIZE       PHYS                MSIX  "
+        "DRIVER",
+        "list 0000:00:08.0  -          2 MiB      0xfe800000          no    "
+        "-",
+        "list 0000:00:09.0  -          8 MiB      0xfe000000          no    "
+        "-",
     ]
     assert results["a"] == listing + [
-        "IVE write wrote 5 bytes at 0x0 of 0000:00:09.0",
-        "IVE read world at 16", "IVE done rc=0"], guests.log("a")
+        "write wrote 5 bytes at 0x0 of 0000:00:09.0",
+        "read world at 16", "done rc=0"], guests.log("a")
     assert results["b"] == listing + [
-        "IVE read hello at 0",
-        "IVE write wrote 5 bytes at 0x10 of 0000:00:09.0",
-        "IVE done rc=0"], guests.log("b")
+        "read hello at 0",
+        "write wrote 5 bytes at 0x10 of 0000:00:09.0",
+        "done rc=0"], guests.log("b")
     video = (shm_dir / "shm_video").read_bytes()
     assert (len(video), video[:5], video[16:21]) == (
         8 * MIB, b"hello", b"world")
     print(f"guest tool e2e: {time.monotonic() - started:.1f} s "
-          f"({guests.accel})")
+          f"({TOOLS.accel.name})")
