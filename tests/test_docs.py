@@ -1,32 +1,45 @@
 """The documentation: every command shown is run, every page is current.
 
-``console`` blocks of ``docs/*.md`` are run in order, each page in a
-fresh copy of ``board-xmls/`` and ``scenario-xmls/``: a line ``$ CMD``
-runs ``CMD`` in bash, the lines after it are its expected output
-(stdout and stderr together), a line ``...`` stands for any lines,
-``...`` inside a line for any text, and a last
-line ``[exit N]`` for the exit status (0 when absent). ``$ACRN_SRC`` is
-the real ACRN tree when the variable is set, else the fake v3.3 tree of
+Each page of ``docs/`` runs top to bottom in one new bash, as a reader
+in a new shell would run it: no variable of the test run reaches it
+(only PATH, HOME, the locale and the terminal's width), and what a step
+exports or ``cd``s into stays for the next steps. It runs in a fresh
+copy of ``board-xmls/`` and ``scenario-xmls/``, with HOME a new empty
+folder: a line ``$ CMD`` of a ``console`` block runs ``CMD``, the lines
+after it are its expected output (stdout and stderr together), a line
+``...`` stands for any lines, ``...`` inside a line for any text, and a
+last line ``[exit N]`` for the exit status (0 when absent).
+
+``sh`` blocks set up the machine (root, the network, PyPI) and are not
+run: each of their lines must be one the test knows (:data:`SETUP`),
+and the test puts what it gives in place. ACRN's tree and its Python
+(``~/acrn``, ``~/acrn-py``) are the real ones when ``ACRN_SRC`` and
+``ACRN_SHM_BUILD_PYTHON`` are set, else the fake v3.3 tree of
 ``tests/test_build`` with ACRN's whl-ipc-i5 sample from
-``../shared/acrn-data``. The rule pages under ``docs/rules`` must equal
-what ``acrn_ivshmem.rule_docs`` writes (``UPDATE_GOLDEN=1`` rewrites
-them). The README's first command runs on a fresh copy of the project,
-and its later ``sh`` examples run in order on ACRN's whl-ipc-i5 files.
+``../shared/acrn-data``; the guests' kernel of ``acrn-shm qemu-try`` is
+``$ACRN_SHM_E2E_KERNEL`` or ``.ci/cache/vmlinuz`` as for the e2e tests.
+The rule pages under ``docs/rules`` must equal what
+``acrn_ivshmem.rule_docs`` writes (``UPDATE_GOLDEN=1`` rewrites them).
+The README's first command runs on a fresh copy of the project, and its
+later ``sh`` examples run in order on ACRN's whl-ipc-i5 files.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem import rule_docs
+from acrn_ivshmem import qemu_lab, rule_docs
 from acrn_ivshmem.cli import print_rule_doc
+from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.rules import RULES
 
 from conftest import ACRN_DATA, PROJECT, TESTS
@@ -38,8 +51,34 @@ UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
 #: Read at import: the autouse fixture removes ACRN* variables per test.
 REAL_ACRN_SRC = os.environ.get("ACRN_SRC")
 REAL_BUILD_PYTHON = os.environ.get("ACRN_SHM_BUILD_PYTHON")
+GUEST_KERNEL = (os.environ.get(qemu_lab.KERNEL_ENV)
+                or str(PROJECT / ".ci" / "cache" / "vmlinuz"))
 FAKE_TREE = TESTS / "test_build" / "fake-acrn-v3.3"
 BIN = Path(sys.executable).parent
+#: A new login shell's PATH; the venv's bin goes first, as ``.
+#: .venv/bin/activate`` puts it.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+FIRST_COMMAND = re.search(
+    r"```sh\n(.*?)\n```", (PROJECT / "README.md").read_text(
+        encoding="utf-8"), re.S).group(1)
+#: Every line of a page's ``sh`` blocks (machine set-up, not run) and
+#: what the test puts in place of it.
+SETUP = {
+    FIRST_COMMAND: "acrn-shm in the tests' venv (the README's first "
+    "command runs in test_readmes_first_command_on_a_fresh_copy)",
+    ". .venv/bin/activate": "the venv's bin first on PATH",
+    "sudo apt-get install --no-install-recommends qemu-system-x86 "
+    "busybox-static linux-image-cloud-amd64": "QEMU, a static busybox "
+    "and a kernel, or the page is skipped (failed in CI)",
+    "sudo apt-get install make gcc acpica-tools xsltproc libxml2-utils":
+    "the real tools, or stand-ins for the fake ACRN tree",
+    "git clone https://github.com/projectacrn/acrn-hypervisor ~/acrn && "
+    "git -C ~/acrn checkout v3.3": "~/acrn: the ACRN tree given, or the "
+    "fake one",
+    "python3 -m venv ~/acrn-py && ~/acrn-py/bin/pip install "
+    "'elementpath==2.5.3' 'xmlschema==1.11.3' lxml defusedxml":
+    "~/acrn-py/bin/python3: the Python given, or one with stand-ins",
+}
 
 
 # --- the runner --------------------------------------------------------------
@@ -95,92 +134,208 @@ def same_line(expected: str, actual: str) -> bool:
     return re.fullmatch(pattern, actual) is not None
 
 
-def fake_acrn_build(folder: Path, env: dict[str, str]) -> None:
-    """Point ``env`` at the fake ACRN v3.3 tree, stand-ins for the tools
-    ACRN's make checks for, and a Python with stand-ins of its modules."""
-    tools = _tools(folder / "bin")
+def setup_lines(path: Path) -> list[str]:
+    """The lines of every ``sh`` block of ``path``."""
+    text = path.read_text(encoding="utf-8")
+    return [line for block in re.findall(r"^```sh\n(.*?)^```$", text,
+                                          re.S | re.M)
+            for line in block.splitlines()]
+
+
+def fake_acrn(home: Path) -> Path:
+    """ACRN's set-up of getting-started, faked in ``home``: the fake v3.3
+    tree at ~/acrn, a Python with stand-ins of ACRN's modules at
+    ~/acrn-py/bin/python3, and the folder of stand-ins for the tools
+    ACRN's make checks for (returned, for PATH)."""
+    tools = _tools(home / "fake-tools")
     (tools / "python3").unlink()
-    site = _stubs(folder / "site", GOOD_MODULES)
+    site = _stubs(home / "fake-site", GOOD_MODULES)
     # Only ACRN's make sees the stand-ins; acrn-shm keeps its own lxml.
-    (folder / "acrn-py").mkdir()
-    python = _script(folder / "acrn-py" / "python3",
-                     f'PYTHONPATH="{site}" exec "{sys.executable}" -S "$@"')
-    env.update(ACRN_SRC=str(fake_acrn_tree(folder)),
-               ACRN_SHM_BUILD_PYTHON=str(python),
-               PATH=f"{env['PATH']}{os.pathsep}{tools}")
+    (home / "acrn-py" / "bin").mkdir(parents=True)
+    _script(home / "acrn-py" / "bin" / "python3",
+            f'PYTHONPATH="{site}" exec "{sys.executable}" -S "$@"')
+    fake_acrn_tree(home, "acrn")
+    return tools
 
 
-def fake_acrn_tree(folder: Path) -> Path:
-    """The fake ACRN v3.3 tree with ACRN's whl-ipc-i5 sample in place."""
+def real_acrn(home: Path) -> None:
+    """ACRN's set-up of getting-started: the tree and Python given."""
+    (home / "acrn").symlink_to(REAL_ACRN_SRC)
+    (home / "acrn-py" / "bin").mkdir(parents=True)
+    (home / "acrn-py" / "bin" / "python3").symlink_to(REAL_BUILD_PYTHON)
+
+
+def fake_acrn_tree(folder: Path, name: str = "acrn-hypervisor") -> Path:
+    """The fake ACRN v3.3 tree ``folder/name`` with ACRN's whl-ipc-i5
+    sample in place."""
     sample = ACRN_DATA / "v3.3" / "whl-ipc-i5"
     if not sample.is_dir():
         pytest.skip(f"{sample} is missing")
-    tree = folder / "acrn-hypervisor"
+    tree = folder / name
     shutil.copytree(FAKE_TREE, tree)
     shutil.copy(FAKE_TREE.parent / "fake_acrn_gen.py", folder)
     data = tree / "misc" / "config_tools" / "data" / "whl-ipc-i5"
     data.mkdir(parents=True)
-    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
-        shutil.copy(sample / name, data / name)
+    for sample_name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
+        shutil.copy(sample / sample_name, data / sample_name)
     return tree
 
 
-def run_page(page: Path, tmp_path: Path) -> list[Step]:
-    """Run the console steps of ``page``; return them after checking."""
+class Shell:
+    """One bash for a whole page, fed one step at a time: a step's
+    ``export`` or ``cd`` stays for the next, as in a terminal."""
+
+    MARK = "@@acrn-shm-docs-step@@"
+
+    def __init__(self, cwd: Path, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc"], cwd=cwd, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.pending = b""
+
+    def run(self, command: str, timeout: float = 600) -> tuple[int, str]:
+        """Run ``command`` (stdin empty); its status and output."""
+        self.process.stdin.write(
+            f"{{ {command}\n}} </dev/null 2>&1\n"
+            f"printf '\\n%s %d\\n' {self.MARK} $?\n".encode())
+        self.process.stdin.flush()
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(rb"\n" + self.MARK.encode() + rb" (\d+)\n")
+        while (found := pattern.search(self.pending)) is None:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.process.stdout], [], [],
+                                        max(left, 0))
+            chunk = os.read(self.process.stdout.fileno(), 65536) if (
+                ready) else b""
+            if not chunk:
+                self.close()
+                pytest.fail(f"$ {command}: no end after {timeout} s "
+                            "(or bash exited); printed:\n"
+                            + self.pending.decode(errors="replace"))
+            self.pending += chunk
+        output = self.pending[:found.start()].decode("utf-8", "replace")
+        self.pending = self.pending[found.end():]
+        return int(found.group(1)), output
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+
+
+def run_page(page: Path, tmp_path: Path, real: bool = False) -> list[Step]:
+    """Run the console steps of ``page`` in one new shell; return them
+    after checking. ``real``: ACRN's tree and Python given."""
     work = tmp_path / "work"
     work.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
     for folder in ("board-xmls", "scenario-xmls"):
         shutil.copytree(PROJECT / folder, work / folder)
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               COLUMNS="100", NO_COLOR="1", TERM="dumb",
-               PYTHONUNBUFFERED="1")
-    if REAL_ACRN_SRC:
-        env["ACRN_SRC"] = REAL_ACRN_SRC
-        if REAL_BUILD_PYTHON:
-            env["ACRN_SHM_BUILD_PYTHON"] = REAL_BUILD_PYTHON
-    else:
-        fake_acrn_build(tmp_path / "fake", env)
     steps = console_steps(page)
     assert steps, f"{page.name} has no console block"
-    if any("acrn-shm graph" in step.command for step in steps) and \
-            shutil.which("dot") is None:
+    unknown = [line for line in setup_lines(page) if line not in SETUP]
+    assert not unknown, f"{page.name}: set-up the test does not stand in " \
+        f"for: {unknown}"
+    commands = " ".join(step.command for step in steps)
+    missing = []
+    if "acrn-shm graph" in commands and shutil.which("dot") is None:
+        missing.append("Graphviz's dot is not installed (apt-get install "
+                       "graphviz)")
+    env = {"PATH": f"{BIN}:{SYSTEM_PATH}", "HOME": str(home),
+           "LANG": "C.UTF-8", "TERM": "dumb", "COLUMNS": "100",
+           # A terminal's line buffering: stdout and stderr in order.
+           "PYTHONUNBUFFERED": "1"}
+    if "acrn-shm qemu-try" in commands:
+        try:
+            qemu_lab.find_tools(environ={qemu_lab.KERNEL_ENV: GUEST_KERNEL}
+                                if os.path.isfile(GUEST_KERNEL) else {})
+        except UsageError as exc:
+            missing.append(f"{exc}; or run .ci/install-e2e")
+        if os.path.isfile(GUEST_KERNEL):
+            # The machine's guest kernel, as a reader's /boot holds one.
+            env[qemu_lab.KERNEL_ENV] = GUEST_KERNEL
+    if "ACRN_SRC" in commands:
+        if real:
+            real_acrn(home)
+        else:
+            env["PATH"] += f":{fake_acrn(home)}"
+    if missing:
         if os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
-            pytest.fail("Graphviz's dot is required here but not installed")
-        pytest.skip("Graphviz's dot is not installed (apt-get install "
-                    "graphviz)")
-    for step in steps:
-        done = subprocess.run(
-            ["bash", "-c", step.command], cwd=work, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=600)
-        actual = [line.rstrip() for line in done.stdout.splitlines()]
-        while actual and not actual[-1]:
-            actual.pop()  # rich ends a table with a blank line
-        assert (done.returncode, matches(step.expected, actual)) == (
-            step.status, True), (
-            f"{step!r}\nexit {done.returncode}, printed:\n{done.stdout}")
+            pytest.fail("; ".join(missing))
+        pytest.skip("; ".join(missing))
+    shell = Shell(work, env)
+    try:
+        for step in steps:
+            status, output = shell.run(step.command)
+            actual = [line.rstrip() for line in output.splitlines()]
+            while actual and not actual[-1]:
+                actual.pop()  # rich ends a table with a blank line
+            assert (status, matches(step.expected, actual)) == (
+                step.status, True), (
+                f"{step!r}\nexit {status}, printed:\n{output}")
+    finally:
+        shell.close()
     return steps
 
 
 # --- the pages ---------------------------------------------------------
 
-def test_getting_started_runs_as_written(tmp_path):
-    steps = run_page(DOCS / "getting-started.md", tmp_path)
-    # Each step of the page's promise is there.
+def check_getting_started(steps: list[Step], tmp_path: Path) -> None:
+    """Each step of the page's promise is there and left its files."""
     shown = " ".join(step.command for step in steps)
     for command in ("acrn-shm lint", "acrn-shm add-region",
                     "acrn-shm launch-script", "acrn-shm check-launch",
-                    "acrn-shm host-prep", "acrn-shm qemu-args",
-                    "acrn-shm graph",
+                    "acrn-shm qemu-try", "acrn-shm host-prep",
+                    "acrn-shm qemu-args", "acrn-shm graph",
                     "acrn-shm build"):
         assert command in shown
     work = tmp_path / "work"
     assert (work / "launch" / "launch_user_vm_id1.sh").is_file()
     assert b">shm_video</text>" in (work / "topology.svg").read_bytes()
     assert (work / "shm" / "shm_video").stat().st_size == 8 << 20
+    memory = (work / "try" / "shm_video").read_bytes()
+    assert (memory[0x40:0x56], memory[0x80:0x98]) == (
+        b"hello from PRE_RT_VM0\0", b"hello from POST_STD_VM1\0")
     header, = (work / "build-whl").rglob("ivshmem_cfg.h")
     assert '"hv:/shm_video"' in header.read_text()
     assert (work / "build-whl" / "acrn-shm-build.log").is_file()
+
+
+def test_getting_started_runs_as_written(tmp_path):
+    """The whole page; ACRN's tree and Python are the fake ones."""
+    check_getting_started(run_page(DOCS / "getting-started.md", tmp_path),
+                          tmp_path)
+
+
+def test_getting_started_with_a_real_acrn_tree(tmp_path):
+    """The whole page again, building the real ACRN tree."""
+    if not (REAL_ACRN_SRC and REAL_BUILD_PYTHON):
+        pytest.skip("no ACRN tree given: set ACRN_SRC to an ACRN v3.3 "
+                    "checkout and ACRN_SHM_BUILD_PYTHON to a Python with "
+                    "elementpath<3 and xmlschema<2 to build it as "
+                    "getting-started section 6 does")
+    check_getting_started(run_page(DOCS / "getting-started.md", tmp_path,
+                                   real=True), tmp_path)
+
+
+def test_every_page_setup_step_is_known():
+    """A page's ``sh`` lines are set-up the test stands in for, and the
+    build's set-up is the README's."""
+    lines = [line for page in sorted(DOCS.glob("*.md"))
+             for line in setup_lines(page)]
+    assert sorted(set(lines)) == sorted(SETUP)
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    building = re.search(r"## Building ACRN\n\n```sh\n(.*?)```", readme,
+                         re.S).group(1).splitlines()
+    page = setup_lines(DOCS / "getting-started.md")
+    assert building[:3] == page[-3:]
 
 
 def test_ci_page_runs_as_written(tmp_path):
@@ -194,6 +349,27 @@ def test_install_block_is_the_readmes_first_command():
     install = re.search(r"## 1\. Install.*?```sh\n(.*?)\n", page,
                         re.S).group(1)
     assert install == first
+
+
+def test_a_page_runs_in_one_fresh_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACRN_SRC", "/leaked")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```console\n$ echo \"[$ACRN_SRC]\"\n[]\n"
+        "$ export A=1; cd board-xmls\n$ echo $A $(basename $PWD)\n"
+        "1 board-xmls\n$ printf 'no newline'\nno newline\n"
+        "$ read line; echo \"[$line]\"\n[]\n$ false\n[exit 1]\n```\n")
+    assert len(run_page(page, tmp_path)) == 6
+
+
+def test_a_set_up_line_the_test_does_not_know_fails(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```sh\ncurl https://example.com | sh\n```\n"
+                    "```console\n$ true\n```\n")
+    with pytest.raises(AssertionError) as info:
+        run_page(page, tmp_path)
+    assert "set-up the test does not stand in for: ['curl " in str(
+        info.value)
 
 
 def test_console_step_parsing_and_matching(tmp_path):
@@ -226,6 +402,8 @@ README_SANDBOXED = [
      "--vm POST_STD_VM1 --shm-dir shm"),
     ("acrn-shm ivshmem-server", "/tmp/ivshmem.sock", "ivshmem.sock"),
     ("acrn-shm qemu-args --name", "/tmp/ivshmem.sock", "ivshmem.sock"),
+    ("acrn-shm qemu-args --scenario hybrid_rt_v3.xml --vm POST_STD_VM1 "
+     "--doorbell", "/tmp/ivshmem.sock", "ivshmem.sock"),
 ]
 
 
@@ -269,7 +447,15 @@ def test_readme_examples_run(tmp_path):
         shutil.copy(v27 / name, work / "v2.7")
     shutil.copy(v27 / "hybrid_rt_launch_1user_vm_waag.xml", work)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               COLUMNS="100", NO_COLOR="1", TERM="dumb")
+               COLUMNS="100", NO_COLOR="1", TERM="dumb",
+               TMPDIR=str(tmp_path))
+    if os.path.isfile(GUEST_KERNEL):
+        env[qemu_lab.KERNEL_ENV] = GUEST_KERNEL
+    try:
+        qemu_lab.find_tools(environ=env)
+        no_guests = None
+    except UsageError as exc:
+        no_guests = str(exc)
     shutil.copy(v33 / "hybrid_rt.xml", work / "existing_v3.xml")
     subprocess.run(["acrn-shm", "remove-region", "existing_v3.xml",
                     "shm_region_0"], cwd=work, env=env, check=True,
@@ -286,6 +472,10 @@ def test_readme_examples_run(tmp_path):
             if command.startswith(prefix):
                 assert text in command, command
                 command = command.replace(text, replacement)
+        if command.startswith("acrn-shm qemu-try") and no_guests:
+            if os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
+                pytest.fail(no_guests)
+            continue  # test_getting_started_* says why it skips
         if command.startswith("acrn-shm ivshmem-server"):
             with subprocess.Popen(
                     command.split(), cwd=work, env=env, text=True,
