@@ -17,7 +17,7 @@ and the test puts what it gives in place. ACRN's tree and its Python
 ``ACRN_SHM_BUILD_PYTHON`` are set, else the fake v3.3 tree of
 ``tests/test_build`` with ACRN's whl-ipc-i5 sample from
 ``../shared/acrn-data``; the guests' kernel of ``acrn-shm qemu-try`` is
-``$ACRN_SHM_E2E_KERNEL`` or ``.ci/cache/vmlinuz`` as for the e2e tests.
+the e2e tests' (``$ACRN_SHM_E2E_KERNEL`` or ``.ci/cache/vmlinuz``).
 The rule pages under ``docs/rules`` must equal what
 ``acrn_ivshmem.rule_docs`` writes (``UPDATE_GOLDEN=1`` rewrites them).
 The README's first command runs on a fresh copy of the project, and its
@@ -44,6 +44,7 @@ from acrn_ivshmem.rules import RULES
 
 from conftest import ACRN_DATA, PROJECT, TESTS
 from test_build import GOOD_MODULES, _script, _stubs, _tools
+from test_e2e_qemu import guest_environ
 
 DOCS = PROJECT / "docs"
 RULE_PAGES = DOCS / "rules"
@@ -51,8 +52,6 @@ UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
 #: Read at import: the autouse fixture removes ACRN* variables per test.
 REAL_ACRN_SRC = os.environ.get("ACRN_SRC")
 REAL_BUILD_PYTHON = os.environ.get("ACRN_SHM_BUILD_PYTHON")
-GUEST_KERNEL = (os.environ.get(qemu_lab.KERNEL_ENV)
-                or str(PROJECT / ".ci" / "cache" / "vmlinuz"))
 FAKE_TREE = TESTS / "test_build" / "fake-acrn-v3.3"
 BIN = Path(sys.executable).parent
 #: A new login shell's PATH; the venv's bin goes first, as ``.
@@ -254,13 +253,11 @@ def run_page(page: Path, tmp_path: Path, real: bool = False) -> list[Step]:
            "PYTHONUNBUFFERED": "1"}
     if "acrn-shm qemu-try" in commands:
         try:
-            qemu_lab.find_tools(environ={qemu_lab.KERNEL_ENV: GUEST_KERNEL}
-                                if os.path.isfile(GUEST_KERNEL) else {})
+            qemu_lab.find_tools(environ=guest_environ())
         except UsageError as exc:
             missing.append(f"{exc}; or run .ci/install-e2e")
-        if os.path.isfile(GUEST_KERNEL):
-            # The machine's guest kernel, as a reader's /boot holds one.
-            env[qemu_lab.KERNEL_ENV] = GUEST_KERNEL
+        # The machine's guest kernel, as a reader's /boot holds one.
+        env.update(guest_environ())
     if "ACRN_SRC" in commands:
         if real:
             real_acrn(home)
@@ -449,8 +446,7 @@ def test_readme_examples_run(tmp_path):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
                COLUMNS="100", NO_COLOR="1", TERM="dumb",
                TMPDIR=str(tmp_path))
-    if os.path.isfile(GUEST_KERNEL):
-        env[qemu_lab.KERNEL_ENV] = GUEST_KERNEL
+    env.update(guest_environ())
     try:
         qemu_lab.find_tools(environ=env)
         no_guests = None

@@ -48,10 +48,23 @@ GUEST_SECONDS = 40  # a guest takes 2-4 s under TCG on a 2-core host
 MIB = 1024 * 1024
 
 
+# Read at import: the autouse fixture clears ACRN_* before each test.
+# CI installs acrn-shm from a copy, where qemu-try cannot see the
+# checkout's .ci/cache, so the tests name it.
+GUEST_KERNEL = (os.environ.get(qemu_lab.KERNEL_ENV)
+                or str(PROJECT / ".ci" / "cache" / "vmlinuz"))
+
+
+def guest_environ() -> dict[str, str]:
+    """The variable naming the tests' guest kernel, if there is one."""
+    if os.path.isfile(GUEST_KERNEL):
+        return {qemu_lab.KERNEL_ENV: GUEST_KERNEL}
+    return {}
+
+
 def _find_tools() -> tuple[qemu_lab.Tools | None, str | None]:
-    # Read at import: the autouse fixture clears ACRN_* before each test.
     try:
-        return qemu_lab.find_tools(environ=dict(os.environ)), None
+        return qemu_lab.find_tools(environ=guest_environ()), None
     except UsageError as exc:
         return None, str(exc)
 
