@@ -382,6 +382,9 @@ def run_qemu_try(options: dict) -> int:
     from . import qemu_lab, qemu_try
 
     try:
+        if not options["timeout"] > 0:
+            raise UsageError(f"--timeout {options['timeout']:g}: give "
+                             "seconds, more than 0")
         tools = qemu_lab.find_tools(options["kernel"], options["accel"])
         work = qemu_try.make_work_dir(options["keep"])
         try:

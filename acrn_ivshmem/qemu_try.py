@@ -638,6 +638,11 @@ def _judge(trial: Trial, outcomes: tuple[GuestOutcome, ...],
     :func:`render` shows with each guest)."""
     if any(outcome.failure is not None for outcome in outcomes):
         return []
+    ids = sorted(outcome.peer_id for outcome in outcomes
+                 if outcome.peer_id is not None)
+    if ids != [0, 1]:
+        # Another peer of the server took an id: the offsets are off.
+        return [f"the guests are peers {ids}, not 0 and 1"]
     problems = []
     for outcome, other in zip(outcomes, outcomes[::-1]):
         name = outcome.guest.name
@@ -655,7 +660,7 @@ def _judge(trial: Trial, outcomes: tuple[GuestOutcome, ...],
                             f"{other.peer_id}")
     if not problems:
         for outcome in outcomes:
-            seen = _text(memory[outcome.peer_id % 2])
+            seen = _text(memory[outcome.peer_id])
             if seen != outcome.guest.message:
                 problems.append(
                     f"the host reads {_shown(seen)} where "

@@ -561,6 +561,8 @@ def test_command_failure_exit_status(tmp_path, tools, monkeypatch):
      "--accel 'hvf': choose auto, kvm or tcg"),
     (["--name", "x", "--size", "2", "--kernel", "/nonexistent"],
      "--kernel '/nonexistent' is not a readable file"),
+    (["--name", "x", "--size", "2", "--timeout", "0"],
+     "--timeout 0: give seconds, more than 0"),
 ])
 def test_command_usage_errors(tmp_path, tools, argv, message):
     status, out, err = run_command(tmp_path, tools, *argv)
@@ -583,3 +585,14 @@ def test_message_offsets_match_the_guest_init():
     assert (message_offset(0), message_offset(1)) == (0x40, 0x80)
     assert "at=$((bar2 + 64 + 64 * id))" in GUEST_INIT
     assert "at=$((bar2 + 64 + 64 * peer))" in GUEST_INIT
+
+
+def test_a_stray_peer_of_the_server_is_caught(tmp_path):
+    # Peer ids come from the server: a third peer that joined first
+    # moves both guests' messages.
+    trial = plan_trial(str(tmp_path), name="demo", size_mb=2)
+    outcomes = tuple(qemu_try.GuestOutcome(
+        guest, (), peer_id=peer, read=b"", done=0)
+        for guest, peer in zip(trial.guests, (1, 2)))
+    assert qemu_try._judge(trial, outcomes, (b"", b"")) == [
+        "the guests are peers [1, 2], not 0 and 1"]
