@@ -8,7 +8,7 @@ import functools
 import os
 import sys
 from . import __version__
-from .errors import AcrnShmError, UsageError, escaped
+from .errors import AcrnShmError, UsageError, escaped, quoted
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -87,7 +87,7 @@ def _apply_fixes(fixes, write: bool) -> bool:
             sys.stderr.write(
                 f"{'fixed' if write else 'would fix'}: {path}:"
                 f"{done.loc.line}:{done.loc.column}: {codes[done]} "
-                f"'{done.old}' -> '{done.new}'\n")
+                f"{quoted(done.old)} -> {quoted(done.new)}\n")
         if not write:
             _write_diff(path, before, after)
     return changed
@@ -558,7 +558,6 @@ def _print_assignments(rows) -> None:
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
           vbdf=None):
     from .edit import RegionSpec
-    from .errors import quoted
 
     pairs = []
     for item in vbdf or ():

@@ -42,17 +42,32 @@ def apply_fixes(data: bytes, fixes: Iterable[TextFix]
         old = fix.old.encode("utf-8")
         if data[offset:offset + len(old)] != old:
             continue
-        spans.append((offset, offset + len(old), fix))
-    spans.sort()
+        spans.append((offset, offset + len(old), fix,
+                      _new_bytes(data, begin, offset, fix.new)))
+    spans.sort(key=lambda span: span[:2])
     applied: list[TextFix] = []
     pieces = []
     cursor = 0
-    for start, end, fix in spans:
+    for start, end, fix, new in spans:
         if start < cursor:
             continue
         pieces.append(data[cursor:start])
-        pieces.append(fix.new.encode("utf-8"))
+        pieces.append(new)
         cursor = end
         applied.append(fix)
     pieces.append(data[cursor:])
     return b"".join(pieces), applied
+
+
+def _new_bytes(data: bytes, line: int, offset: int, new: str) -> bytes:
+    """``new`` as bytes, each line feed written as the line end and
+    indentation of the line that starts at ``line`` (see TextFix)."""
+    text = new.encode("utf-8")
+    if b"\n" not in text:
+        return text
+    lead = data[line:offset]
+    if lead.strip(b" \t"):
+        return text.replace(b"\n", b"")
+    end = data.find(b"\n", offset)
+    newline = b"\r\n" if end > 0 and data[end - 1:end] == b"\r" else b"\n"
+    return text.replace(b"\n", newline + lead)

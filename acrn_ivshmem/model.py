@@ -17,7 +17,8 @@ from .xmlio import Loc
 __all__ = [
     "Bdf", "Board", "LaunchConfig", "LaunchVm", "LegacyText", "Loc",
     "Member", "Region", "Scenario", "Suppression", "Value", "Vm",
-    "VmKind", "VuartEndpoint", "is_decimal", "parse_vbdf",
+    "VmKind", "VuartEndpoint", "decimal_int", "is_decimal",
+    "lowest_free_id", "parse_vbdf",
 ]
 
 
@@ -51,10 +52,31 @@ def is_decimal(text: str) -> bool:
 VM_NAME = re.compile(r"[A-Za-z0-9_-]{1,15}")
 #: A region name acrn-shm accepts (ASCII, room for ``hv:/`` in 32 bytes).
 REGION_NAME = re.compile(r"[A-Za-z0-9_]{1,27}")
+# Far above any real value, far below int()'s limit of 4300 digits.
+_MAX_DIGITS = 1000
+#: The largest region id: a guest reads it as the 16-bit PCI subsystem id.
+MAX_REGION_ID = 0xFFFF
 #: The device number of ACRN's first automatic IVSHMEM VBDF (00:08.0),
 #: as its populator and upgrader assign them.
 FIRST_IVSHMEM_DEVICE = 0x08
 _VBDF = re.compile(r"([0-9A-Fa-f]{1,2}):([0-1][0-9A-Fa-f])\.([0-7])")
+
+
+def decimal_int(text: str) -> int | None:
+    """The number ASCII decimal ``text`` stands for; None for other text
+    or for more digits than ``int()`` converts (4300)."""
+    if not is_decimal(text) or len(text.lstrip("0")) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
+def lowest_free_id(used) -> int:
+    """The smallest region id (from 0) that is not in ``used``."""
+    taken = set(used)
+    number = 0
+    while number in taken:
+        number += 1
+    return number
 
 
 def parse_vbdf(text: str | None) -> Bdf | None:
@@ -173,6 +195,17 @@ class Region:
     def label(self) -> str:
         """How messages name the region."""
         return f"'{self.name.text}'" if self.name else "(unnamed)"
+
+    @property
+    def id_number(self) -> int | None:
+        """The id a guest sees: ``IVSHMEM_REGION_ID`` when it is a decimal
+        number up to :data:`MAX_REGION_ID`, 0 (ACRN's default) when the
+        region has none, None for any other text."""
+        if self.region_id is None:
+            return 0
+        number = decimal_int(self.region_id.text)
+        return number if number is not None and (
+            number <= MAX_REGION_ID) else None
 
 
 @dataclass(frozen=True)

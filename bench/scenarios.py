@@ -21,9 +21,10 @@ post-launched VMs), and checked against its real board XML:
   whichever is smaller), so the Service VM keeps the rest.
 * vUART connections naming a VM that is not generated are dropped.
 * Regions: region r is ``shm_region_<r>``, provided by the Hypervisor,
-  ``2 ** (1 + r % 4)`` MB (2, 4, 8, 16, 2, ...: powers of two) and
-  shared by *every* VM of the scenario (so the IVSHMEM section holds
-  VMs x regions entries, the largest input for a given size). Each VM
+  ``2 ** (1 + r % 4)`` MB (2, 4, 8, 16, 2, ...: powers of two), with
+  region id r (so that no VM has two of id 0, ISM216), and shared by
+  *every* VM of the scenario (so the IVSHMEM section holds VMs x regions
+  entries, the largest input for a given size). Each VM
   reaches region r at VBDF ``00:<08 + r>.0``: distinct per VM, inside
   ACRN's default pool 00:08.0-00:0f.0, in the post-launched range
   03..1e, and free of the board's native devices (checked). At most 8
@@ -232,6 +233,7 @@ def _fill_ivshmem(root: ET.Element, names: list[str], regions: int) -> None:
         ET.SubElement(region, "PROVIDED_BY").text = "Hypervisor"
         ET.SubElement(region, "IVSHMEM_SIZE").text = str(
             2 ** (1 + number % 4))
+        ET.SubElement(region, "IVSHMEM_REGION_ID").text = str(number)
         members = ET.SubElement(region, "IVSHMEM_VMS")
         for name in names:
             member = ET.SubElement(members, "IVSHMEM_VM")

@@ -27,8 +27,10 @@ from conftest import positions
 from acrn_ivshmem import rules as rules_package
 from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.diagnostics import SEVERITIES
-from acrn_ivshmem.lint import lint
+from acrn_ivshmem.fixes import apply_fixes
+from acrn_ivshmem.lint import Linter, lint
 from acrn_ivshmem.rules import RULES
+from acrn_ivshmem.xmlio import parse_bytes
 
 DATA = Path(__file__).parent / "test_rules"
 BOARD = DATA / "board304.xml"
@@ -39,7 +41,7 @@ ALL_CODES = (
     "ISM001", "ISM002",
     "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106", "ISM107",
     "ISM201", "ISM202", "ISM203", "ISM204", "ISM205", "ISM206", "ISM207",
-    "ISM208", "ISM209", "ISM210", "ISM211",
+    "ISM208", "ISM209", "ISM210", "ISM211", "ISM212", "ISM216",
     "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306",
     "ISM401", "ISM402",
     "ISM501", "ISM511", "ISM512", "ISM513", "ISM514", "ISM515", "ISM516",
@@ -118,6 +120,14 @@ FAILING = [
     # ISM211: '0x10'; 70000; -1.
     ("ISM211_fail.xml",
      [(7, 30, "ISM211"), (16, 30, "ISM211"), (25, 30, "ISM211")]),
+    # ISM212: 1 again, '01' (1 too), 0 again; no id (0 by default) is
+    # ISM216's business, '0x1' ISM211's.
+    ("ISM212_fail.xml",
+     [(16, 30, "ISM212"), (25, 30, "ISM212"), (51, 30, "ISM212")]),
+    # ISM216: region 0 (no id) shares PRE_RT_VM0 with region 4 (id 0);
+    # region 1 (no id) keeps 0; region 3 (no id) shares POST_STD_VM2
+    # with it.
+    ("ISM216_fail.xml", [(5, 9, "ISM216"), (30, 9, "ISM216")]),
     # ISM301: '00:8.0'; '00:08:0'; device 0x20; vUART '00:10'.
     ("ISM301_fail.xml",
      [(9, 60, "ISM301"), (10, 62, "ISM301"), (18, 62, "ISM301"),
@@ -161,7 +171,7 @@ PASSING = [
     "ISM208_pass_legacy.xml", "ISM208_pass_v3.xml",
     "ISM209_pass.xml",
     "ISM210_pass_legacy.xml", "ISM210_pass_v3.xml",
-    "ISM211_pass.xml",
+    "ISM211_pass.xml", "ISM212_pass.xml", "ISM216_pass.xml",
     "ISM301_pass.xml", "ISM302_pass.xml", "ISM303_pass.xml",
     "ISM304_pass.xml", "ISM305_pass.xml", "ISM306_pass.xml",
     "ISM401_pass.xml", "ISM402_pass.xml",
@@ -385,3 +395,92 @@ def test_ism401_sizes_in_bytes_and_odd_sizes():
         (6, 19, "ISM401", "'2097152' looks like bytes; write '2' (MB)"),
         (7, 19, "ISM401", "use a power of two from 2 to 512 (MB)"),
     ]
+
+
+# ISM212, ISM216: region ids ----------------------------------------------
+
+
+def _findings(path: Path, code: str) -> list[tuple]:
+    result = lint([str(path)], None, LintConfig(select=(code,)))
+    assert not result.errors, result.errors
+    return [(d.line, d.column, d.severity, d.message, d.hint)
+            for d in result.diagnostics]
+
+
+def test_ism212_messages():
+    assert _findings(DATA / "ISM212_fail.xml", "ISM212") == [
+        (16, 30, "error", "region 'shm_region_1' id '1' is already the id "
+         "of region 'shm_region_0' at line 7",
+         "give every region its own id, e.g. 2 here"),
+        (25, 30, "error", "region 'shm_region_2' id '01' is already the id "
+         "of region 'shm_region_0' at line 7",
+         "give every region its own id, e.g. 2 here"),
+        (51, 30, "error", "region 'shm_region_5' id '0' is already the id "
+         "of region 'shm_region_4' at line 42",
+         "give every region its own id, e.g. 2 here"),
+    ]
+
+
+def test_ism216_messages():
+    assert _findings(DATA / "ISM216_fail.xml", "ISM216") == [
+        (5, 9, "warning", "region 'shm_region_0' has no IVSHMEM_REGION_ID, "
+         "so its id is 0 like that of region 'shm_region_4' at line 38; VM "
+         "'PRE_RT_VM0' has both and cannot tell them apart",
+         "give it an id of its own, e.g. <IVSHMEM_REGION_ID>2"
+         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix does it; ACRN v3.3 "
+         "only)"),
+        (30, 9, "warning", "region 'shm_region_3' has no IVSHMEM_REGION_ID, "
+         "so its id is 0 like that of region 'shm_region_1' at line 13; VM "
+         "'POST_STD_VM2' has both and cannot tell them apart",
+         "give it an id of its own, e.g. <IVSHMEM_REGION_ID>3"
+         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix does it; ACRN v3.3 "
+         "only)"),
+    ]
+
+
+def test_ism216_skips_legacy_scenarios(tmp_path):
+    # Two legacy regions of VM 0: ACRN v2.x has no region ids at all.
+    scenario = tmp_path / "legacy.xml"
+    shutil.copy(DATA / "ISM206_pass_legacy.xml", scenario)
+    text = scenario.read_text(encoding="utf-8")
+    assert text.count(", 0:") >= 2
+    assert _findings(scenario, "ISM216") == []
+
+
+def test_ism216_fix_is_byte_exact_and_leaves_nothing_to_fix():
+    # The new element goes before IVSHMEM_VMS (lines 8 and 33), with
+    # that line's indentation and the file's line ends.
+    data = (DATA / "ISM216_fail.xml").read_bytes()
+    for newline, indent in ((b"\n", b"  "), (b"\r\n", b"\t")):
+        before = data.replace(b"  ", indent).replace(b"\n", newline)
+        lines = before.split(newline)
+        for line, number in ((33, 3), (8, 2)):
+            lines.insert(line - 1, indent * 5 + b"<IVSHMEM_REGION_ID>%d"
+                         b"</IVSHMEM_REGION_ID>" % number)
+        linter = Linter(LintConfig(select=("ISM212", "ISM216")))
+        linter.preload(parse_bytes(before, "s.xml"))
+        fixes = [pending.fix for pending in linter.lint(["s.xml"]).fixes]
+        after, applied = apply_fixes(before, fixes)
+        assert (len(applied), after) == (2, newline.join(lines))
+        linter.preload(parse_bytes(after, "s.xml"))
+        assert linter.lint(["s.xml"]).diagnostics == ()
+
+
+def test_ism216_fix_inside_a_line_adds_no_line_break():
+    data = (DATA / "ISM216_fail.xml").read_bytes().replace(
+        b"</IVSHMEM_SIZE>\n          <IVSHMEM_VMS>",
+        b"</IVSHMEM_SIZE><IVSHMEM_VMS>")
+    linter = Linter(LintConfig(select=("ISM216",)))
+    linter.preload(parse_bytes(data, "s.xml"))
+    after, applied = apply_fixes(
+        data, [pending.fix for pending in linter.lint(["s.xml"]).fixes])
+    assert len(applied) == 2
+    assert after == data.replace(
+        b"<NAME>shm_region_0</NAME>\n          <IVSHMEM_SIZE>2"
+        b"</IVSHMEM_SIZE>",
+        b"<NAME>shm_region_0</NAME>\n          <IVSHMEM_SIZE>2"
+        b"</IVSHMEM_SIZE><IVSHMEM_REGION_ID>2</IVSHMEM_REGION_ID>").replace(
+        b"<NAME>shm_region_3</NAME>\n          <IVSHMEM_SIZE>2"
+        b"</IVSHMEM_SIZE>",
+        b"<NAME>shm_region_3</NAME>\n          <IVSHMEM_SIZE>2"
+        b"</IVSHMEM_SIZE><IVSHMEM_REGION_ID>3</IVSHMEM_REGION_ID>")

@@ -19,9 +19,11 @@ __all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
 
 #: Every rule module, by file name (keep sorted).
 MODULE_NAMES = (
+    "ambiguous_region_id",
     "board_missing",
     "dm_region_vms",
     "duplicate_name",
+    "duplicate_region_id",
     "duplicate_vm",
     "ivshmem_disabled",
     "ivshmem_enabled_empty",

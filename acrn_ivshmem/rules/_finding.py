@@ -8,7 +8,12 @@ from ..xmlio import Loc
 
 
 class TextFix(NamedTuple):
-    """A safe fix: replace the text ``old`` found at ``loc`` by ``new``."""
+    """A safe fix: replace the text ``old`` found at ``loc`` by ``new``.
+
+    A line feed (``"\\n"``) in ``new`` starts a new line: it is written
+    as the file's line end plus the indentation of the line ``loc`` is
+    on (and left out when other text comes before ``loc`` there).
+    """
 
     loc: Loc
     old: str

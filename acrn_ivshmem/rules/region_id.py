@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario, is_decimal
+from ..model import MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal
 from ._finding import Finding
 
 CODE = "ISM211"
@@ -28,7 +28,7 @@ NAME = "region-id"
 SEVERITY = "error"
 TARGET = "scenario"
 NEEDS_BOARD = False
-MAXIMUM = 0xFFFF
+MAXIMUM = MAX_REGION_ID
 
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
@@ -39,7 +39,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         text = rid.text
         if is_decimal(text):
-            if int(text) <= MAXIMUM:
+            number = decimal_int(text)
+            if number is not None and number <= MAXIMUM:
                 continue
             yield Finding(
                 rid.loc,
@@ -50,7 +51,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         hint = f"use a decimal number from 0 to {MAXIMUM}"
         try:
             number = int(text, 0)
-        except ValueError:
+        except ValueError:  # also for more digits than int() reads
             number = None
         if number is not None and 0 <= number <= MAXIMUM:
             hint = (f"write '{number}'; acrn-dm reads the id in base 10, "
