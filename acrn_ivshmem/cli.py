@@ -513,23 +513,28 @@ def run_build(request) -> int:
 
 
 def run_region_edit(command: str, scenario: str, name: str | None = None,
-                    size: int | None = None, vms: str | None = None,
+                    size: str | None = None, vms: str | None = None,
                     provider: str | None = None,
                     region_id: int | None = None,
                     vbdf: list[str] | None = None, board: str | None = None,
                     diff: bool = False, dry_run: bool = False,
                     force: bool = False) -> int:
     """``add-region``, ``set-region`` or ``remove-region`` (``command``)
-    on ``scenario``; return the exit status."""
+    on ``scenario``; return the exit status. ``size`` is text such as
+    ``8`` (MB) or ``512M`` (:func:`~acrn_ivshmem.units.parse_size_mb`).
+    """
     from .edit import add_region, remove_region, set_region
+    from .units import parse_size_mb
 
     if command == "remove-region":
         def change(document, board_model):
             return remove_region(document, name)
     else:
         try:
-            spec = _spec(name if command == "add-region" else None, size,
-                         vms, provider, region_id, vbdf)
+            spec = _spec(name if command == "add-region" else None,
+                         None if size is None else parse_size_mb(
+                             size, "--size"), vms, provider, region_id,
+                         vbdf)
         except AcrnShmError as exc:
             return _fail(str(exc))
         if command == "add-region":
@@ -627,6 +632,13 @@ def print_regions(path: str, output_format: str) -> int:
     return 0
 
 
+def size_option(text: str) -> int:
+    """Read a ``--size`` value: MB, or a number with a unit (``1G``)."""
+    from .units import parse_size_mb
+
+    return parse_size_mb(text, "--size")
+
+
 def _fail(message: str) -> int:
     """Print ``message`` as one error line (control characters, e.g. a
     newline in a path, escaped); return exit status 2."""
@@ -716,8 +728,11 @@ def build_app():
         "dry_run": typer.Option("--dry-run", help="Write nothing."),
         "force": typer.Option(
             "--force", help="Write even if the edit adds lint errors."),
-        "size": typer.Option("--size", metavar="MB",
-                             help="Size in MB (2..512, a power of two)."),
+        "size": typer.Option(
+            "--size", metavar="SIZE",
+            help="MB (8), or with a binary unit: 512M, 1G, 1024K. ACRN "
+            "takes a power of two from 2 to 512 MB; other sizes are "
+            "refused as lint errors (ISM201)."),
         "vms": typer.Option("--vms", metavar="A,B[,C]",
                             help="VMs by name or id, comma-separated."),
         "provider": typer.Option("--provider", metavar="hv|dm",
@@ -735,7 +750,7 @@ def build_app():
         name: Annotated[Optional[str], typer.Option(
             "--name", help="Region name (default: first free "
             "shm_region_N).")] = None,
-        size: Annotated[int, edit_options["size"]] = 2,
+        size: Annotated[Optional[str], edit_options["size"]] = None,
         vms: Annotated[Optional[str], edit_options["vms"]] = None,
         provider: Annotated[str, edit_options["provider"]] = "hv",
         region_id: Annotated[Optional[int], edit_options["region_id"]
@@ -775,7 +790,7 @@ def build_app():
     def set_region_command(
         scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
         name: Annotated[str, typer.Argument(metavar="NAME")],
-        size: Annotated[Optional[int], edit_options["size"]] = None,
+        size: Annotated[Optional[str], edit_options["size"]] = None,
         vms: Annotated[Optional[str], edit_options["vms"]] = None,
         provider: Annotated[Optional[str], edit_options["provider"]
                             ] = None,
@@ -896,7 +911,7 @@ def build_app():
         "name": typer.Option(
             "--name", metavar="N", help="Standalone: the region name."),
         "size": typer.Option(
-            "--size", metavar="MB",
+            "--size", metavar="MB", parser=size_option,
             help="Standalone: size in MB (a power of two)."),
         "shm_dir": typer.Option(
             "--shm-dir", metavar="DIR",
@@ -1053,7 +1068,8 @@ def build_app():
         socket: Annotated[str, typer.Option(
             "--socket", metavar="PATH", help="UNIX socket to listen on.")],
         size: Annotated[int, typer.Option(
-            "--size", metavar="MB", help="Shared memory size in MB.")],
+            "--size", metavar="MB", parser=size_option,
+            help="Shared memory size in MB.")],
         vectors: Annotated[int, typer.Option(
             "--vectors", metavar="N", help="Interrupt vectors per peer.")
         ] = 1,
@@ -1261,12 +1277,12 @@ QUICK_COMMANDS = {
     "add-region": QuickCommand(
         functools.partial(run_region_edit, "add-region"), ["scenario"],
         {"--name": "name", **_REGION_VALUES}, _EDIT_FLAGS,
-        repeatable=["vbdf"], integers=["size", "region_id"],
-        defaults={"size": 2, "provider": "hv"}),
+        repeatable=["vbdf"], integers=["region_id"],
+        defaults={"provider": "hv"}),
     "set-region": QuickCommand(
         functools.partial(run_region_edit, "set-region"),
         ["scenario", "name"], _REGION_VALUES, _EDIT_FLAGS,
-        repeatable=["vbdf"], integers=["size", "region_id"]),
+        repeatable=["vbdf"], integers=["region_id"]),
     "remove-region": QuickCommand(
         functools.partial(run_region_edit, "remove-region"),
         ["scenario", "name"], _BOARD, _EDIT_FLAGS),

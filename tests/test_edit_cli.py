@@ -50,6 +50,13 @@ CASES = {
     "regions-text": ["regions", "v3.xml"],
     # Names from the file are shown as written, never read as rich markup.
     "regions-markup-names": ["regions", "markup.xml"],
+    # Sizes with units; one that is no size at all.
+    "add-size-unit": ["add-region", "legacy.xml", "--vms", "2,3", "--size",
+                      "8M"],
+    "set-size-unit": ["set-region", "v3.xml", "shm_region_0", "--size",
+                      "0.5G"],
+    "set-size-gib": ["set-region", "v3.xml", "shm_region_0", "--size",
+                     "1GiB"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
 }
@@ -91,6 +98,8 @@ def test_golden(name, workdir):
     ("add-gate-forced", 0, True), ("add-dry-run-diff", 0, False),
     ("add-unknown-vm", 2, False), ("remove-missing", 2, False),
     ("lint-diff", 1, False), ("lint-fix", 0, True),
+    ("add-size-unit", 0, True), ("set-size-unit", 2, False),
+    ("set-size-gib", 1, False),
 ])
 def test_status_and_whether_the_file_changed(name, status, changed):
     text = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
