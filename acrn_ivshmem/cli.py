@@ -738,8 +738,12 @@ def build_app():
         "provider": typer.Option("--provider", metavar="hv|dm",
                                  help="Hypervisor (hv) or device model "
                                  "(dm)."),
-        "region_id": typer.Option("--region-id", metavar="N",
-                                  help="IVSHMEM_REGION_ID (ACRN v3.3)."),
+        "region_id": typer.Option(
+            "--region-id", metavar="N",
+            help="IVSHMEM_REGION_ID, the PCI subsystem id the guest sees "
+            "(0..65535, one per region: ISM212). Only ACRN v3.3 knows it: "
+            "v3.0-v3.2 reject the element, v2.x scenarios cannot hold "
+            "it."),
         "vbdf": typer.Option("--vbdf", metavar="VM=bb:dd.f",
                              help="A VM's VBDF (repeatable; v3)."),
     }
@@ -763,6 +767,10 @@ def build_app():
     ) -> None:
         """Add a region to a legacy or v3 scenario, keeping every byte.
 
+        Defaults: the first free shm_region_N, 2 MB, hv, each VM's first
+        free VBDF and, when any region of the file has an
+        IVSHMEM_REGION_ID, the lowest id no region has.
+
         Example: acrn-shm add-region hybrid_rt.xml --vms 0,2 --size 4
         """
         raise typer.Exit(run_region_edit(
@@ -778,7 +786,8 @@ def build_app():
         dry_run: Annotated[bool, edit_options["dry_run"]] = False,
         force: Annotated[bool, edit_options["force"]] = False,
     ) -> None:
-        """Remove a region by name.
+        """Remove a region by name (the file as it was before add-region
+        added it, when it was the last).
 
         Example: acrn-shm remove-region hybrid_rt.xml shm_region_1
         """

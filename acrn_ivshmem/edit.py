@@ -11,11 +11,12 @@ with the whole new file out. The caller lints and saves it. Values are
 written as given (a size of 3 is written, and then reported by lint);
 only requests that cannot be carried out raise :class:`UsageError`.
 
-Removing a region undoes adding it, byte for byte, except when no
-region is left: the empty list is then written the way ACRN writes it,
-``<IVSHMEM/>`` (v3) or ``IVSHMEM_ENABLED`` ``n`` with one
-``<IVSHMEM_REGION/>`` (legacy), whatever the file held before the first
-region was added (no IVSHMEM at all, say).
+Removing a region undoes adding it, byte for byte. When the last region
+goes, the file before the add is known only from what the add would
+have made of it: the candidates are checked by adding the region again
+(see :func:`remove_region`). A region that was not added by acrn-shm
+leaves the empty list the way ACRN writes it, ``<IVSHMEM/>`` (v3) or
+``IVSHMEM_ENABLED`` ``n`` with one ``<IVSHMEM_REGION/>`` (legacy).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import UsageError, escaped, quoted
+from .errors import AcrnShmError, UsageError, escaped, quoted
 from .loader import from_document
 from .model import (
-    FIRST_IVSHMEM_DEVICE, Bdf, Board, Scenario, Vm, VmKind, is_decimal,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
+    decimal_int, is_decimal, lowest_free_id, parse_vbdf,
 )
-from .xmlio import Document, source_encoding
+from .xmlio import Document, parse_bytes, source_encoding
 
 __all__ = ["EditResult", "RegionSpec", "add_region", "element_span",
            "remove_region", "set_region"]
@@ -77,12 +78,15 @@ class EditResult:
 
     ``assigned`` holds ``(vm name, vbdf)`` of the edited v3 region's
     members after the edit, in member order (empty for legacy files and
-    for removals).
+    for removals). ``changes`` lists the replaced byte ranges of the old
+    file as ``(start, end, length of the new bytes)``, in order (None
+    when unknown); bytes outside them are kept.
     """
 
     data: bytes
     summary: str
     assigned: tuple[tuple[str, str], ...]
+    changes: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self):
         # VM names come from the file and may hold control characters.
@@ -107,7 +111,12 @@ def add_region(document: Document, spec: RegionSpec,
     hypervisor as provider and, in v3 files, for each VM the first VBDF
     from ``00:08.0`` to ``00:1e.0`` that none of its IVSHMEM devices or
     PCI vUARTs uses (nor, for the Service VM, a native device of
-    ``board``). Legacy files also get ``IVSHMEM_ENABLED`` set to ``y``.
+    ``board``), and, when any region of the file has an
+    ``IVSHMEM_REGION_ID``, the lowest id no region has (one without the
+    element has ACRN's default, 0). Legacy files also get
+    ``IVSHMEM_ENABLED`` set to ``y``. A missing ``IVSHMEM`` goes first
+    into ``FEATURES`` (ACRN writes an empty one last), so that removing
+    the region again can tell the two apart.
     """
     editor = _Editor(document)
     scenario = editor.scenario
@@ -124,30 +133,40 @@ def add_region(document: Document, spec: RegionSpec,
     size = DEFAULT_SIZE if spec.size is None else spec.size
     if scenario.is_legacy:
         shown = _add_legacy(editor, name, size, land, vms)
-        return EditResult(
-            editor.result(),
-            f"added region {quoted(name)} ({size} MB, {land}) for {shown}", ())
+        return editor.outcome(
+            f"added region {quoted(name)} ({size} MB, {land}) for {shown}")
     explicit = _explicit_vbdfs(scenario, spec.vbdfs,
                                {vm.name for vm in vms}, name)
     members = tuple(
         (vm.name, explicit.get(vm.name) or _free_vbdf(scenario, vm, board))
         for vm in vms)
-    lines = _v3_region_lines(name, PROVIDERS[land], size, spec.region_id,
+    region_id = spec.region_id
+    if region_id is None and any(r.region_id is not None
+                                 for r in scenario.regions):
+        region_id = lowest_free_id(r.id_number for r in scenario.regions)
+    lines = _v3_region_lines(name, PROVIDERS[land], size, region_id,
                              members)
     editor.add_to_ivshmem(lines)
     shown = ", ".join(f"{vm} {vbdf}" for vm, vbdf in members)
-    return EditResult(
-        editor.result(),
-        f"added region {quoted(name)} ({size} MB, {land}) for {shown}",
-        members)
+    number = "" if region_id is None else f", id {region_id}"
+    return editor.outcome(
+        f"added region {quoted(name)} ({size} MB, {land}{number}) for "
+        f"{shown}", members)
 
 
 def remove_region(document: Document, name: str) -> EditResult:
     """Remove the region called ``name`` together with its line.
 
-    When no region is left, the list is written the way ACRN writes an
-    empty one: ``<IVSHMEM/>`` (v3), or ``<IVSHMEM_REGION/>`` with
-    ``IVSHMEM_ENABLED`` set to ``n`` (legacy).
+    When no region is left, the file is given back as it was before
+    :func:`add_region` added this region, when adding it again to that
+    file gives exactly the current bytes: without the ``IVSHMEM``,
+    ``FEATURES`` or ``hv`` the add created, or with the empty list it
+    filled. Else the list is written the way ACRN writes an empty one:
+    ``<IVSHMEM/>`` (v3), or ``<IVSHMEM_REGION/>`` with
+    ``IVSHMEM_ENABLED`` set to ``n`` (legacy). Two files the add turns
+    into the same bytes cannot be told apart; the one with fewer
+    elements is given back (an ``hv`` or ``FEATURES`` that held only an
+    empty ``IVSHMEM`` does not come back).
     """
     editor = _Editor(document)
     region = editor.region(name)
@@ -156,8 +175,11 @@ def remove_region(document: Document, name: str) -> EditResult:
         note = _remove_legacy(editor, region)
     else:
         _remove_v3(editor, region)
-    return EditResult(editor.result(), f"removed region {quoted(name)}{note}",
-                      ())
+    emptied = editor.outcome(f"removed region {quoted(name)}{note}")
+    if any(other is not region for other, label in editor.regions()
+           if label is not None):
+        return emptied
+    return _undo_add(document, region, emptied)
 
 
 def set_region(document: Document, name: str, spec: RegionSpec,
@@ -202,7 +224,7 @@ def set_region(document: Document, name: str, spec: RegionSpec,
     summary = (f"changed region {quoted(name)}: " + "; ".join(changes)
                if changes
                else f"nothing to change in region {quoted(name)}")
-    return EditResult(editor.result(), summary, assigned)
+    return editor.outcome(summary, assigned)
 
 
 class _Editor:
@@ -305,14 +327,23 @@ class _Editor:
         """The document's bytes with every edit applied."""
         out = []
         done = 0
-        # A stable sort keeps insertions at one point in request order.
-        for start, end, new in sorted(self.edits, key=lambda e: e[:2]):
+        for start, end, new in self._ordered():
             if start < done:
                 raise AssertionError("overlapping edits")
             out += [self.data[done:start], new]
             done = end
         out.append(self.data[done:])
         return b"".join(out)
+
+    def outcome(self, summary: str,
+                assigned: tuple[tuple[str, str], ...] = ()) -> EditResult:
+        """The :class:`EditResult` of the edits made so far."""
+        return EditResult(self.result(), summary, assigned, tuple(
+            (start, end, len(new)) for start, end, new in self._ordered()))
+
+    def _ordered(self) -> list[tuple[int, int, bytes]]:
+        # A stable sort keeps insertions at one point in request order.
+        return sorted(self.edits, key=lambda edit: edit[:2])
 
     def render(self, lines: list[tuple[int, str]], indent: str) -> str:
         """``(depth, text)`` lines, indented and joined with newlines."""
@@ -438,9 +469,10 @@ class _Editor:
         if not missing:
             regions = [c for c in children if c.tag == "IVSHMEM_REGION"]
             children = regions or children
-        # A new hv goes first, as in every ACRN scenario.
-        after = children[-1] if children and parent is not self.root else (
-            None)
+        # A new hv goes first, as in every ACRN scenario; so does a new
+        # IVSHMEM in FEATURES, unlike ACRN's own (see add_region).
+        after = children[-1] if children and missing != ["IVSHMEM"] and (
+            parent is not self.root) else None
         self.insert(parent, lines, after)
 
 
@@ -684,6 +716,92 @@ def _remove_legacy(editor: _Editor, region) -> str:
     # Enabled without regions is ISM106; ACRN's templates say 'n'.
     editor.set_value(enabled, "n")
     return "; IVSHMEM_ENABLED is now n"
+
+
+def _undo_add(document: Document, element,
+              emptied: EditResult) -> EditResult:
+    """The file before :func:`add_region` added ``element``, the last
+    region, when that file is known; else ``emptied``.
+
+    A candidate is the file before the add when adding the region to it
+    again gives exactly the bytes of ``document``. They are tried from
+    the most removed (the ``hv``, ``FEATURES`` or ``IVSHMEM`` that holds
+    nothing but the region) to ACRN's empty forms.
+    """
+    scenario = from_document(document)
+    spec = _spec_of(scenario, document.loc(element))
+    if spec is None:
+        return emptied
+    name = quoted(spec.name or "")
+    candidates = []
+    for wrapper in _wrappers(element, scenario.is_legacy):
+        editor = _Editor(document)
+        editor.remove(wrapper)
+        candidates.append(editor.outcome(
+            f"removed region {name} and the {wrapper.tag} element that "
+            "held only it"))
+    candidates.append(emptied)
+    editor = _Editor(document)
+    editor.collapse(element.getparent())
+    candidates.append(editor.outcome(f"removed region {name}"))
+    if scenario.is_legacy:
+        # ACRN's template, IVSHMEM_ENABLED left as it is.
+        editor = _Editor(document)
+        editor.collapse(element)
+        candidates.append(editor.outcome(f"removed region {name}"))
+    tried = set()
+    for candidate in candidates:
+        if candidate.data in tried:
+            continue
+        tried.add(candidate.data)
+        try:
+            again = add_region(parse_bytes(candidate.data, document.path),
+                               spec)
+        except AcrnShmError:
+            continue
+        if again.data == document.data:
+            return candidate
+    return emptied
+
+
+def _wrappers(element, legacy: bool) -> list:
+    """``hv``, ``FEATURES`` and ``IVSHMEM`` above ``element``, outermost
+    first, as far as they hold nothing else (but ``IVSHMEM_ENABLED``)."""
+    found = []
+    inner = element
+    parent = element.getparent()
+    for tag in ("IVSHMEM", "FEATURES", "hv"):
+        if parent is None or parent.tag != tag:
+            break
+        allowed = {"IVSHMEM_ENABLED"} if legacy and tag == "IVSHMEM" else ()
+        if any(child is not inner and child.tag not in allowed
+               for child in parent.iterchildren(etree.Element)):
+            break
+        found.insert(0, parent)
+        inner, parent = parent, parent.getparent()
+    return found
+
+
+def _spec_of(scenario: Scenario, loc) -> RegionSpec | None:
+    """What add_region needs to write the region at ``loc`` again, or
+    None for values it would not write that way."""
+    region: Region | None = next(
+        (r for r in scenario.regions if r.loc == loc), None)
+    if (region is None or region.name is None or region.size is None
+            or region.land is None or region.malformed):
+        return None
+    size = decimal_int(region.size.text)
+    region_id = (None if region.region_id is None
+                 else decimal_int(region.region_id.text))
+    if size is None or (region.region_id is not None and region_id is None):
+        return None
+    members = [m for m in region.members if m.vm is not None]
+    return RegionSpec(
+        name=region.name.text, size=size, provider=region.land,
+        region_id=region_id, vms=tuple(m.vm.text for m in members),
+        vbdfs=() if scenario.is_legacy else tuple(
+            (m.vm.text, m.vbdf.text) for m in members
+            if m.vbdf is not None))
 
 
 def _remove_v3(editor: _Editor, region) -> None:

@@ -18,6 +18,7 @@ import pytest
 from conftest import ACRN_DATA
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from acrn_ivshmem.edit import (
     EditResult, RegionSpec, add_region, element_span, remove_region,
@@ -65,7 +66,7 @@ CASES = {
         "v3.xml", _add(name="camera", size=16, vms=("3", "ACRN_Service_VM"),
                        provider="dm", region_id=5,
                        vbdfs=(("1", "00:1a.0"),)),
-        "added region 'camera' (16 MB, dm) for POST_STD_VM2 00:09.0, "
+        "added region 'camera' (16 MB, dm, id 5) for POST_STD_VM2 00:09.0, "
         "ACRN_Service_VM 00:1a.0"),
     "add-v3-board": (
         "v3.xml", _add(board=True, vms=("ACRN_Service_VM", "PRE_RT_VM0")),
@@ -107,8 +108,11 @@ CASES = {
         "removed region 'shm_region_0'; IVSHMEM_ENABLED is now n"),
     "remove-comments": ("comments.xml", _remove("rt_log"),
                         "removed region 'rt_log'"),
+    # hv holds nothing but the one region: adding it to the file without
+    # hv gives the same bytes, so hv goes too (see remove_region).
     "remove-crlf": ("crlf.xml", _remove("shm_region_0"),
-                    "removed region 'shm_region_0'"),
+                    "removed region 'shm_region_0' and the hv element that "
+                    "held only it"),
     "set-size": ("v3.xml", _set("shm_region_0", size=4),
                  "changed region 'shm_region_0': size 4 MB"),
     "set-provider": (
@@ -284,33 +288,38 @@ _V3_VMS = (b'  <vm id="0">\n    <load_order>SERVICE_VM</load_order>\n'
 _LEGACY_VMS = _V3_VMS.replace(b"load_order>", b"vm_type>").replace(
     b">SERVICE_VM<", b">SOS_VM<").replace(b"POST_LAUNCHED_VM", b"POST_STD_VM")
 _HV = b"<acrn-config>\n  <hv>\n    <FEATURES>\n"
-_V3_EMPTY = _HV + b"      <IVSHMEM/>\n    </FEATURES>\n  </hv>\n"
-_LEGACY_EMPTY = _HV + (b"      <IVSHMEM>\n"
-                       b"        <IVSHMEM_ENABLED>n</IVSHMEM_ENABLED>\n"
-                       b"        <IVSHMEM_REGION/>\n      </IVSHMEM>\n"
-                       b"    </FEATURES>\n  </hv>\n")
+# A FEATURES with more than IVSHMEM in it, as in every ACRN scenario.
+_RELOC = _HV + b"      <RELOC_ENABLED>y</RELOC_ENABLED>\n"
+_V3_EMPTY = _RELOC + b"      <IVSHMEM/>\n    </FEATURES>\n  </hv>\n"
+_LEGACY_EMPTY = _RELOC + (b"      <IVSHMEM>\n"
+                          b"        <IVSHMEM_ENABLED>n</IVSHMEM_ENABLED>\n"
+                          b"        <IVSHMEM_REGION/>\n      </IVSHMEM>\n"
+                          b"    </FEATURES>\n  </hv>\n")
+_NO_IVSHMEM = _RELOC + b"    </FEATURES>\n  </hv>\n"
 
 
 @pytest.mark.parametrize("before, vms, emptied", [
+    # Created by the add, gone after the remove: the original bytes.
     # hv without FEATURES: FEATURES and IVSHMEM go after its last child.
     (b"<acrn-config>\n  <hv>\n    <BUILD_TYPE>debug</BUILD_TYPE>\n"
-     b"  </hv>\n", _V3_VMS,
-     b"<acrn-config>\n  <hv>\n    <BUILD_TYPE>debug</BUILD_TYPE>\n"
-     b"    <FEATURES>\n      <IVSHMEM/>\n    </FEATURES>\n  </hv>\n"),
+     b"  </hv>\n", _V3_VMS, None),
     # No hv at all: it goes first, as in every ACRN scenario.
-    (b"<acrn-config>\n", _V3_VMS, _V3_EMPTY),
-    (_HV + b"      <IVSHMEM></IVSHMEM>\n    </FEATURES>\n  </hv>\n",
+    (b"<acrn-config>\n", _V3_VMS, None),
+    (_NO_IVSHMEM, _V3_VMS, None),
+    (_NO_IVSHMEM, _LEGACY_VMS, None),
+    # An empty list that adding fills as it fills ACRN's own empty list
+    # comes back in ACRN's form.
+    (_RELOC + b"      <IVSHMEM></IVSHMEM>\n    </FEATURES>\n  </hv>\n",
      _V3_VMS, _V3_EMPTY),
-    (_HV + b"      <IVSHMEM/>\n    </FEATURES>\n  </hv>\n", _LEGACY_VMS,
-     _LEGACY_EMPTY),
-    (_HV + b"    </FEATURES>\n  </hv>\n", _LEGACY_VMS, _LEGACY_EMPTY),
-    (_HV + b"      <IVSHMEM>\n      </IVSHMEM>\n    </FEATURES>\n"
+    (_V3_EMPTY, _LEGACY_VMS, _LEGACY_EMPTY),
+    (_RELOC + b"      <IVSHMEM>\n      </IVSHMEM>\n    </FEATURES>\n"
      b"  </hv>\n", _LEGACY_VMS, _LEGACY_EMPTY),
-    (_HV + b"      <IVSHMEM>\n        <IVSHMEM_ENABLED>n</IVSHMEM_ENABLED>"
-     b"\n      </IVSHMEM>\n    </FEATURES>\n  </hv>\n", _LEGACY_VMS,
-     _LEGACY_EMPTY),
-], ids=["v3-no-features", "v3-no-hv", "v3-empty-pair", "legacy-empty-tag",
-        "legacy-no-ivshmem", "legacy-no-enabled", "legacy-no-region"])
+    (_RELOC + b"      <IVSHMEM>\n        <IVSHMEM_ENABLED>n"
+     b"</IVSHMEM_ENABLED>\n      </IVSHMEM>\n    </FEATURES>\n  </hv>\n",
+     _LEGACY_VMS, _LEGACY_EMPTY),
+], ids=["v3-no-features", "v3-no-hv", "v3-no-ivshmem", "legacy-no-ivshmem",
+        "v3-empty-pair", "legacy-empty-tag", "legacy-no-enabled",
+        "legacy-no-region"])
 def test_missing_containers_are_created(before, vms, emptied):
     added = add_region(parse_bytes(before + vms), RegionSpec(vms=("A", "B")))
     model = from_document(parse_bytes(added.data))
@@ -323,9 +332,43 @@ def test_missing_containers_are_created(before, vms, emptied):
     else:
         assert (b"\n      <IVSHMEM>\n        <IVSHMEM_REGION>\n"
                 b"          <NAME>shm_region_0</NAME>\n") in added.data
-    # Emptied again, the list takes the form ACRN writes.
     removed = remove_region(parse_bytes(added.data), "shm_region_0")
-    assert removed.data == emptied + vms
+    assert removed.data == (before if emptied is None else emptied) + vms
+
+
+def test_a_created_ivshmem_goes_first_and_comes_back_out():
+    # ACRN writes an empty <IVSHMEM/> last in FEATURES; a created one
+    # goes first, so the two files stay apart after the add.
+    added = add_region(parse_bytes(_NO_IVSHMEM + _V3_VMS),
+                       RegionSpec(vms=("A", "B")))
+    assert added.data.startswith(_HV + b"      <IVSHMEM>\n")
+    assert b"</IVSHMEM>\n      <RELOC_ENABLED>" in added.data
+    removed = remove_region(parse_bytes(added.data), "shm_region_0")
+    assert removed.summary == ("removed region 'shm_region_0' and the "
+                               "IVSHMEM element that held only it")
+    acrn = add_region(parse_bytes(_V3_EMPTY + _V3_VMS),
+                      RegionSpec(vms=("A", "B")))
+    assert acrn.data != added.data
+    assert remove_region(parse_bytes(acrn.data), "shm_region_0").data == (
+        _V3_EMPTY + _V3_VMS)
+
+
+def test_a_region_not_added_by_acrn_shm_leaves_acrn_s_empty_list():
+    # Written by hand: no add makes 'PROVIDED_BY' come last, so the
+    # file before it is unknown and the list is emptied as ACRN does.
+    data = (_RELOC + b"      <IVSHMEM>\n        <IVSHMEM_REGION>\n"
+            b"          <NAME>r</NAME>\n          <IVSHMEM_SIZE>2"
+            b"</IVSHMEM_SIZE>\n          <IVSHMEM_VMS>\n"
+            b"            <IVSHMEM_VM><VM_NAME>A</VM_NAME><VBDF>00:08.0"
+            b"</VBDF></IVSHMEM_VM>\n"
+            b"            <IVSHMEM_VM><VM_NAME>B</VM_NAME><VBDF>00:08.0"
+            b"</VBDF></IVSHMEM_VM>\n          </IVSHMEM_VMS>\n"
+            b"          <PROVIDED_BY>Hypervisor</PROVIDED_BY>\n"
+            b"        </IVSHMEM_REGION>\n      </IVSHMEM>\n"
+            b"    </FEATURES>\n  </hv>\n")
+    removed = remove_region(parse_bytes(data + _V3_VMS), "r")
+    assert removed.data == _V3_EMPTY + _V3_VMS
+    assert removed.summary == "removed region 'r'"
 
 
 @pytest.mark.parametrize("markup, expected", [
@@ -509,17 +552,33 @@ def _variant(data: bytes, variant: str) -> bytes:
     return newline.join(out)
 
 
-def _after_round_trip(data: bytes) -> bytes:
-    """What add then remove gives: the input, except that a missing
-    IVSHMEM comes back as ACRN's empty ``<IVSHMEM/>``."""
-    if b"<IVSHMEM" in data:
+def _without(data: bytes, path: str) -> bytes:
+    """``data`` without the element at ``path`` (and its lines), for
+    scenarios that lack IVSHMEM, FEATURES or hv; unchanged without it."""
+    document = parse_bytes(data)
+    element = document.root.find(path)
+    if element is None:
         return data
-    newline = b"\r\n" if b"\r\n" in data else b"\n"
-    # After the last line inside FEATURES, with that line's indentation.
-    line = data.rindex(b"\n", 0, data.index(b"</FEATURES>")) + 1
-    last = data[data.rindex(b"\n", 0, line - 1) + 1:line]
-    indent = last[:len(last) - len(last.lstrip())]
-    return data[:line] + indent + b"<IVSHMEM/>" + newline + data[line:]
+    start, end = element_span(document, element)
+    start = data.rindex(b"\n", 0, start) + 1
+    end = data.index(b"\n", end) + 1
+    return data[:start] + data[end:]
+
+
+def _holds_only_ivshmem(data: bytes) -> bool:
+    """Whether hv or FEATURES holds no element but FEATURES, IVSHMEM."""
+    root = parse_bytes(data).root
+    for path, inner in (("hv", "FEATURES"), ("hv/FEATURES", "IVSHMEM")):
+        element = root.find(path)
+        if element is not None and all(
+                child.tag == inner for child in element.iterchildren(
+                    etree.Element)):
+            return True
+    return False
+
+
+#: What a scenario may lack: nothing, IVSHMEM, FEATURES or hv.
+SHAPES = ("", "hv/FEATURES/IVSHMEM", "hv/FEATURES", "hv")
 
 
 def _round_trip(data: bytes, spec: RegionSpec):
@@ -540,45 +599,51 @@ def test_add_then_remove_gives_back_the_bytes(key, variant, acrn_data):
     for vms in (names[:2], names[-2:], ids):
         added, _, removed = _round_trip(original, RegionSpec(vms=vms))
         assert added.data != original
-        assert removed == _after_round_trip(original)
+        assert removed == original
 
 
-def test_missing_ivshmem_comes_back_empty(acrn_data):
-    # The one ACRN v3.3 scenario without IVSHMEM: ACRN requires the
-    # element, and an added one stays as <IVSHMEM/>.
+def test_missing_ivshmem_comes_back_missing(acrn_data):
+    # The one ACRN v3.3 scenario without IVSHMEM: the add creates it
+    # first in FEATURES, and the remove takes it away again.
     data = (acrn_data / "v3.3/generic_board/hybrid.xml").read_bytes()
     assert b"<IVSHMEM" not in data
-    _, _, removed = _round_trip(data, RegionSpec(vms=("0", "1")))
-    assert removed == data.replace(
-        b"      <KEEP_IRQ_DISABLED>n</KEEP_IRQ_DISABLED>\n",
-        b"      <KEEP_IRQ_DISABLED>n</KEEP_IRQ_DISABLED>\n"
-        b"      <IVSHMEM/>\n")
+    added, _, removed = _round_trip(data, RegionSpec(vms=("0", "1")))
+    assert b"<FEATURES>\n      <IVSHMEM>\n" in added.data
+    assert removed == data
 
 
 @pytest.mark.skipif(not SCENARIOS, reason="no scenarios found")
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=80, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_add_then_remove_property(draw):
     key = draw.draw(st.sampled_from(sorted(SCENARIOS)), label="scenario")
     data, names, ids = SCENARIOS[key]
-    original = _variant(data, draw.draw(st.sampled_from(VARIANTS)))
+    shape = draw.draw(st.sampled_from(SHAPES), label="without")
+    original = _variant(_without(data, shape) if shape else data,
+                        draw.draw(st.sampled_from(VARIANTS)))
     picked = draw.draw(st.lists(st.integers(0, len(names) - 1), min_size=2,
                                 max_size=len(names), unique=True))
     by_id = draw.draw(st.booleans())
     vms = tuple((ids if by_id else names)[index] for index in picked)
     name = draw.draw(st.none() | st.from_regex(
         r"[A-Za-z][A-Za-z0-9_]{0,26}", fullmatch=True))
-    existing = [r.name.text for r in from_document(
-        parse_bytes(original)).regions if r.name is not None]
+    model = from_document(parse_bytes(original))
+    existing = [r.name.text for r in model.regions if r.name is not None]
     assume(name not in existing)
+    # Adding to an hv or FEATURES that holds nothing but the way to
+    # IVSHMEM gives what adding to a file without it gives: that file
+    # is what the remove gives back (see remove_region).
+    assume(not _holds_only_ivshmem(original))
     spec = RegionSpec(name=name, vms=vms,
                       size=draw.draw(st.sampled_from(SIZES)),
-                      provider=draw.draw(st.sampled_from(("hv", "dm"))))
+                      provider=draw.draw(st.sampled_from(("hv", "dm"))),
+                      region_id=None if model.is_legacy else draw.draw(
+                          st.none() | st.integers(0, 9)))
     _, region, removed = _round_trip(original, spec)
     assert region.size.text == str(spec.size)
     assert len(region.members) == len(picked)
-    assert removed == _after_round_trip(original)
+    assert removed == original
 
 
 # -- Every add on a real v3.3 scenario lints clean -----------------------

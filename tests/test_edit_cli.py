@@ -57,6 +57,11 @@ CASES = {
                       "0.5G"],
     "set-size-gib": ["set-region", "v3.xml", "shm_region_0", "--size",
                      "1GiB"],
+    # Region ids: the lowest free one; one another region has.
+    "add-id-free": ["add-region", "ids_v3.xml", "--vms",
+                    "ACRN_Service_VM,POST_STD_VM1"],
+    "add-id-taken": ["add-region", "ids_v3.xml", "--vms",
+                     "ACRN_Service_VM,POST_STD_VM1", "--region-id", "2"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
 }
@@ -100,6 +105,7 @@ def test_golden(name, workdir):
     ("lint-diff", 1, False), ("lint-fix", 0, True),
     ("add-size-unit", 0, True), ("set-size-unit", 2, False),
     ("set-size-gib", 1, False),
+    ("add-id-free", 0, True), ("add-id-taken", 1, False),
 ])
 def test_status_and_whether_the_file_changed(name, status, changed):
     text = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
