@@ -110,8 +110,7 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     after. An edit that adds an error writes nothing and exits 1 unless
     ``force``; ``diff`` prints a unified diff; ``dry_run`` writes nothing.
     """
-    from collections import Counter
-
+    from .edit_gate import added_errors
     from .formats import text
     from .lint import Linter, find_board_beside
     from .loader import from_document
@@ -146,23 +145,20 @@ def run_edit(path: str, board: str | None, change, diff: bool,
                 return _fail(message)
             linter.preload(document)
             old = linter.lint([path], board_path)
-            linter.preload(parse_bytes(result.data, path))
+            edited = parse_bytes(result.data, path)
+            linter.preload(edited)
             new = linter.lint([path], board_path)
-            added = Counter((d.code, d.message) for d in new.diagnostics
-                            if d.severity == "error") - Counter(
-                (d.code, d.message) for d in old.diagnostics
-                if d.severity == "error")
+            added = added_errors(document, edited, old.diagnostics,
+                                 new.diagnostics, result.changes)
             if diff:
                 _write_diff(path, before, result.data)
             if added:
-                shown = [d for d in new.diagnostics
-                         if (d.code, d.message) in added]
-                sys.stderr.write(text(shown, 1))
+                sys.stderr.write(text(added, 1))
                 if not force:
                     sys.stderr.write(
-                        f"acrn-shm: {path}: the edit adds "
-                        f"{sum(added.values())} error(s); nothing written "
-                        "(--force writes anyway)\n")
+                        f"acrn-shm: {path}: the edit adds {len(added)} "
+                        "error(s); nothing written (--force writes "
+                        "anyway)\n")
                     return 1
             if dry_run:
                 sys.stdout.write(f"dry run, nothing written: "
