@@ -108,7 +108,8 @@ def run_edit(path: str, board: str | None, change, diff: bool,
 
     The file is locked, read, edited in memory and linted before and
     after. An edit that adds an error writes nothing and exits 1 unless
-    ``force``; ``diff`` prints a unified diff; ``dry_run`` writes nothing.
+    ``force``; ``diff`` prints a unified diff and writes nothing, with
+    the status the edit would have; ``dry_run`` writes nothing.
     """
     from .edit_gate import added_errors
     from .formats import text
@@ -163,6 +164,7 @@ def run_edit(path: str, board: str | None, change, diff: bool,
             if dry_run:
                 sys.stdout.write(f"dry run, nothing written: "
                                  f"{result.summary}\n")
+            if dry_run or diff:
                 return 0
             save_atomic(path, result.data, before)
     except AcrnShmError as exc:
@@ -578,7 +580,7 @@ def print_regions(path: str, output_format: str) -> int:
     import json
 
     from .loader import load
-    from .model import Scenario, is_decimal
+    from .model import Scenario, decimal_int
 
     try:
         scenario = load(path).model
@@ -599,10 +601,10 @@ def print_regions(path: str, output_format: str) -> int:
         rows.append({
             "name": region.name.text if region.name else None,
             "provider": region.land,
-            "size_mb": int(region.size.text) if region.size
-            and is_decimal(region.size.text) else None,
-            "region_id": region.region_id.text if region.region_id
+            "size_mb": decimal_int(region.size.text) if region.size
             else None,
+            "region_id": decimal_int(region.region_id.text)
+            if region.region_id else None,
             "line": region.loc.line,
             "vms": members,
         })
@@ -620,7 +622,7 @@ def print_regions(path: str, output_format: str) -> int:
     for row in rows:
         table.add_row(*map(escaped, (
             str(row["name"]), str(row["provider"]), str(row["size_mb"]),
-            row["region_id"] or "-",
+            "-" if row["region_id"] is None else str(row["region_id"]),
             ", ".join(f"{m['vm']} ({m['vbdf']})" if m["vbdf"] else
                       str(m["vm"]) for m in row["vms"]),
             str(row["line"]))))
@@ -633,6 +635,64 @@ def size_option(text: str) -> int:
     from .units import parse_size_mb
 
     return parse_size_mb(text, "--size")
+
+
+def completed_scenario(ctx) -> str | None:
+    """For shell completion: the SCENARIO.xml of the command line.
+
+    click leaves it out of ``ctx.params`` while the value of an option
+    (``--vms P``) is being completed, so the words the shell sent (as
+    typer's completion scripts send them) are read again.
+    """
+    import click
+    from click.shell_completion import split_arg_string
+
+    if ctx.params.get("scenario"):
+        return ctx.params["scenario"]
+    line = os.environ.get("_TYPER_COMPLETE_ARGS")
+    if line is not None:
+        words = split_arg_string(line)
+    else:  # bash
+        cword = os.environ.get("COMP_CWORD", "")
+        words = split_arg_string(os.environ.get("COMP_WORDS", ""))[
+            :int(cword) if cword.isdigit() else 0]
+    if ctx.info_name not in words:
+        return None
+    valued = {name for param in ctx.command.params
+              if isinstance(param, click.Option) and not param.is_flag
+              for name in param.opts}
+    rest = iter(words[words.index(ctx.info_name) + 1:])
+    for word in rest:
+        if word in valued:
+            next(rest, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def scenario_names(path: str | None, what: str) -> list[str]:
+    """For shell completion: the VM (``what`` ``"vms"``) or region names
+    of the scenario at ``path``; none when it cannot be read. Names that
+    a shell would split or that hold control characters are left out.
+    """
+    from .loader import load
+    from .model import Scenario
+
+    if not path:
+        return []
+    try:
+        model = load(path).model
+    except (AcrnShmError, OSError):
+        return []
+    if not isinstance(model, Scenario):
+        return []
+    if what == "vms":
+        names = [vm.name or vm.id_text or "" for vm in model.vms]
+    else:
+        names = [r.name.text for r in model.regions if r.name is not None]
+    return [name for name in dict.fromkeys(names)
+            if name and name.isprintable() and not any(
+                char.isspace() or char in "\"'\\$`" for char in name)]
 
 
 def _fail(message: str) -> int:
@@ -659,6 +719,11 @@ def build_app():
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
+    def choices(values):
+        def complete(incomplete: str) -> list[str]:
+            return [value for value in values if value.startswith(incomplete)]
+        return complete
+
     def version_callback(value: bool) -> None:
         if value:
             sys.stdout.write(f"acrn-shm {__version__}\n")
@@ -684,7 +749,8 @@ def build_app():
         ] = None,
         output_format: Annotated[str, typer.Option(
             "--output-format", "-f", metavar="|".join(LINT_FORMATS),
-            help="How to print the findings.")] = "text",
+            help="How to print the findings.",
+            autocompletion=choices(LINT_FORMATS))] = "text",
         select: Annotated[Optional[list[str]], typer.Option(
             "--select", metavar="CODES",
             help="Only these codes or prefixes (comma-separated).")] = None,
@@ -716,12 +782,34 @@ def build_app():
                                   ignore, config, no_cache, fix, diff,
                                   skip_other_xml))
 
+    def complete_vms(ctx: typer.Context, incomplete: str) -> list[str]:
+        # Comma-separated: complete the last name, offer each VM once.
+        done, comma, last = incomplete.rpartition(",")
+        chosen = done.split(",") if comma else []
+        return [done + comma + vm
+                for vm in scenario_names(completed_scenario(ctx), "vms")
+                if vm.startswith(last) and vm not in chosen]
+
+    def complete_provider(incomplete: str) -> list[str]:
+        return [p for p in ("hv", "dm") if p.startswith(incomplete)]
+
+    def complete_region(ctx: typer.Context, incomplete: str) -> list[str]:
+        return [name for name in scenario_names(completed_scenario(ctx),
+                                                "regions")
+                if name.startswith(incomplete)]
+
+    region_name = typer.Argument(metavar="NAME",
+                                 autocompletion=complete_region)
+
     edit_options = {
         "board": typer.Option(
             "--board", "-b", metavar="BOARD.xml",
             help="Board XML (default: the one beside the scenario)."),
-        "diff": typer.Option("--diff", help="Print a unified diff."),
-        "dry_run": typer.Option("--dry-run", help="Write nothing."),
+        "diff": typer.Option(
+            "--diff", help="Preview: print the edit as a unified diff and "
+            "write nothing; exit 1 if the edit would be refused."),
+        "dry_run": typer.Option(
+            "--dry-run", help="Write nothing; say what the edit does."),
         "force": typer.Option(
             "--force", help="Write even if the edit adds lint errors."),
         "size": typer.Option(
@@ -730,10 +818,11 @@ def build_app():
             "takes a power of two from 2 to 512 MB; other sizes are "
             "refused as lint errors (ISM201)."),
         "vms": typer.Option("--vms", metavar="A,B[,C]",
-                            help="VMs by name or id, comma-separated."),
+                            help="VMs by name or id, comma-separated.",
+                            autocompletion=complete_vms),
         "provider": typer.Option("--provider", metavar="hv|dm",
                                  help="Hypervisor (hv) or device model "
-                                 "(dm)."),
+                                 "(dm).", autocompletion=complete_provider),
         "region_id": typer.Option(
             "--region-id", metavar="N",
             help="IVSHMEM_REGION_ID, the PCI subsystem id the guest sees "
@@ -776,7 +865,7 @@ def build_app():
     @app.command("remove-region")
     def remove_region_command(
         scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        name: Annotated[str, typer.Argument(metavar="NAME")],
+        name: Annotated[str, region_name],
         board: Annotated[Optional[str], edit_options["board"]] = None,
         diff: Annotated[bool, edit_options["diff"]] = False,
         dry_run: Annotated[bool, edit_options["dry_run"]] = False,
@@ -794,7 +883,7 @@ def build_app():
     @app.command("set-region")
     def set_region_command(
         scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        name: Annotated[str, typer.Argument(metavar="NAME")],
+        name: Annotated[str, region_name],
         size: Annotated[Optional[str], edit_options["size"]] = None,
         vms: Annotated[Optional[str], edit_options["vms"]] = None,
         provider: Annotated[Optional[str], edit_options["provider"]
@@ -892,7 +981,8 @@ def build_app():
         ] = None,
         output_format: Annotated[str, typer.Option(
             "--output-format", "-f", metavar="|".join(LINT_FORMATS),
-            help="Report format.")] = "text",
+            help="Report format.",
+            autocompletion=choices(LINT_FORMATS))] = "text",
     ) -> None:
         """Report where a launch script's ivshmem devices drift from the
         scenario.
@@ -1141,7 +1231,8 @@ def build_app():
             "default: DOT text on stdout).")] = None,
         output_format: Annotated[Optional[str], typer.Option(
             "--output-format", "-f", metavar="svg|png|pdf|dot",
-            help="The format (default: from the -o suffix).")] = None,
+            help="The format (default: from the -o suffix).",
+            autocompletion=choices(("svg", "png", "pdf", "dot")))] = None,
     ) -> None:
         """Draw the VMs and the IVSHMEM regions they share (Graphviz).
 
@@ -1154,7 +1245,8 @@ def build_app():
         scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
         output_format: Annotated[str, typer.Option(
             "--output-format", "-f", metavar="text|json",
-            help="A table, or JSON.")] = "text",
+            help="A table, or JSON.",
+            autocompletion=choices(("text", "json")))] = "text",
     ) -> None:
         """List the IVSHMEM regions of a scenario.
 
@@ -1166,7 +1258,8 @@ def build_app():
     def list_rules(
         output_format: Annotated[str, typer.Option(
             "--output-format", "-f", metavar="text|json",
-            help="A table, or JSON.")] = "text",
+            help="A table, or JSON.",
+            autocompletion=choices(("text", "json")))] = "text",
     ) -> None:
         """List every rule: code, name, default severity, summary.
 
@@ -1188,8 +1281,8 @@ def build_app():
             autocompletion=complete_code)],
         output_format: Annotated[str, typer.Option(
             "--output-format", "-f", metavar="text|markdown",
-            help="Plain text, or the Markdown page of docs/rules/."
-        )] = "text",
+            help="Plain text, or the Markdown page of docs/rules/.",
+            autocompletion=choices(("text", "markdown")))] = "text",
     ) -> None:
         """Print the documentation of one rule.
 

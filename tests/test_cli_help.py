@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,20 @@ def test_help_has_an_example(command, tmp_path):
     assert result.stderr == ""
     # typer may wrap the line after the example's first words.
     assert f"Example: acrn-shm {command}" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("command", ["add-region", "set-region",
+                                     "remove-region"])
+def test_edit_help_says_diff_writes_nothing(command, tmp_path):
+    shown = " ".join(run_acrn_shm([command, "--help"], tmp_path)
+                     .stdout.split())
+    assert ("--diff Preview: print the edit as a unified diff and write "
+            "nothing; exit 1 if the edit would be refused.") in shown
+    if command != "remove-region":
+        assert ("Only ACRN v3.3 knows it: v3.0-v3.2 reject the element, "
+                "v2.x scenarios cannot hold it.") in shown
+        assert "--size SIZE MB (8), or with a binary unit: 512M, 1G" in (
+            shown)
 
 
 def test_version(tmp_path):
@@ -72,6 +87,45 @@ def test_bash_completes_commands_options_and_rule_codes(tmp_path):
     assert complete("acrn-shm explain Ism10", tmp_path) == [
         "Ism" + code[3:] for code in RULES if code.startswith("ISM10")]
     assert "--skip-other-xml" in complete("acrn-shm lint --s", tmp_path)
+
+
+def test_bash_completes_values(tmp_path):
+    # Output formats and providers; the VM and region names of the
+    # scenario on the command line (names a shell would split are not
+    # offered); nothing for a file that cannot be read.
+    shutil.copy(PROJECT / "tests" / "test_edit_cli" / "ids_v3.xml",
+                tmp_path / "s.xml")
+    (tmp_path / "odd.xml").write_text(
+        (tmp_path / "s.xml").read_text(encoding="utf-8").replace(
+            "<NAME>camera</NAME>", "<NAME>two words</NAME>"),
+        encoding="utf-8")
+    (tmp_path / "broken.xml").write_text("<acrn-config>")
+    assert complete("acrn-shm lint -f ", tmp_path) == [
+        "text", "json", "sarif", "github"]
+    assert complete("acrn-shm check-launch x.sh -f g", tmp_path) == [
+        "github"]
+    assert complete("acrn-shm regions s.xml -f ", tmp_path) == [
+        "text", "json"]
+    assert complete("acrn-shm explain ISM201 -f m", tmp_path) == [
+        "markdown"]
+    assert complete("acrn-shm graph s.xml -f p", tmp_path) == ["png", "pdf"]
+    assert complete("acrn-shm add-region s.xml --provider ", tmp_path) == [
+        "hv", "dm"]
+    assert complete("acrn-shm add-region s.xml --vms ", tmp_path) == [
+        "PRE_RT_VM0", "ACRN_Service_VM", "POST_STD_VM1"]
+    assert complete("acrn-shm add-region -b b.xml s.xml --vms PRE_RT_VM0,",
+                    tmp_path) == ["PRE_RT_VM0,ACRN_Service_VM",
+                                  "PRE_RT_VM0,POST_STD_VM1"]
+    assert complete("acrn-shm set-region s.xml camera --vms A",
+                    tmp_path) == ["ACRN_Service_VM"]
+    assert complete("acrn-shm set-region s.xml ", tmp_path) == [
+        "shm_region_0", "camera"]
+    assert complete("acrn-shm remove-region s.xml c", tmp_path) == [
+        "camera"]
+    assert complete("acrn-shm remove-region odd.xml ", tmp_path) == [
+        "shm_region_0"]
+    assert complete("acrn-shm remove-region broken.xml ", tmp_path) == []
+    assert complete("acrn-shm add-region nope.xml --vms ", tmp_path) == []
 
 
 def test_readme_names_the_docs():

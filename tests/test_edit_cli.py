@@ -50,6 +50,16 @@ CASES = {
     "regions-text": ["regions", "v3.xml"],
     # Names from the file are shown as written, never read as rich markup.
     "regions-markup-names": ["regions", "markup.xml"],
+    # --diff previews: the diff, nothing written, the edit's status.
+    "add-diff": ["add-region", "v3.xml", "--vms", "0,2", "--diff"],
+    "set-diff": ["set-region", "v3.xml", "shm_region_0", "--size", "8",
+                 "--diff"],
+    "remove-diff": ["remove-region", "legacy.xml", "shm_region_0",
+                    "--diff"],
+    "set-diff-refused": ["set-region", "v3.xml", "shm_region_0", "--size",
+                         "3", "--diff"],
+    "set-diff-forced": ["set-region", "v3.xml", "shm_region_0", "--size",
+                        "3", "--diff", "--force"],
     # Sizes with units; one that is no size at all.
     "add-size-unit": ["add-region", "legacy.xml", "--vms", "2,3", "--size",
                       "8M"],
@@ -62,6 +72,7 @@ CASES = {
                     "ACRN_Service_VM,POST_STD_VM1"],
     "add-id-taken": ["add-region", "ids_v3.xml", "--vms",
                      "ACRN_Service_VM,POST_STD_VM1", "--region-id", "2"],
+    "regions-ids-json": ["regions", "ids_v3.xml", "-f", "json"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
 }
@@ -103,9 +114,11 @@ def test_golden(name, workdir):
     ("add-gate-forced", 0, True), ("add-dry-run-diff", 0, False),
     ("add-unknown-vm", 2, False), ("remove-missing", 2, False),
     ("lint-diff", 1, False), ("lint-fix", 0, True),
+    ("add-diff", 0, False), ("set-diff", 0, False), ("remove-diff", 0, False),
+    ("set-diff-refused", 1, False), ("set-diff-forced", 0, False),
     ("add-size-unit", 0, True), ("set-size-unit", 2, False),
-    ("set-size-gib", 1, False),
-    ("add-id-free", 0, True), ("add-id-taken", 1, False),
+    ("set-size-gib", 1, False), ("add-id-free", 0, True),
+    ("add-id-taken", 1, False),
 ])
 def test_status_and_whether_the_file_changed(name, status, changed):
     text = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
