@@ -22,6 +22,9 @@ from .xmlio import Document, read_bytes, root_name
 
 _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
                   b"<BASE_BOARD_INFO")
+#: Rules about elements that the structure check (ISM001) may report
+#: too; at an element ISM001 reports, their finding is dropped.
+_STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
 
 
 class PendingFix(NamedTuple):
@@ -168,6 +171,7 @@ class Linter:
             for code, rule in RULES.items():
                 if rule.TARGET == "scenario" and self.config.enabled(code):
                     found.extend((code, f) for f in rule.check(model, board))
+            found = self._one_per_element(found)
         else:
             scenario = self._launch_scenario(job.path, model)
             for code, rule in RULES.items():
@@ -176,6 +180,15 @@ class Linter:
                         (code, f) for f in rule.check(model, scenario))
         return self._diagnostics(job.path, found,
                                  model.suppressions) + extra
+
+    def _one_per_element(self, found: list[tuple[str, Finding]]
+                         ) -> list[tuple[str, Finding]]:
+        # One finding per misplaced element: ISM001's, when it is on.
+        if not self.config.enabled("ISM001"):
+            return found
+        reported = {f.loc for code, f in found if code == "ISM001"}
+        return [(code, f) for code, f in found
+                if code not in _STRUCTURE_CODES or f.loc not in reported]
 
     def _board(self, path: str) -> Board:
         model = self.load(path).model
