@@ -46,7 +46,7 @@ ALL_CODES = (
     "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106", "ISM107",
     "ISM201", "ISM202", "ISM203", "ISM204", "ISM205", "ISM206", "ISM207",
     "ISM208", "ISM209", "ISM210", "ISM211", "ISM213", "ISM214", "ISM215",
-    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306",
+    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306", "ISM307",
     "ISM401", "ISM402",
     "ISM501", "ISM511", "ISM512", "ISM513", "ISM514", "ISM515", "ISM516",
 )
@@ -166,6 +166,10 @@ FAILING = [
     ("ISM305_fail.xml", [(9, 60, "ISM305"), (17, 65, "ISM305")]),
     # ISM306: a one-digit upper-case region VBDF; an upper-case vUART one.
     ("ISM306_fail.xml", [(12, 21, "ISM306"), (28, 17, "ISM306")]),
+    # ISM307 (board304.xml beside it is board 'tiny'): 'whl-ipc-i5'; a
+    # v3 file's 'TINY' (compared exactly, as ACRN does).
+    ("ISM307_fail_legacy.xml", [(1, 1, "ISM307")]),
+    ("ISM307_fail_v3.xml", [(3, 1, "ISM307")]),
     # ISM401: a space; no prefix; hex size (after a desc attribute);
     # '-' in the name; upper-case 'HV:/'. Empty <shm_region/> is skipped.
     ("ISM401_fail.xml",
@@ -201,6 +205,7 @@ PASSING = [
     "ISM215_pass.xml",
     "ISM301_pass.xml", "ISM302_pass.xml", "ISM303_pass.xml",
     "ISM304_pass.xml", "ISM305_pass.xml", "ISM306_pass.xml",
+    "ISM307_pass_legacy.xml", "ISM307_pass_v3.xml",
     "ISM401_pass.xml", "ISM402_pass.xml",
     "ISM501_pass.xml",
 ]
@@ -301,6 +306,36 @@ def test_ism304_board_with_no_free_device(tmp_path):
                       select=["ISM304"])
     # 00:1f.3 and 01:00.0 are not on this board.
     assert found == [(9, 65, "ISM304"), (37, 17, "ISM304")]
+
+
+# ISM307 compares the board names -------------------------------------------
+
+def test_ism307_needs_the_board(tmp_path):
+    scenario = tmp_path / "ISM307_fail_legacy.xml"
+    shutil.copy(DATA / "ISM307_fail_legacy.xml", scenario)
+    result = lint([str(scenario)], None, LintConfig())
+    assert [(d.code, d.message) for d in result.diagnostics] == [(
+        "ISM002", "no board XML given or found beside the scenario; "
+        "skipped ISM304, ISM307")]
+
+
+def test_ism307_message_and_a_board_without_a_name(tmp_path):
+    result = lint([str(DATA / "ISM307_fail_legacy.xml")], None,
+                  LintConfig(select=("ISM307",)))
+    assert [(d.severity, d.message, d.hint)
+            for d in result.diagnostics] == [(
+                "warning",
+                "the scenario is for board 'whl-ipc-i5' (its board "
+                "attribute), but the board XML 'board304.xml' is board "
+                "'tiny'",
+                "lint with the board XML of 'whl-ipc-i5' (--board), or "
+                "correct the board attribute")]
+    # A board XML whose root names no board cannot contradict it.
+    nameless = tmp_path / "nameless.xml"
+    nameless.write_text(BOARD.read_text(encoding="utf-8").replace(
+        '<acrn-config board="tiny">', "<acrn-config>"), encoding="utf-8")
+    assert positions([DATA / "ISM307_fail_legacy.xml"], board=nameless,
+                     select=["ISM307"]) == []
 
 
 # ISM402 needs the scenario ------------------------------------------------

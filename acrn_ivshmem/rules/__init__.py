@@ -19,6 +19,7 @@ __all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
 
 #: Every rule module, by file name (keep sorted).
 MODULE_NAMES = (
+    "board_mismatch",
     "board_missing",
     "dm_region_vms",
     "duplicate_ivshmem",
