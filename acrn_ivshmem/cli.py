@@ -1127,7 +1127,8 @@ def build_app():
             "--output-format", "-f", metavar="svg|png|pdf|dot",
             help="The format (default: from the -o suffix).")] = None,
     ) -> None:
-        """Draw the VMs and the IVSHMEM regions they share (Graphviz).
+        """Draw the VMs and the IVSHMEM regions they share (PNG and PDF
+        need Graphviz; SVG and DOT do not).
 
         Example: acrn-shm graph hybrid_rt.xml -o topology.svg
         """

@@ -36,7 +36,7 @@ class Known(NamedTuple):
     """An element ACRN knows: whether it may repeat, and its children."""
 
     repeats: bool
-    children: dict[str, "Known"]
+    children: dict[str, Known]
 
 
 _LEGACY = """\
