@@ -44,13 +44,16 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         if no_cache:
             settings = replace(settings, use_cache=False)
         result = lint(paths, board, settings)
-        if (fix or diff) and result.fixes:
-            changed = _apply_fixes(result.fixes, write=not diff)
-            if diff:
-                return 1 if changed else 0
+        if diff:
+            # The diff only; files that could not be read still say so.
+            changed = bool(result.fixes) and _apply_fixes(result.fixes,
+                                                          write=False)
+            for error in result.errors:
+                _fail(error)
+            return 2 if result.errors else 1 if changed else 0
+        if fix and result.fixes:
+            _apply_fixes(result.fixes, write=True)
             result = lint(paths, board, settings)
-        elif diff:
-            return 0
     except AcrnShmError as exc:
         return _fail(str(exc))
     if result.files or result.diagnostics or not result.errors:
@@ -741,8 +744,9 @@ def build_app():
     def lint(
         paths: Annotated[list[str], typer.Argument(
             metavar="SCENARIO.xml|DIR...",
-            help="Scenario or launch XMLs, or folders holding one board "
-            "XML plus scenarios.")],
+            help="Scenario or launch XMLs, or folders: each folder at or "
+            "below DIR that holds XMLs is a board folder (one board XML "
+            "plus scenarios).")],
         board: Annotated[Optional[str], typer.Option(
             "--board", "-b", metavar="BOARD.xml",
             help="Board XML (default: the one beside each scenario).")
@@ -1234,7 +1238,8 @@ def build_app():
             help="The format (default: from the -o suffix).",
             autocompletion=choices(("svg", "png", "pdf", "dot")))] = None,
     ) -> None:
-        """Draw the VMs and the IVSHMEM regions they share (Graphviz).
+        """Draw the VMs and the IVSHMEM regions they share (PNG and PDF
+        need Graphviz; SVG and DOT do not).
 
         Example: acrn-shm graph hybrid_rt.xml -o topology.svg
         """

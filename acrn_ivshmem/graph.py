@@ -1,9 +1,10 @@
 """A picture of a scenario: its VMs and the IVSHMEM regions they share.
 
 :func:`to_dot` turns a :class:`~acrn_ivshmem.model.Scenario` into
-Graphviz DOT text, :func:`render` runs Graphviz's ``dot`` on it to make
-SVG, PNG or PDF, and :func:`write_graph` does both for the ``graph``
-command and writes the file.
+Graphviz DOT text; :func:`acrn_ivshmem.graph_svg.to_svg` draws the same
+picture as SVG in Python, so SVG needs no Graphviz; :func:`render` runs
+Graphviz's ``dot`` on the DOT text to make PNG or PDF, and
+:func:`write_graph` makes the format asked for and writes the file.
 
 The picture, left to right: pre-launched VMs, the regions, then the
 Service VM and the post-launched VMs. A VM's shape and fill say its
@@ -36,6 +37,7 @@ import os
 import shutil
 import subprocess
 import unicodedata
+from typing import NamedTuple
 
 from .errors import GraphvizError, InputError, UsageError, located
 from .model import Region, Scenario, Vm, VmKind, is_decimal
@@ -44,14 +46,16 @@ __all__ = ["FORMATS", "MISSING_DOT", "SUFFIX2FORMAT", "format_for",
            "graph_data", "load_scenario", "render", "to_dot",
            "write_graph"]
 
-#: Output formats: ``dot`` is the DOT text itself (no Graphviz needed).
+#: Output formats: ``svg`` is drawn here and ``dot`` is the DOT text
+#: itself (neither needs Graphviz); ``png`` and ``pdf`` need ``dot``.
 FORMATS = ("svg", "png", "pdf", "dot")
 #: Output file suffixes and the format each one means.
 SUFFIX2FORMAT = {".svg": "svg", ".png": "png", ".pdf": "pdf",
                  ".dot": "dot", ".gv": "dot"}
 #: The message when Graphviz's ``dot`` cannot be found.
 MISSING_DOT = ("Graphviz's dot is not installed: apt-get install graphviz "
-               "(or use -f dot, which writes the DOT text without it)")
+               "(or write SVG or the DOT text, -f svg or -f dot, which "
+               "need no Graphviz)")
 #: Seconds :func:`render` waits for ``dot``.
 TIMEOUT = 60.0
 #: Characters of file text kept in one label line.
@@ -176,12 +180,25 @@ def _region_lines(region: Region) -> list[str]:
     return lines
 
 
-def _edges(scenario: Scenario) -> tuple[list[str], dict]:
-    # The edge lines, and ref -> (node id, label lines) for members that
-    # name no VM. Pre-launched VMs are the tail, so that they sit left.
+class Membership(NamedTuple):
+    """One member of a region as the picture shows it: the region's
+    index, the node id of its VM (``vmN``, or ``missingN`` for a
+    reference to no VM of the scenario), the VBDF as shown ('' for none)
+    and whether the VM is pre-launched (drawn on the left)."""
+
+    region: int
+    node: str
+    vbdf: str
+    left: bool
+
+
+def memberships(scenario: Scenario
+                ) -> tuple[list[Membership], dict[str, tuple[str, list[str]]]]:
+    """Every membership in document order, and ref -> (node id, label
+    lines) for members that name no VM of the scenario."""
     vm2node = {id(vm): f"vm{index}" for index, vm in enumerate(scenario.vms)}
     missing: dict[str, tuple[str, list[str]]] = {}
-    edges = []
+    found = []
     for index, region in enumerate(scenario.regions):
         for member in region.members:
             ref = member.vm.text.strip() if member.vm else ""
@@ -196,11 +213,23 @@ def _edges(scenario: Scenario) -> tuple[list[str], dict]:
                     missing[ref] = (f"missing{len(missing)}", text)
                 node = missing[ref][0]
             vbdf = member.vbdf.text.strip() if member.vbdf else ""
-            attrs = f" [label=<{_html(_shown(vbdf))}>]" if vbdf else ""
-            if vm is not None and vm.kind is VmKind.PRE_LAUNCHED:
-                edges.append(f"  {node} -- region{index}{attrs};")
-            else:
-                edges.append(f"  region{index} -- {node}{attrs};")
+            found.append(Membership(
+                index, node, _shown(vbdf),
+                vm is not None and vm.kind is VmKind.PRE_LAUNCHED))
+    return found, missing
+
+
+def _edges(scenario: Scenario) -> tuple[list[str], dict]:
+    # The edge lines, and the members that name no VM. Pre-launched VMs
+    # are the tail, so that they sit left.
+    found, missing = memberships(scenario)
+    edges = []
+    for member in found:
+        attrs = f" [label=<{_html(member.vbdf)}>]" if member.vbdf else ""
+        if member.left:
+            edges.append(f"  {member.node} -- region{member.region}{attrs};")
+        else:
+            edges.append(f"  region{member.region} -- {member.node}{attrs};")
     return edges, missing
 
 
@@ -243,15 +272,19 @@ def _html(text: str) -> str:
 
 
 def render(dot_text: str, fmt: str, timeout: float = TIMEOUT) -> bytes:
-    """``dot_text`` as ``fmt`` (svg, png, pdf; ``dot`` is the text).
+    """``dot_text`` as ``fmt`` (png, pdf; ``dot`` is the text itself).
 
     Runs Graphviz's ``dot -T<fmt>`` with the text on its standard input,
     waiting up to ``timeout`` seconds (default :data:`TIMEOUT`). Raises
     :class:`GraphvizError` with :data:`MISSING_DOT` when ``dot`` is not
     on ``PATH``, and a one-line message when it fails or times out;
-    :class:`UsageError` for an unknown format.
+    :class:`UsageError` for an unknown format and for ``svg``, which
+    :func:`graph_data` draws without Graphviz.
     """
     _check_format(fmt)
+    if fmt == "svg":
+        raise UsageError("render() makes png and pdf; SVG is drawn by "
+                         "graph_svg.to_svg")
     data = dot_text.encode("utf-8")
     if fmt == "dot":
         return data
@@ -318,7 +351,15 @@ def load_scenario(scenario_path: str) -> Scenario:
 def graph_data(scenario_path: str, fmt: str) -> bytes:
     """The graph of the scenario at ``scenario_path`` as ``fmt`` bytes."""
     _check_format(fmt)
-    return render(to_dot(load_scenario(scenario_path)), fmt)
+    return _picture(load_scenario(scenario_path), fmt)
+
+
+def _picture(scenario: Scenario, fmt: str) -> bytes:
+    if fmt == "svg":
+        from .graph_svg import to_svg
+
+        return to_svg(scenario).encode("utf-8")
+    return render(to_dot(scenario), fmt)
 
 
 def write_graph(scenario_path: str, output_path: str,
@@ -332,8 +373,9 @@ def write_graph(scenario_path: str, output_path: str,
     Raises only :class:`~acrn_ivshmem.errors.AcrnShmError` subclasses,
     each a one-line message naming a file: UsageError (format, output
     is the scenario), InputError (scenario unreadable or not a
-    scenario, output not writable), GraphvizError (``dot`` missing,
-    failed or timed out; the message names the output file).
+    scenario, output not writable), GraphvizError (PNG or PDF only:
+    ``dot`` missing, failed or timed out; the message names the output
+    file).
     """
     from .xmlio import save_output
 
@@ -343,9 +385,9 @@ def write_graph(scenario_path: str, output_path: str,
         raise UsageError(located(
             output_path, None, None,
             "is the scenario itself; give another output file"))
-    dot_text = to_dot(load_scenario(scenario_path))
+    scenario = load_scenario(scenario_path)
     try:
-        data = render(dot_text, fmt)
+        data = _picture(scenario, fmt)
     except GraphvizError as exc:
         raise GraphvizError(located(output_path, None, None,
                                     str(exc))) from None

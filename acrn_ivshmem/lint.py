@@ -1,14 +1,18 @@
 """The lint engine: find the files, load them, run every rule.
 
-:func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders
-laid out like ACRN's ``misc/config_tools/data/<board>/`` (one board XML
-plus scenarios), and returns every diagnostic in one pass. Input errors
-of one file do not stop the others; they are returned separately.
+:func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders:
+a folder laid out like ACRN's ``misc/config_tools/data/<board>/`` (one
+board XML plus scenarios), or a tree of them such as ``data/`` itself
+(:func:`xml_folders`), and returns every diagnostic in one pass. Input
+errors of one file or folder do not stop the others; they are returned
+separately.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from . import schema
@@ -22,6 +26,9 @@ from .xmlio import Document, read_bytes, root_name
 
 _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
                   b"<BASE_BOARD_INFO")
+#: Rules about elements that the structure check (ISM001) may report
+#: too; at an element ISM001 reports, their finding is dropped.
+_STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
 
 
 class PendingFix(NamedTuple):
@@ -55,6 +62,65 @@ class LintResult(NamedTuple):
 class _Job(NamedTuple):
     path: str
     board_path: str | None
+
+
+class XmlFolder(NamedTuple):
+    """A folder that holds XML files: its path and the files' names."""
+
+    path: str
+    names: tuple[str, ...]
+
+
+def xml_folders(top: str) -> Iterator[XmlFolder | InputError]:
+    """Every folder at or below ``top`` that holds ``.xml`` files.
+
+    This is how ``lint`` reads a folder argument: a board folder
+    (``<board>.xml`` plus scenarios, as in ACRN's
+    ``misc/config_tools/data/<board>/``), a folder of such folders
+    (``data/`` itself), or deeper trees. Every folder is a board folder
+    of its own, whatever its depth, and a folder that holds XML files
+    is searched below too. Names that start with ``.`` (hidden files
+    and folders, ACRN's build copies ``.scenario.xml``) are skipped,
+    except ``top`` itself. Symbolic links to folders are followed, but
+    each real folder is visited once, so a link loop ends. The order is
+    stable: depth first, names sorted by code point, a folder's own
+    files before its subfolders. A folder that cannot be listed yields
+    an :class:`InputError` (and the walk goes on); folders without XML
+    files yield nothing.
+    """
+    seen: set[tuple[int, int]] = set()
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield InputError(located(
+                folder, None, None,
+                f"cannot read this folder: {exc.strerror or exc}"))
+            continue
+        names, below = [], []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if _is_folder(entry):
+                below.append(os.path.join(folder, entry.name))
+            elif entry.name.endswith(".xml"):
+                names.append(entry.name)
+        if names:
+            yield XmlFolder(folder, tuple(names))
+        pending.extend(reversed(below))
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISDIR(entry.stat().st_mode)
+    except OSError:
+        return False  # a broken link: no folder
 
 
 class Linter:
@@ -95,7 +161,10 @@ class Linter:
 
     def lint(self, paths: list[str],
              board_path: str | None = None) -> LintResult:
-        """Lint ``paths`` (files or folders), with ``board_path`` if given."""
+        """Lint ``paths`` (files or folders), with ``board_path`` if given.
+
+        A folder is a tree: see :func:`xml_folders`.
+        """
         self._fixes = []
         errors: list[str] = []
         if board_path is not None:
@@ -107,35 +176,57 @@ class Linter:
                 raise UsageError(
                     f"{board_path}: --board expects a board XML, but this "
                     f"is a {_what(board.model)}")
-        jobs: list[_Job] = []
-        for path in paths:
-            try:
-                jobs.extend(self._jobs(path, board_path))
-            except AcrnShmError as exc:
-                errors.append(str(exc))
         diagnostics: list[Diagnostic] = []
         checked_boards: set[str] = set()
         linted = 0
-        for job in jobs:
-            try:
-                diagnostics.extend(self._lint_one(job, checked_boards))
-                linted += 1
-            except AcrnShmError as exc:
-                errors.append(str(exc))
-            self._forget(job.path)
+        for jobs in self._jobs(paths, board_path, errors):
+            # A folder at a time: its files are loaded, linted, forgotten.
+            for job in jobs:
+                try:
+                    diagnostics.extend(self._lint_one(job, checked_boards))
+                    linted += 1
+                except AcrnShmError as exc:
+                    errors.append(str(exc))
+                self._forget(job.path)
         return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
                           linted, tuple(self._fixes))
 
-    def _jobs(self, path: str, board_path: str | None) -> list[_Job]:
-        if not os.path.isdir(path):
-            return [_Job(path, board_path)]
-        names = sorted(name for name in os.listdir(path)
-                       if name.endswith(".xml"))
-        if not names:
-            raise InputError(located(path, None, None,
-                                     "folder holds no .xml file"))
-        files = [os.path.normpath(os.path.join(path, name))
-                 for name in names]
+    def _jobs(self, paths: list[str], board_path: str | None,
+              errors: list[str]) -> Iterator[list[_Job]]:
+        # The jobs of each file, and of each folder of each tree, in
+        # order; problems with a path or folder go to ``errors``.
+        for path in paths:
+            if not os.path.isdir(path):
+                yield [_Job(path, board_path)]
+                continue
+            found = False
+            for folder in xml_folders(path):
+                if isinstance(folder, AcrnShmError):
+                    errors.append(str(folder))
+                    continue
+                found = True
+                files = [os.path.normpath(os.path.join(folder.path, name))
+                         for name in folder.names]
+                try:
+                    jobs = self._folder_jobs(folder.path, files, board_path)
+                except AcrnShmError as exc:
+                    errors.append(str(exc))
+                else:
+                    yield jobs
+                # The folder is done: drop its files, boards too (not
+                # the --board, which every folder uses).
+                for file in files:
+                    if board_path is None or file != os.path.normpath(
+                            board_path):
+                        self._loaded.pop(file, None)
+            if not found:
+                errors.append(located(
+                    path, None, None,
+                    "no .xml file in this folder or in any folder below "
+                    "it"))
+
+    def _folder_jobs(self, folder: str, files: list[str],
+                     board_path: str | None) -> list[_Job]:
         boards = []
         for file in files:
             try:
@@ -144,7 +235,7 @@ class Linter:
             except AcrnShmError:
                 pass  # reported when its job runs
         if board_path is None and boards:
-            board_path = _choose_board(path, boards)
+            board_path = _choose_board(folder, boards)
         return [_Job(file, board_path) for file in files]
 
     def _lint_one(self, job: _Job,
@@ -168,6 +259,7 @@ class Linter:
             for code, rule in RULES.items():
                 if rule.TARGET == "scenario" and self.config.enabled(code):
                     found.extend((code, f) for f in rule.check(model, board))
+            found = self._one_per_element(found)
         else:
             scenario = self._launch_scenario(job.path, model)
             for code, rule in RULES.items():
@@ -176,6 +268,15 @@ class Linter:
                         (code, f) for f in rule.check(model, scenario))
         return self._diagnostics(job.path, found,
                                  model.suppressions) + extra
+
+    def _one_per_element(self, found: list[tuple[str, Finding]]
+                         ) -> list[tuple[str, Finding]]:
+        # One finding per misplaced element: ISM001's, when it is on.
+        if not self.config.enabled("ISM001"):
+            return found
+        reported = {f.loc for code, f in found if code == "ISM001"}
+        return [(code, f) for code, f in found
+                if code not in _STRUCTURE_CODES or f.loc not in reported]
 
     def _board(self, path: str) -> Board:
         model = self.load(path).model
@@ -245,14 +346,15 @@ def _what(model) -> str:
 def _choose_board(folder: str, boards: list[str]) -> str:
     if len(boards) == 1:
         return boards[0]
-    named = os.path.join(folder, os.path.basename(
-        os.path.normpath(folder)) + ".xml")
+    own = os.path.basename(os.path.abspath(folder)) + ".xml"
+    named = os.path.normpath(os.path.join(folder, own))
     if named in boards:
         return named
     raise UsageError(
         f"{folder}: holds {len(boards)} board XMLs ("
         + ", ".join(os.path.basename(b) for b in boards)
-        + "); pass the one to use with --board")
+        + f"), so its files were not linted; name the board to use {own}"
+        " or pass it with --board")
 
 
 def find_board_beside(scenario_path: str,

@@ -6,15 +6,17 @@ a v2.x launch XML; anything else is an :class:`InputError`.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import NamedTuple
 
 from lxml import etree
 
+from . import vocabulary
 from .errors import InputError, located
 from .model import (
-    Bdf, Board, DeviceModelSettings, GpuDisplay, LaunchConfig, LaunchVm,
-    LegacyText, Member, Region, Scenario, Suppression, Value,
+    Bdf, Board, DeviceModelSettings, ElementNote, GpuDisplay, LaunchConfig,
+    LaunchVm, LegacyText, Member, Region, Scenario, Suppression, Value,
     VirtioConsole, Vm, VmKind, VuartEndpoint,
 )
 from .xmlio import Document, Loc, parse_file
@@ -158,13 +160,18 @@ def scenario_from(document: Document, fmt: str) -> Scenario:
     """Build a :class:`Scenario` of format ``fmt`` (legacy or v3)."""
     root = document.root
     vms = tuple(_vm(document, vm) for vm in root.iterfind("vm"))
-    ivshmem = root.find("hv/FEATURES/IVSHMEM")
+    # ACRN allows one IVSHMEM; the regions of every block are read, so
+    # that rules, `regions` and the edits see them all (ISM213 reports
+    # the later blocks).
+    blocks = list(root.iterfind("hv/FEATURES/IVSHMEM"))
+    ivshmem = blocks[0] if blocks else None
     regions: list[Region] = []
     enabled = None
     if ivshmem is not None:
         enabled = _value(document, ivshmem.find("IVSHMEM_ENABLED"),
                          strip=True)
-        for element in ivshmem.iterfind("IVSHMEM_REGION"):
+    for block in blocks:
+        for element in block.iterfind("IVSHMEM_REGION"):
             if fmt == "legacy":
                 region = _legacy_region(document, element)
             else:
@@ -186,7 +193,58 @@ def scenario_from(document: Document, fmt: str) -> Scenario:
         ssram=_stripped(root.find("hv/FEATURES/SSRAM/SSRAM_ENABLED"))
         == "y",
         dm_settings=_dm_settings(document) if fmt == "v3" else (),
+        ivshmem_blocks=tuple(document.loc(block) for block in blocks),
+        element_notes=element_notes(document, fmt),
     )
+
+
+def element_notes(document: Document, fmt: str
+                  ) -> tuple[ElementNote, ...]:
+    """The elements of a ``fmt`` scenario that ACRN refuses, in order.
+
+    Walks the whole document against :mod:`vocabulary`: an element in
+    an XML namespace, one that no ACRN version of the format knows
+    under its parent, and a later copy of one that ACRN allows once.
+    Nothing inside a namespaced or unknown element is looked at (the
+    note about it says enough).
+    """
+    notes = []
+    pending = [(document.root, vocabulary.children(fmt))]
+    while pending:
+        element, known = pending.pop()
+        parent = etree.QName(element).localname
+        first: dict[str, etree._Element] = {}
+        for child in element.iterchildren(etree.Element):
+            qname = etree.QName(child)
+            if qname.namespace is not None:
+                written = (f"{child.prefix}:{qname.localname}"
+                           if child.prefix else qname.localname)
+                notes.append(ElementNote(
+                    "namespaced", written, parent, document.loc(child),
+                    namespace=qname.namespace))
+                continue
+            entry = known.get(child.tag)
+            if entry is None:
+                notes.append(ElementNote(
+                    "unknown", child.tag, parent, document.loc(child),
+                    suggestion=_close_name(child.tag, known)))
+                continue
+            if child.tag in first and not entry.repeats:
+                notes.append(ElementNote(
+                    "repeated", child.tag, parent, document.loc(child),
+                    first=document.loc(first[child.tag])))
+            first.setdefault(child.tag, child)
+            pending.append((child, entry.children))
+    return tuple(sorted(notes, key=lambda note: note.loc))
+
+
+def _close_name(name: str, known: dict) -> str | None:
+    # The known name that ``name`` was most likely meant to be.
+    for candidate in known:
+        if candidate.lower() == name.lower():
+            return candidate
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _stripped(element: etree._Element | None) -> str | None:

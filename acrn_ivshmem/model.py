@@ -15,7 +15,8 @@ from typing import NamedTuple
 from .xmlio import Loc
 
 __all__ = [
-    "Bdf", "Board", "LaunchConfig", "LaunchVm", "LegacyText", "Loc",
+    "Bdf", "Board", "ElementNote", "LaunchConfig", "LaunchVm",
+    "LegacyText", "Loc",
     "Member", "Region", "Scenario", "Suppression", "Value", "Vm",
     "VmKind", "VuartEndpoint", "decimal_int", "is_decimal",
     "lowest_free_id", "parse_vbdf",
@@ -287,17 +288,44 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class ElementNote:
+    """An element of a scenario that ACRN refuses and acrn-shm skips.
+
+    ``kind`` is ``"unknown"`` (no ACRN version of the file's format
+    knows the name there), ``"repeated"`` (ACRN allows one under the
+    parent and this is a later one; ``first`` is where the first one
+    starts) or ``"namespaced"`` (in the XML namespace ``namespace``).
+    ``name`` is the element's name as written (with its prefix),
+    ``parent`` its parent's name, ``loc`` where it starts and
+    ``suggestion`` a name ACRN knows there that it was perhaps meant to
+    be (unknown elements only; None when nothing is close).
+    """
+
+    kind: str
+    name: str
+    parent: str
+    loc: Loc
+    first: Loc | None = None
+    namespace: str | None = None
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A scenario XML.
 
     Attributes: ``path``, ``format`` (``"legacy"`` for ACRN v2.2-v2.7,
     ``"v3"`` for v3.x), ``board_name`` (the root's ``board`` attribute,
-    legacy files only), ``vms``, ``regions`` (document order),
-    ``ivshmem_loc`` (the ``IVSHMEM`` element, None when absent),
-    ``ivshmem_enabled`` (legacy ``IVSHMEM_ENABLED``), ``pci_vuarts``,
-    ``suppressions``, ``root_loc``; for v3 files also ``scheduler``,
-    ``ssram`` and ``dm_settings`` (VM name -> the
-    :class:`DeviceModelSettings` of each post-launched VM).
+    None when absent), ``vms``, ``regions`` (document order, from
+    every ``IVSHMEM`` block, see ``ivshmem_blocks``), ``ivshmem_loc``
+    (the first ``IVSHMEM`` element, None when absent),
+    ``ivshmem_enabled`` (legacy ``IVSHMEM_ENABLED`` of the first block),
+    ``pci_vuarts``, ``suppressions``, ``root_loc``; for v3 files also
+    ``scheduler``, ``ssram`` and ``dm_settings`` (VM name -> the
+    :class:`DeviceModelSettings` of each post-launched VM);
+    ``ivshmem_blocks`` (where every ``hv/FEATURES/IVSHMEM`` starts: ACRN
+    allows one) and ``element_notes`` (what ACRN would refuse and
+    acrn-shm does not read, see :class:`ElementNote`).
     """
 
     path: str
@@ -313,6 +341,8 @@ class Scenario:
     scheduler: str | None = None
     ssram: bool = False
     dm_settings: tuple[tuple[str, DeviceModelSettings], ...] = ()
+    ivshmem_blocks: tuple[Loc, ...] = ()
+    element_notes: tuple[ElementNote, ...] = ()
 
     @property
     def is_legacy(self) -> bool:

@@ -42,6 +42,10 @@ CASES = {
     "lint-unknown-format": ["lint", "-f", "xml", "clean_v3.xml"],
     "lint-unknown-code": ["lint", "--select", "ISM999", "clean_v3.xml"],
     "lint-no-args": ["lint"],
+    # A second IVSHMEM block (ISM213): its region is listed, and found.
+    "regions-two-blocks": ["regions", "two_blocks.xml"],
+    "remove-region-second-block": ["remove-region", "two_blocks.xml",
+                                   "second", "--diff", "--dry-run"],
     "rules-json": ["rules", "--output-format", "json"],
     "explain": ["explain", "ism201"],
     "explain-unknown": ["explain", "ISM999"],

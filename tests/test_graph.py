@@ -1,12 +1,15 @@
-"""The scenario picture (:mod:`acrn_ivshmem.graph`): DOT, SVG, PNG.
+"""The scenario picture (:mod:`acrn_ivshmem.graph`, :mod:`.graph_svg`):
+DOT, SVG, PNG.
 
 ``tests/test_graph/`` holds two scenarios of its own (``hostile_v3.xml``:
 names that try to break out of DOT and SVG; ``odd_legacy.xml``: legacy
-corner cases) and ``golden/``, the DOT text of those and of real ACRN
-scenarios; refresh the goldens with ``UPDATE_GOLDEN=1`` and review the
-diff. Rendering tests need Graphviz's ``dot`` and ``rsvg-convert``
-(Debian packages graphviz and librsvg2-bin); they skip when a tool is
-missing, unless ``ACRN_SHM_REQUIRE_TOOLS=1`` (set in CI) makes them fail.
+corner cases) and ``golden/``, the DOT text and the SVG of those and of
+real ACRN scenarios; refresh the goldens with ``UPDATE_GOLDEN=1`` and
+review the diff. SVG is drawn in Python; PNG and PDF tests need
+Graphviz's ``dot``, and the tests that look at the SVG's pixels need
+``rsvg-convert`` (Debian packages graphviz and librsvg2-bin); they skip
+when a tool is missing, unless ``ACRN_SHM_REQUIRE_TOOLS=1`` (set in CI)
+makes them fail.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ import sys
 import xml.etree.ElementTree as ElementTree
 import zlib
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from acrn_ivshmem.errors import (
     AcrnShmError, GraphvizError, InputError, UsageError,
@@ -29,6 +36,9 @@ from acrn_ivshmem.graph import (
     MISSING_DOT, format_for, graph_data, load_scenario, render, to_dot,
     write_graph,
 )
+from acrn_ivshmem.graph_svg import FONT_SIZE, text_width, to_svg
+from acrn_ivshmem.loader import from_document
+from acrn_ivshmem.xmlio import parse_bytes
 from conftest import ACRN_DATA, PROJECT, run_acrn_shm
 
 DATA = Path(__file__).resolve().parent / "test_graph"
@@ -78,7 +88,6 @@ def svg_texts(data: bytes) -> list[str]:
 
 
 def svg_of(path: Path) -> bytes:
-    need("dot")
     return graph_data(str(path), "svg")
 
 
@@ -96,8 +105,19 @@ def test_golden(name):
     assert actual == golden.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_svg(name):
+    actual = graph_data(str(scenario_path(name)), "svg").decode("utf-8")
+    golden = GOLDEN / f"{name}.svg"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(actual, encoding="utf-8")
+    assert golden.is_file(), f"{golden} missing; run with UPDATE_GOLDEN=1"
+    assert actual == golden.read_text(encoding="utf-8")
+
+
 def test_no_stray_golden_files():
-    assert sorted(path.stem for path in GOLDEN.iterdir()) == sorted(CASES)
+    assert sorted(path.name for path in GOLDEN.iterdir()) == sorted(
+        f"{name}{suffix}" for name in CASES for suffix in (".dot", ".svg"))
 
 
 def test_dot_is_deterministic_and_path_free(tmp_path):
@@ -152,7 +172,7 @@ def test_hostile_names_stay_inside_their_labels():
 
 
 # --------------------------------------------------------------------------
-# SVG with the real dot
+# SVG, drawn in Python
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -191,21 +211,20 @@ def test_hostile_names_render_literally_and_inject_nothing():
     root = ElementTree.fromstring(data)
     tags = {element.tag.replace(SVG, "") for element in root.iter()
             if isinstance(element.tag, str)}
-    assert tags <= {"svg", "g", "title", "text", "polygon", "path",
-                    "ellipse", "polyline"}, tags
+    assert tags == {"svg", "g", "title", "text", "rect", "path", "line"}, (
+        tags)
     for element in root.iter():
         for attribute in element.attrib:
             assert not attribute.lower().startswith("on"), attribute
             assert "href" not in attribute, attribute
-    node_ids = sorted(group.findtext(f"{SVG}title")
-                      for group in root.iter(f"{SVG}g")
+    node_ids = sorted(group.get("id") for group in root.iter(f"{SVG}g")
                       if group.get("class") == "node")
     assert node_ids == sorted(
         [f"vm{index}" for index in range(6)]
         + [f"region{index}" for index in range(3)]
         + ["missing0", "missing1"])
-    assert sum(group.get("class") == "edge"
-               for group in root.iter(f"{SVG}g")) == 6
+    assert len(list(root.iter(f"{SVG}line"))) == 6
+    assert root.findtext(f"{SVG}title") == "hostile_v3.xml"
     texts = svg_texts(data)
     for shown in ('q"uote\\', "<script>alert(1)</script>",
                   'a\\x0ab\\N"];evil', "&lt;b&gt;",
@@ -324,11 +343,9 @@ def test_svg_converts_to_a_png_that_shows_the_picture(tmp_path):
     subprocess.run(["rsvg-convert", "-f", "png", "-o", str(png), str(svg)],
                    check=True, timeout=60)
     width, height, rows = read_png(png.read_bytes())
-    # Graphviz sizes the SVG in points; rsvg-convert draws 96 px/inch.
-    for pixels, points in ((width, root.get("width")),
-                           (height, root.get("height"))):
-        assert points.endswith("pt")
-        assert abs(pixels - float(points[:-2]) * 96 / 72) <= 1
+    # The SVG is sized in pixels, drawn one to one.
+    assert (width, height) == (round(float(root.get("width"))),
+                               round(float(root.get("height"))))
     assert width > 600 and height > 200
     counts = colour_counts(rows)
     total = width * height
@@ -367,22 +384,27 @@ def test_dot_renders_png_and_pdf_directly():
 # Errors
 
 
-def test_missing_dot_is_one_line_and_dot_format_still_works(
+def test_missing_dot_is_one_line_and_svg_and_dot_still_work(
         tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     with pytest.raises(GraphvizError) as caught:
-        render("graph {}\n", "svg")
+        render("graph {}\n", "png")
     assert str(caught.value) == (
-        "Graphviz's dot is not installed: apt-get install graphviz (or use "
-        "-f dot, which writes the DOT text without it)")
+        "Graphviz's dot is not installed: apt-get install graphviz (or "
+        "write SVG or the DOT text, -f svg or -f dot, which need no "
+        "Graphviz)")
     assert str(caught.value) == MISSING_DOT
-    out = tmp_path / "topology.svg"
-    with pytest.raises(GraphvizError) as caught:
-        write_graph(str(ODD), str(out))
-    assert str(caught.value) == f"{out}: {MISSING_DOT}"
-    assert not out.exists()
+    for name in ("topology.png", "topology.pdf"):
+        out = tmp_path / name
+        with pytest.raises(GraphvizError) as caught:
+            write_graph(str(ODD), str(out))
+        assert str(caught.value) == f"{out}: {MISSING_DOT}"
+        assert not out.exists()
+    svg = tmp_path / "topology.svg"
+    assert write_graph(str(ODD), str(svg)) == "svg"
+    assert svg.read_bytes() == (GOLDEN / "odd_legacy.svg").read_bytes()
     assert render("graph {}\n", "dot") == b"graph {}\n"
     text_out = tmp_path / "topology.gv"
     assert write_graph(str(ODD), str(text_out)) == "dot"
@@ -405,9 +427,9 @@ def test_dot_failure_is_one_line(tmp_path, monkeypatch):
              "printf '\\n  Error: bad\\033[31m thing\\n  second line\\n' >&2"
              "\nexit 3")
     with pytest.raises(GraphvizError) as caught:
-        render("graph {}\n", "svg")
+        render("graph {}\n", "png")
     assert str(caught.value) == (
-        "dot -Tsvg failed (exit 3): Error: bad\\x1b[31m thing")
+        "dot -Tpng failed (exit 3): Error: bad\\x1b[31m thing")
 
 
 def test_dot_killed_by_a_signal(tmp_path, monkeypatch):
@@ -427,9 +449,9 @@ def test_dot_that_hangs_is_stopped(tmp_path, monkeypatch):
 def test_real_dot_rejecting_its_input():
     need("dot")
     with pytest.raises(GraphvizError) as caught:
-        render("graph {\n", "svg")
+        render("graph {\n", "png")
     message = str(caught.value)
-    assert message.startswith("dot -Tsvg failed (exit 1): ")
+    assert message.startswith("dot -Tpng failed (exit 1): ")
     assert "syntax error" in message and "\n" not in message
 
 
@@ -438,6 +460,10 @@ def test_unknown_formats():
         render("graph {}\n", "jpg")
     assert str(caught.value) == (
         "unknown graph format 'jpg'; choose svg, png, pdf, dot")
+    with pytest.raises(UsageError) as caught:
+        render("graph {}\n", "svg")
+    assert str(caught.value) == (
+        "render() makes png and pdf; SVG is drawn by graph_svg.to_svg")
     with pytest.raises(UsageError) as caught:
         format_for("topology.jpg")
     assert str(caught.value) == (
@@ -474,7 +500,6 @@ def test_write_graph_creates_then_replaces(tmp_path):
 
 
 def test_write_graph_svg(tmp_path):
-    need("dot")
     out = tmp_path / "topology.svg"
     assert write_graph(str(HOSTILE), str(out)) == "svg"
     assert "<script>alert(1)</script>" in svg_texts(out.read_bytes())
@@ -535,13 +560,228 @@ def test_command_prints_dot_writes_files_and_refuses_in_one_line(tmp_path):
 
 
 def test_command_writes_svg_and_png_to_stdout(tmp_path):
-    need("dot")
     scenario = PROJECT / "scenario-xmls" / "dm_land_v3.xml"
     svg = subprocess.run(
         [sys.executable, "-m", "acrn_ivshmem", "graph", str(scenario),
          "-f", "svg"], capture_output=True, check=True).stdout
-    assert "dm_ring" in svg_texts(svg)
+    assert svg == (GOLDEN / "dm_land_v3.svg").read_bytes()
+    need("dot")
     png = subprocess.run(
         [sys.executable, "-m", "acrn_ivshmem", "graph", str(scenario),
          "-f", "png"], capture_output=True, check=True).stdout
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+# --------------------------------------------------------------------------
+# SVG without Graphviz: valid, escaped, the same every time, readable
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_svg_is_strict_xml_with_sizes(name):
+    data = graph_data(str(scenario_path(name)), "svg")
+    root = etree.fromstring(data)  # lxml: strict, no recovery
+    assert root.tag == f"{SVG}svg"
+    width, height = float(root.get("width")), float(root.get("height"))
+    assert root.get("viewBox") == f"0 0 {root.get('width')} " \
+        f"{root.get('height')}"
+    for frame in frames(data).values():
+        x, y, w, h = frame
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+
+
+def test_svg_is_deterministic_and_path_free(tmp_path):
+    copy = tmp_path / "deep" / "er"
+    copy.mkdir(parents=True)
+    shutil.copy(HOSTILE, copy / HOSTILE.name)
+    first = graph_data(str(HOSTILE), "svg")
+    assert graph_data(str(copy / HOSTILE.name), "svg") == first
+    assert graph_data(str(HOSTILE), "svg") == first
+    assert str(tmp_path).encode() not in first
+    assert str(DATA).encode() not in first
+
+
+def test_command_draws_svg_without_graphviz(tmp_path):
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    done = run_acrn_shm(["graph", str(ODD), "-o", "t.svg"], tmp_path,
+                        PATH=str(empty))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "wrote t.svg (svg)\n", "")
+    assert (tmp_path / "t.svg").read_bytes() == (
+        GOLDEN / "odd_legacy.svg").read_bytes()
+    done = run_acrn_shm(["graph", str(ODD), "-o", "t.png"], tmp_path,
+                        PATH=str(empty))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", f"acrn-shm: error: t.png: {MISSING_DOT}\n")
+    assert not (tmp_path / "t.png").exists()
+
+
+def frames(data: bytes) -> dict[str, tuple[float, float, float, float]]:
+    """Node id -> (x, y, width, height) of its frame."""
+    root = ElementTree.fromstring(data)
+    found = {}
+    for group in root.iter(f"{SVG}g"):
+        if group.get("class") == "node":
+            frame = group.find(f"{SVG}rect[@class='frame']")
+            found[group.get("id")] = tuple(
+                float(frame.get(key)) for key in ("x", "y", "width",
+                                                  "height"))
+    return found
+
+
+def text_box(text) -> tuple[float, float, float, float]:
+    """The box a ``<text>`` covers: its anchor, measured width, and the
+    font's height above the baseline (descenders: 3 px below)."""
+    width = text_width(text.text or "")
+    x, y = float(text.get("x")), float(text.get("y"))
+    anchor = text.get("text-anchor", "start")
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return (left, y - FONT_SIZE, width, FONT_SIZE + 3)
+
+
+def overlap(a, b) -> bool:
+    return (a[0] < b[0] + b[2] and b[0] < a[0] + a[2]
+            and a[1] < b[1] + b[3] and b[1] < a[1] + a[3])
+
+
+def inside(inner, outer) -> bool:
+    return (outer[0] <= inner[0] and inner[0] + inner[2] <= outer[0]
+            + outer[2] and outer[1] <= inner[1]
+            and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+def check_readable(data: bytes) -> None:
+    """No two boxes overlap; every label line fits inside its box; the
+    VBDFs overlap no box and no other VBDF; every line ends on the sides
+    of two boxes."""
+    root = ElementTree.fromstring(data)
+    boxes = frames(data)
+    placed = list(boxes.items())
+    for index, (name, box) in enumerate(placed):
+        for other, other_box in placed[index + 1:]:
+            assert not overlap(box, other_box), (name, other)
+    for group in root.iter(f"{SVG}g"):
+        if group.get("class") == "node":
+            for text in group.iter(f"{SVG}text"):
+                assert inside(text_box(text), boxes[group.get("id")]), (
+                    group.get("id"), text.text)
+    labels = [text_box(text) for group in root.iter(f"{SVG}g")
+              if group.get("class") == "vbdfs"
+              for text in group.iter(f"{SVG}text")]
+    for index, label in enumerate(labels):
+        assert not any(overlap(label, box) for box in boxes.values())
+        assert not any(overlap(label, other)
+                       for other in labels[index + 1:])
+    sides = [(x, y, y + h) for x, y, w, h in boxes.values()]
+    sides += [(x + w, y, y + h) for x, y, w, h in boxes.values()]
+    for line in root.iter(f"{SVG}line"):
+        for end in ("1", "2"):
+            x, y = float(line.get(f"x{end}")), float(line.get(f"y{end}"))
+            # Coordinates are written to a tenth of a pixel.
+            assert any(abs(side - x) < 0.15 and top < y < bottom
+                       for side, top, bottom in sides), (x, y)
+
+
+LOAD_ORDERS = ("PRE_LAUNCHED_VM", "SERVICE_VM", "POST_LAUNCHED_VM",
+               "FUTURE_VM")
+#: Printable text of any script, wide and combining characters too.
+NAMES = st.text(st.characters(blacklist_categories=(
+    "Cc", "Cs", "Co", "Cn", "Zl", "Zp", "Cf")), min_size=1, max_size=50)
+
+
+@st.composite
+def big_scenarios(draw, vms=16, regions=32) -> bytes:
+    """A v3 scenario of up to ``vms`` VMs and ``regions`` regions, with
+    any names, members (some naming no VM) and VBDF texts."""
+    names = draw(st.lists(NAMES, max_size=vms,
+                          unique_by=lambda name: name.strip()))
+    lines = ["<acrn-config><hv><FEATURES><IVSHMEM>"]
+    for _ in range(draw(st.integers(0, regions))):
+        members = draw(st.lists(st.tuples(
+            st.sampled_from(names) if names else NAMES,
+            st.sampled_from(("00:08.0", "00:1f.7", "")) | NAMES),
+            max_size=min(vms, 6)))
+        lines.append(
+            f"<IVSHMEM_REGION><NAME>{escape(draw(NAMES))}</NAME>"
+            f"<PROVIDED_BY>{draw(st.sampled_from(PROVIDERS))}</PROVIDED_BY>"
+            f"<IVSHMEM_SIZE>{escape(draw(SIZES))}</IVSHMEM_SIZE>"
+            "<IVSHMEM_VMS>" + "".join(
+                f"<IVSHMEM_VM><VM_NAME>{escape(vm)}</VM_NAME>"
+                f"<VBDF>{escape(vbdf)}</VBDF></IVSHMEM_VM>"
+                for vm, vbdf in members)
+            + "</IVSHMEM_VMS></IVSHMEM_REGION>")
+    lines.append("</IVSHMEM></FEATURES></hv>")
+    for index, name in enumerate(names):
+        lines.append(
+            f'<vm id="{index}"><load_order>'
+            f"{draw(st.sampled_from(LOAD_ORDERS))}</load_order>"
+            f"<vm_type>{draw(st.sampled_from(('RTVM', 'STANDARD_VM')))}"
+            f"</vm_type><name>{escape(name)}</name></vm>")
+    lines.append("</acrn-config>")
+    return "\n".join(lines).encode("utf-8")
+
+
+PROVIDERS = ("Hypervisor", "Device Model", "hv?")
+SIZES = st.sampled_from(("2", "512", "0x2")) | NAMES
+
+
+def svg_of_text(text: bytes) -> bytes:
+    scenario = from_document(parse_bytes(text, "big.xml"))
+    return to_svg(scenario).encode("utf-8")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(big_scenarios())
+def test_svg_stays_readable_up_to_16_vms_and_32_regions(text):
+    data = svg_of_text(text)
+    etree.fromstring(data)
+    check_readable(data)
+
+
+def test_svg_readable_at_16_vms_and_32_regions_all_shared():
+    # Every region shared by six VMs, long wide names: the worst case.
+    vms = "".join(
+        f'<vm id="{index}"><load_order>{LOAD_ORDERS[index % 3]}'
+        f"</load_order><name>{'虚拟机' * 5}{index:02d}</name></vm>"
+        for index in range(16))
+    regions = "".join(
+        f"<IVSHMEM_REGION><NAME>{'shm_' * 7}{index}</NAME>"
+        "<IVSHMEM_SIZE>2</IVSHMEM_SIZE><IVSHMEM_VMS>" + "".join(
+            f"<IVSHMEM_VM><VM_NAME>{'虚拟机' * 5}{(index + k) % 16:02d}"
+            f"</VM_NAME><VBDF>00:{8 + k:02x}.0</VBDF></IVSHMEM_VM>"
+            for k in range(6)) + "</IVSHMEM_VMS></IVSHMEM_REGION>"
+        for index in range(32))
+    data = svg_of_text(
+        f"<acrn-config><hv><FEATURES><IVSHMEM>{regions}</IVSHMEM>"
+        f"</FEATURES></hv>{vms}</acrn-config>".encode("utf-8"))
+    check_readable(data)
+    root = ElementTree.fromstring(data)
+    assert len(frames(data)) == 48
+    assert len(list(root.iter(f"{SVG}line"))) == 32 * 6
+
+
+def test_readability_checks_catch_overlaps():
+    """The checker itself: two frames on top of each other, a label that
+    sticks out of its box, a VBDF over a box."""
+    base = svg_of_text(
+        b"<acrn-config><hv><FEATURES><IVSHMEM><IVSHMEM_REGION><NAME>r</NAME>"
+        b"<IVSHMEM_VMS><IVSHMEM_VM><VM_NAME>a</VM_NAME><VBDF>00:08.0</VBDF>"
+        b"</IVSHMEM_VM></IVSHMEM_VMS></IVSHMEM_REGION></IVSHMEM></FEATURES>"
+        b'</hv><vm id="0"><load_order>SERVICE_VM</load_order><name>a</name>'
+        b'</vm><vm id="1"><load_order>SERVICE_VM</load_order><name>b</name>'
+        b"</vm></acrn-config>")
+    check_readable(base)
+    root = ElementTree.fromstring(base)
+    first, second = [group.find(f"{SVG}rect") for group in root.iter(
+        f"{SVG}g") if group.get("id") in ("vm0", "vm1")]
+    for broken in (
+            base.replace(f'y="{second.get("y")}"'.encode(),
+                         f'y="{first.get("y")}"'.encode()),
+            base.replace(b">VM id 0<", b">" + b"x" * 60 + b"<"),
+            base.replace(b'text-anchor="end">00:08.0',
+                         b'text-anchor="start">00:08.0')):
+        assert broken != base
+        with pytest.raises(AssertionError):
+            check_readable(broken)

@@ -16,13 +16,17 @@ need no board copy their fixture to a temporary folder.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import pkgutil
 import shutil
 from pathlib import Path
 
 import pytest
-from conftest import positions
+from conftest import ACRN_DATA, positions
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from acrn_ivshmem import rules as rules_package
 from acrn_ivshmem.config import LintConfig
@@ -30,6 +34,7 @@ from acrn_ivshmem.diagnostics import SEVERITIES
 from acrn_ivshmem.fixes import apply_fixes
 from acrn_ivshmem.lint import Linter, lint
 from acrn_ivshmem.rules import RULES
+from acrn_ivshmem.vocabulary import known_names
 from acrn_ivshmem.xmlio import parse_bytes
 
 DATA = Path(__file__).parent / "test_rules"
@@ -38,11 +43,12 @@ BOARD = DATA / "board304.xml"
 #: Every rule code the project documents (README table); the registry
 #: must hold exactly these.
 ALL_CODES = (
-    "ISM001", "ISM002",
+    "ISM001", "ISM002", "ISM003",
     "ISM101", "ISM102", "ISM103", "ISM104", "ISM105", "ISM106", "ISM107",
     "ISM201", "ISM202", "ISM203", "ISM204", "ISM205", "ISM206", "ISM207",
-    "ISM208", "ISM209", "ISM210", "ISM211", "ISM212", "ISM216",
-    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306",
+    "ISM208", "ISM209", "ISM210", "ISM211", "ISM212", "ISM213", "ISM214",
+    "ISM215", "ISM216",
+    "ISM301", "ISM302", "ISM303", "ISM304", "ISM305", "ISM306", "ISM307",
     "ISM401", "ISM402",
     "ISM501", "ISM511", "ISM512", "ISM513", "ISM514", "ISM515", "ISM516",
 )
@@ -50,6 +56,16 @@ ALL_CODES = (
 # (fixture, expected findings with select=[code]); the code is the
 # fixture name's first six characters.
 FAILING = [
+    # ISM003: <ivshmem> and <IVSHMEN> in FEATURES; <SIZE> in a region; a
+    # child of the text-only <VBDF>; <vm_typo> in a VM; <board_info> at
+    # the root.
+    ("ISM003_fail_v3.xml",
+     [(4, 7, "ISM003"), (5, 7, "ISM003"), (14, 11, "ISM003"),
+      (18, 69, "ISM003"), (27, 5, "ISM003"), (33, 3, "ISM003")]),
+    # ISM003: <LOG_LEVEL> in DEBUG_OPTIONS; <IVSHMEM_ENABLE>; the v3 name
+    # <RELOC_ENABLED> in a legacy file.
+    ("ISM003_fail_legacy.xml",
+     [(5, 7, "ISM003"), (9, 9, "ISM003"), (12, 7, "ISM003")]),
     # ISM101: no prefix; upper-case 'HV:/'; 'hw:/' after a leading space.
     ("ISM101_fail.xml",
      [(6, 25, "ISM101"), (7, 25, "ISM101"), (9, 26, "ISM101")]),
@@ -128,6 +144,23 @@ FAILING = [
     # region 1 (no id) keeps 0; region 3 (no id) shares POST_STD_VM2
     # with it.
     ("ISM216_fail.xml", [(5, 9, "ISM216"), (30, 9, "ISM216")]),
+    # ISM213: a second IVSHMEM in FEATURES; one in a second FEATURES.
+    ("ISM213_fail_v3.xml", [(14, 7, "ISM213"), (26, 7, "ISM213")]),
+    # ISM213: a second IVSHMEM with a region of its own.
+    ("ISM213_fail_legacy.xml", [(8, 7, "ISM213")]),
+    # ISM214: a second SCHEDULER; memory size twice on one line; a VM's
+    # second name and load_order; a second hv.
+    ("ISM214_fail_v3.xml",
+     [(15, 7, "ISM214"), (21, 29, "ISM214"), (26, 5, "ISM214"),
+      (27, 5, "ISM214"), (29, 3, "ISM214")]),
+    # ISM214: a second FEATURES, IVSHMEM_ENABLED twice in it (its
+    # IVSHMEM is ISM213's); a second vm_type. Two legacy_vuart are fine.
+    ("ISM214_fail_legacy.xml",
+     [(9, 5, "ISM214"), (12, 9, "ISM214"), (18, 5, "ISM214")]),
+    # ISM215: a prefixed IVSHMEM (its children are not reported again);
+    # MEMORY with a default namespace; a prefixed VM name.
+    ("ISM215_fail.xml",
+     [(14, 7, "ISM215"), (20, 5, "ISM215"), (30, 5, "ISM215")]),
     # ISM301: '00:8.0'; '00:08:0'; device 0x20; vUART '00:10'.
     ("ISM301_fail.xml",
      [(9, 60, "ISM301"), (10, 62, "ISM301"), (18, 62, "ISM301"),
@@ -143,6 +176,10 @@ FAILING = [
     ("ISM305_fail.xml", [(9, 60, "ISM305"), (17, 65, "ISM305")]),
     # ISM306: a one-digit upper-case region VBDF; an upper-case vUART one.
     ("ISM306_fail.xml", [(12, 21, "ISM306"), (28, 17, "ISM306")]),
+    # ISM307 (board304.xml beside it is board 'tiny'): 'whl-ipc-i5'; a
+    # v3 file's 'TINY' (compared exactly, as ACRN does).
+    ("ISM307_fail_legacy.xml", [(1, 1, "ISM307")]),
+    ("ISM307_fail_v3.xml", [(3, 1, "ISM307")]),
     # ISM401: a space; no prefix; hex size (after a desc attribute);
     # '-' in the name; upper-case 'HV:/'. Empty <shm_region/> is skipped.
     ("ISM401_fail.xml",
@@ -158,6 +195,7 @@ FAILING = [
 ]
 
 PASSING = [
+    "ISM003_pass_legacy.xml", "ISM003_pass_v3.xml",
     "ISM101_pass.xml", "ISM102_pass.xml", "ISM103_pass.xml",
     "ISM104_pass.xml", "ISM105_pass.xml", "ISM106_pass.xml",
     "ISM107_pass.xml",
@@ -172,8 +210,13 @@ PASSING = [
     "ISM209_pass.xml",
     "ISM210_pass_legacy.xml", "ISM210_pass_v3.xml",
     "ISM211_pass.xml", "ISM212_pass.xml", "ISM216_pass.xml",
+    "ISM211_pass.xml",
+    "ISM213_pass_legacy.xml", "ISM213_pass_v3.xml",
+    "ISM214_pass_legacy.xml", "ISM214_pass_v3.xml",
+    "ISM215_pass.xml",
     "ISM301_pass.xml", "ISM302_pass.xml", "ISM303_pass.xml",
     "ISM304_pass.xml", "ISM305_pass.xml", "ISM306_pass.xml",
+    "ISM307_pass_legacy.xml", "ISM307_pass_v3.xml",
     "ISM401_pass.xml", "ISM402_pass.xml",
     "ISM501_pass.xml",
 ]
@@ -274,6 +317,36 @@ def test_ism304_board_with_no_free_device(tmp_path):
                       select=["ISM304"])
     # 00:1f.3 and 01:00.0 are not on this board.
     assert found == [(9, 65, "ISM304"), (37, 17, "ISM304")]
+
+
+# ISM307 compares the board names -------------------------------------------
+
+def test_ism307_needs_the_board(tmp_path):
+    scenario = tmp_path / "ISM307_fail_legacy.xml"
+    shutil.copy(DATA / "ISM307_fail_legacy.xml", scenario)
+    result = lint([str(scenario)], None, LintConfig())
+    assert [(d.code, d.message) for d in result.diagnostics] == [(
+        "ISM002", "no board XML given or found beside the scenario; "
+        "skipped ISM304, ISM307")]
+
+
+def test_ism307_message_and_a_board_without_a_name(tmp_path):
+    result = lint([str(DATA / "ISM307_fail_legacy.xml")], None,
+                  LintConfig(select=("ISM307",)))
+    assert [(d.severity, d.message, d.hint)
+            for d in result.diagnostics] == [(
+                "warning",
+                "the scenario is for board 'whl-ipc-i5' (its board "
+                "attribute), but the board XML 'board304.xml' is board "
+                "'tiny'",
+                "lint with the board XML of 'whl-ipc-i5' (--board), or "
+                "correct the board attribute")]
+    # A board XML whose root names no board cannot contradict it.
+    nameless = tmp_path / "nameless.xml"
+    nameless.write_text(BOARD.read_text(encoding="utf-8").replace(
+        '<acrn-config board="tiny">', "<acrn-config>"), encoding="utf-8")
+    assert positions([DATA / "ISM307_fail_legacy.xml"], board=nameless,
+                     select=["ISM307"]) == []
 
 
 # ISM402 needs the scenario ------------------------------------------------
@@ -484,3 +557,139 @@ def test_ism216_fix_inside_a_line_adds_no_line_break():
         b"</IVSHMEM_SIZE>",
         b"<NAME>shm_region_3</NAME>\n          <IVSHMEM_SIZE>2"
         b"</IVSHMEM_SIZE><IVSHMEM_REGION_ID>3</IVSHMEM_REGION_ID>")
+# One finding per element, and a second IVSHMEM block ---------------------
+
+def test_structure_check_reports_an_element_once():
+    # <SIZE> sits in the first IVSHMEM block, which ISM001 checks: with
+    # every rule on, ISM001 alone reports it; the others stay ISM003's.
+    found = positions([DATA / "ISM003_fail_v3.xml"])
+    assert [f for f in found if f[:2] == (14, 11)] == [(14, 11, "ISM001")]
+    assert [f for f in found if f[2] == "ISM003"] == [
+        (4, 7, "ISM003"), (5, 7, "ISM003"), (18, 69, "ISM003"),
+        (27, 5, "ISM003"), (33, 3, "ISM003")]
+    without = lint([str(DATA / "ISM003_fail_v3.xml")], None,
+                   LintConfig(ignore=("ISM001",)))
+    assert [(d.line, d.column, d.code) for d in without.diagnostics
+            if (d.line, d.column) == (14, 11)] == [(14, 11, "ISM003")]
+
+
+def test_coverage_messages_and_hints():
+    result = lint([str(DATA / "ISM003_fail_v3.xml"),
+                   str(DATA / "ISM213_fail_v3.xml"),
+                   str(DATA / "ISM214_fail_legacy.xml"),
+                   str(DATA / "ISM215_fail.xml")],
+                  None, LintConfig(select=("ISM003", "ISM213", "ISM214",
+                                           "ISM215")))
+    shown = {(Path(d.path).name, d.line, d.code): (d.message, d.hint)
+             for d in result.diagnostics}
+    assert shown[("ISM003_fail_v3.xml", 4, "ISM003")] == (
+        "<ivshmem> is no element ACRN v3.x knows in <FEATURES>; ACRN's "
+        "schema refuses it and acrn-shm does not read it",
+        "did you mean <IVSHMEM>?")
+    assert shown[("ISM003_fail_v3.xml", 5, "ISM003")][1] == (
+        "did you mean <IVSHMEM>?")
+    assert shown[("ISM003_fail_v3.xml", 33, "ISM003")] == (
+        "<board_info> is no element ACRN v3.x knows in <acrn-config>; "
+        "ACRN's schema refuses it and acrn-shm does not read it",
+        "remove it, or correct its name")
+    assert shown[("ISM213_fail_v3.xml", 26, "ISM213")] == (
+        "another <IVSHMEM> block (the first is at line 4); ACRN's schema "
+        "allows one and refuses the file",
+        "move its IVSHMEM_REGION elements into the first IVSHMEM block "
+        "and delete this one")
+    assert shown[("ISM214_fail_legacy.xml", 12, "ISM214")] == (
+        "another <IVSHMEM_ENABLED> in <IVSHMEM> (the first is at line 11);"
+        " ACRN's schema allows one, and acrn-shm reads only the first",
+        "keep one: merge the two, then delete this one")
+    assert shown[("ISM215_fail.xml", 20, "ISM215")] == (
+        "<MEMORY> in <hv> is in XML namespace 'urn:example:memory'; "
+        "ACRN's schema refuses it and acrn-shm does not read it",
+        "write <MEMORY> without a prefix, and declare no default namespace"
+        " (xmlns=...) on it or above it")
+
+
+def test_regions_of_a_second_block_are_checked(tmp_path):
+    # The second block's region is in the model (so rules, `regions` and
+    # the edits see it) and its bad size is ISM201's.
+    from acrn_ivshmem.loader import load
+
+    text = (DATA / "ISM213_fail_legacy.xml").read_text(encoding="utf-8")
+    scenario = tmp_path / "two_blocks.xml"
+    scenario.write_text(text.replace("shm_region_1, 4,", "shm_region_1, 3,"),
+                        encoding="utf-8")
+    model = load(str(scenario)).model
+    assert [(r.name.text, r.loc.line) for r in model.regions] == [
+        ("shm_region_0", 6), ("shm_region_1", 9)]
+    assert model.ivshmem_blocks == ((4, 7), (8, 7))
+    assert positions([scenario], select=["ISM201", "ISM213"]) == [
+        (8, 7, "ISM213"), (9, 43, "ISM201")]
+
+
+# Whatever ACRN's schema refuses in hv, lint reports ----------------------
+
+#: Elements of hv that ACRN's schemas let repeat; another copy of any
+#: other element is refused.
+REPEATABLE_IN_HV = frozenset((
+    "IVSHMEM_REGION", "IVSHMEM_VM", "vuart_connection", "endpoint",
+    "CLOS_MASK", "MBA_DELAY", "CACHE_ALLOCATION", "POLICY", "HIDDEN_PDEV"))
+#: Codes that report an element ACRN's schema refuses.
+REFUSED_CODES = {"ISM001", "ISM003", "ISM213", "ISM214", "ISM215"}
+REAL_SCENARIOS = sorted(
+    str(path) for version in ("v2.7", "v3.3")
+    for path in (ACRN_DATA / version).glob("*/*.xml")
+    if path.stem != path.parent.name and "_launch_" not in path.name
+) if ACRN_DATA.is_dir() else []
+
+
+def _element_path(element) -> list[int]:
+    # Child indexes from the root down to ``element``.
+    path = []
+    while element.getparent() is not None:
+        siblings = list(element.getparent().iterchildren(etree.Element))
+        path.insert(0, siblings.index(element))
+        element = element.getparent()
+    return path
+
+
+@pytest.mark.skipif(not REAL_SCENARIOS, reason=f"{ACRN_DATA} is missing")
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_lint_reports_every_refused_change_to_hv(data):
+    """Duplicate, namespace or rename any element of a real scenario's
+    hv: lint reports an error at that element (never 'no problems')."""
+    path = data.draw(st.sampled_from(REAL_SCENARIOS), label="scenario")
+    tree = etree.parse(path)
+    hv = tree.getroot().find("hv")
+    element = data.draw(st.sampled_from(list(hv.iter(etree.Element))),
+                        label="element")
+    how = data.draw(st.sampled_from(("duplicate", "namespace", "rename")),
+                    label="how")
+    if how == "duplicate":
+        assume(element.tag not in REPEATABLE_IN_HV)
+        changed = copy.deepcopy(element)
+        element.addnext(changed)
+    elif how == "namespace":
+        changed = element
+        changed.tag = "{urn:example:elsewhere}" + element.tag
+    else:
+        name = data.draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,20}",
+                                       fullmatch=True), label="name")
+        assume(name not in known_names("legacy") | known_names("v3"))
+        changed = element
+        changed.tag = name
+    where = _element_path(changed)
+    text = etree.tostring(tree, xml_declaration=True, encoding="utf-8")
+    document = parse_bytes(text, "/nonexistent/changed.xml")
+    target = document.root
+    for index in where:
+        target = list(target.iterchildren(etree.Element))[index]
+    linter = Linter(LintConfig())
+    linter.preload(document)
+    result = linter.lint([document.path])
+    assert result.errors == ()
+    loc = document.loc(target)
+    assert [d.code for d in result.diagnostics
+            if (d.line, d.column) == loc and d.severity == "error"
+            and d.code in REFUSED_CODES], (how, where, result.diagnostics)
+    assert result.exit_code == 1
