@@ -51,6 +51,7 @@ from .errors import AcrnShmError, InputError, UsageError, located
 from .lint import Linter, LintResult
 from .loader import Loaded, load
 from .model import Board, Scenario, is_decimal
+from .xmlio import read_input
 
 #: Environment variable naming the Python that runs ACRN's make.
 BUILD_PYTHON_VARIABLE = "ACRN_SHM_BUILD_PYTHON"
@@ -61,6 +62,8 @@ ARTEFACTS = ("acrn.bin", "acrn.32.out")
 
 MIB = 1024 * 1024
 _ERROR_LINES_KEPT = 10
+# Largest VERSION file, build record or generated header read.
+_MAX_TEXT_BYTES = 4 * 1024 * 1024
 # Variables acrn-shm sets itself; extra make arguments may not set them.
 _OWN_VARIABLES = {
     "BOARD": "--board", "SCENARIO": "--scenario", "BOARD_FILE": "--board",
@@ -250,12 +253,10 @@ def read_version(acrn_src: str) -> AcrnVersion:
     path = os.path.join(acrn_src, "VERSION")
     if not os.path.isdir(acrn_src):
         raise InputError(f"{acrn_src}: no such folder")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            values = _assignments(stream.read())
-    except OSError:
+    if not os.path.lexists(path):
         raise InputError(f"{acrn_src}: not an ACRN source tree (no VERSION "
-                         "file)") from None
+                         "file)")
+    values = _assignments(_read_text(path))
     major = values.get("MAJOR_VERSION", "")
     minor = values.get("MINOR_VERSION", "")
     if not (is_decimal(major) and is_decimal(minor)):
@@ -263,6 +264,12 @@ def read_version(acrn_src: str) -> AcrnVersion:
                          "numbers")
     return AcrnVersion(int(major), int(minor),
                        values.get("EXTRA_VERSION", ""))
+
+
+def _read_text(path: str) -> str:
+    # A small text file of the ACRN tree or build folder; never blocks
+    # on a FIFO or device (xmlio.read_input).
+    return read_input(path, _MAX_TEXT_BYTES).decode("utf-8", "replace")
 
 
 def _assignments(text: str) -> dict[str, str]:
@@ -654,9 +661,8 @@ def configured_for(plan: BuildPlan) -> tuple[str, str] | None:
     """The (board, scenario) the build folder remembers, or None."""
     record = os.path.join(plan.hv_dir, plan.interface.record)
     try:
-        with open(record, encoding="utf-8", errors="replace") as stream:
-            values = _assignments(stream.read())
-    except OSError:
+        values = _assignments(_read_text(record))
+    except InputError:
         return None
     board = values.get("CONFIG_BOARD", "")
     scenario = values.get("CONFIG_SCENARIO", "")
@@ -1042,8 +1048,7 @@ def check_ivshmem_config(plan: BuildPlan) -> tuple[str, tuple[ShmRegion,
     """The header's path and regions, when they match the scenario;
     else raise :class:`IvshmemMismatch`."""
     header = ivshmem_header_path(plan)
-    with open(header, encoding="utf-8", errors="replace") as stream:
-        generated = parse_ivshmem_header(stream.read())
+    generated = parse_ivshmem_header(_read_text(header))
     differences = compare_regions(generated, plan.expected_regions)
     if differences:
         raise IvshmemMismatch(header, plan.request.scenario, differences)

@@ -118,9 +118,6 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     from .model import Board, Scenario
     from .xmlio import locked, parse_bytes, read_bytes, save_atomic
 
-    if not os.path.exists(path):
-        # Before locking, so that no lock file is left beside nothing.
-        return _fail(f"{path}: no such file")
     try:
         with locked(path):
             before = read_bytes(path)
@@ -182,9 +179,12 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     from .loader import from_document
     from .model import Scenario
     from .upgrade import merge_regions, merged_assignments, upgrade
-    from .xmlio import parse_file, save_output
+    from .xmlio import open_input, parse_file, save_output
 
     try:
+        if into is not None:
+            # Refused before the work (and its notes), not after it.
+            os.close(open_input(into))
         document = parse_file(legacy)
         model = from_document(document)
         if not isinstance(model, Scenario) or not model.is_legacy:

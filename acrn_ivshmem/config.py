@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from .diagnostics import SEVERITIES
 from .errors import UsageError
 from .rules import RULES
+from .xmlio import read_input
 
 KEYS = ("select", "ignore", "severity")
+
+#: Largest configuration file read, in bytes.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,9 @@ def find_pyproject(start: str) -> str | None:
     folder = os.path.abspath(start)
     while True:
         candidate = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as stream:
-                if b"tool.acrn-shm" in stream.read():
-                    return candidate
+        if (os.path.isfile(candidate) and b"tool.acrn-shm"
+                in read_input(candidate, MAX_CONFIG_BYTES)):
+            return candidate
         parent = os.path.dirname(folder)
         if parent == folder:
             return None
@@ -93,11 +96,12 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    data = read_input(path, MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as stream:
-            document = tomllib.load(stream)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: not UTF-8 at byte "
+                         f"{exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     table = document.get("tool", {}).get("acrn-shm", {})
