@@ -276,8 +276,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         for script in scripts:
             target = os.path.join(out_dir, script.file_name)
             data = script.text.encode("utf-8")
-            save_output(target, data)
-            os.chmod(target, 0o755)
+            save_output(target, data, new_mode=0o755)
             sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
     except AcrnShmError as exc:
         return _fail(str(exc))
