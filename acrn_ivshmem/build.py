@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .config import LintConfig
-from .errors import AcrnShmError, InputError, UsageError, located
+from .errors import AcrnShmError, InputError, UsageError, located, quoted
 from .lint import Linter, LintResult
 from .loader import Loaded, load
 from .model import Board, Scenario, is_decimal
@@ -424,8 +424,8 @@ def _check_make_args(args: tuple[str, ...]) -> None:
         variable = arg.partition("=")[0].strip()
         if "=" in arg and variable in _OWN_VARIABLES:
             raise UsageError(
-                f"make argument '{arg}': acrn-shm sets {variable} itself; "
-                f"use {_OWN_VARIABLES[variable]}")
+                f"make argument {quoted(arg)}: acrn-shm sets {variable} "
+                f"itself; use {_OWN_VARIABLES[variable]}")
 
 
 def _check_format(path: str, model: Scenario, version: AcrnVersion,
@@ -649,11 +649,11 @@ def _missing_modules(plan: BuildPlan,
         if error is not None:
             missing.append(Prerequisite(
                 what, f"cannot be imported by {plan.python}",
-                f"ACRN {plan.version} needs '{module.spec}'; {remedy}"))
+                f"ACRN {plan.version} needs {quoted(module.spec)}; {remedy}"))
         elif not module.accepts(version):
             missing.append(Prerequisite(
                 what, f"{version} in {plan.python} does not work",
-                f"ACRN {plan.version} needs '{module.spec}'; {remedy}"))
+                f"ACRN {plan.version} needs {quoted(module.spec)}; {remedy}"))
     return missing
 
 
@@ -683,9 +683,9 @@ def check_build_dir(plan: BuildPlan) -> None:
                    "identified')" if plan.interface.regenerates else
                    "would build the old configuration again")
         raise StaleBuildDir(
-            f"{plan.hv_dir} is configured for board '{configured[0]}' and "
-            f"scenario '{configured[1]}' ({record}), not board "
-            f"'{wanted[0]}' and scenario '{wanted[1]}'; ACRN "
+            f"{plan.hv_dir} is configured for board {quoted(configured[0])} "
+            f"and scenario {quoted(configured[1])} ({record}), not board "
+            f"{quoted(wanted[0])} and scenario {quoted(wanted[1])}; ACRN "
             f"{plan.version} {outcome}: rerun with --clean to remove it, "
             "or choose another --out")
     if plan.interface.regenerates:
@@ -1028,17 +1028,19 @@ def compare_regions(generated: tuple[ShmRegion, ...],
     for name, region in wanted.items():
         got = built.get(name)
         if got is None:
-            differences.append(f"'{name}' ({region.size_text}) is missing")
+            differences.append(f"{quoted(name)} ({region.size_text}) is "
+                               "missing")
             continue
         if got.size != region.size:
-            differences.append(f"'{name}' is {got.size_text}, not "
+            differences.append(f"{quoted(name)} is {got.size_text}, not "
                                f"{region.size_text}")
         if got.region_id is not None and got.region_id != region.region_id:
-            differences.append(f"'{name}' has region id {got.region_id}, "
+            differences.append(f"{quoted(name)} has region id "
+                               f"{got.region_id}, "
                                f"not {region.region_id}")
     for name, region in built.items():
         if name not in wanted:
-            differences.append(f"'{name}' ({region.size_text}) is not a "
+            differences.append(f"{quoted(name)} ({region.size_text}) is not a "
                                "hypervisor-provided region of the scenario")
     return tuple(differences)
 

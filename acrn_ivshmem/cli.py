@@ -8,7 +8,7 @@ import functools
 import os
 import sys
 from . import __version__
-from .errors import AcrnShmError, UsageError, escaped
+from .errors import AcrnShmError, UsageError, escaped, quoted
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -26,7 +26,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     if skip_other_xml:
         paths = [path for path in paths
@@ -87,7 +87,7 @@ def _apply_fixes(fixes, write: bool) -> bool:
             sys.stderr.write(
                 f"{'fixed' if write else 'would fix'}: {path}:"
                 f"{done.loc.line}:{done.loc.column}: {codes[done]} "
-                f"'{done.old}' -> '{done.new}'\n")
+                f"{quoted(done.old)} -> {quoted(done.new)}\n")
         if not write:
             _write_diff(path, before, after)
     return changed
@@ -292,7 +292,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     try:
         inputs = load_for_launch(scenario, None, launches)
@@ -351,7 +351,7 @@ def run_qemu(what: str, options: dict, check: bool = False,
             try:
                 file_mode = int(mode, 8)
             except ValueError:
-                raise UsageError(f"--mode '{mode}' is not an octal file "
+                raise UsageError(f"--mode {quoted(mode)} is not an octal file "
                                  "mode such as 660") from None
             report = host_prep(plan, create=not check, mode=file_mode)
             for item in report.items:
@@ -560,7 +560,7 @@ def print_regions(path: str, output_format: str) -> int:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0
     if output_format != "text":
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
     from rich.table import Table
 
@@ -1094,7 +1094,7 @@ def print_rules(output_format: str) -> int:
              for row in rows], indent=2) + "\n")
         return 0
     if output_format != "text":
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
     from rich.table import Table
 
@@ -1113,7 +1113,7 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
 
     render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
     if output_format not in render:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, markdown")
     try:
         rule = get(code)

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from .diagnostics import SEVERITIES
-from .errors import UsageError
+from .errors import UsageError, quoted, shortened
 from .rules import RULES
 from .xmlio import read_input
 
@@ -60,13 +60,14 @@ def parse_codes(values, origin: str) -> tuple[str, ...]:
     codes = []
     for value in values:
         if not isinstance(value, str):
-            raise UsageError(f"{origin}: rule code {value!r} is not text")
+            raise UsageError(f"{origin}: rule code {shortened(repr(value))} "
+                             "is not text")
         code = value.strip().upper()
         if not code:
             continue
         if code != "ALL" and not any(c.startswith(code) for c in RULES):
             raise UsageError(
-                f"{origin}: unknown rule code '{value.strip()}'; see "
+                f"{origin}: unknown rule code {quoted(value.strip())}; see "
                 f"'acrn-shm rules'")
         codes.append(code)
     return tuple(codes)
@@ -111,7 +112,7 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
     for key in table:
         if key not in KEYS:
             raise UsageError(
-                f"{origin}: unknown key '{key}'; known keys: "
+                f"{origin}: unknown key {quoted(key)}; known keys: "
                 + ", ".join(KEYS))
     severity = table.get("severity", {})
     if not isinstance(severity, dict):
@@ -120,10 +121,10 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
     for code, level in severity.items():
         if code.upper() not in RULES:
             raise UsageError(
-                f"{origin} severity: unknown rule code '{code}'")
+                f"{origin} severity: unknown rule code {quoted(code)}")
         if level not in SEVERITIES:
             raise UsageError(
-                f"{origin} severity: '{level}' for {code} is not one of "
+                f"{origin} severity: {quoted(level)} for {code} is not one of "
                 + ", ".join(SEVERITIES))
         levels.append((code.upper(), level))
     return LintConfig(

@@ -37,7 +37,7 @@ import shutil
 import subprocess
 import unicodedata
 
-from .errors import GraphvizError, InputError, UsageError, located
+from .errors import GraphvizError, InputError, UsageError, located, quoted
 from .model import Region, Scenario, Vm, VmKind, is_decimal
 
 __all__ = ["FORMATS", "MISSING_DOT", "SUFFIX2FORMAT", "format_for",
@@ -280,7 +280,7 @@ def render(dot_text: str, fmt: str, timeout: float = TIMEOUT) -> bytes:
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"unknown graph format {fmt!r}; choose "
+        raise UsageError(f"unknown graph format {quoted(fmt)}; choose "
                          + ", ".join(FORMATS))
 
 

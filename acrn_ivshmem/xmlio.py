@@ -26,7 +26,7 @@ from xml.parsers import expat
 
 from lxml import etree
 
-from .errors import ConcurrentEditError, InputError, located
+from .errors import ConcurrentEditError, InputError, located, quoted
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
@@ -193,7 +193,7 @@ def source_encoding(data: bytes) -> str:
         "".encode(codec)
         b"<".decode(codec, "replace")
     except (LookupError, UnicodeError):
-        raise InputError(f"unsupported encoding {name!r}") from None
+        raise InputError(f"unsupported encoding {quoted(name)}") from None
     return codec
 
 
