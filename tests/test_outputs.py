@@ -65,25 +65,21 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o700, 0o444], ids=oct)
 @pytest.mark.parametrize("umask", [0o022, 0o077], ids=oct)
 @pytest.mark.parametrize("command", OUTPUTS)
-def test_new_output_gets_the_commands_mode(server, work, command, umask):
+def test_new_output_gets_the_commands_mode_and_keeps_the_users(
+        server, work, command, umask, mode):
     argv, output, modes = OUTPUTS[command]
+    target = work / output
     outcome = server.run(argv, work, setup=f"os.umask({umask})")
     assert (outcome.hung, outcome.code) == (False, 0), outcome
-    assert mode_of(work / output) == modes[umask == 0o077]
-    assert os.listdir(work / "out") == [Path(output).name]
-
-
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o700, 0o444], ids=oct)
-@pytest.mark.parametrize("command", OUTPUTS)
-def test_existing_output_keeps_its_mode(server, work, command, mode):
-    argv, output, _modes = OUTPUTS[command]
-    target = work / output
+    assert mode_of(target) == modes[umask == 0o077]
+    # The user changes it: the next run keeps that.
     target.write_bytes(b"old\n")
     target.chmod(mode)
     inode = target.stat().st_ino
-    outcome = server.run(argv, work)
+    outcome = server.run(argv, work, setup=f"os.umask({umask})")
     assert (outcome.hung, outcome.code) == (False, 0), outcome
     assert target.read_bytes() != b"old\n"
     assert target.stat().st_ino != inode
