@@ -47,10 +47,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .config import LintConfig
-from .errors import AcrnShmError, InputError, UsageError, located
+from .errors import AcrnShmError, InputError, UsageError, located, quoted
 from .lint import Linter, LintResult
 from .loader import Loaded, load
 from .model import Board, Scenario, is_decimal
+from .xmlio import read_input
 
 #: Environment variable naming the Python that runs ACRN's make.
 BUILD_PYTHON_VARIABLE = "ACRN_SHM_BUILD_PYTHON"
@@ -61,6 +62,8 @@ ARTEFACTS = ("acrn.bin", "acrn.32.out")
 
 MIB = 1024 * 1024
 _ERROR_LINES_KEPT = 10
+# Largest VERSION file, build record or generated header read.
+_MAX_TEXT_BYTES = 4 * 1024 * 1024
 # Variables acrn-shm sets itself; extra make arguments may not set them.
 _OWN_VARIABLES = {
     "BOARD": "--board", "SCENARIO": "--scenario", "BOARD_FILE": "--board",
@@ -250,12 +253,10 @@ def read_version(acrn_src: str) -> AcrnVersion:
     path = os.path.join(acrn_src, "VERSION")
     if not os.path.isdir(acrn_src):
         raise InputError(f"{acrn_src}: no such folder")
-    try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            values = _assignments(stream.read())
-    except OSError:
+    if not os.path.lexists(path):
         raise InputError(f"{acrn_src}: not an ACRN source tree (no VERSION "
-                         "file)") from None
+                         "file)")
+    values = _assignments(_read_text(path))
     major = values.get("MAJOR_VERSION", "")
     minor = values.get("MINOR_VERSION", "")
     if not (is_decimal(major) and is_decimal(minor)):
@@ -263,6 +264,12 @@ def read_version(acrn_src: str) -> AcrnVersion:
                          "numbers")
     return AcrnVersion(int(major), int(minor),
                        values.get("EXTRA_VERSION", ""))
+
+
+def _read_text(path: str) -> str:
+    # A small text file of the ACRN tree or build folder; never blocks
+    # on a FIFO or device (xmlio.read_input).
+    return read_input(path, _MAX_TEXT_BYTES).decode("utf-8", "replace")
 
 
 def _assignments(text: str) -> dict[str, str]:
@@ -417,8 +424,8 @@ def _check_make_args(args: tuple[str, ...]) -> None:
         variable = arg.partition("=")[0].strip()
         if "=" in arg and variable in _OWN_VARIABLES:
             raise UsageError(
-                f"make argument '{arg}': acrn-shm sets {variable} itself; "
-                f"use {_OWN_VARIABLES[variable]}")
+                f"make argument {quoted(arg)}: acrn-shm sets {variable} "
+                f"itself; use {_OWN_VARIABLES[variable]}")
 
 
 def _check_format(path: str, model: Scenario, version: AcrnVersion,
@@ -642,11 +649,11 @@ def _missing_modules(plan: BuildPlan,
         if error is not None:
             missing.append(Prerequisite(
                 what, f"cannot be imported by {plan.python}",
-                f"ACRN {plan.version} needs '{module.spec}'; {remedy}"))
+                f"ACRN {plan.version} needs {quoted(module.spec)}; {remedy}"))
         elif not module.accepts(version):
             missing.append(Prerequisite(
                 what, f"{version} in {plan.python} does not work",
-                f"ACRN {plan.version} needs '{module.spec}'; {remedy}"))
+                f"ACRN {plan.version} needs {quoted(module.spec)}; {remedy}"))
     return missing
 
 
@@ -654,9 +661,8 @@ def configured_for(plan: BuildPlan) -> tuple[str, str] | None:
     """The (board, scenario) the build folder remembers, or None."""
     record = os.path.join(plan.hv_dir, plan.interface.record)
     try:
-        with open(record, encoding="utf-8", errors="replace") as stream:
-            values = _assignments(stream.read())
-    except OSError:
+        values = _assignments(_read_text(record))
+    except InputError:
         return None
     board = values.get("CONFIG_BOARD", "")
     scenario = values.get("CONFIG_SCENARIO", "")
@@ -677,9 +683,9 @@ def check_build_dir(plan: BuildPlan) -> None:
                    "identified')" if plan.interface.regenerates else
                    "would build the old configuration again")
         raise StaleBuildDir(
-            f"{plan.hv_dir} is configured for board '{configured[0]}' and "
-            f"scenario '{configured[1]}' ({record}), not board "
-            f"'{wanted[0]}' and scenario '{wanted[1]}'; ACRN "
+            f"{plan.hv_dir} is configured for board {quoted(configured[0])} "
+            f"and scenario {quoted(configured[1])} ({record}), not board "
+            f"{quoted(wanted[0])} and scenario {quoted(wanted[1])}; ACRN "
             f"{plan.version} {outcome}: rerun with --clean to remove it, "
             "or choose another --out")
     if plan.interface.regenerates:
@@ -1022,17 +1028,19 @@ def compare_regions(generated: tuple[ShmRegion, ...],
     for name, region in wanted.items():
         got = built.get(name)
         if got is None:
-            differences.append(f"'{name}' ({region.size_text}) is missing")
+            differences.append(f"{quoted(name)} ({region.size_text}) is "
+                               "missing")
             continue
         if got.size != region.size:
-            differences.append(f"'{name}' is {got.size_text}, not "
+            differences.append(f"{quoted(name)} is {got.size_text}, not "
                                f"{region.size_text}")
         if got.region_id is not None and got.region_id != region.region_id:
-            differences.append(f"'{name}' has region id {got.region_id}, "
+            differences.append(f"{quoted(name)} has region id "
+                               f"{got.region_id}, "
                                f"not {region.region_id}")
     for name, region in built.items():
         if name not in wanted:
-            differences.append(f"'{name}' ({region.size_text}) is not a "
+            differences.append(f"{quoted(name)} ({region.size_text}) is not a "
                                "hypervisor-provided region of the scenario")
     return tuple(differences)
 
@@ -1042,8 +1050,7 @@ def check_ivshmem_config(plan: BuildPlan) -> tuple[str, tuple[ShmRegion,
     """The header's path and regions, when they match the scenario;
     else raise :class:`IvshmemMismatch`."""
     header = ivshmem_header_path(plan)
-    with open(header, encoding="utf-8", errors="replace") as stream:
-        generated = parse_ivshmem_header(stream.read())
+    generated = parse_ivshmem_header(_read_text(header))
     differences = compare_regions(generated, plan.expected_regions)
     if differences:
         raise IvshmemMismatch(header, plan.request.scenario, differences)

@@ -26,7 +26,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     if skip_other_xml:
         paths = [path for path in paths
@@ -121,9 +121,6 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     from .model import Board, Scenario
     from .xmlio import locked, parse_bytes, read_bytes, save_atomic
 
-    if not os.path.exists(path):
-        # Before locking, so that no lock file is left beside nothing.
-        return _fail(f"{path}: no such file")
     try:
         with locked(path):
             before = read_bytes(path)
@@ -183,9 +180,12 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     from .loader import from_document
     from .model import Scenario
     from .upgrade import merge_regions, merged_assignments, upgrade
-    from .xmlio import parse_file, save_output
+    from .xmlio import open_input, parse_file, save_output
 
     try:
+        if into is not None:
+            # Refused before the work (and its notes), not after it.
+            os.close(open_input(into))
         document = parse_file(legacy)
         model = from_document(document)
         if not isinstance(model, Scenario) or not model.is_legacy:
@@ -277,8 +277,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         for script in scripts:
             target = os.path.join(out_dir, script.file_name)
             data = script.text.encode("utf-8")
-            save_output(target, data)
-            os.chmod(target, 0o755)
+            save_output(target, data, new_mode=0o755)
             sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
     except AcrnShmError as exc:
         return _fail(str(exc))
@@ -294,7 +293,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     try:
         inputs = load_for_launch(scenario, None, launches)
@@ -356,7 +355,7 @@ def run_qemu(what: str, options: dict, check: bool = False,
             try:
                 file_mode = int(mode, 8)
             except ValueError:
-                raise UsageError(f"--mode '{mode}' is not an octal file "
+                raise UsageError(f"--mode {quoted(mode)} is not an octal file "
                                  "mode such as 660") from None
             report = host_prep(plan, create=not check, mode=file_mode)
             for item in report.items:
@@ -615,7 +614,7 @@ def print_regions(path: str, output_format: str) -> int:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0
     if output_format != "text":
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
     from rich.table import Table
 
@@ -1312,7 +1311,7 @@ def print_rules(output_format: str) -> int:
              for row in rows], indent=2) + "\n")
         return 0
     if output_format != "text":
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
     from rich.table import Table
 
@@ -1331,7 +1330,7 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
 
     render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
     if output_format not in render:
-        return _fail(f"unknown output format '{output_format}'; choose "
+        return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, markdown")
     try:
         rule = get(code)

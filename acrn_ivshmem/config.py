@@ -13,10 +13,14 @@ import sys
 from dataclasses import dataclass
 
 from .diagnostics import SEVERITIES
-from .errors import UsageError
+from .errors import UsageError, quoted, shortened
 from .rules import RULES
+from .xmlio import read_input
 
 KEYS = ("select", "ignore", "severity")
+
+#: Largest configuration file read, in bytes.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,14 @@ def parse_codes(values, origin: str) -> tuple[str, ...]:
     codes = []
     for value in values:
         if not isinstance(value, str):
-            raise UsageError(f"{origin}: rule code {value!r} is not text")
+            raise UsageError(f"{origin}: rule code {shortened(repr(value))} "
+                             "is not text")
         code = value.strip().upper()
         if not code:
             continue
         if code != "ALL" and not any(c.startswith(code) for c in RULES):
             raise UsageError(
-                f"{origin}: unknown rule code '{value.strip()}'; see "
+                f"{origin}: unknown rule code {quoted(value.strip())}; see "
                 f"'acrn-shm rules'")
         codes.append(code)
     return tuple(codes)
@@ -73,10 +78,9 @@ def find_pyproject(start: str) -> str | None:
     folder = os.path.abspath(start)
     while True:
         candidate = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(candidate):
-            with open(candidate, "rb") as stream:
-                if b"tool.acrn-shm" in stream.read():
-                    return candidate
+        if (os.path.isfile(candidate) and b"tool.acrn-shm"
+                in read_input(candidate, MAX_CONFIG_BYTES)):
+            return candidate
         parent = os.path.dirname(folder)
         if parent == folder:
             return None
@@ -93,11 +97,12 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    data = read_input(path, MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as stream:
-            document = tomllib.load(stream)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: not UTF-8 at byte "
+                         f"{exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     table = document.get("tool", {}).get("acrn-shm", {})
@@ -107,7 +112,7 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
     for key in table:
         if key not in KEYS:
             raise UsageError(
-                f"{origin}: unknown key '{key}'; known keys: "
+                f"{origin}: unknown key {quoted(key)}; known keys: "
                 + ", ".join(KEYS))
     severity = table.get("severity", {})
     if not isinstance(severity, dict):
@@ -116,10 +121,10 @@ def load_config(path: str | None, start: str = ".") -> LintConfig:
     for code, level in severity.items():
         if code.upper() not in RULES:
             raise UsageError(
-                f"{origin} severity: unknown rule code '{code}'")
+                f"{origin} severity: unknown rule code {quoted(code)}")
         if level not in SEVERITIES:
             raise UsageError(
-                f"{origin} severity: '{level}' for {code} is not one of "
+                f"{origin} severity: {quoted(level)} for {code} is not one of "
                 + ", ".join(SEVERITIES))
         levels.append((code.upper(), level))
     return LintConfig(

@@ -29,7 +29,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import AcrnShmError, UsageError, escaped, quoted
+from .errors import (
+    AcrnShmError, UsageError, escaped, quoted, shortened,
+)
 from .loader import from_document
 from .model import (
     FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
@@ -147,7 +149,7 @@ def add_region(document: Document, spec: RegionSpec,
     lines = _v3_region_lines(name, PROVIDERS[land], size, region_id,
                              members)
     editor.add_to_ivshmem(lines)
-    shown = ", ".join(f"{vm} {vbdf}" for vm, vbdf in members)
+    shown = ", ".join(f"{shortened(vm)} {vbdf}" for vm, vbdf in members)
     number = "" if region_id is None else f", id {region_id}"
     return editor.outcome(
         f"added region {quoted(name)} ({size} MB, {land}{number}) for "
@@ -234,7 +236,7 @@ class _Editor:
         model = from_document(document)
         if not isinstance(model, Scenario):
             raise UsageError(
-                f"'{document.path}' is not a scenario XML; regions live "
+                f"{quoted(document.path)} is not a scenario XML; regions live "
                 "in the scenario")
         self.document = document
         self.data = document.data
@@ -495,16 +497,16 @@ def _encoding(document: Document) -> str:
     # mark and no XML declaration UTF-8.
     wide = source_encoding(document.data)
     if wide.startswith(("utf-16", "utf-32")):
-        raise UsageError(f"cannot edit a file encoded as '{wide}'")
+        raise UsageError(f"cannot edit a file encoded as {quoted(wide)}")
     name = document.root.getroottree().docinfo.encoding or "utf-8"
     try:
         codec = codecs.lookup(name)
     except LookupError:
-        raise UsageError(f"unknown encoding '{name}'") from None
+        raise UsageError(f"unknown encoding {quoted(name)}") from None
     # Byte offsets and the tag scan assume that ASCII text is its own
     # bytes (not so in UTF-7, where '+' is '+-' and '<' may be '+ADw-').
     if _ASCII.encode(codec.name, errors="replace") != _ASCII.encode():
-        raise UsageError(f"cannot edit a file encoded as '{name}'")
+        raise UsageError(f"cannot edit a file encoded as {quoted(name)}")
     return codec.name
 
 
@@ -570,8 +572,8 @@ def _refuse_v3_only(scenario: Scenario, spec: RegionSpec) -> None:
             "v2.x) scenario; ACRN v2.x assigns VBDFs itself")
     if spec.region_id is not None:
         raise UsageError(
-            f"region id '{spec.region_id}' cannot be set in a legacy (ACRN "
-            "v2.x) scenario; region ids came with ACRN v3.3")
+            f"region id {quoted(spec.region_id)} cannot be set in a legacy "
+            "(ACRN v2.x) scenario; region ids came with ACRN v3.3")
 
 
 def _resolve_vm(scenario: Scenario, ref: str) -> Vm:
@@ -657,8 +659,8 @@ def _v3_region_lines(name: str, provider: str, size: int,
 
 
 def _legacy_vms_text(vms: list[Vm]) -> str:
-    return ", ".join(f"{vm.name} (id {vm.id})" if vm.name else f"id {vm.id}"
-                     for vm in vms)
+    return ", ".join(f"{shortened(vm.name)} (id {vm.id})" if vm.name
+                     else f"id {vm.id}" for vm in vms)
 
 
 def _add_legacy(editor: _Editor, name: str, size: int, land: str,

@@ -17,10 +17,39 @@ class UsageError(AcrnShmError):
     """Command-line or configuration values that make no sense."""
 
 
-def quoted(text: str) -> str:
-    """``text`` in single quotes for a one-line message, with control
-    characters (newlines too) escaped as ``\\xNN``."""
-    return f"'{escaped(text)}'"
+#: Most characters of input text a message shows (:func:`quoted`).
+MAX_SHOWN = 80
+
+
+def quoted(text: object) -> str:
+    """``text`` in single quotes for a one-line message: control
+    characters (newlines too) escaped as ``\\xNN``, and cut to
+    :data:`MAX_SHOWN` characters with an ellipsis (see :func:`shortened`).
+    """
+    return f"'{shortened(text)}'"
+
+
+def shortened(text: object) -> str:
+    """``text`` as :func:`quoted` shows it, without the quotes.
+
+    Input text in a message goes through here (or :func:`quoted`), so
+    that a 5 MB region name does not make a 5 MB line: at most
+    :data:`MAX_SHOWN` characters of the escaped text, the last one an
+    ellipsis when it was cut. An escape is never cut in two.
+    """
+    pieces = []
+    size = 0
+    for char in str(text):
+        piece = f"\\x{ord(char):02x}" if _is_control(char) else char
+        pieces.append(piece)
+        size += len(piece)
+        if size > MAX_SHOWN:
+            break
+    else:
+        return "".join(pieces)
+    while size > MAX_SHOWN - 1:
+        size -= len(pieces.pop())
+    return "".join(pieces) + "\u2026"
 
 
 def escaped(text: str) -> str:

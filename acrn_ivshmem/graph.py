@@ -39,7 +39,7 @@ import subprocess
 import unicodedata
 from typing import NamedTuple
 
-from .errors import GraphvizError, InputError, UsageError, located
+from .errors import GraphvizError, InputError, UsageError, located, quoted
 from .model import Region, Scenario, Vm, VmKind, is_decimal
 
 __all__ = ["FORMATS", "MISSING_DOT", "SUFFIX2FORMAT", "format_for",
@@ -313,7 +313,7 @@ def render(dot_text: str, fmt: str, timeout: float = TIMEOUT) -> bytes:
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise UsageError(f"unknown graph format {fmt!r}; choose "
+        raise UsageError(f"unknown graph format {quoted(fmt)}; choose "
                          + ", ".join(FORMATS))
 
 

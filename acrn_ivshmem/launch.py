@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .diagnostics import Diagnostic
 from .emit.launch_script import render, script_name
-from .errors import UsageError
+from .errors import UsageError, quoted
 from .launch_plan import Plan, plan, settings_of
 from .lint import LintConfig, Linter
 from .loader import kind_of, scenario_from
@@ -53,7 +53,7 @@ def parse_version(text: str) -> tuple[int, int]:
     """``"3.3"`` -> ``(3, 3)``; anything else is a UsageError."""
     match = _VERSION.fullmatch(text.strip())
     if match is None:
-        raise UsageError(f"--acrn-version '{text}' is not MAJOR.MINOR, "
+        raise UsageError(f"--acrn-version {quoted(text)} is not MAJOR.MINOR, "
                          "e.g. 3.3")
     return int(match.group(1)), int(match.group(2))
 
@@ -139,7 +139,7 @@ def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],
                             else (1, 1))
             found.append(Diagnostic(
                 scenario_path, line, column, rule.CODE, rule.SEVERITY,
-                f"VM '{script.vm_name}': {clash.message}", clash.hint))
+                f"VM {quoted(script.vm_name)}: {clash.message}", clash.hint))
     return sorted(found)
 
 

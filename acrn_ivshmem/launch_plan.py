@@ -23,7 +23,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .errors import UsageError, located, quoted
+from .errors import UsageError, located, quoted, shortened
 from .model import (
     REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario,
     Value, is_decimal, parse_vbdf,
@@ -121,7 +121,7 @@ def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
             return settings
     names = ", ".join(name for name, _settings in scenario.dm_settings)
     raise UsageError(
-        f"{scenario.path}: '{vm_name}' is not a post-launched VM of the "
+        f"{scenario.path}: {quoted(vm_name)} is not a post-launched VM of the "
         f"scenario; post-launched VMs: {names or 'none'}")
 
 
@@ -385,8 +385,8 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
             words = shlex.split(settings.customized_parameters)
         except ValueError as error:
             raise UsageError(
-                f"VM '{vm_name}': customized_parameters "
-                f"'{settings.customized_parameters}' cannot be split "
+                f"VM {quoted(vm_name)}: customized_parameters "
+                f"{quoted(settings.customized_parameters)} cannot be split "
                 f"into words: {error}") from None
         plain(*words)
     plain(vm_name)
@@ -405,7 +405,7 @@ def _cpu_table(settings: DeviceModelSettings, board: Board | None,
         return ()
     if not board.apic_ids:
         raise UsageError(
-            f"VM '{vm_name}' is pinned to pCPUs "
+            f"VM {quoted(vm_name)} is pinned to pCPUs "
             f"{', '.join(settings.pcpus)}: a board XML with "
             "processors/thread entries is needed for their APIC ids")
     apic_of = dict(board.apic_ids)
@@ -413,8 +413,8 @@ def _cpu_table(settings: DeviceModelSettings, board: Board | None,
     for text in sorted(set(settings.pcpus), key=lambda t: (len(t), t)):
         if not is_decimal(text) or int(text) not in apic_of:
             raise UsageError(
-                f"VM '{vm_name}' is pinned to pCPU '{text}', which board "
-                f"{board.path} does not have")
+                f"VM {quoted(vm_name)} is pinned to pCPU {quoted(text)}, "
+                f"which board {board.path} does not have")
         table.append((int(text), apic_of[int(text)]))
     return tuple(table)
 
@@ -424,7 +424,8 @@ def _console(vm_name: str, console) -> str:
     backend = console.backend or "stdio"
     if backend in ("stdio", "pty"):
         return f"{at}{backend}:{backend}_port"
-    path = _word(vm_name, f"{backend} console path", console.path or "")
+    path = _word(vm_name, f"{shortened(backend)} console path",
+                 console.path or "")
     if backend == "file":
         return f"{at}file:file_port={path}"
     if backend == "tty":

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from .errors import quoted
 from .model import is_decimal
 
 __all__ = ["LaunchSettings", "convert_launch_vm"]
@@ -115,9 +116,9 @@ def _choice(tag: str, table: dict[str, str]):
         if not text:
             return
         if text not in table:
-            allowed = ", ".join(f"'{key}'" for key in table)
+            allowed = ", ".join(quoted(key) for key in table)
             settings.refusals.append(
-                (child, f"'{text}' is not one of {allowed}"))
+                (child, f"{quoted(text)} is not one of {allowed}"))
             return
         settings.elements.append(_leaf(tag, table[text]))
     return handle
@@ -137,7 +138,7 @@ def _rtos_type(settings: LaunchSettings, child: etree._Element):
         return
     if text not in ("Soft RT", "Hard RT"):
         settings.refusals.append(
-            (child, f"'{text}' is not 'no', 'Soft RT' or 'Hard RT'"))
+            (child, f"{quoted(text)} is not 'no', 'Soft RT' or 'Hard RT'"))
         return
     settings.rt = True
     settings.lapic_passthrough = text == "Hard RT"
@@ -149,7 +150,7 @@ def _mem_size(settings: LaunchSettings, child: etree._Element):
         return
     if not is_decimal(text) or int(text) == 0:
         settings.refusals.append(
-            (child, f"'{text}' is not a whole number of MB"))
+            (child, f"{quoted(text)} is not a whole number of MB"))
         return
     memory = etree.Element("memory")
     memory.append(_leaf("size", str(int(text))))
@@ -163,7 +164,7 @@ def _cpu_affinity(settings: LaunchSettings, child: etree._Element):
             continue
         if pcpu.tag != "pcpu_id" or not is_decimal(text):
             settings.refusals.append(
-                (pcpu, f"'{text}' is not a pCPU id"))
+                (pcpu, f"{quoted(text)} is not a pCPU id"))
             continue
         settings.pcpu_ids.append(text)
 
@@ -183,7 +184,7 @@ def _console_vuart(settings: LaunchSettings, child: etree._Element):
         settings.pci_console = True
         return
     settings.refusals.append(
-        (child, f"'{text}' is not 'Enable' or 'Disable'"))
+        (child, f"{quoted(text)} is not 'Enable' or 'Disable'"))
 
 
 def _no_value(*allowed: str, reason: str):
@@ -219,7 +220,7 @@ def _network(text: str):
     fields = [part.strip() for part in text.split(",")]
     name, options = fields[0], fields[1:]
     if not _TAP.fullmatch(name):
-        return None, (f"tap name '{name}' has characters v3 does not "
+        return None, (f"tap name {quoted(name)} has characters v3 does not "
                       "allow (letters, digits, '_', '-')")
     if any(option != "vhost" for option in options):
         return None, ("only 'tap[,vhost]' converts: v3 derives MAC "

@@ -22,7 +22,7 @@ from .errors import AcrnShmError, InputError, UsageError, located
 from .loader import Loaded, from_document, load
 from .model import Board, LaunchConfig, Scenario, Suppression
 from .rules import RULES, Finding, TextFix
-from .xmlio import Document, read_bytes, root_name
+from .xmlio import Document, open_input, read_bytes, root_name
 
 _BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
                   b"<BASE_BOARD_INFO")
@@ -363,7 +363,9 @@ def find_board_beside(scenario_path: str,
 
     Tries ``<board>.xml`` (from a legacy scenario's ``board`` attribute)
     and ``<folder name>.xml`` first, then any XML whose first kilobytes
-    hold a board section such as ``<BIOS_INFO>``.
+    hold a board section such as ``<BIOS_INFO>``. Only regular files
+    are read; anything else named ``*.xml`` there (a FIFO, a socket, a
+    device, a folder) is passed over without being opened.
     """
     folder = os.path.dirname(scenario_path) or "."
     preferred = []
@@ -402,10 +404,17 @@ def is_acrn_xml(path: str) -> bool:
 
 
 def _looks_like_board(path: str) -> bool:
+    # Only a regular file is opened (a FIFO beside the scenario would
+    # block the read for good) and only its first 8 KiB are read.
     try:
-        with open(path, "rb") as stream:
-            head = stream.read(8192)
+        fd = open_input(path)
+    except InputError:
+        return False
+    try:
+        head = os.read(fd, 8192)
     except OSError:
         return False
+    finally:
+        os.close(fd)
     return b"<acrn-config" in head and any(
         marker in head for marker in _BOARD_MARKERS)

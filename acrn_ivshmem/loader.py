@@ -13,7 +13,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from . import vocabulary
-from .errors import InputError, located
+from .errors import InputError, located, shortened
 from .model import (
     Bdf, Board, DeviceModelSettings, ElementNote, GpuDisplay, LaunchConfig,
     LaunchVm, LegacyText, Member, Region, Scenario, Suppression, Value,
@@ -65,7 +65,7 @@ def kind_of(document: Document) -> str:
         loc = document.loc(root)
         raise InputError(located(
             document.path, loc.line, loc.column,
-            f"root element is <{root.tag}>; expected <acrn-config> "
+            f"root element is <{shortened(root.tag)}>; expected <acrn-config> "
             "(an ACRN board, scenario or launch XML)"))
     children = {child.tag for child in root if isinstance(child.tag, str)}
     if "user_vm" in children or "uos" in children or (

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+from .errors import quoted, shortened
 from .xmlio import Loc
 
 __all__ = [
@@ -126,8 +127,8 @@ class Vm:
     def label(self) -> str:
         """How messages name the VM."""
         if self.name:
-            return f"'{self.name}'"
-        return f"id {self.id_text}"
+            return quoted(self.name)
+        return f"id {shortened(self.id_text)}"
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class Region:
     @property
     def label(self) -> str:
         """How messages name the region."""
-        return f"'{self.name.text}'" if self.name else "(unnamed)"
+        return quoted(self.name.text) if self.name else "(unnamed)"
 
     @property
     def id_number(self) -> int | None:

@@ -14,7 +14,7 @@ import re
 
 from .errors import InputError
 from .model import LaunchScript, ScriptIvshmem
-from .xmlio import Loc
+from .xmlio import Loc, read_input
 
 __all__ = ["parse_script", "read_script"]
 
@@ -36,15 +36,7 @@ _PREFIX = re.compile(r"(hv|dm):/(.*)")
 
 def read_script(path: str) -> LaunchScript:
     """Read the launch script at ``path`` (InputError when unreadable)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SCRIPT_BYTES + 1)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: "
-                         f"{error.strerror or error}") from None
-    if len(data) > MAX_SCRIPT_BYTES:
-        raise InputError(f"{path}: larger than {MAX_SCRIPT_BYTES} bytes; "
-                         "not a launch script")
+    data = read_input(path, MAX_SCRIPT_BYTES)
     if b"\0" in data:
         raise InputError(f"{path}:1: contains NUL bytes; not a launch "
                          "script")

@@ -82,7 +82,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .errors import InputError, UsageError, escaped, located
+from .errors import (
+    InputError, UsageError, escaped, located, quoted, shortened,
+)
 from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
@@ -533,14 +535,15 @@ class _Upgrader:
             loc = self.doc.loc(element)
             id_text = (element.get("id") or "").strip()
             if not is_decimal(id_text):
-                raise self.fail(loc, f"<vm> has id '{id_text}'; a decimal "
-                                "id is needed")
+                raise self.fail(loc, f"<vm> has id {quoted(id_text)}; a "
+                                "decimal id is needed")
             vm_id = int(id_text)
             vm_type = _text(element.find("vm_type"))
             kind = LEGACY_VM_TYPES.get(vm_type)
             if kind is None:
                 raise self.fail(loc, f"VM id {vm_id} has vm_type "
-                                f"'{vm_type}', which has no v3 load_order")
+                                f"{quoted(vm_type)}, which has no v3 "
+                                "load_order")
             name_element = element.find("name")
             name = _text(name_element)
             if not name:
@@ -551,8 +554,8 @@ class _Upgrader:
             if not VM_NAME.fullmatch(name):
                 raise self.fail(
                     self.doc.loc(name_element),
-                    f"VM id {vm_id} is named '{name}', which v3 does not "
-                    "accept: give it a valid <name> first (1-15 letters, "
+                    f"VM id {vm_id} is named {quoted(name)}, which v3 does "
+                    "not accept: give it a valid <name> first (1-15 letters, "
                     "digits, '_' or '-')")
             if vm_id in (info.id for info in self.vms):
                 raise self.fail(loc, f"VM id {vm_id} is used twice")
@@ -560,7 +563,7 @@ class _Upgrader:
                 raise self.fail(
                     self.doc.loc(name_element),
                     f"VM ids {seen[name].id} and {vm_id} are both named "
-                    f"'{name}'; v3 needs unique names: rename one first")
+                    f"{quoted(name)}; v3 needs unique names: rename one first")
             info = _VmInfo(vm_id, name, kind, is_legacy_rt(element),
                            element)
             seen[name] = info
@@ -586,7 +589,7 @@ class _Upgrader:
         if enabled_element is not None and enabled not in ("y", "n"):
             raise self.fail(
                 self.doc.text_loc(enabled_element),
-                f"IVSHMEM_ENABLED is '{enabled}'; it must be 'y' or 'n'")
+                f"IVSHMEM_ENABLED is {quoted(enabled)}; it must be 'y' or 'n'")
         for element in elements:
             if len(element):
                 raise self.fail(
@@ -606,8 +609,8 @@ class _Upgrader:
         for region in self.regions.values():
             if len(region.members) < 2:
                 raise UsageError(f"{region.where}: " + escaped(
-                    f"Device Model region '{region.name}' "
-                    f"is used by VM '{region.members[0].vm.name}' only; "
+                    f"Device Model region {quoted(region.name)} "
+                    f"is used by VM {quoted(region.members[0].vm.name)} only; "
                     "v3 regions need at least two VMs: give the launch "
                     "XML of the other VM too"))
         hv_regions = [region for region in self.regions.values()
@@ -615,22 +618,22 @@ class _Upgrader:
         if len(hv_regions) > MAX_HV_REGIONS:
             extra = hv_regions[MAX_HV_REGIONS]
             raise UsageError(
-                f"{extra.where}: region '{extra.name}' is hypervisor "
+                f"{extra.where}: region {quoted(extra.name)} is hypervisor "
                 f"region number {MAX_HV_REGIONS + 1}; ACRN allows at "
                 f"most {MAX_HV_REGIONS}")
 
     def _ivshmem_disabled(self, enabled_element, enabled, elements):
-        state = (f"IVSHMEM_ENABLED is '{enabled}'" if enabled_element
+        state = (f"IVSHMEM_ENABLED is {quoted(enabled)}" if enabled_element
                  is not None else "IVSHMEM_ENABLED is missing (so 'n')")
         if enabled_element is not None:
             self.note(enabled_element,
-                      f"IVSHMEM_ENABLED ('{enabled}') dropped: ACRN v3 has "
-                      "no switch; no region is carried over, so IVSHMEM "
+                      f"IVSHMEM_ENABLED ({quoted(enabled)}) dropped: ACRN v3 "
+                      "has no switch; no region is carried over, so IVSHMEM "
                       "stays off")
         for element in elements:
             name = (element.text or "").split(",")[0].strip()
             name = name[4:] if name[:4] in _PROVIDERS else name
-            self.note(element, f"{state}: region '{name}' not carried "
+            self.note(element, f"{state}: region {quoted(name)} not carried "
                       "over (ACRN would ignore it)")
         for index, launch in enumerate(self.launches, start=1):
             for lvm in launch_from(launch).vms:
@@ -638,7 +641,7 @@ class _Upgrader:
                     self.launch_note(
                         index, launch, value.loc.line,
                         f"{state}: launch shm_region "
-                        f"'{_shown(value.text)}' not carried over (ACRN "
+                        f"{quoted(_shown(value.text))} not carried over (ACRN "
                         "would ignore it)")
 
     def _legacy_region(self, element: etree._Element):
@@ -652,8 +655,8 @@ class _Upgrader:
             example = ("; write it as '<hv:/ or dm:/><name>, <size in MB>, "
                        "<VM id>:<VM id>[:...]', e.g. 'hv:/shm_region_0, 2, "
                        "0:2'") if syntax else ""
-            return self.fail(loc, f"cannot convert IVSHMEM_REGION '{raw}': "
-                             f"{reason}{example}")
+            return self.fail(loc, "cannot convert IVSHMEM_REGION "
+                             f"{quoted(raw)}: {reason}{example}")
 
         if len(fields) != 3:
             raise bad(f"it has {len(fields)} comma-separated field"
@@ -667,11 +670,11 @@ class _Upgrader:
         if not name:
             raise bad("the name after the prefix is empty")
         if not is_decimal(size_field.text):
-            raise bad(f"size '{size_field.text}' is not a decimal number "
-                      "of MB")
+            raise bad(f"size {quoted(size_field.text)} is not a decimal "
+                      "number of MB")
         parts = [part.strip() for part in ids_field.text.split(":")]
         if len(parts) < 2 or not all(is_decimal(part) for part in parts):
-            raise bad(f"VM ids '{ids_field.text}' must be two or more "
+            raise bad(f"VM ids {quoted(ids_field.text)} must be two or more "
                       "decimal ids separated by ':'")
         self._check_name_size(name, int(size_field.text),
                               lambda reason: bad(reason, syntax=False))
@@ -686,13 +689,13 @@ class _Upgrader:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
             if provider == DEVICE_MODEL and vm.kind is not _POST:
                 raise bad(
-                    f"VM id {vm.id} ('{vm.name}') is {vm.kind.value}, but "
-                    "v3 Device Model regions serve post-launched VMs only: "
-                    "use 'hv:/' or remove the VM", syntax=False)
+                    f"VM id {vm.id} ({quoted(vm.name)}) is {vm.kind.value}, "
+                    "but v3 Device Model regions serve post-launched VMs "
+                    "only: use 'hv:/' or remove the VM", syntax=False)
             vms.append(vm)
         if name in self.regions:
-            raise bad(f"the name '{name}' is already used by the region at "
-                      f"{self.regions[name].where}; v3 needs unique names",
+            raise bad(f"the name {quoted(name)} is already used by the region "
+                      f"at {self.regions[name].where}; v3 needs unique names",
                       syntax=False)
         region = _Region(name, provider, int(size_field.text),
                          where=f"{self.path}:{loc.line}:{loc.column}")
@@ -703,7 +706,7 @@ class _Upgrader:
 
     def _check_name_size(self, name: str, size: int, bad):
         if not REGION_NAME.fullmatch(name):
-            raise bad(f"region name '{name}' is not valid in v3 (1-27 "
+            raise bad(f"region name {quoted(name)} is not valid in v3 (1-27 "
                       "ASCII letters, digits or '_'): rename it first")
         if size not in SIZES:
             raise bad(f"size {size} MB is not one of "
@@ -715,8 +718,8 @@ class _Upgrader:
         if vbdf is None:
             raise UsageError(located(
                 path or self.path, loc.line, loc.column,
-                f"VM '{vm.name}' has no free PCI device number left for "
-                f"region '{region.name}'"))
+                f"VM {quoted(vm.name)} has no free PCI device number left for "
+                f"region {quoted(region.name)}"))
         return vbdf
 
     # ---- launch XMLs
@@ -740,8 +743,9 @@ class _Upgrader:
                     and model.scenario_name != scenario_name):
                 self.launch_note(
                     index, launch, line,
-                    f"launch XML is for scenario '{model.scenario_name}', "
-                    f"not '{scenario_name}'")
+                    "launch XML is for scenario "
+                    f"{quoted(model.scenario_name)}, "
+                    f"not {quoted(scenario_name)}")
             elements = [element for element in launch.root
                         if element.tag in ("user_vm", "uos")]
             for element, lvm in zip(elements, model.vms):
@@ -765,7 +769,7 @@ class _Upgrader:
             other = self.launch_settings[vm.id][0]
             raise UsageError(located(
                 launch.path, lvm.loc.line, lvm.loc.column,
-                f"VM '{vm.name}' also has launch settings in "
+                f"VM {quoted(vm.name)} also has launch settings in "
                 f"{other.path}; give one launch XML per VM"))
         self.launch_settings[vm.id] = (launch, settings)
         vm.rt = vm.rt or settings.rt
@@ -789,7 +793,8 @@ class _Upgrader:
                 if region.has(vm) and region.name not in names:
                     self.launch_note(
                         index, launch, lvm.loc.line,
-                        f"VM '{vm.name}' shares region '{region.name}' in "
+                        f"VM {quoted(vm.name)} shares region "
+                        f"{quoted(region.name)} in "
                         "the scenario but has no shm_region for it here; "
                         "v3 launch scripts add the device anyway")
 
@@ -808,7 +813,7 @@ class _Upgrader:
                 if not required:
                     return None
                 raise UsageError(where + escaped(
-                    f"user_vm {lvm.id_text} is '{lvm.vm_name}', "
+                    f"user_vm {lvm.id_text} is {quoted(lvm.vm_name)}, "
                     f"which is not a VM of {self.path}"))
         else:
             service = next((vm for vm in self.vms if vm.kind is _SOS),
@@ -828,7 +833,7 @@ class _Upgrader:
             if not required:
                 return None
             raise UsageError(where + escaped(
-                f"launch VM '{vm.name}' is {vm.kind.value} in "
+                f"launch VM {quoted(vm.name)} is {vm.kind.value} in "
                 f"{self.path}; launch XMLs are for post-launched VMs"))
         return vm
 
@@ -842,7 +847,8 @@ class _Upgrader:
                        "'hv:/<name>,<size in MB>'") if syntax else ""
             return UsageError(located(
                 launch.path, loc.line, loc.column,
-                f"cannot convert shm_region '{raw}' of VM '{vm.name}': "
+                f"cannot convert shm_region {quoted(raw)} of VM "
+                f"{quoted(vm.name)}: "
                 f"{reason}{example}"))
 
         prefix = raw[:4]
@@ -853,18 +859,19 @@ class _Upgrader:
             raise bad("it needs a name and a size, separated by one comma")
         name, size_text = fields
         if not is_decimal(size_text):
-            raise bad(f"size '{size_text}' is not a decimal number of MB")
+            raise bad(f"size {quoted(size_text)} is not a decimal number "
+                      "of MB")
         size = int(size_text)
         self._check_name_size(name, size,
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         region = self.regions.get(name)
         if region is not None and region.provider != provider:
-            raise bad(f"region '{name}' is a {region.provider} region at "
-                      f"{region.where}; v3 needs unique names: rename one",
+            raise bad(f"region {quoted(name)} is a {region.provider} region "
+                      f"at {region.where}; v3 needs unique names: rename one",
                       syntax=False)
         if region is not None and region.size != size:
-            raise bad(f"region '{name}' has {region.size} MB at "
+            raise bad(f"region {quoted(name)} has {region.size} MB at "
                       f"{region.where}; acrn-dm needs the same size",
                       syntax=False)
         if region is not None and region.has(vm):
@@ -873,13 +880,14 @@ class _Upgrader:
             origin = "the scenario" if source == "scenario" else source
             self.launch_note(
                 index, launch, loc.line,
-                f"shm_region '{raw}' of VM '{vm.name}' is already in "
-                f"{origin}; not duplicated")
+                f"shm_region {quoted(raw)} of VM {quoted(vm.name)} is already "
+                f"in {origin}; not duplicated")
             return name
         if provider == HYPERVISOR:
             raise bad(f"the scenario does not share hypervisor region "
-                      f"'{name}' with VM id {vm.id}, so ACRN v2.7 rejects "
-                      "it: add the VM to the scenario's IVSHMEM_REGION "
+                      f"{quoted(name)} with VM id {vm.id}, so ACRN v2.7 "
+                      "rejects it: add the VM to the scenario's "
+                      "IVSHMEM_REGION "
                       "first", syntax=False)
         if region is None:
             region = _Region(name, DEVICE_MODEL, size,
@@ -941,11 +949,11 @@ class _Upgrader:
                 kind_text = _text(element.find("type"))
                 port = _COM_PORTS.get(base.removeprefix("SERVICE_VM_"))
                 if kind_text not in ("", "VUART_LEGACY_PIO"):
-                    self.refuse(element, f"type '{kind_text}' is not "
+                    self.refuse(element, f"type {quoted(kind_text)} is not "
                                 "VUART_LEGACY_PIO")
                     continue
                 if port is None:
-                    self.refuse(element, f"base '{base}' has no v3 "
+                    self.refuse(element, f"base {quoted(base)} has no v3 "
                                 "equivalent (v3 knows COM1-COM4 only)")
                     continue
                 if uart_id == "0":
@@ -956,8 +964,8 @@ class _Upgrader:
                 if base in ("", "INVALID_PCI_BASE"):
                     continue
                 if base != "PCI_VUART":
-                    self.refuse(element, f"base '{base}' is not PCI_VUART "
-                                "or INVALID_PCI_BASE")
+                    self.refuse(element, f"base {quoted(base)} is not "
+                                "PCI_VUART or INVALID_PCI_BASE")
                     continue
                 if element.tag == "console_vuart":
                     consoles.append((element, "PCI"))
@@ -1010,7 +1018,7 @@ class _Upgrader:
                                 "hv/FEATURES/RDT/MBA_DELAY"):
                 same = old.findall(child.tag)
                 if child is same[0] and not self.rdt_enabled:
-                    values = [f"'{_text(node)}'" for node in same
+                    values = [f"{quoted(_text(node))}" for node in same
                               if _text(node)]
                     if values:
                         self.note(child, (
@@ -1020,8 +1028,7 @@ class _Upgrader:
             elif child_path == "hv/FEATURES/RDT" and self.rdt_enabled:
                 self.refuse(child, "RDT_ENABLED is 'y': ACRN v3 allocates "
                             "caches with CACHE_REGION, which acrn-shm "
-                            "does not convert (CLOS_MASK, MBA_DELAY, "
-                            "vm/clos)")
+                            "does not convert (CLOS_MASK, MBA_DELAY, vm/clos)")
             elif child_path in _HV_CONTAINERS:
                 container = _sub(new, child.tag)
                 self._hv_children(child, container, child_path, new_hv)
@@ -1038,7 +1045,7 @@ class _Upgrader:
         if not value:
             return
         if value not in values:
-            self.refuse(child, f"value '{value}' is not 'y' or 'n'")
+            self.refuse(child, f"value {quoted(value)} is not 'y' or 'n'")
             return
         element = etree.Element(target.rsplit("/", 1)[1])
         element.text = values[value]
@@ -1132,7 +1139,7 @@ class _Upgrader:
             else:
                 self.refuse(info.element, "its launch XML enables a PCI "
                             "console vUART but the scenario already "
-                            f"gives it '{console.text}'; v3 has one "
+                            f"gives it {quoted(console.text)}; v3 has one "
                             "console per VM")
 
     def _copy_vm(self, info: _VmInfo, child, new):
@@ -1169,7 +1176,7 @@ class _Upgrader:
                 continue
             mapped = GUEST_FLAGS.get(text)
             if mapped is None:
-                self.refuse(flag, f"unknown guest flag '{text}'")
+                self.refuse(flag, f"unknown guest flag {quoted(text)}")
                 continue
             element, kinds = mapped
             if info.kind not in kinds:
@@ -1230,7 +1237,7 @@ class _Upgrader:
             if start_tag == "start_hpa2" and not (start or size):
                 continue
             if not start or not size or size % _MIB:
-                shown = [f"{tag} '{values[tag]}'" if values.get(tag)
+                shown = [f"{tag} {quoted(values[tag])}" if values.get(tag)
                          else f"no {tag}" for tag in (start_tag, size_tag)]
                 self.refuse(child, f"{shown[0]} and {shown[1]} are not a "
                             "start address and a whole number of MB")
@@ -1290,7 +1297,7 @@ class _Upgrader:
             self.consumed.add(private)
         bootargs = " ".join(parts)
         _sub(os_config, "bootargs", bootargs)
-        self.note(node, f"Service VM bootargs written as '{bootargs}': "
+        self.note(node, f"Service VM bootargs written as {quoted(bootargs)}: "
                   "ACRN v2.7 built them from board_private/rootfs, "
                   "SERIAL_CONSOLE and board_private/bootargs")
 
@@ -1323,9 +1330,9 @@ def _xpath(element: etree._Element) -> str:
     steps = []
     node = element
     while node is not None and node.getparent() is not None:
-        step = node.tag
+        step = shortened(node.tag)
         if node.get("id") is not None:
-            step += f"[@id='{node.get('id')}']"
+            step += f"[@id={quoted(node.get('id'))}]"
         else:
             parent = node.getparent()
             same = [sibling for sibling in parent if sibling.tag == node.tag]
@@ -1381,19 +1388,20 @@ class _Merge:
                 loc = existing[row.region].loc
                 raise UsageError(located(
                     path, loc.line, loc.column,
-                    f"region '{row.region}' already exists here; remove "
+                    f"region {quoted(row.region)} already exists here; remove "
                     "or rename it before merging"))
             vm = model.vm_named(row.vm_name)
             if vm is None:
                 raise UsageError(located(
                     path, None, None,
-                    f"region '{row.region}' needs VM '{row.vm_name}', "
+                    f"region {quoted(row.region)} needs VM "
+                    f"{quoted(row.vm_name)}, "
                     "which is not a VM of this scenario"))
             if row.provider == DEVICE_MODEL and vm.kind is not _POST:
                 raise UsageError(located(
                     path, vm.loc.line, vm.loc.column,
-                    f"Device Model region '{row.region}' needs VM "
-                    f"'{row.vm_name}', which is {vm.kind.value} here"))
+                    f"Device Model region {quoted(row.region)} needs VM "
+                    f"{quoted(row.vm_name)}, which is {vm.kind.value} here"))
             taken = used.setdefault(row.vm_name, set())
             bdf = parse_vbdf(row.vbdf)
             vbdf = row.vbdf
@@ -1404,8 +1412,8 @@ class _Merge:
                 if device is None:
                     raise UsageError(located(
                         path, None, None,
-                        f"VM '{row.vm_name}' has no free PCI device "
-                        f"number left for region '{row.region}'"))
+                        f"VM {quoted(row.vm_name)} has no free PCI device "
+                        f"number left for region {quoted(row.region)}"))
                 vbdf = str(Bdf(0, device, 0))
             taken.add(parse_vbdf(vbdf).device)
             rows.append(Assignment(row.region, row.provider, row.size,

@@ -13,18 +13,20 @@ import codecs
 import contextlib
 import errno
 import fcntl
+import grp
 import os
+import pwd
 import re
-import signal
 import stat
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 from xml.parsers import expat
 
 from lxml import etree
 
-from .errors import ConcurrentEditError, InputError, UsageError, located
+from .errors import ConcurrentEditError, InputError, located, quoted
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
@@ -139,29 +141,9 @@ class Document:
 
 
 def read_bytes(path: str) -> bytes:
-    """Read ``path`` with a size cap; problems become :class:`InputError`."""
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise InputError(located(path, None, None, "no such file")) from None
-    except OSError as exc:
-        raise InputError(
-            located(path, None, None, f"cannot read: {exc.strerror}")
-        ) from None
-    if os.path.isdir(path):
-        raise InputError(
-            located(path, None, None, "is a folder, not an XML file"))
-    if size > MAX_BYTES:
-        raise InputError(located(
-            path, None, None,
-            f"file is {size} bytes; the limit is {MAX_BYTES} bytes"))
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(
-            located(path, None, None, f"cannot read: {exc.strerror}")
-        ) from None
+    """Read the XML file at ``path``: :func:`read_input` with
+    :data:`MAX_BYTES`."""
+    return read_input(path, MAX_BYTES)
 
 
 def parse_file(path: str) -> Document:
@@ -211,7 +193,7 @@ def source_encoding(data: bytes) -> str:
         "".encode(codec)
         b"<".decode(codec, "replace")
     except (LookupError, UnicodeError):
-        raise InputError(f"unsupported encoding {name!r}") from None
+        raise InputError(f"unsupported encoding {quoted(name)}") from None
     return codec
 
 
@@ -442,23 +424,120 @@ def _parse_tree(data: bytes, path: str) -> etree._Element:
     return root
 
 
+# --- Reading input files --------------------------------------------------
+
+# What a file that is not a regular one is, for messages.
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def read_input(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit``.
+
+    Every file acrn-shm reads goes through :func:`open_input`, so a
+    FIFO, socket, device or folder is refused at once instead of
+    blocking a read. Problems become a one-line :class:`InputError`
+    naming the file: missing, a symbolic link loop, not a regular file,
+    bigger than ``limit`` bytes, unreadable.
+    """
+    fd = open_input(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size <= limit:
+            data = _read_up_to(fd, limit + 1)
+            size = len(data)
+    except OSError as exc:
+        raise InputError(located(path, None, None,
+                                 f"cannot read: {_reason(exc)}")) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise InputError(located(
+            path, None, None,
+            f"file is {size} bytes; the limit is {limit} bytes"))
+    return data
+
+
+def open_input(path: str) -> int:
+    """A read-only descriptor of the regular file at ``path``.
+
+    A symbolic link is followed. Anything but a regular file (FIFO,
+    socket, device, folder) is refused from its status before it is
+    opened, so that opening it can neither block nor touch a device;
+    the descriptor is opened with ``O_NONBLOCK`` and checked again, in
+    case the name was swapped meanwhile. Raises :class:`InputError`
+    (one line naming ``path``).
+    """
+    return _open_regular(path, path, follow=True)
+
+
+def _open_regular(path: str, shown: str, follow: bool) -> int:
+    # ``shown`` names the file in messages (the user's name for it).
+    try:
+        info = os.stat(path, follow_symlinks=follow)
+    except OSError as exc:
+        raise InputError(located(shown, None, None,
+                                 _open_problem(path, exc))) from None
+    _require_regular(shown, info.st_mode)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags if follow else flags | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise InputError(located(shown, None, None,
+                                 _open_problem(path, exc))) from None
+    try:
+        _require_regular(shown, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_problem(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        if os.path.islink(path):
+            return "is a symbolic link to a missing file"
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link loop (or too many links in a row)"
+    return f"cannot read: {_reason(exc)}"
+
+
+def _require_regular(path: str, mode: int, suffix: str = "") -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)),
+                "a special file")
+    what = "a file" if kind == "a folder" else "a regular file"
+    raise InputError(located(path, None, None,
+                             f"is {kind}, not {what}{suffix}"))
+
+
+def _read_up_to(fd: int, size: int) -> bytes:
+    pieces = []
+    while size > 0:
+        piece = os.read(fd, min(size, 1 << 20))
+        if not piece:
+            break
+        pieces.append(piece)
+        size -= len(piece)
+    return b"".join(pieces)
+
+
 # --- Crash-safe, concurrency-safe writing --------------------------------
 
-#: Test-only fault hook: seconds to sleep between writing the temporary
-#: file and renaming it over the target, so tests can kill a writer in
-#: that window. Never set it in normal use.
-TEST_WRITE_DELAY_ENV = "ACRN_SHM_TEST_WRITE_DELAY"
+#: Tests only, never set in normal use: a function that
+#: :func:`save_atomic` calls with each step's number (see there), so
+#: that a test can kill or delay the writer at that step. While it is
+#: set, the temporary file is written in :data:`TEST_CHUNKS` pieces,
+#: one step each.
+step_hook: Callable[[int], None] | None = None
 
-#: Test-only fault hook: a step number; :func:`save_atomic` kills its
-#: own process with SIGKILL at that step. Never set it in normal use.
-TEST_CRASH_AT_ENV = "ACRN_SHM_TEST_CRASH_AT"
-
-#: Pieces :func:`save_atomic` writes the temporary file in when
-#: ``ACRN_SHM_TEST_CRASH_AT`` is set (one step each).
-TEST_CRASH_CHUNKS = 200
-
-#: Suffix of the lock file ``.<name>.acrn-shm.lock`` beside an edited file.
-LOCK_SUFFIX = ".acrn-shm.lock"
+#: Pieces :func:`save_atomic` writes the temporary file in while
+#: :data:`step_hook` is set.
+TEST_CHUNKS = 200
 
 #: Suffix of the temporary files ``.<name>.<8 hex digits>.tmp`` written
 #: by :func:`save_atomic`. A writer killed before its rename leaves one
@@ -468,71 +547,157 @@ TEMP_SUFFIX = ".tmp"
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.05
 
+# The locks this thread holds, by the real path of the locked file:
+# the descriptors whose flock makes the lock (see locked()).
+_held = threading.local()
 
-def lock_path(path: str) -> str:
-    """The lock file used by :func:`locked` for ``path``.
 
-    Symbolic links are resolved first, so every name of one file shares
-    one lock, kept beside the real file.
-    """
-    folder, name = os.path.split(os.path.realpath(path))
-    return os.path.join(folder, f".{name}{LOCK_SUFFIX}")
+def _held_locks() -> dict[str, list[int]]:
+    if not hasattr(_held, "locks"):
+        _held.locks = {}
+    return _held.locks
 
 
 @contextlib.contextmanager
 def locked(path: str, timeout: float = 10.0) -> Iterator[None]:
     """Exclusive advisory lock for editing ``path``; yields nothing.
 
-    Takes ``fcntl.flock`` on the lock file ``.<name>.acrn-shm.lock``
-    beside the (symlink-resolved) file, creating it with mode 0o600 if
-    missing. The lock file is never deleted: another process may be
-    waiting on it. Waits up to ``timeout`` seconds, polling, then raises
-    :class:`ConcurrentEditError`. The kernel drops the lock when the
-    process exits, even when it is killed. Not re-entrant: locking the
+    Takes ``fcntl.flock`` on the file itself (symbolic links resolved),
+    opened read-only: no lock file is made, so nothing stays beside the
+    file, and a lock never outlives its holder (the kernel drops it when
+    the process ends, even when it is killed) or keeps another user out
+    for good. Anything but a regular file is refused before any lock
+    (:func:`open_input`). :func:`save_atomic` replaces the file by a new
+    one (a new inode): inside this block it keeps its flock on the new
+    file until the block ends, and a waiter that wakes up on the old
+    file sees that the name now means another file and locks that.
+
+    Waits up to ``timeout`` seconds, polling, then raises
+    :class:`ConcurrentEditError` naming the holding process and its
+    user where ``/proc/locks`` tells them. Not re-entrant: locking the
     same file twice, even in one process, waits for the first lock.
     Only processes that use this lock are kept out; plain editors are
     not (:func:`save_atomic` notices their changes instead). Once it
     holds the lock, removes the temporary files of ``path`` that killed
     writers left behind (those no live writer holds).
     """
-    lock_file = lock_path(path)
+    fd, target = _lock(path, timeout)
+    fds = [fd]
+    held = _held_locks()
+    held[target] = fds
     try:
-        # O_NOFOLLOW: never create or lock a file a planted link points to.
-        fd = os.open(lock_file,
-                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-    except OSError as exc:
-        raise InputError(located(
-            path, None, None,
-            f"cannot open lock file {os.path.basename(lock_file)}: "
-            f"{_reason(exc)}")) from None
-    try:
-        deadline = time.monotonic() + timeout
-        pause = _POLL_FIRST
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    # For example ENOLCK on a network file system.
-                    raise InputError(located(
-                        path, None, None,
-                        f"cannot lock {os.path.basename(lock_file)}: "
-                        f"{_reason(exc)}")) from None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ConcurrentEditError(located(
-                        path, None, None,
-                        "another acrn-shm edit holds the lock; try again"
-                    )) from None
-                time.sleep(min(pause, remaining))
-                pause = min(pause * 2, _POLL_MAX)
         _remove_stale_temps(path)
         yield
     finally:
-        # Closing the only descriptor releases the lock.
+        del held[target]
+        # Closing the descriptors releases the lock.
+        for fd in fds:
+            os.close(fd)
+
+
+def _lock(path: str, timeout: float) -> tuple[int, str]:
+    # A descriptor of the file ``path`` names holding its flock, and
+    # the file's real path, which still names the file locked.
+    deadline = time.monotonic() + timeout
+    pause = _POLL_FIRST
+    while True:
+        fd = open_input(path)
+        target = os.path.realpath(path)
+        try:
+            while not _try_flock(path, fd):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    _give_up(path, fd)
+                    break
+                time.sleep(min(pause, remaining))
+                pause = min(pause * 2, _POLL_MAX)
+            if _names(target, fd):
+                return fd, target
+        except BaseException:
+            os.close(fd)
+            raise
+        # Replaced while this process waited: lock the file it names now.
         os.close(fd)
+
+
+def _try_flock(path: str, fd: int) -> bool:
+    # Whether this took the flock of ``fd``; False while another holds it.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return False
+        # For example ENOLCK on a network file system.
+        raise InputError(located(
+            path, None, None,
+            f"cannot lock it for editing: {_reason(exc)}")) from None
+    return True
+
+
+def _give_up(path: str, fd: int) -> None:
+    # Raises ConcurrentEditError naming the holder, unless the lock was
+    # released while the holder was looked up: then takes it, returns.
+    holder = ""
+    for _attempt in range(3):
+        holder = _holder(fd)
+        if holder:
+            break
+        if _try_flock(path, fd):
+            return
+    raise ConcurrentEditError(located(
+        path, None, None,
+        f"another acrn-shm edit holds the lock{holder}; try again"))
+
+
+def _names(path: str, fd: int) -> bool:
+    # Whether ``path`` still names the file open as ``fd``.
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _holder(fd: int) -> str:
+    # " (process N of user U)" for the process /proc/locks names as the
+    # holder of the flock on the file open as ``fd``; "" if unknown.
+    info = os.fstat(fd)
+    key = (f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:"
+           f"{info.st_ino}")
+    try:
+        with open("/proc/locks", encoding="ascii",
+                  errors="replace") as stream:
+            table = stream.read()
+    except OSError:
+        return ""
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF"; waiters
+        # have "->" after the number.
+        fields = line.split()
+        if (len(fields) > 5 and fields[1] == "FLOCK"
+                and fields[5] == key and fields[4].isdecimal()):
+            pid = int(fields[4])
+            try:
+                uid = os.stat(f"/proc/{pid}").st_uid
+            except OSError:
+                return ""
+            return f" (process {pid} of user {_user_name(uid)})"
+    return ""
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _temp_beside(path: str, folder: str, name: str) -> tuple[int, str]:
@@ -602,19 +767,23 @@ def _remove_stale_temps(path: str) -> None:
             os.close(fd)
 
 
-def save_new(path: str, data: bytes) -> None:
-    """Write a new file ``path`` atomically (mode 0o666 less the umask).
+def save_new(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write a new file ``path`` atomically, with ``mode`` (by default
+    0o666 less the umask).
 
-    Refuses to replace an existing file (use :func:`save_atomic`).
+    Refuses to replace an existing file or symbolic link (use
+    :func:`save_atomic`).
     """
     folder = os.path.dirname(os.path.abspath(path))
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, temp = _temp_beside(path, folder, os.path.basename(path))
     try:
         try:
             _write_all(fd, data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
+            os.fchmod(fd, mode)
             os.fsync(fd)
             # link() fails if the name exists, unlike rename().
             os.link(temp, path)
@@ -634,90 +803,93 @@ def save_new(path: str, data: bytes) -> None:
     _sync_folder(path, folder)
 
 
-def save_output(path: str, data: bytes) -> None:
+def save_output(path: str, data: bytes, new_mode: int | None = None
+                ) -> None:
     """Write an output file (a converted scenario, a launch script, a
-    picture): replace it atomically when it exists (:func:`save_atomic`,
-    its mode kept), else create it (:func:`save_new`)."""
-    if os.path.exists(path):
-        save_atomic(path, data, None)
-    else:
-        save_new(path, data)
+    picture).
+
+    A new file is created with ``new_mode`` (by default 0o666 less the
+    umask; see :func:`save_new`). An existing one is replaced
+    atomically as :func:`save_atomic` does, keeping its owner, group
+    and mode, but never through a symbolic link: a link at ``path`` is
+    refused, nothing written, and so is anything but a regular file.
+    """
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        save_new(path, data, new_mode)
+        return
+    except OSError as exc:
+        raise _not_written(path, "cannot read", exc) from None
+    # Not resolved: the final name itself is checked and replaced.
+    _replace(path, os.path.abspath(path), data, None)
 
 
 def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
     """Replace the file ``path`` with ``data`` atomically.
 
     Writes a temporary file ``.<name>.<8 hex digits>.tmp`` in the same
-    folder (holding a flock on it), flushes and fsyncs it, gives it the
-    original file's mode (and owner, where permitted), renames it over
-    the file with ``os.replace`` and fsyncs the folder. Readers and a
-    crash at any moment see either the old or the new bytes in full. A
-    symbolic link is followed: its target is replaced and the link kept.
-    Hard links to the old file keep the old bytes.
+    folder (holding a flock on it), gives it the owner, group and mode
+    the file has just then, fsyncs it, renames it over the file with
+    ``os.replace`` and fsyncs the folder. Readers and a crash at any
+    moment see either the old or the new bytes in full. A symbolic link
+    is followed: its target is replaced and the link kept. Hard links to
+    the old file keep the old bytes.
+
+    Refuses (:class:`InputError`, nothing written) a file that is not a
+    regular one, one the user may not write in place (write-protected,
+    say; :func:`os.access` decides, so root may), and one whose owner or
+    group the new file cannot be given (a user who may write a file of
+    another user: only root can give the new file back). Owner, group
+    and mode are read again just before the rename, so that a ``chmod``
+    or ``chown`` made meanwhile is kept.
 
     If ``expected`` is not None and the file's current bytes differ from
-    it, raises :class:`ConcurrentEditError` and writes nothing. Other
-    problems raise :class:`InputError`. The check is made before writing
-    and again just before the rename. On any error the temporary file
-    is removed; only a killed process leaves it behind, and the next
-    :func:`locked` on the file removes it. Call this inside
-    :func:`locked` so that concurrent edits do not interleave.
+    it, raises :class:`ConcurrentEditError` and writes nothing. The
+    check is made before writing and again just before the rename. On
+    any error the temporary file is removed; only a killed process
+    leaves it behind, and the next :func:`locked` on the file removes
+    it. Call this inside :func:`locked` so that concurrent edits do not
+    interleave; the lock then moves to the new file.
 
-    Test-only hooks (never set them in normal use):
-
-    * ``ACRN_SHM_TEST_WRITE_DELAY``: a number of seconds to sleep between
-      writing the temporary file and the rename, so tests can kill a
-      writer there.
-    * ``ACRN_SHM_TEST_CRASH_AT``: a step number N (1, 2, ...). The
-      temporary file is then written in :data:`TEST_CRASH_CHUNKS`
-      pieces, and the process kills itself with SIGKILL after step N
-      of: 1 start, 2 the file checked, 3 the temporary file created,
-      4 to 203 each piece written, 204 owner kept, 205 mode set, 206
-      fsync, 207 checked again, 208 renamed, 209 folder synced. A
-      larger N is never reached.
-
-    A bad value of either raises :class:`UsageError` before anything is
-    written.
+    The steps :data:`step_hook` sees: 1 start, 2 the file checked, 3
+    the temporary file created, 4 to 203 each piece written, 204 owner
+    and group given, 205 mode set, 206 fsync, 207 checked again, 208
+    renamed, 209 folder synced.
     """
-    crash = _CrashPoints()
-    crash.step()
-    target = os.path.realpath(path)
+    _replace(path, os.path.realpath(path), data, expected)
+
+
+def _replace(path: str, target: str, data: bytes,
+             expected: bytes | None) -> None:
+    # save_atomic and save_output: replace ``target`` (the file itself,
+    # never a symbolic link), named ``path`` in messages.
+    step = _Steps()
+    step()
     folder, name = os.path.split(target)
-    try:
-        info = os.stat(target)
-    except FileNotFoundError:
-        if expected is not None:
-            raise _changed(path) from None
-        raise InputError(located(
-            path, None, None, "no such file; nothing written")) from None
-    except OSError as exc:
-        raise _not_written(path, "cannot read", exc) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(located(
-            path, None, None, "not a regular file; nothing written"))
-    if expected is not None and _current(path, target, expected) != expected:
-        raise _changed(path)
-    delay = _test_write_delay()
-    crash.step()
+    _replaceable(path, target, expected)
+    step()
     fd, temp = _temp_beside(path, folder, name)
     try:
-        crash.step()
-        _write_data(fd, data, crash)
-        _keep_owner(fd, info)
-        crash.step()
+        step()
+        _write_data(fd, data, step)
+        info = _replaceable(path, target, None)
+        _give_owner(path, fd, info)
+        step()
         # After fchown, which may clear set-user-ID and similar bits.
         os.fchmod(fd, stat.S_IMODE(info.st_mode))
-        crash.step()
+        step()
         os.fsync(fd)
-        crash.step()
-        if delay:
-            time.sleep(delay)
+        step()
         # Check again just before the rename: the file may have been
-        # changed by another program while the temporary file was written.
-        if (expected is not None
-                and _current(path, target, expected) != expected):
-            raise _changed(path)
-        crash.step()
+        # changed by another program while the temporary file was
+        # written, or given another owner or mode.
+        now = _replaceable(path, target, expected)
+        if _kept(now) != _kept(info):
+            _give_owner(path, fd, now)
+            os.fchmod(fd, stat.S_IMODE(now.st_mode))
+            os.fsync(fd)
+        step()
         os.replace(temp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -727,46 +899,91 @@ def save_atomic(path: str, data: bytes, expected: bytes | None) -> None:
         if isinstance(exc, OSError):
             raise _not_written(path, "cannot write", exc) from None
         raise
-    # Closed only now: until the rename the flock marks the temporary
-    # file as a live writer's.
-    os.close(fd)
-    crash.step()
+    # Until the rename the flock marked the temporary file as a live
+    # writer's; now it locks the new file for the edit lock's holder.
+    lock = _held_locks().get(target)
+    if lock is not None:
+        lock.append(fd)
+    else:
+        os.close(fd)
+    step()
     _sync_folder(path, folder)
-    crash.step()
+    step()
 
 
-class _CrashPoints:
-    # The test-only ACRN_SHM_TEST_CRASH_AT hook of one save_atomic call:
-    # counts its steps and sends SIGKILL to the process at the chosen
-    # one. ``at`` is None (and step() does nothing) when it is not set.
+class _Steps:
+    # Counts the steps of one save and calls step_hook with each.
 
     def __init__(self) -> None:
         self.count = 0
-        self.at: int | None = None
-        value = os.environ.get(TEST_CRASH_AT_ENV, "").strip()
-        if not value:
-            return
-        if not (value.isascii() and value.isdecimal()) or int(value) < 1:
-            raise UsageError(located(
-                TEST_CRASH_AT_ENV, None, None,
-                f"not a step number (1, 2, ...): {value!r}"))
-        self.at = int(value)
+        self.hook = step_hook
 
-    def step(self) -> None:
+    def __call__(self) -> None:
         self.count += 1
-        if self.count == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.hook is not None:
+            self.hook(self.count)
 
 
-def _write_data(fd: int, data: bytes, crash: _CrashPoints) -> None:
-    if crash.at is None:
+def _write_data(fd: int, data: bytes, step: _Steps) -> None:
+    if step.hook is None:
         _write_all(fd, data)
         return
     size = len(data)
-    for index in range(TEST_CRASH_CHUNKS):
-        _write_all(fd, data[size * index // TEST_CRASH_CHUNKS:
-                            size * (index + 1) // TEST_CRASH_CHUNKS])
-        crash.step()
+    for index in range(TEST_CHUNKS):
+        _write_all(fd, data[size * index // TEST_CHUNKS:
+                            size * (index + 1) // TEST_CHUNKS])
+        step()
+
+
+def _replaceable(path: str, target: str,
+                 expected: bytes | None) -> os.stat_result:
+    # The status of ``target`` if it may be replaced; else raises.
+    try:
+        info = os.stat(target, follow_symlinks=False)
+    except FileNotFoundError:
+        if expected is not None:
+            raise _changed(path) from None
+        raise InputError(located(
+            path, None, None, "no such file; nothing written")) from None
+    except OSError as exc:
+        raise _not_written(path, "cannot read", exc) from None
+    _require_regular(path, info.st_mode, "; nothing written")
+    if not _writable(target):
+        raise InputError(located(
+            path, None, None,
+            f"is not writable for you (mode {stat.S_IMODE(info.st_mode):04o}"
+            f", owner {_user_name(info.st_uid)}); nothing written"))
+    if expected is not None and _current(path, target, expected) != expected:
+        raise _changed(path)
+    return info
+
+
+def _writable(path: str) -> bool:
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK, effective_ids=True)
+    return os.access(path, os.W_OK)  # pragma: no cover - not Linux
+
+
+def _kept(info: os.stat_result) -> tuple[int, int, int]:
+    # What a replacement keeps of the file it replaces.
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+def _give_owner(path: str, fd: int, info: os.stat_result) -> None:
+    # The new file belongs to its writer; give it the old file's owner
+    # and group. Only root may give a file away (others may choose one
+    # of their own groups): otherwise the edit would change the owner.
+    done = os.fstat(fd)
+    if (done.st_uid, done.st_gid) == (info.st_uid, info.st_gid):
+        return
+    try:
+        os.fchown(fd, info.st_uid, info.st_gid)
+    except PermissionError:
+        raise InputError(located(
+            path, None, None,
+            f"belongs to {_user_name(info.st_uid)}:"
+            f"{_group_name(info.st_gid)}, and a file you write cannot be "
+            "given to them; nothing written")) from None
 
 
 def _reason(exc: OSError) -> str:
@@ -787,42 +1004,23 @@ def _not_written(path: str, what: str, exc: OSError) -> InputError:
 def _current(path: str, target: str, expected: bytes) -> bytes:
     # One byte more than expected is enough to tell a longer file apart.
     try:
-        with open(target, "rb") as stream:
-            return stream.read(len(expected) + 1)
-    except FileNotFoundError:
-        raise _changed(path) from None
+        fd = _open_regular(target, path, follow=False)
+    except InputError:
+        if not os.path.lexists(target):
+            raise _changed(path) from None
+        raise
+    try:
+        return _read_up_to(fd, len(expected) + 1)
     except OSError as exc:
         raise _not_written(path, "cannot read", exc) from None
-
-
-def _test_write_delay() -> float:
-    value = os.environ.get(TEST_WRITE_DELAY_ENV, "").strip()
-    if not value:
-        return 0.0
-    try:
-        delay = float(value)
-    except ValueError:
-        delay = -1.0
-    if not delay >= 0:
-        raise UsageError(located(
-            TEST_WRITE_DELAY_ENV, None, None,
-            f"not a number of seconds: {value!r}"))
-    return delay
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _keep_owner(fd: int, info: os.stat_result) -> None:
-    # Matters when root edits a user's file; others may only change the
-    # group to one of their own, so a refusal is not an error.
-    done = os.fstat(fd)
-    if (done.st_uid, done.st_gid) != (info.st_uid, info.st_gid):
-        with contextlib.suppress(PermissionError):
-            os.fchown(fd, info.st_uid, info.st_gid)
 
 
 def _sync_folder(path: str, folder: str) -> None:

@@ -155,5 +155,4 @@ def test_no_header_needs_vm(tmp_path):
 def test_missing_script(tmp_path):
     result = check(tmp_path / "nope.sh", "--vm", "POST_STD_VM1")
     assert (result.returncode, result.stderr) == (
-        2, f"acrn-shm: error: {tmp_path / 'nope.sh'}: cannot read: No such "
-        "file or directory\n")
+        2, f"acrn-shm: error: {tmp_path / 'nope.sh'}: no such file\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,10 +151,14 @@ def test_twenty_concurrent_add_region_processes(workdir):
         out, err = proc.communicate(timeout=300)
         outcomes.append((proc.returncode, out, err))
     ok = [o for o in outcomes if o[0] == 0]
+    pids = {proc.pid for proc in procs}
     for status, _out, err in outcomes:
         if status:
-            assert err == ("acrn-shm: error: posts_v3.xml: another "
-                           "acrn-shm edit holds the lock; try again\n")
+            holder = re.fullmatch(
+                r"acrn-shm: error: posts_v3\.xml: another acrn-shm edit "
+                r"holds the lock \(process (\d+) of user \S+\); try "
+                r"again\n", err)
+            assert holder and int(holder[1]) in pids, err
     regions = json.loads(run(["regions", "posts_v3.xml", "-f", "json"],
                              workdir).stdout)
     assert len(regions) == len(ok) >= 1
@@ -167,13 +172,15 @@ def test_twenty_concurrent_add_region_processes(workdir):
 
 
 def test_file_changed_during_edit_is_not_overwritten(workdir):
-    # The delay hook holds the edit between write and rename; a plain
-    # editor changes the file meanwhile.
+    # A step hook holds the edit 1.5 s between write and rename (step
+    # 206 of xmlio.save_atomic); a plain editor changes the file then.
+    delayed = ("import sys, time; from acrn_ivshmem import cli, xmlio; "
+               "xmlio.step_hook = lambda step: step == 206 and "
+               "time.sleep(1.5); sys.argv[0] = 'acrn-shm'; cli.main()")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acrn_ivshmem", "add-region", "v3.xml",
+        [sys.executable, "-c", delayed, "add-region", "v3.xml",
          "--vms", "0,2"], cwd=workdir, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, ACRN_SHM_TEST_WRITE_DELAY="1.5"))
+        stderr=subprocess.PIPE, text=True)
     import time
 
     time.sleep(1.0)

@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from acrn_ivshmem import cli
+from acrn_ivshmem.errors import shortened
 from conftest import ACRN_DATA, run_acrn_shm
 from test_qemu import qemu_options
 
@@ -106,9 +107,9 @@ def acrn_shm(capsys, monkeypatch):
 
 
 def shown(text: str) -> str:
-    """``text`` as messages show it: control characters as ``\\xNN``."""
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]",
-                  lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` as messages show it: control characters as ``\\xNN``,
+    cut to 80 characters."""
+    return shortened(text)
 
 
 def scenario_with(folder: Path, old: str, new: str) -> Path:
@@ -151,7 +152,7 @@ def lint_refusal(path: Path, name: str) -> str:
             f"ISM207 [error] region name '{shown(name)}' contains "
             f"'{shown(bad.group())}'; only ASCII letters, digits and '_' "
             "are allowed\n"
-            f"    hint: e.g. '{re.sub(r'[^A-Za-z0-9_]', '_', name)}'\n")
+            f"    hint: e.g. '{shown(re.sub(r'[^A-Za-z0-9_]', '_', name))}'\n")
     size = len(name.encode())
     if size > 27:
         findings.append(

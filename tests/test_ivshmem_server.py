@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem.errors import AcrnShmError, UsageError
+from acrn_ivshmem.errors import AcrnShmError, UsageError, quoted
 from acrn_ivshmem.ivshmem_server import IvshmemServer
 
 MIB = 1024 * 1024
@@ -448,5 +448,5 @@ def test_socket_path_longer_than_107_bytes_is_refused(sock_dir):
     with pytest.raises(UsageError) as error:
         IvshmemServer(path, MIB, 1)
     assert str(error.value) == (
-        f"socket path '{path}' is {len(path)} bytes; Unix sockets allow "
-        "1 to 107")
+        f"socket path {quoted(path)} is {len(path)} bytes; Unix sockets "
+        "allow 1 to 107")

@@ -197,7 +197,7 @@ def test_missing_file_and_folder():
     assert str(caught.value) == "nothing_here.xml: no such file"
     with pytest.raises(InputError) as caught:
         parse_file(".")
-    assert str(caught.value) == ".: is a folder, not an XML file"
+    assert str(caught.value) == ".: is a folder, not a file"
 
 
 @pytest.mark.parametrize("data, message", [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-from ..errors import UsageError
+from ..errors import UsageError, quoted
 from ._finding import Finding, TextFix
 
 __all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
@@ -79,7 +79,8 @@ def get(code: str) -> ModuleType:
     """The rule module for ``code`` (case-insensitive), or UsageError."""
     rule = RULES.get(code.upper())
     if rule is None:
-        raise UsageError(f"unknown rule code '{code}'; see 'acrn-shm rules'")
+        raise UsageError(f"unknown rule code {quoted(code)}; see 'acrn-shm "
+                         "rules'")
     return rule
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from ..errors import quoted
 from ..model import Scenario, Value
 
 
@@ -30,7 +31,7 @@ def vbdf_uses(scenario: Scenario) -> Iterator[VbdfUse]:
         if endpoint.vm is None or endpoint.vbdf is None:
             continue
         uses.append(VbdfUse(endpoint.vm.text, endpoint.vbdf,
-                            f"vUART connection '{endpoint.connection}'",
+                            f"vUART connection {quoted(endpoint.connection)}",
                             None))
     # vUART endpoints first: a region member that takes a vUART's VBDF is
     # the later use, so findings land inside the IVSHMEM block.

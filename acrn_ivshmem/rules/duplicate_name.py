@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -40,7 +41,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if name in first_line:
             yield Finding(
                 region.name.loc,
-                f"region name '{name}' is already used by the region at "
+                f"region name {quoted(name)} is already used by the region at "
                 f"line {first_line[name]}",
                 "give every region its own name")
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -44,7 +45,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             if key in seen:
                 yield Finding(
                     member.vm.loc,
-                    f"region {region.label} lists VM '{ref}' more than "
+                    f"region {region.label} lists VM {quoted(ref)} more than "
                     f"once",
                     "list each VM once")
             seen.add(key)

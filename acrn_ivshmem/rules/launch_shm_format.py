@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import LaunchConfig, Scenario
 from ._finding import Finding
 
@@ -43,7 +44,7 @@ def check(launch: LaunchConfig,
             if not match:
                 yield Finding(
                     value.loc,
-                    f"shm_region '{value.text}' is not of the form "
+                    f"shm_region {quoted(value.text)} is not of the form "
                     f"'hv:/NAME,MB' or 'dm:/NAME,MB' (no spaces, size in "
                     f"decimal MB)",
                     "write it like 'hv:/shm_region_0,2'")
@@ -51,9 +52,9 @@ def check(launch: LaunchConfig,
                 size = int(match.group(2))
                 hint = "use a power of two from 2 to 512 (MB)"
                 if size >= 1 << 20 and size % (1 << 20) == 0:
-                    hint = (f"'{size}' looks like bytes; write "
-                            f"'{size >> 20}' (MB)")
+                    hint = (f"{quoted(size)} looks like bytes; write "
+                            f"{quoted(size >> 20)} (MB)")
                 yield Finding(
                     value.loc,
-                    f"shm_region '{value.text}' size '{size}' is not a "
-                    f"power of two from 2 to 512 (MB)", hint)
+                    f"shm_region {quoted(value.text)} size {quoted(size)} is "
+                    f"not a power of two from 2 to 512 (MB)", hint)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import LaunchConfig, Scenario, VmKind, is_decimal
 from ._finding import Finding
 
@@ -58,7 +59,7 @@ def check(launch: LaunchConfig,
                 continue
             yield Finding(
                 value.loc,
-                f"shm_region '{value.text}' is not a region of scenario "
-                f"'{scenario.path}' that lists VM id {vm_id}",
+                f"shm_region {quoted(value.text)} is not a region of scenario "
+                f"{quoted(scenario.path)} that lists VM id {vm_id}",
                 "use one of: " + ", ".join(sorted(allowed)) if allowed
                 else f"add VM {vm_id} to a region of the scenario first")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import AcrnShmError
+from ..errors import AcrnShmError, quoted
 from ..launch_plan import plan
 from ..model import Board, Scenario
 from ._finding import Finding
@@ -45,4 +45,4 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue  # unsafe values are reported by launch-script
         for clash in planned.clashes:
             yield Finding(clash.loc or scenario.root_loc,
-                          f"VM '{vm_name}': {clash.message}", clash.hint)
+                          f"VM {quoted(vm_name)}: {clash.message}", clash.hint)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -42,7 +43,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if len(fields) != 3:
             yield Finding(
                 fields[0].loc,
-                f"region '{legacy.raw.text.strip()}' has {len(fields)} "
+                f"region {quoted(legacy.raw.text.strip())} has {len(fields)} "
                 f"comma-separated field{'s' if len(fields) != 1 else ''}; "
                 f"expected 3 (name, size in MB, VM ids)",
                 "write it like 'hv:/shm_region_0, 2, 0:2'")
@@ -51,6 +52,6 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             if not field.text:
                 yield Finding(
                     field.loc,
-                    f"region '{legacy.raw.text.strip()}' has an empty "
+                    f"region {quoted(legacy.raw.text.strip())} has an empty "
                     f"{what} field",
                     "write it like 'hv:/shm_region_0, 2, 0:2'")

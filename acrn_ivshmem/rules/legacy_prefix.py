@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -40,14 +41,14 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if legacy.prefix is None:
             yield Finding(
                 legacy.fields[0].loc,
-                f"region '{legacy.fields[0].text}' has no 'hv:/' or "
+                f"region {quoted(legacy.fields[0].text)} has no 'hv:/' or "
                 f"'dm:/' prefix",
-                f"write 'hv:/{legacy.fields[0].text}' (hypervisor) or "
-                f"'dm:/{legacy.fields[0].text}' (device model)")
+                f"write {quoted('hv:/' + legacy.fields[0].text)} (hypervisor) "
+                f"or {quoted('dm:/' + legacy.fields[0].text)} (device model)")
         elif legacy.prefix.text not in ("hv:/", "dm:/"):
             yield Finding(
                 legacy.prefix.loc,
-                f"region prefix '{legacy.prefix.text}' is not 'hv:/' or "
+                f"region prefix {quoted(legacy.prefix.text)} is not 'hv:/' or "
                 f"'dm:/'",
                 "use 'hv:/' for hypervisor memory, 'dm:/' for device "
                 "model memory")

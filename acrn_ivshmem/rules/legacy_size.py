@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -40,6 +41,6 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         yield Finding(
             size.loc,
-            f"region {region.label} size '{size.text}' is not a decimal "
+            f"region {region.label} size {quoted(size.text)} is not a decimal "
             f"number of MB",
             "write the size in decimal megabytes, e.g. '2' for 2 MB")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding, TextFix
 
@@ -61,14 +62,14 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if ACRN_PATTERN.fullmatch(canonical):
             yield Finding(
                 raw.loc,
-                f"region string '{raw.text}' does not match ACRN's schema "
-                f"pattern (at most one space around each field)",
-                f"write '{canonical}' (acrn-shm lint --fix does it)",
+                f"region string {quoted(raw.text)} does not match ACRN's "
+                f"schema pattern (at most one space around each field)",
+                f"write {quoted(canonical)} (acrn-shm lint --fix does it)",
                 TextFix(raw.loc, raw.text, canonical))
         else:
             yield Finding(
                 raw.loc,
-                f"region string '{raw.text}' does not match ACRN's schema "
-                f"pattern: VM ids must be single digits",
+                f"region string {quoted(raw.text)} does not match ACRN's "
+                f"schema pattern: VM ids must be single digits",
                 "ACRN v2.x cannot validate regions of VMs with ids of 10 "
                 "and more; renumber the VMs or upgrade to the v3 format")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -41,7 +42,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             if member.vm is not None and not is_decimal(member.vm.text):
                 yield Finding(
                     member.vm.loc,
-                    f"region {region.label} VM id '{member.vm.text}' is "
+                    f"region {region.label} VM id {quoted(member.vm.text)} is "
                     f"not a decimal integer",
                     "list VM ids as decimal numbers separated by ':', "
                     "e.g. '0:2'")

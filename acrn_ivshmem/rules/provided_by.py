@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -44,7 +45,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 "".join(provider.text.split()).lower())
             yield Finding(
                 provider.loc,
-                f"region {region.label} PROVIDED_BY '{provider.text}' is "
-                f"not 'Hypervisor' or 'Device Model'",
-                f"write '{close}'" if close else
+                f"region {region.label} PROVIDED_BY {quoted(provider.text)} "
+                f"is not 'Hypervisor' or 'Device Model'",
+                f"write {quoted(close)}" if close else
                 "use 'Hypervisor' or 'Device Model'")

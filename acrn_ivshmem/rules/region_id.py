@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal
 from ._finding import Finding
 
@@ -44,8 +45,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 continue
             yield Finding(
                 rid.loc,
-                f"region {region.label} id '{text}' is above {MAXIMUM}; "
-                f"the guest sees it as a 16-bit PCI subsystem id",
+                f"region {region.label} id {quoted(text)} is above "
+                f"{MAXIMUM}; the guest sees it as a 16-bit PCI subsystem id",
                 f"use a number from 0 to {MAXIMUM}")
             continue
         hint = f"use a decimal number from 0 to {MAXIMUM}"
@@ -54,10 +55,10 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         except ValueError:  # also for more digits than int() reads
             number = None
         if number is not None and 0 <= number <= MAXIMUM:
-            hint = (f"write '{number}'; acrn-dm reads the id in base 10, "
-                    f"so '{text}' would become 0")
+            hint = (f"write {quoted(number)}; acrn-dm reads the id in base "
+                    f"10, so {quoted(text)} would become 0")
         yield Finding(
             rid.loc,
-            f"region {region.label} id '{text}' is not a decimal integer "
-            f"from 0 to {MAXIMUM}",
+            f"region {region.label} id {quoted(text)} is not a decimal "
+            f"integer from 0 to {MAXIMUM}",
             hint)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -48,6 +49,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if bad:
             yield Finding(
                 name.loc,
-                f"region name '{name.text}' contains '{bad.group()}'; "
+                f"region name {quoted(name.text)} contains "
+                f"{quoted(bad.group())}; "
                 f"only ASCII letters, digits and '_' are allowed",
-                f"e.g. '{_BAD_CHAR.sub('_', name.text)}'")
+                f"e.g. {quoted(_BAD_CHAR.sub('_', name.text))}")

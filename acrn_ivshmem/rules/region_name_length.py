@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario
 from ._finding import Finding
 
@@ -43,7 +44,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if size > limit:
             yield Finding(
                 name.loc,
-                f"region name '{name.text}' is {size} bytes; with 'hv:/' "
+                f"region name {quoted(name.text)} is {size} bytes; with "
+                "'hv:/' "
                 f"and the final NUL it needs {size + PREFIX_BYTES + 1} of "
                 f"ACRN's {FIELD_BYTES}-byte field (names up to {limit} "
                 f"bytes)",

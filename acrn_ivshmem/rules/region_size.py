@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -43,6 +44,6 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         yield Finding(
             size.loc,
-            f"region {region.label} size '{size.text}' is not a power of "
-            f"two from 2 to 512 (MB)",
+            f"region {region.label} size {quoted(size.text)} is not a power "
+            f"of two from 2 to 512 (MB)",
             "use one of " + ", ".join(str(mb) for mb in ALLOWED))

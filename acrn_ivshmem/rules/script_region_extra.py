@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -38,6 +39,7 @@ def check(script: LaunchScript, scenario: Scenario,
     for device in found.extra:
         yield Finding(
             device.loc,
-            f"ivshmem device '{device.name}' (slot {device.slot}) is not "
-            f"a region of the scenario that lists VM '{vm_name}'",
+            f"ivshmem device {quoted(device.name)} (slot "
+            f"{shortened(device.slot)}) is not a region of the scenario "
+            f"that lists VM {quoted(vm_name)}",
             "remove it from the script or add the VM to the region")

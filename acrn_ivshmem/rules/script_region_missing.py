@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -41,9 +42,9 @@ def check(script: LaunchScript, scenario: Scenario,
     for region in found.missing:
         yield Finding(
             script.anchor,
-            f"region '{region.name}' ({region.land}, {region.size} MB, "
-            f"slot {region.slot_text}) lists VM '{vm_name}' but the "
-            "script has no ivshmem device for it",
+            f"region {quoted(region.name)} ({region.land}, "
+            f"{shortened(region.size)} MB, slot {region.slot_text}) lists VM "
+            f"{quoted(vm_name)} but the script has no ivshmem device for it",
             "add: add_virtual_device "
-            f"{region.slot_text} ivshmem {region.land}:/{region.name},"
-            f"{region.size}")
+            f"{region.slot_text} ivshmem {region.land}:/"
+            f"{shortened(region.name)},{shortened(region.size)}")

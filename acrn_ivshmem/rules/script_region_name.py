@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -39,6 +40,7 @@ def check(script: LaunchScript, scenario: Scenario,
         if device.name != region.name:
             yield Finding(
                 device.loc,
-                f"ivshmem device on slot {device.slot} is named "
-                f"'{device.name}' but VM '{vm_name}' has region "
-                f"'{region.name}' there", f"use {region.name}")
+                f"ivshmem device on slot {shortened(device.slot)} is named "
+                f"{quoted(device.name)} but VM {quoted(vm_name)} has region "
+                f"{quoted(region.name)} there",
+                f"use {shortened(region.name)}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -43,6 +44,6 @@ def check(script: LaunchScript, scenario: Scenario,
                 "no prefix"
             yield Finding(
                 device.loc,
-                f"ivshmem device '{device.name}' has {shown} but region "
-                f"'{region.name}' is {region.land}:/",
-                f"use {region.land}:/{region.name}")
+                f"ivshmem device {quoted(device.name)} has {shown} but region "
+                f"{quoted(region.name)} is {region.land}:/",
+                f"use {region.land}:/{shortened(region.name)}")

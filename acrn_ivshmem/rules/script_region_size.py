@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -39,6 +40,7 @@ def check(script: LaunchScript, scenario: Scenario,
         if device.size.strip() != region.size:
             yield Finding(
                 device.loc,
-                f"ivshmem device '{device.name}' has size "
-                f"'{device.size}' but region '{region.name}' is "
-                f"{region.size} MB", f"use {region.size}")
+                f"ivshmem device {quoted(device.name)} has size "
+                f"{quoted(device.size)} but region {quoted(region.name)} is "
+                f"{shortened(region.size)} MB",
+                f"use {shortened(region.size)}")

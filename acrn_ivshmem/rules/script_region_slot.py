@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted, shortened
 from ..model import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
@@ -42,8 +43,8 @@ def check(script: LaunchScript, scenario: Scenario,
                 != region.slot:
             yield Finding(
                 device.loc,
-                f"ivshmem device '{device.name}' is on slot "
-                f"'{device.slot}' but VM '{vm_name}' has VBDF "
-                f"{region.vbdf} (slot {region.slot_text}) in region "
-                f"'{region.name}'",
+                f"ivshmem device {quoted(device.name)} is on slot "
+                f"{quoted(device.slot)} but VM {quoted(vm_name)} has VBDF "
+                f"{shortened(region.vbdf)} (slot {region.slot_text}) in "
+                f"region {quoted(region.name)}",
                 f"use slot {region.slot_text}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -43,7 +44,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         refs = {_key(scenario, member.vm.text) for member in region.members
                 if member.vm is not None and member.vm.text}
         if len(refs) < 2:
-            shown = ", ".join(sorted(f"'{ref}'" for ref in refs)) or "none"
+            shown = ", ".join(sorted(quoted(ref) for ref in refs)) or "none"
             yield Finding(
                 region.vms_loc,
                 f"region {region.label} is shared by {len(refs)} distinct "

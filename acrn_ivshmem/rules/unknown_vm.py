@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, is_decimal
 from ._finding import Finding
 
@@ -35,7 +36,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         known = ", ".join(vm.id_text or "?" for vm in scenario.vms)
         what = "VM id"
     else:
-        known = ", ".join(f"'{vm.name}'" for vm in scenario.vms if vm.name)
+        known = ", ".join(quoted(vm.name) for vm in scenario.vms if vm.name)
         what = "VM"
     for region in scenario.regions:
         if region.malformed:
@@ -49,7 +50,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             if scenario.vm_for(ref.text) is None:
                 yield Finding(
                     ref.loc,
-                    f"region {region.label} names {what} '{ref.text}', "
+                    f"region {region.label} names {what} {quoted(ref.text)}, "
                     f"which is not in the scenario",
                     f"use one of: {known}" if known else
                     "add the VM to the scenario")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, parse_vbdf
 from ._finding import Finding, TextFix
 from ._vbdfs import vbdf_uses
@@ -45,7 +46,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         yield Finding(
             use.vbdf.loc,
-            f"{use.owner} VBDF '{use.vbdf.text}' of VM '{use.vm_name}' is "
-            f"not written as ACRN writes it: '{bdf}'",
-            f"write '{bdf}' (acrn-shm lint --fix does it)",
+            f"{use.owner} VBDF {quoted(use.vbdf.text)} of VM "
+            f"{quoted(use.vm_name)} is "
+            f"not written as ACRN writes it: {quoted(bdf)}",
+            f"write {quoted(bdf)} (acrn-shm lint --fix does it)",
             TextFix(use.vbdf.loc, use.vbdf.text, str(bdf)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import VbdfUse, vbdf_uses
@@ -50,7 +51,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue  # the VM is listed twice: ISM205 reports it
         yield Finding(
             use.vbdf.loc,
-            f"VM '{use.vm_name}' uses VBDF '{use.vbdf.text}' for "
+            f"VM {quoted(use.vm_name)} uses VBDF {quoted(use.vbdf.text)} for "
             f"{use.owner} and already for {earlier.owner} at line "
             f"{earlier.vbdf.loc.line}",
             "give each device of a VM its own VBDF")

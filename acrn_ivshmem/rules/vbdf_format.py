@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import vbdf_uses
@@ -38,7 +39,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if parse_vbdf(use.vbdf.text) is None:
             yield Finding(
                 use.vbdf.loc,
-                f"{use.owner} VBDF '{use.vbdf.text}' of VM "
-                f"'{use.vm_name}' is not of the form bb:dd.f (hex bus, "
+                f"{use.owner} VBDF {quoted(use.vbdf.text)} of VM "
+                f"{quoted(use.vm_name)} is not of the form bb:dd.f (hex bus, "
                 f"device 00-1f, function 0-7)",
                 "write it like '00:08.0'")

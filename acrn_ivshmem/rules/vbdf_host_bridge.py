@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Bdf, Board, Scenario, VmKind, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import vbdf_uses
@@ -42,6 +43,6 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if parse_vbdf(use.vbdf.text) == HOST_BRIDGE:
             yield Finding(
                 use.vbdf.loc,
-                f"{use.owner} VBDF '{use.vbdf.text}' of VM "
-                f"'{use.vm_name}' is the virtual host bridge's address",
+                f"{use.owner} VBDF {quoted(use.vbdf.text)} of VM "
+                f"{quoted(use.vm_name)} is the virtual host bridge's address",
                 "use a free device such as '00:08.0'")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, VmKind, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import vbdf_uses
@@ -48,8 +49,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 if (0, device, 0) not in board.native_bdfs), None)
             yield Finding(
                 use.vbdf.loc,
-                f"{use.owner} VBDF '{use.vbdf.text}' of Service VM "
-                f"'{use.vm_name}' is the native PCI device {bdf} of board "
-                f"'{board.name}'",
-                f"pick a VBDF that the board does not use, e.g. '{free}'"
+                f"{use.owner} VBDF {quoted(use.vbdf.text)} of Service VM "
+                f"{quoted(use.vm_name)} is the native PCI device {bdf} of "
+                f"board {quoted(board.name)}",
+                f"pick a VBDF that the board does not use, e.g. {quoted(free)}"
                 if free else "pick a VBDF that the board does not use")

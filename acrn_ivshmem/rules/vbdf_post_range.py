@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..errors import quoted
 from ..model import Board, Scenario, VmKind, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import vbdf_uses
@@ -43,8 +44,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
         if not FIRST <= bdf.device <= LAST:
             yield Finding(
                 use.vbdf.loc,
-                f"{use.owner} VBDF '{use.vbdf.text}' of post-launched VM "
-                f"'{use.vm_name}' has device {bdf.device:#04x}; allowed "
-                f"are {FIRST:#04x} to {LAST:#04x}",
+                f"{use.owner} VBDF {quoted(use.vbdf.text)} of post-launched "
+                f"VM {quoted(use.vm_name)} has device {bdf.device:#04x}; "
+                f"allowed are {FIRST:#04x} to {LAST:#04x}",
                 "acrn-dm reserves devices 00, 01, 02 and 1f; pick a free "
                 "device from 03 to 1e, e.g. '00:08.0'")
