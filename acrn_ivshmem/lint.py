@@ -16,7 +16,7 @@ from .config import LintConfig
 from .diagnostics import Diagnostic
 from .errors import AcrnShmError, InputError, UsageError, located
 from .loader import Loaded, from_document, load
-from .model import Board, LaunchConfig, Scenario, Suppression
+from .model import Board, LaunchConfig, Scenario, Suppression, Suppressions
 from .rules import RULES, Finding, TextFix
 from .xmlio import Document, read_bytes, root_name
 
@@ -214,10 +214,11 @@ class Linter:
                      suppressions: tuple[Suppression, ...]
                      ) -> list[Diagnostic]:
         result = []
+        silenced = Suppressions(suppressions)
         for code, finding in found:
             if not self.config.enabled(code):
                 continue
-            if any(s.covers(code, finding.loc) for s in suppressions):
+            if silenced.covers(code, finding.loc):
                 continue
             result.append(Diagnostic(
                 path, finding.loc.line, finding.loc.column, code,

@@ -131,12 +131,14 @@ def _value(document: Document, element: etree._Element | None,
     return Value(text, loc)
 
 
-def _advance(loc: Loc, text: str, offset: int) -> Loc:
-    # The location of text[offset] when text starts at loc.
-    newlines = text.count("\n", 0, offset)
+def _advance(loc: Loc, text: str, offset: int, start: int = 0) -> Loc:
+    # The location of text[offset] when text[start] is at loc: the cost
+    # grows with offset - start only.
+    newlines = text.count("\n", start, offset)
     if not newlines:
-        return Loc(loc.line, loc.column + offset)
-    return Loc(loc.line + newlines, offset - text.rindex("\n", 0, offset))
+        return Loc(loc.line, loc.column + offset - start)
+    return Loc(loc.line + newlines,
+               offset - text.rindex("\n", start, offset))
 
 
 def suppressions_of(document: Document) -> tuple[Suppression, ...]:
@@ -204,8 +206,17 @@ def _dm_settings(document: Document
                  ) -> tuple[tuple[str, DeviceModelSettings], ...]:
     """The Device Model settings of every named post-launched VM."""
     root = document.root
-    connections = list(root.iterfind("hv/vuart_connections/"
-                                     "vuart_connection"))
+    # Each VM's vUART connections in order, with its first endpoint in
+    # each: one pass over them all, not one a VM.
+    connections: dict[str, list[tuple[etree._Element, etree._Element]]]
+    connections = {}
+    for connection in root.iterfind("hv/vuart_connections/"
+                                    "vuart_connection"):
+        firsts: dict[str, etree._Element] = {}
+        for end in connection.iterfind("endpoint"):
+            firsts.setdefault(_stripped(end.find("vm_name")), end)
+        for vm_name, end in firsts.items():
+            connections.setdefault(vm_name, []).append((connection, end))
     found = []
     for element in root.iterfind("vm"):
         if _stripped(element.find("load_order")) != "POST_LAUNCHED_VM":
@@ -218,16 +229,10 @@ def _dm_settings(document: Document
             return (_stripped(element.find(tag)) or default) == "y"
 
         pci_vuarts = []
-        index = 0
-        for connection in connections:
-            ends = [end for end in connection.iterfind("endpoint")
-                    if _stripped(end.find("vm_name")) == name]
-            if not ends:
-                continue
-            index += 1
+        for index, (connection, end) in enumerate(
+                connections.get(name, ()), start=1):
             if _stripped(connection.find("type")) == "pci":
-                pci_vuarts.append(
-                    (index, _value(document, ends[0].find("vbdf"))))
+                pci_vuarts.append((index, _value(document, end.find("vbdf"))))
         virtio = element.find("virtio_devices")
         if virtio is None:
             virtio = etree.Element("virtio_devices")
@@ -340,11 +345,14 @@ def split_legacy(raw: Value) -> LegacyText:
     """Split a legacy region string on commas, keeping each field's place."""
     fields = []
     offset = 0
+    # Each field's place from the one before: linear in the text.
+    loc, done = raw.loc, 0
     for part in raw.text.split(","):
         stripped = part.strip()
         lead = len(part) - len(part.lstrip())
-        fields.append(Value(stripped, _advance(raw.loc, raw.text,
-                                               offset + lead)))
+        loc = _advance(loc, raw.text, offset + lead, done)
+        done = offset + lead
+        fields.append(Value(stripped, loc))
         offset += len(part) + 1
     prefix = None
     first = fields[0]

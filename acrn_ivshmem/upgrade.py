@@ -529,6 +529,7 @@ class _Upgrader:
 
     def _collect_vms(self):
         seen: dict[str, _VmInfo] = {}
+        ids: set[int] = set()
         for element in self.root.iterfind("vm"):
             loc = self.doc.loc(element)
             id_text = (element.get("id") or "").strip()
@@ -554,7 +555,7 @@ class _Upgrader:
                     f"VM id {vm_id} is named '{name}', which v3 does not "
                     "accept: give it a valid <name> first (1-15 letters, "
                     "digits, '_' or '-')")
-            if vm_id in (info.id for info in self.vms):
+            if vm_id in ids:
                 raise self.fail(loc, f"VM id {vm_id} is used twice")
             if name in seen:
                 raise self.fail(
@@ -564,6 +565,7 @@ class _Upgrader:
             info = _VmInfo(vm_id, name, kind, is_legacy_rt(element),
                            element)
             seen[name] = info
+            ids.add(vm_id)
             self.vms.append(info)
         self.by_id = {info.id: info for info in self.vms}
         self.by_name = {info.name: info for info in self.vms}
@@ -677,12 +679,13 @@ class _Upgrader:
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         vms = []
+        listed = set()
         for part in parts:
             vm = self.by_id.get(int(part))
             if vm is None:
                 raise bad(f"VM id {int(part)} is not a VM of this scenario",
                           syntax=False)
-            if vm in vms:
+            if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
             if provider == DEVICE_MODEL and vm.kind is not _POST:
                 raise bad(
@@ -690,6 +693,7 @@ class _Upgrader:
                     "v3 Device Model regions serve post-launched VMs only: "
                     "use 'hv:/' or remove the VM", syntax=False)
             vms.append(vm)
+            listed.add(vm.id)
         if name in self.regions:
             raise bad(f"the name '{name}' is already used by the region at "
                       f"{self.regions[name].where}; v3 needs unique names",
