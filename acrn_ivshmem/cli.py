@@ -148,6 +148,8 @@ def run_edit(path: str, board: str | None, change, diff: bool,
             old = linter.lint([path], board_path)
             linter.preload(parse_bytes(result.data, path))
             new = linter.lint([path], board_path)
+            if old.errors or new.errors:  # e.g. too much to check
+                return _fail((old.errors or new.errors)[0])
             added = Counter((d.code, d.message) for d in new.diagnostics
                             if d.severity == "error") - Counter(
                 (d.code, d.message) for d in old.diagnostics

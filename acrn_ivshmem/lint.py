@@ -63,6 +63,7 @@ class Linter:
     def __init__(self, config: LintConfig | None = None):
         self.config = config or LintConfig()
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
+        self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
 
     def preload(self, document: Document) -> None:
@@ -190,9 +191,10 @@ class Linter:
         if key in checked:
             return []
         checked.add(key)
-        loaded = self.load(path)
-        findings = schema.check_structure(loaded.document, "board",
-                                          self.config.use_cache)
+        if key not in self._board_findings:  # once, for every lint()
+            self._board_findings[key] = schema.check_structure(
+                self.load(path).document, "board", self.config.use_cache)
+        findings = self._board_findings[key]
         return self._diagnostics(path, [("ISM001", f) for f in findings],
                                  ())
 

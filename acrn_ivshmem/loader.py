@@ -6,6 +6,8 @@ a v2.x launch XML; anything else is an :class:`InputError`.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from typing import NamedTuple
 
@@ -41,6 +43,112 @@ _SUPPRESS = re.compile(
 _LSPCI_BDF = re.compile(
     r"^\s*(?:[0-9A-Fa-f]{4}:)?([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})\.([0-7])\s",
     re.M)
+
+
+#: The XSD of each kind of document, in ``schemas/``: it declares the
+#: elements acrn-shm reads and lets any other through.
+SCHEMA_FILES = {
+    "legacy": "scenario-v2.xsd",
+    "v3": "scenario-v3.xsd",
+    "launch": "launch-v2.xsd",
+    "board": "board.xsd",
+}
+#: Most children and attributes of the elements acrn-shm reads (those
+#: the XSD of the kind names) in one file. Each costs far more than an
+#: element acrn-shm skips: the structure check takes 8 to 25
+#: microseconds for each, rules and launch plans some 100 for each VM
+#: or region. The largest real ACRN XMLs have 3,175 (v3.3
+#: generic_board.xml, 7.9 times less than the limit), 123 (a v3
+#: scenario: 16 times less), 116 (legacy) and 135 (a launch XML). The
+#: limit of these is lower because an edit reads a scenario twice.
+MAX_READ = {"board": 25_000, "legacy": 2_000, "v3": 2_000,
+            "launch": 2_000}
+#: Most characters of text and attribute values in the elements
+#: acrn-shm reads, in one file: values are split (legacy region
+#: strings into fields and VM ids), searched and quoted in messages.
+#: The largest real ACRN XMLs have 12,751 (v2.7 cfl-k700-i7.xml, 20
+#: times less), 354 (a v3 scenario), 161 (legacy) and 857 (launch).
+MAX_READ_TEXT = {"board": 256_000, "legacy": 16_000, "v3": 16_000,
+                 "launch": 16_000}
+_KIND_NAMES = {"board": "board XML", "legacy": "scenario",
+               "v3": "scenario", "launch": "launch XML"}
+_REAL_MOST = {"board": ("3,175", "12,751"), "legacy": ("116", "161"),
+              "v3": ("123", "354"), "launch": ("135", "857")}
+
+
+class ReadSize(NamedTuple):
+    """How much acrn-shm reads in a document (see :func:`read_size`):
+    ``items`` children and attributes of the elements read, the most
+    of them on one element (``most``, ``most_tag``), and ``chars`` of
+    their text and attribute values."""
+
+    items: int
+    most: int
+    most_tag: str
+    chars: int
+
+
+def schema_path(kind: str) -> str:
+    """The XSD file used for documents of ``kind``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "schemas", SCHEMA_FILES[kind])
+    if os.path.isfile(installed):
+        return installed
+    # A source tree, where schemas/ sits beside the package.
+    return os.path.join(os.path.dirname(here), "schemas", SCHEMA_FILES[kind])
+
+
+@functools.cache
+def schema_text(kind: str) -> bytes:
+    """The bytes of the XSD used for documents of ``kind``."""
+    with open(schema_path(kind), "rb") as stream:
+        return stream.read()
+
+
+@functools.cache
+def read_tags(kind: str) -> frozenset[str]:
+    """The element names the XSD of ``kind`` declares: the elements
+    acrn-shm reads in such a document."""
+    tree = etree.fromstring(schema_text(kind))
+    return frozenset(element.get("name") for element in tree.iter(
+        "{http://www.w3.org/2001/XMLSchema}element"))
+
+
+def read_size(document: Document, kind: str) -> ReadSize:
+    """How much acrn-shm reads in ``document`` (of ``kind``): the root
+    and, inside an element read, those :func:`read_tags` names."""
+    tags = read_tags(kind)
+    items, chars, most, most_tag = 0, 0, -1, document.root.tag
+    stack = [document.root]
+    while stack:
+        element = stack.pop()
+        attributes = element.attrib
+        count = len(element) + len(attributes)
+        items += count
+        chars += len(element.text or "") + sum(map(len, attributes.values()))
+        if count > most:
+            most, most_tag = count, element.tag
+        # Not iterchildren(*tags): lxml would parse the tags each time.
+        stack.extend(child for child in element if child.tag in tags)
+    return ReadSize(items, most, most_tag, chars)
+
+
+def refuse_much_to_read(document: Document, kind: str) -> None:
+    """Raise :class:`InputError` when :func:`read_size` of ``document``
+    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`."""
+    size = read_size(document, kind)
+    real_items, real_chars = _REAL_MOST[kind]
+    for amount, limits, what, real in (
+            (size.items, MAX_READ, "children and attributes on the "
+             f"elements acrn-shm reads ({size.most} on one "
+             f"<{size.most_tag}>)", real_items),
+            (size.chars, MAX_READ_TEXT, "characters of text and attribute "
+             "values in the elements acrn-shm reads", real_chars)):
+        if amount > limits[kind]:
+            raise InputError(located(
+                document.path, None, None,
+                f"{amount} {what}; the limit is {limits[kind]} for a "
+                f"{_KIND_NAMES[kind]} (real ones have up to {real})"))
 
 
 class Loaded(NamedTuple):
@@ -103,8 +211,13 @@ def _scenario_format(root: etree._Element) -> str:
 
 
 def from_document(document: Document) -> Scenario | Board | LaunchConfig:
-    """Build the model object for a parsed document."""
+    """Build the model object for a parsed document.
+
+    Raises :class:`InputError` for a document that is no ACRN XML or
+    has too much to read (:func:`refuse_much_to_read`).
+    """
     kind = kind_of(document)
+    refuse_much_to_read(document, kind)
     if kind == "board":
         return board_from(document)
     if kind == "launch":

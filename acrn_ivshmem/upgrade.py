@@ -86,7 +86,7 @@ from .errors import InputError, UsageError, escaped, located
 from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
-    launch_from, scenario_from, split_legacy,
+    launch_from, refuse_much_to_read, scenario_from, split_legacy,
 )
 from .model import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
@@ -274,6 +274,11 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
             scenario.path, None, None,
             f"is a {_kind_name(kind)}; upgrade expects a legacy (ACRN "
             "v2.x) scenario XML"))
+    # As lint would: what the structure check reads bounds the VMs and
+    # regions to convert (each costs far more than an element).
+    refuse_much_to_read(scenario, kind)
+    for launch in launches:
+        refuse_much_to_read(launch, "launch")
     board_model = None
     if board is not None:
         if kind_of(board) != "board":

@@ -29,6 +29,15 @@ from .errors import ConcurrentEditError, InputError, UsageError, located
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
+#: Most elements, attributes and comments together in one file: 14
+#: times the 7,036 of the largest real ACRN XML (v3.3
+#: generic_board.xml, 290 KB; a 1 MB board would hold some 25,000).
+#: Memory and time grow with their number, so a file with more is
+#: refused before it is parsed.
+MAX_NODES = 100_000
+#: Most attributes on one element (ACRN's own files have up to 7): the
+#: structure check takes time that grows with their square.
+MAX_ATTRIBUTES = 100
 
 _BOM = b"\xef\xbb\xbf"
 # How a document in a wide encoding starts (with or without a byte
@@ -198,8 +207,11 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
             f"file is {len(data)} bytes; the limit is {MAX_BYTES} bytes"))
     if not data.strip():
         raise InputError(located(path, None, None, "file is empty"))
-    _refuse_doctype(data, path)
+    text = _refuse_doctype(data, path)
+    _refuse_many_nodes(data, text, path)
+    del text
     root = _parse_tree(data, path)
+    _refuse_many_attributes(root, path)
     return Document(path, data, root)
 
 
@@ -333,11 +345,12 @@ def root_name(data: bytes) -> str | None:
     return name
 
 
-def _refuse_doctype(data: bytes, path: str) -> None:
+def _refuse_doctype(data: bytes, path: str) -> str:
     # Look through the prolog (declaration, comments, PIs) before lxml
     # sees the bytes: libxml2 starts expanding entities as it parses.
     # In UTF-16, UTF-32 or UTF-7 the bytes of "<!DOCTYPE" differ, so
     # such a file is read as text in its own encoding for the look.
+    # Returns that text.
     try:
         source_encoding(data)
     except InputError as exc:
@@ -351,6 +364,65 @@ def _refuse_doctype(data: bytes, path: str) -> None:
             path, line, column,
             "a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "
             "or entities)"))
+    return text
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _refuse_many_nodes(data: bytes, text: str, path: str) -> None:
+    # Refuse a file of more than MAX_NODES elements, attributes and
+    # comments before lxml builds a tree of them. Each element and
+    # comment has a '<' and each attribute a '=': counted in the bytes
+    # (any encoding where they are one byte, or two or four) and in the
+    # text (any other), they bound the number at C speed. Only a file
+    # over that bound is counted exactly, by expat, up to the limit: the
+    # cost of a refusal does not grow with the file.
+    bound = max(data.count(b"<") + data.count(b"="),
+                text.count("<") + text.count("="))
+    if bound <= MAX_NODES:
+        return
+    left = [MAX_NODES]
+
+    def start_element(_name, attributes):
+        # ordered_attributes: [name, value, name, value, ...]
+        left[0] -= 1 + len(attributes) // 2
+        if left[0] < 0:
+            raise _TooMany
+
+    def comment(_text):
+        left[0] -= 1
+        if left[0] < 0:
+            raise _TooMany
+
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.ordered_attributes = True
+    parser.StartElementHandler = start_element
+    parser.CommentHandler = comment
+    try:
+        # What expat cannot read (not well-formed, or in an encoding it
+        # does not know) is refused as the positions pass would.
+        _expat_parse(parser, data, path)
+    except _TooMany:
+        raise InputError(located(
+            path, None, None,
+            f"more than {MAX_NODES} elements, attributes and comments; the "
+            f"limit is {MAX_NODES} (real ACRN XMLs have up to some 7,000)"
+        )) from None
+
+
+def _refuse_many_attributes(root: etree._Element, path: str) -> None:
+    # XPath runs in C: one pass over the tree.
+    found = root.xpath("(//*[count(@*) > $most])[1]", most=MAX_ATTRIBUTES)
+    if found:
+        element = found[0]
+        raise InputError(located(
+            path, element.sourceline, None,
+            f"<{element.tag}> has {len(element.attrib)} attributes; the "
+            f"limit is {MAX_ATTRIBUTES} on one element (real ACRN XMLs "
+            "have up to 7)"))
 
 
 class _Positions:
