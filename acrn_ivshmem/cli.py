@@ -149,6 +149,8 @@ def run_edit(path: str, board: str | None, change, diff: bool,
             edited = parse_bytes(result.data, path)
             linter.preload(edited)
             new = linter.lint([path], board_path)
+            if old.errors or new.errors:  # e.g. too much to check
+                return _fail((old.errors or new.errors)[0])
             added = added_errors(document, edited, old.diagnostics,
                                  new.diagnostics, result.changes)
             if diff:

@@ -53,6 +53,11 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: Child order of a v3 ``IVSHMEM_REGION``.
 V3_ORDER = ("NAME", "PROVIDED_BY", "IVSHMEM_SIZE", "IVSHMEM_REGION_ID",
             "IVSHMEM_VMS")
+#: The rest of a tag after its '<', up to its '>' (quotes skipped).
+_TAG = re.compile(rb"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
+#: Spaces and tabs at the start of a line, then a tag's '<'.
+_LINE_LEAD = re.compile(rb"^[ \t]*<", re.MULTILINE)
+_BLANKS = re.compile(rb"[ \t]*")
 # Printable ASCII, which an editable encoding keeps byte for byte.
 _ASCII = "".join(map(chr, range(0x20, 0x7F)))
 
@@ -139,8 +144,9 @@ def add_region(document: Document, spec: RegionSpec,
             f"added region {quoted(name)} ({size} MB, {land}) for {shown}")
     explicit = _explicit_vbdfs(scenario, spec.vbdfs,
                                {vm.name for vm in vms}, name)
+    used = _used_vbdfs(scenario)
     members = tuple(
-        (vm.name, explicit.get(vm.name) or _free_vbdf(scenario, vm, board))
+        (vm.name, explicit.get(vm.name) or _free_vbdf(used, vm, board))
         for vm in vms)
     region_id = spec.region_id
     if region_id is None and any(r.region_id is not None
@@ -244,6 +250,7 @@ class _Editor:
         self.root = document.root
         self.encoding = _encoding(document)
         self.newline = "\r\n" if _uses_crlf(self.data) else "\n"
+        self._leads: dict[int, bytes] = {}
         self.step = self._indent_step()
         self.edits: list[tuple[int, int, bytes]] = []
 
@@ -289,12 +296,13 @@ class _Editor:
 
     def line_indent(self, element) -> str | None:
         """The whitespace before ``element`` if it starts its line."""
-        start = self.document.pos(element).start_byte
-        line = self.data.rfind(b"\n", 0, start) + 1
-        lead = self.data[line:start]
-        if lead.strip(b" \t"):
-            return None
-        return lead.decode("ascii")
+        return self._lead(self.document.pos(element).start_byte)
+
+    def _lead(self, start: int) -> str | None:
+        # The spaces and tabs from the start of the line to ``start``,
+        # or None if anything else is there.
+        lead = self._leads.get(start)
+        return None if lead is None else lead.decode("ascii")
 
     def indent(self, element) -> str:
         """``element``'s indentation, guessed from its parents if inline."""
@@ -306,16 +314,24 @@ class _Editor:
 
     def _indent_step(self) -> str:
         # The most common parent-to-child indentation, else two spaces.
-        steps: Counter[str] = Counter()
-        for element in self.root.iter(etree.Element):
-            parent = element.getparent()
-            if parent is None:
+        # The leads of the lines that start with a tag are found all at
+        # once: a search back from each element would cost as much as a
+        # line is long.
+        leads = self._leads = {
+            match.end() - 1: match.group()[:-1]
+            for match in _LINE_LEAD.finditer(self.data)}
+        steps: Counter[bytes] = Counter()
+        for start, parent in self.document.start_bytes():
+            inner = leads.get(start)
+            if inner is None:
                 continue
-            inner, outer = self.line_indent(element), self.line_indent(parent)
-            if (inner is not None and outer is not None
-                    and inner.startswith(outer) and inner != outer):
+            outer = leads.get(parent)
+            if (outer is not None and inner.startswith(outer)
+                    and inner != outer):
                 steps[inner[len(outer):]] += 1
-        return steps.most_common(1)[0][0] if steps else "  "
+        if not steps:
+            return "  "
+        return steps.most_common(1)[0][0].decode("ascii")
 
     # -- changing things -------------------------------------------------
 
@@ -391,8 +407,7 @@ class _Editor:
         end its line; unchanged when something else follows."""
         after = offset
         while True:
-            while self.data[after:after + 1] in (b" ", b"\t"):
-                after += 1
+            after = _BLANKS.match(self.data, after).end()
             if not (comments and self.data.startswith(b"<!--", after)):
                 break
             close = self.data.find(b"-->", after)
@@ -479,17 +494,10 @@ class _Editor:
 
 def _tag_close(data: bytes, start: int) -> int:
     # The '>' that ends the tag starting at ``start``, outside quotes.
-    quote = None
-    for index in range(start + 1, len(data)):
-        char = data[index]
-        if quote is not None:
-            if char == quote:
-                quote = None
-        elif char in b"\"'":
-            quote = char
-        elif char == 0x3E:  # '>'
-            return index
-    raise UsageError("unterminated tag in the document")
+    match = _TAG.match(data, start + 1)
+    if match is None:
+        raise UsageError("unterminated tag in the document")
+    return match.end() - 1
 
 
 def _encoding(document: Document) -> str:
@@ -536,8 +544,9 @@ def _region_name(element, legacy: bool) -> str | None:
 
 
 def _free_name(names: list[str | None]) -> str:
+    taken = set(names)
     number = 0
-    while f"shm_region_{number}" in names:
+    while f"shm_region_{number}" in taken:
         number += 1
     return f"shm_region_{number}"
 
@@ -623,17 +632,28 @@ def _explicit_vbdfs(scenario: Scenario, pairs, members: set[str],
     return chosen
 
 
-def _free_vbdf(scenario: Scenario, vm: Vm, board: Board | None) -> str:
-    used: set[Bdf] = set()
+def _used_vbdfs(scenario: Scenario) -> dict[str, set[Bdf | None]]:
+    # The VBDFs of each VM's IVSHMEM devices and PCI vUARTs, by VM name
+    # (None for one that is missing or not a VBDF): one pass for all.
+    used: dict[str, set[Bdf | None]] = {}
     for region in scenario.regions:
         for member in region.members:
-            if member.vm is not None and member.vm.text.strip() == vm.name:
-                used.add(parse_vbdf(member.vbdf.text.strip())
-                         if member.vbdf is not None else None)
+            if member.vm is not None:
+                used.setdefault(member.vm.text.strip(), set()).add(
+                    parse_vbdf(member.vbdf.text.strip())
+                    if member.vbdf is not None else None)
     for endpoint in scenario.pci_vuarts:
-        if endpoint.vm is not None and endpoint.vm.text == vm.name:
-            used.add(parse_vbdf(endpoint.vbdf.text.strip())
-                     if endpoint.vbdf is not None else None)
+        if endpoint.vm is not None:
+            used.setdefault(endpoint.vm.text, set()).add(
+                parse_vbdf(endpoint.vbdf.text.strip())
+                if endpoint.vbdf is not None else None)
+    return used
+
+
+def _free_vbdf(used_by: dict[str, set[Bdf | None]], vm: Vm,
+               board: Board | None) -> str:
+    # ``used_by`` comes from _used_vbdfs.
+    used = set(used_by.get(vm.name, ()))
     if vm.kind == VmKind.SERVICE and board is not None:
         used |= board.native_bdfs
     for device in AUTO_DEVICES:
@@ -880,10 +900,11 @@ def _set_members(editor: _Editor, region, name: str, vbdfs,
     current = [((m.findtext("VM_NAME") or "").strip(), m) for m in members]
     wanted = ([vm for vm, _ in current] if vms is None
               else [vm.name for vm in vms])
-    explicit = _explicit_vbdfs(scenario, vbdfs, set(wanted), name)
+    wanted_set = set(wanted)
+    explicit = _explicit_vbdfs(scenario, vbdfs, wanted_set, name)
     kept: dict[str, etree._Element] = {}
     for vm, member in current:
-        if vm in wanted and vm not in kept:
+        if vm in wanted_set and vm not in kept:
             kept[vm] = member
         elif vms is not None:
             editor.remove(member)
@@ -899,8 +920,8 @@ def _set_members(editor: _Editor, region, name: str, vbdfs,
                 editor.insert(member, [_leaf("VBDF", vbdf)],
                               member.find("VM_NAME"))
         assigned.append((vm, vbdf))
-    added = [(vm.name, explicit.get(vm.name)
-              or _free_vbdf(scenario, vm, board))
+    used = _used_vbdfs(scenario)
+    added = [(vm.name, explicit.get(vm.name) or _free_vbdf(used, vm, board))
              for vm in vms or () if vm.name not in kept]
     lines: list[tuple[int, str]] = []
     for vm, vbdf in added:

@@ -103,22 +103,21 @@ def vm_regions(scenario: Scenario, vm_name: str
     document order (ACRN's order).
     """
     found = []
+    members = scenario.members_of(vm_name)
     for land in ("dm", "hv"):
-        for region in scenario.regions:
-            if region.land != land:
-                continue
-            for member in region.members:
-                if member.vm is not None and member.vm.text == vm_name:
-                    found.append((region, member.vbdf))
-                    break
+        last = None
+        for region, member in members:
+            if region.land == land and region is not last:
+                found.append((region, member.vbdf))
+                last = region
     return found
 
 
 def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
     """The Device Model settings of post-launched VM ``vm_name``."""
-    for name, settings in scenario.dm_settings:
-        if name == vm_name:
-            return settings
+    settings = scenario.settings_of(vm_name)
+    if settings is not None:
+        return settings
     names = ", ".join(name for name, _settings in scenario.dm_settings)
     raise UsageError(
         f"{scenario.path}: {quoted(vm_name)} is not a post-launched VM of the "

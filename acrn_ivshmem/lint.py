@@ -20,7 +20,7 @@ from .config import LintConfig
 from .diagnostics import Diagnostic
 from .errors import AcrnShmError, InputError, UsageError, located
 from .loader import Loaded, from_document, load
-from .model import Board, LaunchConfig, Scenario, Suppression
+from .model import Board, LaunchConfig, Scenario, Suppression, Suppressions
 from .rules import RULES, Finding, TextFix
 from .xmlio import Document, open_input, read_bytes, root_name
 
@@ -129,6 +129,7 @@ class Linter:
     def __init__(self, config: LintConfig | None = None):
         self.config = config or LintConfig()
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
+        self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
 
     def preload(self, document: Document) -> None:
@@ -291,9 +292,10 @@ class Linter:
         if key in checked:
             return []
         checked.add(key)
-        loaded = self.load(path)
-        findings = schema.check_structure(loaded.document, "board",
-                                          self.config.use_cache)
+        if key not in self._board_findings:  # once, for every lint()
+            self._board_findings[key] = schema.check_structure(
+                self.load(path).document, "board", self.config.use_cache)
+        findings = self._board_findings[key]
         return self._diagnostics(path, [("ISM001", f) for f in findings],
                                  ())
 
@@ -315,10 +317,11 @@ class Linter:
                      suppressions: tuple[Suppression, ...]
                      ) -> list[Diagnostic]:
         result = []
+        silenced = Suppressions(suppressions)
         for code, finding in found:
             if not self.config.enabled(code):
                 continue
-            if any(s.covers(code, finding.loc) for s in suppressions):
+            if silenced.covers(code, finding.loc):
                 continue
             result.append(Diagnostic(
                 path, finding.loc.line, finding.loc.column, code,

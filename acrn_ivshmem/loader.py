@@ -7,6 +7,8 @@ a v2.x launch XML; anything else is an :class:`InputError`.
 from __future__ import annotations
 
 import difflib
+import functools
+import os
 import re
 from typing import NamedTuple
 
@@ -43,6 +45,112 @@ _SUPPRESS = re.compile(
 _LSPCI_BDF = re.compile(
     r"^\s*(?:[0-9A-Fa-f]{4}:)?([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})\.([0-7])\s",
     re.M)
+
+
+#: The XSD of each kind of document, in ``schemas/``: it declares the
+#: elements acrn-shm reads and lets any other through.
+SCHEMA_FILES = {
+    "legacy": "scenario-v2.xsd",
+    "v3": "scenario-v3.xsd",
+    "launch": "launch-v2.xsd",
+    "board": "board.xsd",
+}
+#: Most children and attributes of the elements acrn-shm reads (those
+#: the XSD of the kind names) in one file. Each costs far more than an
+#: element acrn-shm skips: the structure check takes 8 to 25
+#: microseconds for each, rules and launch plans some 100 for each VM
+#: or region. The largest real ACRN XMLs have 3,175 (v3.3
+#: generic_board.xml, 7.9 times less than the limit), 123 (a v3
+#: scenario: 16 times less), 116 (legacy) and 135 (a launch XML). The
+#: limit of these is lower because an edit reads a scenario twice.
+MAX_READ = {"board": 25_000, "legacy": 2_000, "v3": 2_000,
+            "launch": 2_000}
+#: Most characters of text and attribute values in the elements
+#: acrn-shm reads, in one file: values are split (legacy region
+#: strings into fields and VM ids), searched and quoted in messages.
+#: The largest real ACRN XMLs have 12,751 (v2.7 cfl-k700-i7.xml, 20
+#: times less), 354 (a v3 scenario), 161 (legacy) and 857 (launch).
+MAX_READ_TEXT = {"board": 256_000, "legacy": 16_000, "v3": 16_000,
+                 "launch": 16_000}
+_KIND_NAMES = {"board": "board XML", "legacy": "scenario",
+               "v3": "scenario", "launch": "launch XML"}
+_REAL_MOST = {"board": ("3,175", "12,751"), "legacy": ("116", "161"),
+              "v3": ("123", "354"), "launch": ("135", "857")}
+
+
+class ReadSize(NamedTuple):
+    """How much acrn-shm reads in a document (see :func:`read_size`):
+    ``items`` children and attributes of the elements read, the most
+    of them on one element (``most``, ``most_tag``), and ``chars`` of
+    their text and attribute values."""
+
+    items: int
+    most: int
+    most_tag: str
+    chars: int
+
+
+def schema_path(kind: str) -> str:
+    """The XSD file used for documents of ``kind``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "schemas", SCHEMA_FILES[kind])
+    if os.path.isfile(installed):
+        return installed
+    # A source tree, where schemas/ sits beside the package.
+    return os.path.join(os.path.dirname(here), "schemas", SCHEMA_FILES[kind])
+
+
+@functools.cache
+def schema_text(kind: str) -> bytes:
+    """The bytes of the XSD used for documents of ``kind``."""
+    with open(schema_path(kind), "rb") as stream:
+        return stream.read()
+
+
+@functools.cache
+def read_tags(kind: str) -> frozenset[str]:
+    """The element names the XSD of ``kind`` declares: the elements
+    acrn-shm reads in such a document."""
+    tree = etree.fromstring(schema_text(kind))
+    return frozenset(element.get("name") for element in tree.iter(
+        "{http://www.w3.org/2001/XMLSchema}element"))
+
+
+def read_size(document: Document, kind: str) -> ReadSize:
+    """How much acrn-shm reads in ``document`` (of ``kind``): the root
+    and, inside an element read, those :func:`read_tags` names."""
+    tags = read_tags(kind)
+    items, chars, most, most_tag = 0, 0, -1, document.root.tag
+    stack = [document.root]
+    while stack:
+        element = stack.pop()
+        attributes = element.attrib
+        count = len(element) + len(attributes)
+        items += count
+        chars += len(element.text or "") + sum(map(len, attributes.values()))
+        if count > most:
+            most, most_tag = count, element.tag
+        # Not iterchildren(*tags): lxml would parse the tags each time.
+        stack.extend(child for child in element if child.tag in tags)
+    return ReadSize(items, most, most_tag, chars)
+
+
+def refuse_much_to_read(document: Document, kind: str) -> None:
+    """Raise :class:`InputError` when :func:`read_size` of ``document``
+    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`."""
+    size = read_size(document, kind)
+    real_items, real_chars = _REAL_MOST[kind]
+    for amount, limits, what, real in (
+            (size.items, MAX_READ, "children and attributes on the "
+             f"elements acrn-shm reads ({size.most} on one "
+             f"<{size.most_tag}>)", real_items),
+            (size.chars, MAX_READ_TEXT, "characters of text and attribute "
+             "values in the elements acrn-shm reads", real_chars)):
+        if amount > limits[kind]:
+            raise InputError(located(
+                document.path, None, None,
+                f"{amount} {what}; the limit is {limits[kind]} for a "
+                f"{_KIND_NAMES[kind]} (real ones have up to {real})"))
 
 
 class Loaded(NamedTuple):
@@ -105,8 +213,13 @@ def _scenario_format(root: etree._Element) -> str:
 
 
 def from_document(document: Document) -> Scenario | Board | LaunchConfig:
-    """Build the model object for a parsed document."""
+    """Build the model object for a parsed document.
+
+    Raises :class:`InputError` for a document that is no ACRN XML or
+    has too much to read (:func:`refuse_much_to_read`).
+    """
     kind = kind_of(document)
+    refuse_much_to_read(document, kind)
     if kind == "board":
         return board_from(document)
     if kind == "launch":
@@ -133,12 +246,14 @@ def _value(document: Document, element: etree._Element | None,
     return Value(text, loc)
 
 
-def _advance(loc: Loc, text: str, offset: int) -> Loc:
-    # The location of text[offset] when text starts at loc.
-    newlines = text.count("\n", 0, offset)
+def _advance(loc: Loc, text: str, offset: int, start: int = 0) -> Loc:
+    # The location of text[offset] when text[start] is at loc: the cost
+    # grows with offset - start only.
+    newlines = text.count("\n", start, offset)
     if not newlines:
-        return Loc(loc.line, loc.column + offset)
-    return Loc(loc.line + newlines, offset - text.rindex("\n", 0, offset))
+        return Loc(loc.line, loc.column + offset - start)
+    return Loc(loc.line + newlines,
+               offset - text.rindex("\n", start, offset))
 
 
 def suppressions_of(document: Document) -> tuple[Suppression, ...]:
@@ -262,8 +377,17 @@ def _dm_settings(document: Document
                  ) -> tuple[tuple[str, DeviceModelSettings], ...]:
     """The Device Model settings of every named post-launched VM."""
     root = document.root
-    connections = list(root.iterfind("hv/vuart_connections/"
-                                     "vuart_connection"))
+    # Each VM's vUART connections in order, with its first endpoint in
+    # each: one pass over them all, not one a VM.
+    connections: dict[str, list[tuple[etree._Element, etree._Element]]]
+    connections = {}
+    for connection in root.iterfind("hv/vuart_connections/"
+                                    "vuart_connection"):
+        firsts: dict[str, etree._Element] = {}
+        for end in connection.iterfind("endpoint"):
+            firsts.setdefault(_stripped(end.find("vm_name")), end)
+        for vm_name, end in firsts.items():
+            connections.setdefault(vm_name, []).append((connection, end))
     found = []
     for element in root.iterfind("vm"):
         if _stripped(element.find("load_order")) != "POST_LAUNCHED_VM":
@@ -276,16 +400,10 @@ def _dm_settings(document: Document
             return (_stripped(element.find(tag)) or default) == "y"
 
         pci_vuarts = []
-        index = 0
-        for connection in connections:
-            ends = [end for end in connection.iterfind("endpoint")
-                    if _stripped(end.find("vm_name")) == name]
-            if not ends:
-                continue
-            index += 1
+        for index, (connection, end) in enumerate(
+                connections.get(name, ()), start=1):
             if _stripped(connection.find("type")) == "pci":
-                pci_vuarts.append(
-                    (index, _value(document, ends[0].find("vbdf"))))
+                pci_vuarts.append((index, _value(document, end.find("vbdf"))))
         virtio = element.find("virtio_devices")
         if virtio is None:
             virtio = etree.Element("virtio_devices")
@@ -398,11 +516,14 @@ def split_legacy(raw: Value) -> LegacyText:
     """Split a legacy region string on commas, keeping each field's place."""
     fields = []
     offset = 0
+    # Each field's place from the one before: linear in the text.
+    loc, done = raw.loc, 0
     for part in raw.text.split(","):
         stripped = part.strip()
         lead = len(part) - len(part.lstrip())
-        fields.append(Value(stripped, _advance(raw.loc, raw.text,
-                                               offset + lead)))
+        loc = _advance(loc, raw.text, offset + lead, done)
+        done = offset + lead
+        fields.append(Value(stripped, loc))
         offset += len(part) + 1
     prefix = None
     first = fields[0]

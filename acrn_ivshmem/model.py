@@ -8,8 +8,10 @@ what is valid. :mod:`acrn_ivshmem.loader` builds these from XML files.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import NamedTuple
 
 from .errors import quoted, shortened
@@ -17,10 +19,9 @@ from .xmlio import Loc
 
 __all__ = [
     "Bdf", "Board", "ElementNote", "LaunchConfig", "LaunchVm",
-    "LegacyText", "Loc",
-    "Member", "Region", "Scenario", "Suppression", "Value", "Vm",
-    "VmKind", "VuartEndpoint", "decimal_int", "is_decimal",
-    "lowest_free_id", "parse_vbdf",
+    "LegacyText", "Loc", "Member", "Region", "Scenario", "Suppression",
+    "Suppressions", "Value", "Vm", "VmKind", "VuartEndpoint",
+    "decimal_int", "is_decimal", "lowest_free_id", "parse_vbdf",
 ]
 
 
@@ -288,6 +289,37 @@ class Suppression:
         return code in self.codes and self.first <= loc <= self.last
 
 
+class Suppressions:
+    """Answers :meth:`Suppression.covers` for many suppressions at once,
+    in time that grows with the logarithm of their number."""
+
+    def __init__(self, suppressions: tuple[Suppression, ...]):
+        # By code: the starts in order, and the furthest end of any
+        # suppression that starts there or before. ``loc`` is covered
+        # when that end is at or after it.
+        spans: dict[str, list[tuple[Loc, Loc]]] = {}
+        for item in suppressions:
+            for code in item.codes:
+                spans.setdefault(code, []).append((item.first, item.last))
+        self._starts: dict[str, list[Loc]] = {}
+        self._reach: dict[str, list[Loc]] = {}
+        for code, pairs in spans.items():
+            pairs.sort()
+            reach = []
+            for _first, last in pairs:
+                reach.append(max(last, reach[-1]) if reach else last)
+            self._starts[code] = [first for first, _last in pairs]
+            self._reach[code] = reach
+
+    def covers(self, code: str, loc: Loc) -> bool:
+        """True when any of the suppressions silences ``code`` at ``loc``."""
+        starts = self._starts.get(code)
+        if not starts:
+            return False
+        index = bisect_right(starts, loc)
+        return index > 0 and self._reach[code][index - 1] >= loc
+
+
 @dataclass(frozen=True)
 class ElementNote:
     """An element of a scenario that ACRN refuses and acrn-shm skips.
@@ -355,13 +387,55 @@ class Scenario:
         if self.is_legacy:
             if not is_decimal(ref.strip()):
                 return None
-            wanted = int(ref.strip())
-            return next((vm for vm in self.vms if vm.id == wanted), None)
-        return next((vm for vm in self.vms if vm.name == ref), None)
+            return self._vms_by_id.get(int(ref.strip()))
+        return self.vm_named(ref)
 
     def vm_named(self, name: str) -> Vm | None:
         """The VM called ``name``, or None."""
-        return next((vm for vm in self.vms if vm.name == name), None)
+        return self._vms_by_name.get(name)
+
+    def members_of(self, vm_name: str) -> tuple[tuple[Region, Member], ...]:
+        """Every (region, member) whose member names ``vm_name`` as
+        written, in document order."""
+        return self._members_by_vm.get(vm_name, ())
+
+    def settings_of(self, vm_name: str) -> DeviceModelSettings | None:
+        """The Device Model settings of post-launched VM ``vm_name``."""
+        return self._settings_by_name.get(vm_name)
+
+    # Look-ups made once: rules and plans ask for every VM and member.
+    # The first VM of a name or id wins, as a search in order would.
+
+    @cached_property
+    def _members_by_vm(self) -> dict[str, tuple[tuple[Region, Member], ...]]:
+        found: dict[str, list[tuple[Region, Member]]] = {}
+        for region in self.regions:
+            for member in region.members:
+                if member.vm is not None:
+                    found.setdefault(member.vm.text, []).append(
+                        (region, member))
+        return {name: tuple(pairs) for name, pairs in found.items()}
+
+    @cached_property
+    def _settings_by_name(self) -> dict[str, DeviceModelSettings]:
+        found: dict[str, DeviceModelSettings] = {}
+        for name, settings in self.dm_settings:
+            found.setdefault(name, settings)
+        return found
+
+    @cached_property
+    def _vms_by_id(self) -> dict[int | None, Vm]:
+        found: dict[int | None, Vm] = {}
+        for vm in self.vms:
+            found.setdefault(vm.id, vm)
+        return found
+
+    @cached_property
+    def _vms_by_name(self) -> dict[str | None, Vm]:
+        found: dict[str | None, Vm] = {}
+        for vm in self.vms:
+            found.setdefault(vm.name, vm)
+        return found
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ from .errors import (
 from .launch_upgrade import LaunchSettings, convert_launch_vm
 from .loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
-    launch_from, scenario_from, split_legacy,
+    launch_from, refuse_much_to_read, scenario_from, split_legacy,
 )
 from .model import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
@@ -276,6 +276,11 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
             scenario.path, None, None,
             f"is a {_kind_name(kind)}; upgrade expects a legacy (ACRN "
             "v2.x) scenario XML"))
+    # As lint would: what the structure check reads bounds the VMs and
+    # regions to convert (each costs far more than an element).
+    refuse_much_to_read(scenario, kind)
+    for launch in launches:
+        refuse_much_to_read(launch, "launch")
     board_model = None
     if board is not None:
         if kind_of(board) != "board":
@@ -531,6 +536,7 @@ class _Upgrader:
 
     def _collect_vms(self):
         seen: dict[str, _VmInfo] = {}
+        ids: set[int] = set()
         for element in self.root.iterfind("vm"):
             loc = self.doc.loc(element)
             id_text = (element.get("id") or "").strip()
@@ -557,7 +563,7 @@ class _Upgrader:
                     f"VM id {vm_id} is named {quoted(name)}, which v3 does "
                     "not accept: give it a valid <name> first (1-15 letters, "
                     "digits, '_' or '-')")
-            if vm_id in (info.id for info in self.vms):
+            if vm_id in ids:
                 raise self.fail(loc, f"VM id {vm_id} is used twice")
             if name in seen:
                 raise self.fail(
@@ -567,6 +573,7 @@ class _Upgrader:
             info = _VmInfo(vm_id, name, kind, is_legacy_rt(element),
                            element)
             seen[name] = info
+            ids.add(vm_id)
             self.vms.append(info)
         self.by_id = {info.id: info for info in self.vms}
         self.by_name = {info.name: info for info in self.vms}
@@ -680,12 +687,13 @@ class _Upgrader:
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         vms = []
+        listed = set()
         for part in parts:
             vm = self.by_id.get(int(part))
             if vm is None:
                 raise bad(f"VM id {int(part)} is not a VM of this scenario",
                           syntax=False)
-            if vm in vms:
+            if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
             if provider == DEVICE_MODEL and vm.kind is not _POST:
                 raise bad(
@@ -693,6 +701,7 @@ class _Upgrader:
                     "but v3 Device Model regions serve post-launched VMs "
                     "only: use 'hv:/' or remove the VM", syntax=False)
             vms.append(vm)
+            listed.add(vm.id)
         if name in self.regions:
             raise bad(f"the name {quoted(name)} is already used by the region "
                       f"at {self.regions[name].where}; v3 needs unique names",

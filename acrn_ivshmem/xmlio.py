@@ -20,6 +20,7 @@ import re
 import stat
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 from xml.parsers import expat
@@ -30,6 +31,15 @@ from .errors import ConcurrentEditError, InputError, located, quoted
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
 MAX_BYTES = 16 * 1024 * 1024
+#: Most elements, attributes and comments together in one file: 14
+#: times the 7,036 of the largest real ACRN XML (v3.3
+#: generic_board.xml, 290 KB; a 1 MB board would hold some 25,000).
+#: Memory and time grow with their number, so a file with more is
+#: refused before it is parsed.
+MAX_NODES = 100_000
+#: Most attributes on one element (ACRN's own files have up to 7): the
+#: structure check takes time that grows with their square.
+MAX_ATTRIBUTES = 100
 
 _BOM = b"\xef\xbb\xbf"
 # How a document in a wide encoding starts (with or without a byte
@@ -91,17 +101,18 @@ class Document:
         self.path = path
         self.data = data
         self.root = root
+        self._table: _Positions | None = None
+        self._index: dict | None = None
         self._elements: list | None = None
-        self._elem2pos: dict | None = None
         self._comments: list[Comment] = []
 
-    def _positions(self) -> dict:
-        if self._elem2pos is None:
-            positions, comment_marks = _scan_positions(self.data, self.path)
+    def _positions(self) -> tuple[_Positions, dict]:
+        if self._index is None:
+            table, comment_marks = _scan_positions(self.data, self.path)
             # lxml hands out the same proxy while a reference lives, so
             # keeping the element list keeps the identity-keyed map valid.
             elements = list(self.root.iter(etree.Element))
-            if len(elements) != len(positions):
+            if len(elements) != table.count:
                 raise InputError(located(
                     self.path, None, None,
                     "could not match element positions; is it XML 1.0?"))
@@ -111,8 +122,10 @@ class Document:
                 for text, loc, index in comment_marks
             ]
             self._elements = elements
-            self._elem2pos = dict(zip(elements, positions))
-        return self._elem2pos
+            self._table = table
+            self._index = {element: index
+                           for index, element in enumerate(elements)}
+        return self._table, self._index
 
     @property
     def comments(self) -> list[Comment]:
@@ -122,22 +135,35 @@ class Document:
 
     def pos(self, element: etree._Element) -> ElementPos:
         """The source position of ``element``."""
-        return self._positions()[element]
+        table, index = self._positions()
+        return table.pos(index[element])
 
     def loc(self, element: etree._Element) -> Loc:
         """The line and column of ``element``'s start tag."""
-        return self._positions()[element].start
+        table, index = self._positions()
+        return table.start(index[element])
 
     def loc_or_root(self, element: etree._Element | None) -> Loc:
         """The location of ``element``, or of the root if it is unknown."""
-        positions = self._positions()
-        pos = positions.get(element) if element is not None else None
-        return pos.start if pos else positions[self.root].start
+        table, index = self._positions()
+        found = index.get(element) if element is not None else None
+        return table.start(0 if found is None else found)
 
     def text_loc(self, element: etree._Element) -> Loc:
         """Where ``element``'s text starts (its start tag if it has none)."""
-        pos = self._positions()[element]
-        return pos.text or pos.start
+        table, index = self._positions()
+        number = index[element]
+        return table.text(number) or table.start(number)
+
+    def start_bytes(self) -> Iterator[tuple[int, int]]:
+        """The byte offset of every element's start tag and of its
+        parent's (-1 for the root), in document order."""
+        record = self._positions()[0].record
+        fields = _Positions.FIELDS
+        starts = record[2::fields]
+        parents = record[8::fields]
+        for start, parent in zip(starts, parents):
+            yield start, record[parent + 2] if parent >= 0 else -1
 
 
 def read_bytes(path: str) -> bytes:
@@ -163,8 +189,11 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
             f"file is {len(data)} bytes; the limit is {MAX_BYTES} bytes"))
     if not data.strip():
         raise InputError(located(path, None, None, "file is empty"))
-    _refuse_doctype(data, path)
+    text = _refuse_doctype(data, path)
+    _refuse_many_nodes(data, text, path)
+    del text
     root = _parse_tree(data, path)
+    _refuse_many_attributes(root, path)
     return Document(path, data, root)
 
 
@@ -298,11 +327,12 @@ def root_name(data: bytes) -> str | None:
     return name
 
 
-def _refuse_doctype(data: bytes, path: str) -> None:
+def _refuse_doctype(data: bytes, path: str) -> str:
     # Look through the prolog (declaration, comments, PIs) before lxml
     # sees the bytes: libxml2 starts expanding entities as it parses.
     # In UTF-16, UTF-32 or UTF-7 the bytes of "<!DOCTYPE" differ, so
     # such a file is read as text in its own encoding for the look.
+    # Returns that text.
     try:
         source_encoding(data)
     except InputError as exc:
@@ -316,28 +346,127 @@ def _refuse_doctype(data: bytes, path: str) -> None:
             path, line, column,
             "a DOCTYPE declaration is not allowed (acrn-shm reads no DTDs "
             "or entities)"))
+    return text
 
 
-def _scan_positions(data: bytes, path: str):
-    # One expat pass: element positions in document order, comments
-    # with the index of the element that follows them. Any DTD stops it.
+class _TooMany(Exception):
+    pass
+
+
+def _refuse_many_nodes(data: bytes, text: str, path: str) -> None:
+    # Refuse a file of more than MAX_NODES elements, attributes and
+    # comments before lxml builds a tree of them. Each element and
+    # comment has a '<' and each attribute a '=': counted in the bytes
+    # (any encoding where they are one byte, or two or four) and in the
+    # text (any other), they bound the number at C speed. Only a file
+    # over that bound is counted exactly, by expat, up to the limit: the
+    # cost of a refusal does not grow with the file.
+    bound = max(data.count(b"<") + data.count(b"="),
+                text.count("<") + text.count("="))
+    if bound <= MAX_NODES:
+        return
+    left = [MAX_NODES]
+
+    def start_element(_name, attributes):
+        # ordered_attributes: [name, value, name, value, ...]
+        left[0] -= 1 + len(attributes) // 2
+        if left[0] < 0:
+            raise _TooMany
+
+    def comment(_text):
+        left[0] -= 1
+        if left[0] < 0:
+            raise _TooMany
+
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    starts: list[tuple[int, int, int]] = []
-    texts: dict[int, Loc] = {}
-    ends: dict[int, tuple[int, int, int]] = {}
-    stack: list[int] = []
-    has_child: list[bool] = []
-    comment_marks: list[tuple[str, Loc, int]] = []
-    # Expat counts a byte order mark as a column of line 1.
-    bom = 1 if data.startswith((_BOM, b"\xff\xfe", b"\xfe\xff")) else 0
+    parser.ordered_attributes = True
+    parser.StartElementHandler = start_element
+    parser.CommentHandler = comment
+    try:
+        # What expat cannot read (not well-formed, or in an encoding it
+        # does not know) is refused as the positions pass would.
+        _expat_parse(parser, data, path)
+    except _TooMany:
+        raise InputError(located(
+            path, None, None,
+            f"more than {MAX_NODES} elements, attributes and comments; the "
+            f"limit is {MAX_NODES} (real ACRN XMLs have up to some 7,000)"
+        )) from None
 
-    def column(line: int, offset: int) -> int:
-        return offset + 1 - bom if line == 1 else offset + 1
+
+def _refuse_many_attributes(root: etree._Element, path: str) -> None:
+    # XPath runs in C: one pass over the tree.
+    found = root.xpath("(//*[count(@*) > $most])[1]", most=MAX_ATTRIBUTES)
+    if found:
+        element = found[0]
+        raise InputError(located(
+            path, element.sourceline, None,
+            f"<{element.tag}> has {len(element.attrib)} attributes; the "
+            f"limit is {MAX_ATTRIBUTES} on one element (real ACRN XMLs "
+            "have up to 7)"))
+
+
+class _Positions:
+    # Where each element is, in document order, as flat integer arrays
+    # (36 bytes an element; ElementPos objects are made on demand).
+    # ``record`` holds FIELDS numbers an element: the line, column and
+    # byte offset of its start tag, of its end tag, the line and column
+    # of its text (0, 0 when it has none) and where its parent's
+    # numbers start (-1 for the root). Columns are expat's, counted
+    # from 0; ``bom`` is subtracted from those of line 1. Every number
+    # fits in 32 bits: no file is over MAX_BYTES.
+    FIELDS = 9
+
+    def __init__(self, record: array, bom: int):
+        self.record = record
+        self.bom = bom
+        self.count = len(record) // self.FIELDS
+
+    def _loc(self, line: int, column: int) -> Loc:
+        return Loc(line, column + 1 - (self.bom if line == 1 else 0))
+
+    def start(self, index: int) -> Loc:
+        base = index * self.FIELDS
+        return self._loc(self.record[base], self.record[base + 1])
+
+    def text(self, index: int) -> Loc | None:
+        base = index * self.FIELDS
+        line = self.record[base + 6]
+        return self._loc(line, self.record[base + 7]) if line else None
+
+    def pos(self, index: int) -> ElementPos:
+        base = index * self.FIELDS
+        line, column, byte, end_line, end_column, end_byte = (
+            self.record[base:base + 6])
+        return ElementPos(
+            self._loc(line, column), self.text(index),
+            self._loc(end_line, end_column), end_line, byte, end_byte)
+
+
+def _scan_positions(data: bytes, path: str
+                    ) -> tuple[_Positions, list[tuple[str, Loc, int]]]:
+    # One expat pass: element positions in document order, comments
+    # with the index of the element that follows them. Any DTD stops it.
+    # The handlers run once an element or piece of text, so they do as
+    # little as they can: no objects but the integers they store.
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.ordered_attributes = True  # a list is quicker to make
+    fields = _Positions.FIELDS
+    record = array("i")
+    extend = record.extend
+    stack: list[int] = []
+    push, pop = stack.append, stack.pop
+    # The element whose text comes next if text comes before its first
+    # child or its end tag (-1: none).
+    awaiting = -1
+    comment_marks: list[tuple[str, Loc, int]] = []
+    bom = _bom_width(data)
 
     def here() -> Loc:
         line = parser.CurrentLineNumber
-        return Loc(line, column(line, parser.CurrentColumnNumber))
+        return Loc(line, _column(line, parser.CurrentColumnNumber, bom))
 
     def refuse(what: str):
         loc = here()
@@ -346,25 +475,30 @@ def _scan_positions(data: bytes, path: str):
             f"{what} is not allowed (acrn-shm reads no DTDs or entities)"))
 
     def start_element(_name, _attrs):
-        if has_child:
-            has_child[-1] = True
-        stack.append(len(starts))
-        has_child.append(False)
-        loc = here()
-        starts.append((loc.line, loc.column, parser.CurrentByteIndex))
+        nonlocal awaiting
+        parent = stack[-1] if stack else -1
+        awaiting = len(record)
+        push(awaiting)
+        extend((parser.CurrentLineNumber, parser.CurrentColumnNumber,
+                parser.CurrentByteIndex, 0, 0, 0, 0, 0, parent))
 
     def end_element(_name):
-        index = stack.pop()
-        has_child.pop()
-        loc = here()
-        ends[index] = (loc.line, loc.column, parser.CurrentByteIndex)
+        nonlocal awaiting
+        awaiting = -1
+        base = pop()
+        record[base + 3] = parser.CurrentLineNumber
+        record[base + 4] = parser.CurrentColumnNumber
+        record[base + 5] = parser.CurrentByteIndex
 
     def character_data(_data):
-        if stack and not has_child[-1] and stack[-1] not in texts:
-            texts[stack[-1]] = here()
+        nonlocal awaiting
+        if awaiting >= 0:
+            record[awaiting + 6] = parser.CurrentLineNumber
+            record[awaiting + 7] = parser.CurrentColumnNumber
+            awaiting = -1
 
     def comment(text):
-        comment_marks.append((text, here(), len(starts)))
+        comment_marks.append((text, here(), len(record) // fields))
 
     parser.StartElementHandler = start_element
     parser.EndElementHandler = end_element
@@ -376,11 +510,28 @@ def _scan_positions(data: bytes, path: str):
         lambda *_args: refuse("an entity declaration"))
     parser.ExternalEntityRefHandler = (
         lambda *_args: refuse("an external entity"))
+    _expat_parse(parser, data, path)
+    return _Positions(record, bom), comment_marks
+
+
+def _bom_width(data: bytes) -> int:
+    # Expat counts a byte order mark as a column of line 1.
+    return 1 if data.startswith((_BOM, b"\xff\xfe", b"\xfe\xff")) else 0
+
+
+def _column(line: int, offset: int, bom: int) -> int:
+    # The 1-based column of expat's 0-based ``offset`` on ``line``.
+    return offset + 1 - bom if line == 1 else offset + 1
+
+
+def _expat_parse(parser, data: bytes, path: str) -> None:
+    # Run ``parser`` over all of ``data``; its errors become InputError.
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise InputError(located(
-            path, exc.lineno, column(exc.lineno, exc.offset),
+            path, exc.lineno,
+            _column(exc.lineno, exc.offset, _bom_width(data)),
             f"not well-formed XML: {expat.ErrorString(exc.code)}"
         )) from None
     except ValueError as exc:
@@ -388,13 +539,6 @@ def _scan_positions(data: bytes, path: str):
         # UTF-16 (Shift_JIS, EUC-JP, GB2312, Big5, UTF-7), which lxml reads.
         raise InputError(located(
             path, 1, 1, f"unsupported encoding: {exc}")) from None
-    positions = []
-    for index, (line, column, byte) in enumerate(starts):
-        end_line, end_column, end_byte = ends[index]
-        positions.append(ElementPos(
-            Loc(line, column), texts.get(index), Loc(end_line, end_column),
-            end_line, byte, end_byte))
-    return positions, comment_marks
 
 
 def _parse_tree(data: bytes, path: str) -> etree._Element:

@@ -2,18 +2,17 @@
 
 :func:`command` finds the ``acrn-shm`` of this interpreter,
 :func:`run_once` runs a process and returns its wall and CPU time, exit
-status and peak RSS (of that process alone), :func:`timed` takes the medians
+status and peak RSS (of that process alone, measured from a small
+launcher), :func:`timed` takes the medians
 of several runs, and :func:`table` prints rows under aligned headers.
 """
 
 from __future__ import annotations
 
-import os
 import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,18 +36,38 @@ class Run(NamedTuple):
     stderr: str
 
 
+# Runs argv[1:] with its output discarded and prints "status utime
+# stime maxrss wall". A process's peak RSS counts that of the process
+# it was forked from (Linux keeps the larger at exec), so the measured
+# one is forked from this small interpreter (python -S: some 10 MB),
+# not from a benchmark that may hold far more.
+_LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.execvpe(sys.argv[1], sys.argv[1:], os.environ)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_utime, usage.ru_stime,
+      usage.ru_maxrss, time.perf_counter() - start)
+"""
+
+
 def run_once(argv: list[str], env: dict) -> Run:
     """Run ``argv`` with its output discarded and stderr kept."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    stderr = child.stderr.read()
-    child.stderr.close()
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_utime + usage.ru_stime, child.returncode,
-               usage.ru_maxrss, stderr.decode(errors="replace"))
+    done = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv],
+                          env=env, capture_output=True, check=False)
+    figures = done.stdout.split()
+    stderr = done.stderr.decode(errors="replace")
+    if len(figures) != 5:
+        raise SystemExit(f"could not measure {' '.join(argv)}: {stderr}")
+    code, utime, stime, rss, wall = figures
+    return Run(float(wall), float(utime) + float(stime), int(code),
+               int(rss), stderr)
 
 
 class Timing(NamedTuple):
