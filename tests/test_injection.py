@@ -59,6 +59,15 @@ PAYLOADS = [
     "r\u00e9gion",
     "\u5171\u6709",
     "a\u202eb",
+    # Parameter operators and other expansions (issue 14, item 1).
+    "${a:=x}",
+    "${a@P}",
+    "${b:-${c:=$(touch CANARY)}}",
+    "$((1+2))",
+    "<(touch CANARY)",
+    "$'\\x41'",
+    "{a,b}",
+    "~root",
 ]
 IDS = [f"p{n:02}" for n in range(len(PAYLOADS))]
 
@@ -120,10 +129,12 @@ def scenario_with(folder: Path, old: str, new: str) -> Path:
     return path
 
 
-def line_of(path: Path, marker: str) -> int:
-    """The 1-based line where ``marker`` starts in ``path``."""
+def where(path: Path, marker: str, offset: int = 0) -> str:
+    """``LINE:COLUMN`` of ``marker[offset]`` in ``path``."""
     text = path.read_text()
-    return text.count("\n", 0, text.index(marker)) + 1
+    start = text.index(marker) + offset
+    line = text.count("\n", 0, start) + 1
+    return f"{line}:{start - text.rfind(chr(10), 0, start)}"
 
 
 def shell_words(line: str, folder: Path) -> list[str]:
@@ -190,14 +201,15 @@ def test_region_name_payload_never_reaches_a_launch_script(
 def test_vm_name_payload_never_reaches_a_launch_script(
         sandbox, acrn_shm, payload):
     scenario = scenario_with(sandbox, VM, escape(payload))
-    line = line_of(scenario, '<vm id="2">')
+    # Located at the VM's name.
+    at = where(scenario, f"<name>{escape(payload)}</name>", len("<name>"))
     allowed = ("acrn-dm would take a leading '-' for an option"
                if payload in ("-opt", "--help")
                else "1-15 letters, digits, '_' or '-'")
     for extra in ([], [f"--vm={payload}"]):
         assert acrn_shm("launch-script", str(scenario), "--board",
                         "board.xml", "-o", "out", *extra) == (2, "", (
-            f"acrn-shm: error: {scenario}:{line}:3: VM '{shown(payload)}': "
+            f"acrn-shm: error: {scenario}:{at}: VM '{shown(payload)}': "
             f"VM name '{shown(payload)}' cannot be put in a launch script "
             f"safely: {allowed}\n"))
     assert not (sandbox / "out").exists()
