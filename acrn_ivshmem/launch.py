@@ -15,17 +15,17 @@ from dataclasses import dataclass
 
 from .diagnostics import Diagnostic
 from .emit.launch_script import render, script_name
-from .errors import UsageError, located
+from .errors import UsageError, located, quoted
 from .launch_plan import Plan, UnsafeValue, plan, settings_of
 from .lint import LintConfig, Linter
 from .loader import kind_of, scenario_from
-from .model import Board, Scenario, VmKind
+from .model import Board, LaunchScript, Scenario, VmKind
 from .rules import RULES
 from .script_reader import read_script
 from .xmlio import Document, Loc, parse_bytes
 
-__all__ = ["LaunchInputs", "Script", "check_script", "load_for_launch",
-           "parse_version", "write_scripts"]
+__all__ = ["LaunchInputs", "Script", "check_parsed", "check_script",
+           "load_for_launch", "parse_version", "write_scripts"]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
@@ -205,12 +205,27 @@ def check_script(script_path: str, inputs: LaunchInputs,
                  config: LintConfig | None = None) -> list[Diagnostic]:
     """Compare a launch script with the scenario (ISM511-ISM516), with
     the codes and severities of ``config`` as lint has them."""
+    return check_parsed(read_script(script_path), inputs, vm_name, config)
+
+
+def check_parsed(script: LaunchScript, inputs: LaunchInputs,
+                 vm_name: str | None,
+                 config: LintConfig | None = None) -> list[Diagnostic]:
+    """:func:`check_script` on a script already read."""
     config = config or LintConfig()
-    script = read_script(script_path)
+    script_path = script.path
     name = vm_name or script.vm_name
     if not name:
-        raise UsageError(f"{script_path}: no '# Launch script for VM "
-                         "name:' header; say which VM with --vm")
+        header = "no '# Launch script for VM name:' header"
+        if script.dm_call is None:
+            raise UsageError(f"{script_path}: {header} and no acrn-dm "
+                             "call; say which VM with --vm")
+        argument = ("acrn-dm has no argument" if script.dm_argument is None
+                    else f"acrn-dm's last argument "
+                    f"{quoted(script.dm_argument)} is not a VM name")
+        raise UsageError(located(
+            script_path, script.dm_call.line, script.dm_call.column,
+            f"{header}, and {argument}; say which VM with --vm"))
     settings_of(inputs.scenario, name)
     found = []
     for code, rule in RULES.items():

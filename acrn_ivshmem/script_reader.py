@@ -5,7 +5,8 @@ ACRN v3's ``add_virtual_device 8 ivshmem hv:/shm_region_0,2`` and raw
 acrn-dm arguments ``-s 8,ivshmem,hv:/shm_region_0,2`` (also
 ``--pci_slot``), with backslash line continuations and quotes around
 words. Each device keeps the line and column where it starts in the
-file.
+file. The VM is the one the ``# Launch script for VM name:`` header
+names, else acrn-dm's last argument (:mod:`.script_commands`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import re
 
 from .errors import InputError
 from .model import LaunchScript, ScriptIvshmem
+from .script_commands import acrn_dm_vm_name
 from .xmlio import Loc
 
-__all__ = ["parse_script", "read_script"]
+__all__ = ["parse_script", "read_script", "script_from_bytes"]
 
 #: Launch scripts are small; this keeps a wrong file from filling memory.
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -42,6 +44,11 @@ def read_script(path: str) -> LaunchScript:
     except OSError as error:
         raise InputError(f"{path}: cannot read: "
                          f"{error.strerror or error}") from None
+    return script_from_bytes(data, path)
+
+
+def script_from_bytes(data: bytes, path: str) -> LaunchScript:
+    """Read the launch script ``data`` (the bytes of file ``path``)."""
     if len(data) > MAX_SCRIPT_BYTES:
         raise InputError(f"{path}: larger than {MAX_SCRIPT_BYTES} bytes; "
                          "not a launch script")
@@ -124,8 +131,13 @@ def parse_script(text: str, path: str = "<script>") -> LaunchScript:
             for match in pattern.finditer(code):
                 devices.append(_device(match, marks))
     devices.sort(key=lambda device: device.loc)
+    call = acrn_dm_vm_name(text)
+    if vm_name is None and call is not None:
+        vm_name = call.vm_name
     return LaunchScript(path, vm_name, tuple(devices),
-                        anchor or Loc(1, 1))
+                        anchor or Loc(1, 1),
+                        call.loc if call is not None else None,
+                        call.argument if call is not None else None)
 
 
 def _device(match: re.Match, marks) -> ScriptIvshmem:
