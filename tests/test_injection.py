@@ -27,7 +27,11 @@ from xml.sax.saxutils import escape
 import pytest
 
 from acrn_ivshmem import cli
+from acrn_ivshmem.build import BuildRequest, plan_build
+from acrn_ivshmem.errors import InputError
 from conftest import ACRN_DATA, run_acrn_shm
+from test_build import BOARD, FAKE_V2, FAKE_V3, LEGACY, V3
+from test_build import environ  # noqa: F401 - a fixture
 from test_qemu import qemu_options
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"
@@ -355,3 +359,36 @@ def test_real_processes_agree(sandbox, acrn_shm, payload):
         result = run_acrn_shm(argv, sandbox)
         assert (result.returncode, result.stdout, result.stderr) == \
             acrn_shm(*argv), argv
+
+
+# --- build: names ACRN's make puts in makefiles and shell commands -----------
+
+BUILD_PAYLOADS = ["$(shell touch CANARY)", "a;touch CANARY",
+                  "`touch CANARY`", "a b", "${a@P}", "a\nb"]
+
+
+@pytest.mark.parametrize("payload", BUILD_PAYLOADS)
+def test_board_and_scenario_names_never_reach_make(tmp_path, request,
+                                                   payload):
+    """ACRN's make reads the board name from the board XML (v3) and the
+    scenario name from the scenario's root (v2.x): refused before make
+    runs, at the root's line."""
+    environ = request.getfixturevalue("environ")  # test_build's
+    board = tmp_path / "board.xml"
+    board.write_text(BOARD.read_text().replace(
+        'board="demo-nuc"', f'board="{escape(payload, {chr(10): "&#10;"})}"'))
+    legacy = tmp_path / "legacy.xml"
+    legacy.write_text(LEGACY.read_text().replace(
+        'scenario="hybrid_rt"',
+        f'scenario="{escape(payload, {chr(10): "&#10;"})}"'))
+    for tree, board_path, scenario, what, path in (
+            (FAKE_V3, board, V3, "board", board),
+            (FAKE_V2, BOARD, legacy, "scenario", legacy)):
+        with pytest.raises(InputError) as refused:
+            plan_build(BuildRequest(str(tree), str(board_path),
+                                    str(scenario)), environ)
+        assert str(refused.value) == (
+            f"{path}:4:1: ACRN would name the {what} '{shown(payload)}', "
+            "which its make would expand in makefiles and shell commands; "
+            "use only letters, digits and _ . + -")
+    assert not (tmp_path / "CANARY").exists()
