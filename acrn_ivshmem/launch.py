@@ -90,8 +90,8 @@ def load_for_launch(scenario_path: str, board_path: str | None,
         board, board_document = loaded_board.model, loaded_board.document
     if not model.is_legacy:
         if launch_paths:
-            raise UsageError("--launch is for legacy (v2.x) scenarios; "
-                             f"{scenario_path} is v3")
+            raise UsageError(f"{scenario_path}: is a v3 scenario; --launch "
+                             "is for legacy (v2.x) ones")
         return LaunchInputs(model, board, False, (loaded.document,))
     launches = [linter.load(path).document for path in launch_paths]
     result = upgrade(loaded.document, launches, board=board_document)
@@ -161,7 +161,8 @@ def _at_origin(error: UnsafeValue, inputs: LaunchInputs,
 def _find_text(document: Document, vm_name: str, text: str) -> Loc | None:
     """Where ``text`` is in the element text of VM ``vm_name`` (a v3 or
     legacy ``<vm>``, a launch XML's ``<user_vm>`` or ``<uos>``), else
-    anywhere in ``document``."""
+    anywhere in ``document``: a whole element text first, else a part
+    of one."""
     if not text:
         return None
     vms = [vm for vm in document.root
@@ -169,19 +170,27 @@ def _find_text(document: Document, vm_name: str, text: str) -> Loc | None:
     named = [vm for vm in vms
              if vm_name in ((vm.findtext("name") or "").strip(),
                             (vm.findtext("vm_name") or "").strip())]
-    for vm in [*(named or vms), document.root]:
-        for element in vm.iter("*"):
-            value = element.text or ""
-            offset = value.find(text)
-            if offset < 0:
-                continue
-            loc = document.text_loc(element)
-            newlines = value.count("\n", 0, offset)
-            if newlines:
-                return Loc(loc.line + newlines,
-                           offset - value.rindex("\n", 0, offset))
-            return Loc(loc.line, loc.column + offset)
+    for whole in (True, False):
+        for vm in [*(named or vms), document.root]:
+            for element in vm.iter("*"):
+                value = element.text or ""
+                if whole and value.strip() != text:
+                    continue
+                offset = value.find(text)
+                if offset >= 0:
+                    return _text_loc(document, element, offset)
     return None
+
+
+def _text_loc(document: Document, element, offset: int) -> Loc:
+    """The location of character ``offset`` of ``element``'s text."""
+    value = element.text or ""
+    loc = document.text_loc(element)
+    newlines = value.count("\n", 0, offset)
+    if newlines:
+        return Loc(loc.line + newlines,
+                   offset - value.rindex("\n", 0, offset))
+    return Loc(loc.line, loc.column + offset)
 
 
 def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],

@@ -156,9 +156,10 @@ def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
         if name == vm_name:
             return settings
     names = ", ".join(name for name, _settings in scenario.dm_settings)
-    raise UsageError(
-        f"{scenario.path}: '{vm_name}' is not a post-launched VM of the "
-        f"scenario; post-launched VMs: {names or 'none'}")
+    raise UsageError(located(
+        scenario.path, None, None,
+        f"{quoted(vm_name)} is not a post-launched VM of the scenario; "
+        f"post-launched VMs: {names or 'none'}"))
 
 
 class UnsafeValue(UsageError):
@@ -480,17 +481,18 @@ def _cpu_table(settings: DeviceModelSettings, board: Board | None,
     if not settings.pcpus or board is None:
         return ()
     if not board.apic_ids:
-        raise UsageError(
-            f"VM '{vm_name}' is pinned to pCPUs "
+        raise UnsafeValue(
+            f"VM {quoted(vm_name)} is pinned to pCPUs "
             f"{', '.join(settings.pcpus)}: a board XML with "
-            "processors/thread entries is needed for their APIC ids")
+            "processors/thread entries is needed for their APIC ids",
+            text=settings.pcpus[0])
     apic_of = dict(board.apic_ids)
     table = []
     for text in sorted(set(settings.pcpus), key=lambda t: (len(t), t)):
         if not is_decimal(text) or int(text) not in apic_of:
-            raise UsageError(
-                f"VM '{vm_name}' is pinned to pCPU '{text}', which board "
-                f"{board.path} does not have")
+            raise UnsafeValue(
+                f"VM {quoted(vm_name)} is pinned to pCPU {quoted(text)}, "
+                f"which board {board.path} does not have", text=text)
         table.append((int(text), apic_of[int(text)]))
     return tuple(table)
 

@@ -38,6 +38,10 @@ _ARRAY_REFERENCE = re.compile(rf'("?)\$\{{({_NAME})\[[@*]\]\}}\1')
 _PREFIXES = {"exec", "nohup", "time", "command", "sudo", "env"}
 _DECLARATIONS = {"export", "local", "declare", "readonly", "typeset"}
 _REDIRECTION = re.compile(r"&>>?|<<<|<<-|<<|>>|<>|[<>][&|]?")
+# Runs of characters with no meaning to the scanners below.
+_PLAIN = re.compile(r"[^ \t\n;&|()<>\\'\"`$]+")
+_PLAIN_QUOTED = re.compile(r"[^\\\"`$'(){}]+")
+_LITERAL = re.compile(r"[^\\'\"$`*?\[{~]*")
 _BREAK = " \t\n;&|()<>"
 #: How many references one name may go through (a=$b, b=$c, ...).
 _MAX_DEPTH = 8
@@ -71,6 +75,10 @@ def _skip(text: str, index: int, stack: list[str]) -> int:
     ``stack`` (innermost last); the end of ``text`` if unclosed."""
     end = len(text)
     while index < end and stack:
+        plain = _PLAIN_QUOTED.match(text, index)
+        if plain:
+            index = plain.end()
+            continue
         char, top = text[index], stack[-1]
         if top == "'":
             close = text.find("'", index)
@@ -108,6 +116,10 @@ def _word_end(text: str, index: int) -> int:
     """The end of the shell word that starts at ``index``."""
     end = len(text)
     while index < end:
+        plain = _PLAIN.match(text, index)
+        if plain:
+            index = plain.end()
+            continue
         char = text[index]
         if char in _BREAK:
             break
@@ -125,6 +137,8 @@ def _word_end(text: str, index: int) -> int:
 
 def _literal(raw: str) -> str | None:
     """The value of word ``raw`` when no expansion can change it."""
+    if _LITERAL.fullmatch(raw):
+        return raw
     out = []
     index, end = 0, len(raw)
     if raw.startswith("~"):
@@ -177,13 +191,9 @@ class _Reader:
         text, end = self.text, len(self.text)
         while self.index < end:
             char = text[self.index]
-            if char in " \t":
-                self.index += 1
-            elif text.startswith("\\\n", self.index):
-                self.index += 2
-            elif char == "#":
-                self._comment()
-            elif char == "\n":
+            if self._blank(newline=False):
+                continue
+            if char == "\n":
                 self._end(words)
                 words = []
                 self.index += 1
@@ -204,16 +214,30 @@ class _Reader:
         self._end(words)
         return self.script
 
-    def _comment(self):
-        newline = self.text.find("\n", self.index)
-        self.index = len(self.text) if newline < 0 else newline
+    def _blank(self, newline: bool) -> bool:
+        """Skip a blank (a newline too if ``newline``), a line
+        continuation or a comment; False when there is none."""
+        text = self.text
+        char = text[self.index]
+        if char in " \t" or (newline and char == "\n"):
+            self.index += 1
+        elif text.startswith("\\\n", self.index):
+            self.index += 2
+        elif char == "#":
+            newline_at = text.find("\n", self.index)
+            self.index = len(text) if newline_at < 0 else newline_at
+        else:
+            return False
+        return True
 
-    def _word(self) -> _Word:
+    def _word(self, in_array: bool = False) -> _Word:
         start = self.index
         self.index = _word_end(self.text, start)
         raw = self.text[start:self.index]
         assignment = _ASSIGNMENT.fullmatch(raw)
-        if assignment and self.text.startswith("(", self.index):
+        # Arrays do not nest: in one, "b=(" is no assignment.
+        if assignment and not in_array and self.text.startswith(
+                "(", self.index):
             self.index += 1
             elements = self._array()
             definitions = self.script.arrays.setdefault(
@@ -233,16 +257,12 @@ class _Reader:
             if char == ")":
                 self.index += 1
                 break
-            if char in " \t\n":
-                self.index += 1
-            elif text.startswith("\\\n", self.index):
-                self.index += 2
-            elif char == "#":
-                self._comment()
-            elif char in _BREAK:
+            if self._blank(newline=True):
+                continue
+            if char in _BREAK:
                 self.index += 1  # not array syntax; skipped
             else:
-                elements.append(self._word())
+                elements.append(self._word(in_array=True))
         return elements
 
     def _redirection(self):

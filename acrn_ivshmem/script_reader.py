@@ -63,7 +63,9 @@ def _logical_lines(text: str):
     pieces: list[str] = []
     marks: list[tuple[int, int]] = []
     length = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only, as for bash and editors (str.splitlines
+    # also ends them at \x0b, \x0c, \x1c-\x1e, \x85, \u2028, ...).
+    for number, line in enumerate(text.split("\n"), start=1):
         marks.append((length, number))
         if line.endswith("\\") and not line.lstrip().startswith("#"):
             pieces.append(line[:-1])

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.launch import check_parsed, load_for_launch
 from acrn_ivshmem.script_reader import parse_script
 from conftest import ACRN_DATA, run_acrn_shm
 
@@ -179,8 +181,9 @@ def test_vm_from_acrn_dm_last_argument(tmp_path, before, last):
     assert (result.returncode, result.stderr) == (1, "")
     line = line_of(path, "    -s 8,ivshmem,hv:/shm_region_0,2 \\")
     assert result.stdout == (
-        f"{path}:{line}:5: ISM512 [error] ivshmem device 'shm_region_0' (slot 8) is not "
-        "a region of the scenario that lists VM 'POST_STD_VM2'\n"
+        f"{path}:{line}:5: ISM512 [error] ivshmem device 'shm_region_0' "
+        "(slot 8) is not a region of the scenario that lists VM "
+        "'POST_STD_VM2'\n"
         "    hint: remove it from the script or add the VM to the region\n"
         "1 error in 1 file\n")
 
@@ -212,8 +215,9 @@ def test_vm_name_not_known_from_acrn_dm(tmp_path, last, shown):
     line = line_of(path, DM_LINE + " -s 0:0,hostbridge -s 1:0,lpc \\")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        f"acrn-shm: error: {path}:{line}:1: no '# Launch script for VM name:' header, and acrn-dm's last "
-        f"argument '{shown}' is not a VM name; say which VM with --vm\n")
+        f"acrn-shm: error: {path}:{line}:1: no '# Launch script for VM "
+        f"name:' header, and acrn-dm's last argument '{shown}' is not a "
+        "VM name; say which VM with --vm\n")
 
 
 def test_no_header_needs_vm():
@@ -229,32 +233,20 @@ def test_no_header_needs_vm():
         "with --vm\n")
 
 
-def test_acrn_dm_without_arguments_needs_vm(tmp_path):
-    path = tmp_path / "bare.sh"
-    path.write_text("#!/bin/sh\n  exec acrn-dm 2>&1\n")
+@pytest.mark.parametrize("text, where, problem", [
+    ("#!/bin/sh\n  exec acrn-dm 2>&1\n", ":2:8",
+     ", and acrn-dm has no argument"),
+    ("#!/bin/sh\necho 'acrn-dm POST_STD_VM1'\n"
+     "cat <<EOF\nacrn-dm POST_STD_VM1\nEOF\n", "", " and no acrn-dm call"),
+])
+def test_no_vm_from_acrn_dm(tmp_path, text, where, problem):
+    path = tmp_path / "s.sh"
+    path.write_text(text)
     result = check(path)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        f"acrn-shm: error: {path}:2:8: no '# Launch script for VM name:' "
-        "header, and acrn-dm has no argument; say which VM with --vm\n")
-
-
-def test_no_acrn_dm_call_needs_vm(tmp_path):
-    path = tmp_path / "none.sh"
-    path.write_text("#!/bin/sh\necho 'acrn-dm POST_STD_VM1'\n"
-                    "cat <<EOF\nacrn-dm POST_STD_VM1\nEOF\n")
-    result = check(path)
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (
-        f"acrn-shm: error: {path}: no '# Launch script for VM name:' "
-        "header and no acrn-dm call; say which VM with --vm\n")
-
-
-def test_missing_script(tmp_path):
-    result = check(tmp_path / "nope.sh", "--vm", "POST_STD_VM1")
-    assert (result.returncode, result.stderr) == (
-        2, f"acrn-shm: error: {tmp_path / 'nope.sh'}: cannot read: No such "
-        "file or directory\n")
+        f"acrn-shm: error: {path}{where}: no '# Launch script for VM name:' "
+        f"header{problem}; say which VM with --vm\n")
 
 
 @pytest.mark.parametrize("text, name", [
@@ -301,3 +293,39 @@ def test_any_text_is_read(text):
         assert loc is None or 1 <= loc.line <= lines and loc.column >= 1
     assert script.vm_name is None or re.fullmatch(
         r"[A-Za-z0-9_][A-Za-z0-9_-]{0,14}", script.vm_name)
+
+
+@pytest.mark.parametrize("vm, header", [
+    ("POST\x06VM", ""),
+    (None, "# Launch script for VM name: POST\x1b[2JVM\n"),
+])
+def test_unknown_vm_shown_on_one_line(vm, header):
+    """Found by fuzz_check_launch: a control character in the VM name
+    (from --vm or the header) went into the message as it was (the CLI
+    escapes it, other callers did not)."""
+    script = parse_script(header + PLAIN, "s.sh")
+    with pytest.raises(UsageError) as refused:
+        check_parsed(script, load_for_launch(str(WAAG), None), vm)
+    shown = "POST\\x06VM" if vm else "POST\\x1b[2JVM"
+    assert str(refused.value) == (
+        f"{WAAG}: '{shown}' is not a post-launched VM of the scenario; "
+        "post-launched VMs: POST_STD_VM1, POST_STD_VM2")
+
+
+def test_lines_end_at_newlines_only(script):
+    """Found by fuzz_check_launch: a form feed, \\x1c or U+2028 counted
+    as a line end, so findings were put below the script's last line."""
+    text = script.read_text()
+    script.write_text(text.replace("# Run it as root",
+                                   "# \x0c\x1c\u2028\x85 Run it as root"))
+    script.write_text(script.read_text().replace(LINE, ""))
+    anchor = script.read_text().split("\n").index("dm_params=(") + 1
+    result = check(script)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{script}:{anchor}:1: ISM511 ")
+
+
+def test_arrays_do_not_nest():
+    """Found in review: each "=(" inside an array recursed once more."""
+    script = parse_script("a=(" * 20000 + "\nacrn-dm VM_A\n", "s.sh")
+    assert (script.dm_call, script.vm_name) == (None, None)

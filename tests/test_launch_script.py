@@ -421,3 +421,29 @@ def test_partitions_each_get_a_folder(tmp_path):
         '$(add_virtual_device 4 virtio-blk "${dir_sda1}/a.img")',
         '$(add_virtual_device 5 virtio-blk "${dir_sda1_2}/b.img")',
         '$(add_virtual_device 6 virtio-blk "${dir_sda1}/c.img")']
+
+
+def test_v3_scenario_with_launch_xml_names_the_file(tmp_path):
+    """Found by fuzz_launch_script: the line started with the option."""
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(WHL_BOARD), "--launch",
+         str(LEGACY / "hybrid_rt_launch_1user_vm_waag.xml")], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        f"acrn-shm: error: {WAAG}: is a v3 scenario; --launch is for "
+        "legacy (v2.x) ones\n"))
+
+
+def test_pcpu_the_board_lacks_is_located(tmp_path):
+    """Found by fuzz_launch_script: no file and line in the message."""
+    scenario = tmp_path / "s.xml"
+    text = WAAG.read_text()
+    old = "<pcpu_id>1</pcpu_id>\n      </pcpu>\n    </cpu_affinity>\n" \
+        "    <memory>\n      <size>4096"
+    assert text.count(old) == 1
+    scenario.write_text(text.replace(old, old.replace(">1<", ">41<")))
+    result = run_acrn_shm(["launch-script", str(scenario), "--board",
+                           str(WHL_BOARD), "--vm", "POST_STD_VM1"],
+                          tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        f"acrn-shm: error: {scenario}:140:18: VM 'POST_STD_VM1' is pinned "
+        f"to pCPU '41', which board {WHL_BOARD} does not have\n"))
