@@ -219,9 +219,11 @@ def test_vm_name_payload_never_reaches_a_launch_script(
     assert not (sandbox / "out").exists()
 
 
-def dm_params(script: str, folder: Path) -> list[str]:
-    """The words of the script's dm_params array, evaluated by bash with
-    helper stubs that print what the real ones print."""
+def dm_params(script: str, folder: Path,
+              env: dict[str, str] | None = None) -> list[str]:
+    """The words of the script's dm_params array, evaluated by bash in
+    ``folder`` (with ``env``) with helper stubs that print what the real
+    ones print."""
     array = re.search(r"^dm_params=\(\n.*?^\)$", script,
                       re.S | re.M).group(0)
     probe = folder / "probe.sh"
@@ -234,7 +236,7 @@ def dm_params(script: str, folder: Path) -> list[str]:
         "add_logger_settings() { echo \"--logger_setting $1\"; }\n"
         f"{array}\nprintf '%s\\0' \"${{dm_params[@]}}\"\n")
     result = subprocess.run(["bash", "--norc", "--noprofile", str(probe)],
-                            cwd=folder, capture_output=True)
+                            cwd=folder, capture_output=True, env=env)
     probe.unlink()
     assert (result.returncode, result.stderr) == (0, b"")
     return [word.decode() for word in result.stdout.split(b"\0")[:-1]]

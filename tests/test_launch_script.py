@@ -11,7 +11,6 @@ pass ``bash -n`` and shellcheck (CI installs shellcheck and sets
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.launch import load_for_launch, write_scripts
 from conftest import ACRN_DATA, run_acrn_shm
+from test_injection import dm_params
 
 HERE = Path(__file__).resolve().parent / "test_launch_script"
 GOLDEN = HERE / "golden"
@@ -317,27 +317,11 @@ def test_hostile_customized_parameters_stay_words(tmp_path, payload):
         "\n    <os_type>Windows OS", 1))
     inputs = load_for_launch(str(scenario), str(WHL_BOARD))
     (script,) = write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
-    # Evaluate only the dm_params array, with harmless helper stubs.
-    array = re.search(r"^dm_params=\(\n.*?^\)$", script.text,
-                      re.S | re.M).group(0)
-    probe = tmp_path / "probe.sh"
-    probe.write_text(
-        "mac=00:00:00:00:00:00\n"
-        "add_cpus() { echo cpus; }\n"
-        "add_virtual_device() { echo dev; }\n"
-        "add_passthrough_device() { echo pt; }\n"
-        "add_interrupt_storm_monitor() { echo storm; }\n"
-        "add_logger_settings() { echo log; }\n"
-        f"{array}\nprintf '%s\\n' \"${{dm_params[@]}}\"\n")
-    result = subprocess.run(["bash", str(probe)], cwd=tmp_path,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    words = dm_params(script.text, tmp_path)
     assert not (tmp_path / "CANARY").exists()
-    words = result.stdout.splitlines()
-    assert words[-1] == "POST_STD_VM1"
-    start = words.index("log") + 1
-    assert words[start:-1] == shlex.split(
-        "--x " + payload.replace(chr(39), ""))
+    start = words.index("--logger_setting") + 2
+    assert words[start:] == [
+        *shlex.split("--x " + payload.replace(chr(39), "")), "POST_STD_VM1"]
 
 
 LEGACY = ACRN_DATA / "v2.7" / "whl-ipc-i5"

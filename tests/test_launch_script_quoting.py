@@ -17,7 +17,6 @@ not carry are refused with one line naming the file, line and word.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ import pytest
 from conftest import ACRN_DATA, run_acrn_shm
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_injection import dm_params
 
 from acrn_ivshmem.errors import UsageError, quoted
 from acrn_ivshmem.launch import load_for_launch, write_scripts
@@ -71,40 +71,19 @@ def scenario_with(folder: Path, words: list[str]) -> Path:
 
 
 def evaluate(script: str, folder: Path) -> list[str]:
-    """``bash -n`` on the script, then the words of its dm_params array,
-    evaluated by bash in ``folder`` with helper stubs."""
+    """``bash -n`` on the script, then the words of its dm_params array
+    between the logger settings and the VM name, evaluated by bash in
+    ``folder`` with helper stubs and a variable ``a`` that runs a command
+    if it is ever prompt-expanded (``${a@P}``)."""
     checked = subprocess.run(["bash", "-n"], input=script.encode(),
                              capture_output=True)
     assert (checked.returncode, checked.stderr) == (0, b"")
-    array = re.search(r"^dm_params=\(\n.*?^\)$", script,
-                      re.S | re.M).group(0)
-    probe = folder / "probe.sh"
-    probe.write_text(
-        "mac=00:00:00:00:00:00\n"
-        "add_cpus() { echo cpus; }\n"
-        "add_virtual_device() { echo dev; }\n"
-        "add_passthrough_device() { echo pt; }\n"
-        "add_interrupt_storm_monitor() { echo storm; }\n"
-        "add_logger_settings() { echo log; }\n"
-        f"{array}\nprintf '%s\\0' \"${{dm_params[@]}}\"\n")
-    result = subprocess.run(
-        ["bash", "--norc", "--noprofile", str(probe)], cwd=folder,
-        capture_output=True,
-        # Prompt expansion of ${a@P} would run this.
-        env={"PATH": os.environ["PATH"], "HOME": str(folder),
-             "LC_ALL": "C.UTF-8", "a": "$(touch CANARY)"})
-    probe.unlink()
-    assert (result.returncode, result.stderr) == (0, b"")
+    words = dm_params(script, folder, {
+        "PATH": os.environ["PATH"], "HOME": str(folder),
+        "LC_ALL": "C.UTF-8", "a": "$(touch CANARY)"})
     assert not (folder / "CANARY").exists()
-    return [word.decode() for word in result.stdout.split(b"\0")[:-1]]
-
-
-def customized_words(words: list[str]) -> list[str]:
-    """The words of the array between the logger settings (stubbed as
-    ``log``) and the VM name."""
-    start = words.index("log") + 1
     assert words[-1] == VM
-    return words[start:-1]
+    return words[words.index("--logger_setting") + 2:-1]
 
 
 def where(path: Path, marker: str) -> str:
@@ -142,7 +121,7 @@ def test_words_arrive_as_given_or_are_refused(sandbox, words):
             "(no control, format or line separator character)")
         return
     (script,) = write_scripts(inputs, [VM], (3, 3), "t")
-    assert customized_words(evaluate(script.text, sandbox)) == words
+    assert evaluate(script.text, sandbox) == words
 
 
 HOSTILE = [syntax for syntax in SYNTAX if syntax.isprintable()]
@@ -163,7 +142,7 @@ def test_issue_payloads_pass_lint_and_stay_words(sandbox):
     # Every hostile word is single-quoted (a quote as '"'"').
     assert ("    '${a:=x}' '${a:-$(touch CANARY)}' '${b:=${c:=y}}' "
             "'${a@P}' '${!a}'") in result.stdout
-    assert customized_words(evaluate(result.stdout, sandbox)) == HOSTILE
+    assert evaluate(result.stdout, sandbox) == HOSTILE
     if shutil.which("shellcheck") is None:
         if REQUIRE_TOOLS:
             pytest.fail("shellcheck is required here but not installed")
