@@ -375,7 +375,7 @@ def test_board_and_scenario_names_never_reach_make(tmp_path, request,
     """ACRN's make reads the board name from the board XML (v3) and the
     scenario name from the scenario's root (v2.x): refused before make
     runs, at the root's line."""
-    environ = request.getfixturevalue("environ")  # test_build's
+    env = request.getfixturevalue("environ")  # test_build's
     board = tmp_path / "board.xml"
     board.write_text(BOARD.read_text().replace(
         'board="demo-nuc"', f'board="{escape(payload, {chr(10): "&#10;"})}"'))
@@ -388,7 +388,7 @@ def test_board_and_scenario_names_never_reach_make(tmp_path, request,
             (FAKE_V2, BOARD, legacy, "scenario", legacy)):
         with pytest.raises(InputError) as refused:
             plan_build(BuildRequest(str(tree), str(board_path),
-                                    str(scenario)), environ)
+                                    str(scenario)), env)
         assert str(refused.value) == (
             f"{path}:4:1: ACRN would name the {what} '{shown(payload)}', "
             "which its make would expand in makefiles and shell commands; "
