@@ -71,6 +71,9 @@ _OWN_VARIABLES = {
     "TARGET_DIR": "--out", "RELEASE": "--release",
 }
 _UNSAFE_PATH = re.compile(r"[\s#$]")
+# ACRN's make puts the board and scenario names into makefiles it
+# includes and into shell commands: only these characters are inert.
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 class LintFailed(AcrnShmError):
@@ -406,6 +409,15 @@ def plan_build(request: BuildRequest,
             "board after it"))
     scenario_name = _scenario_name(request.scenario, scenario, interface,
                                    scenario_loaded, version)
+    for path, loaded, what, name in (
+            (request.board, board_loaded, "board", board_name),
+            (request.scenario, scenario_loaded, "scenario", scenario_name)):
+        if not _NAME.fullmatch(name):
+            raise InputError(located(
+                path, loaded.document.root.sourceline or 1, 1,
+                f"ACRN would name the {what} {quoted(name)}, which its make "
+                "would expand in makefiles and shell commands; use only "
+                "letters, digits and _ . + -"))
     make_path, python = _make_path(request.python, environ)
     hv_dir = os.path.join(out, "hypervisor")
     command = _command(interface, acrn_src, board, scenario, out, hv_dir,

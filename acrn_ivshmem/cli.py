@@ -978,7 +978,8 @@ def build_app():
             help="The scenario the script should follow.")],
         vm: Annotated[Optional[str], typer.Option(
             "--vm", metavar="NAME",
-            help="The VM the script starts (default: from its header).")
+            help="The VM the script starts (default: from its header, else "
+            "acrn-dm's last argument).")
         ] = None,
         launch: Annotated[Optional[list[str]], typer.Option(
             "--launch", metavar="LAUNCH.xml",

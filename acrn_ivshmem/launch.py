@@ -15,28 +15,33 @@ from dataclasses import dataclass
 
 from .diagnostics import Diagnostic
 from .emit.launch_script import render, script_name
-from .errors import UsageError, quoted
-from .launch_plan import Plan, plan, settings_of
+from .errors import UsageError, located, quoted
+from .launch_plan import Plan, UnsafeValue, plan, settings_of
 from .lint import LintConfig, Linter
 from .loader import kind_of, scenario_from
-from .model import Board, Scenario, VmKind
+from .model import Board, LaunchScript, Scenario, VmKind
 from .rules import RULES
 from .script_reader import read_script
-from .xmlio import parse_bytes
+from .xmlio import Document, Loc, parse_bytes
 
-__all__ = ["LaunchInputs", "Script", "check_script", "load_for_launch",
-           "parse_version", "write_scripts"]
+__all__ = ["LaunchInputs", "Script", "check_parsed", "check_script",
+           "load_for_launch", "parse_version", "write_scripts"]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
 class LaunchInputs:
-    """A v3 scenario (converted if it was legacy) and its board."""
+    """A v3 scenario (converted if it was legacy) and its board.
+
+    ``sources`` are the files the scenario's values come from, launch
+    XMLs first: the v3 scenario, or the legacy one and its launch XMLs.
+    """
 
     scenario: Scenario
     board: Board | None
     legacy: bool
+    sources: tuple[Document, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,14 @@ def load_for_launch(scenario_path: str, board_path: str | None,
         board, board_document = loaded_board.model, loaded_board.document
     if not model.is_legacy:
         if launch_paths:
-            raise UsageError("--launch is for legacy (v2.x) scenarios; "
-                             f"{scenario_path} is v3")
-        return LaunchInputs(model, board, False)
-    result = upgrade(loaded.document,
-                     [linter.load(path).document for path in launch_paths],
-                     board=board_document)
+            raise UsageError(f"{scenario_path}: is a v3 scenario; --launch "
+                             "is for legacy (v2.x) ones")
+        return LaunchInputs(model, board, False, (loaded.document,))
+    launches = [linter.load(path).document for path in launch_paths]
+    result = upgrade(loaded.document, launches, board=board_document)
     converted = parse_bytes(result.data, scenario_path)
-    return LaunchInputs(scenario_from(converted, "v3"), board, True)
+    return LaunchInputs(scenario_from(converted, "v3"), board, True,
+                        (*launches, loaded.document))
 
 
 def _offset(scenario: Scenario, vm_name: str) -> int:
@@ -120,11 +125,72 @@ def write_scripts(inputs: LaunchInputs, vm_names: Sequence[str] | None,
     version_text = "%d.%d" % acrn_version
     scripts = []
     for name in names:
-        planned = plan(scenario, name, inputs.board, acrn_version)
+        try:
+            planned = plan(scenario, name, inputs.board, acrn_version)
+        except UnsafeValue as exc:
+            raise _at_origin(exc, inputs, name) from None
         scripts.append(Script(
             name, script_name(_offset(scenario, name)),
             render(planned, source, version_text), planned))
     return scripts
+
+
+def _at_origin(error: UnsafeValue, inputs: LaunchInputs,
+               vm_name: str) -> UsageError:
+    """``error`` located at the value in the file it came from.
+
+    plan() knows the lines of region values only; other values are
+    found by their text, in the elements of the VM (a converted legacy
+    scenario has no lines of its own: its values are in the legacy
+    scenario and its launch XMLs).
+    """
+    if not inputs.legacy and error.loc is not None:
+        return error
+    for document in inputs.sources:
+        found = _find_text(document, vm_name, error.text)
+        if found is not None:
+            return UsageError(located(document.path, found.line,
+                                      found.column, error.message))
+    if inputs.legacy:
+        return UsageError(located(
+            inputs.sources[-1].path, None, None,
+            f"{error.message} (in its conversion to v3)"))
+    return error
+
+
+def _find_text(document: Document, vm_name: str, text: str) -> Loc | None:
+    """Where ``text`` is in the element text of VM ``vm_name`` (a v3 or
+    legacy ``<vm>``, a launch XML's ``<user_vm>`` or ``<uos>``), else
+    anywhere in ``document``: a whole element text first, else a part
+    of one."""
+    if not text:
+        return None
+    vms = [vm for vm in document.root
+           if vm.tag in ("vm", "user_vm", "uos")]
+    named = [vm for vm in vms
+             if vm_name in ((vm.findtext("name") or "").strip(),
+                            (vm.findtext("vm_name") or "").strip())]
+    for whole in (True, False):
+        for vm in [*(named or vms), document.root]:
+            for element in vm.iter("*"):
+                value = element.text or ""
+                if whole and value.strip() != text:
+                    continue
+                offset = value.find(text)
+                if offset >= 0:
+                    return _text_loc(document, element, offset)
+    return None
+
+
+def _text_loc(document: Document, element, offset: int) -> Loc:
+    """The location of character ``offset`` of ``element``'s text."""
+    value = element.text or ""
+    loc = document.text_loc(element)
+    newlines = value.count("\n", 0, offset)
+    if newlines:
+        return Loc(loc.line + newlines,
+                   offset - value.rindex("\n", 0, offset))
+    return Loc(loc.line, loc.column + offset)
 
 
 def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],
@@ -148,12 +214,27 @@ def check_script(script_path: str, inputs: LaunchInputs,
                  config: LintConfig | None = None) -> list[Diagnostic]:
     """Compare a launch script with the scenario (ISM511-ISM516), with
     the codes and severities of ``config`` as lint has them."""
+    return check_parsed(read_script(script_path), inputs, vm_name, config)
+
+
+def check_parsed(script: LaunchScript, inputs: LaunchInputs,
+                 vm_name: str | None,
+                 config: LintConfig | None = None) -> list[Diagnostic]:
+    """:func:`check_script` on a script already read."""
     config = config or LintConfig()
-    script = read_script(script_path)
+    script_path = script.path
     name = vm_name or script.vm_name
     if not name:
-        raise UsageError(f"{script_path}: no '# Launch script for VM "
-                         "name:' header; say which VM with --vm")
+        header = "no '# Launch script for VM name:' header"
+        if script.dm_call is None:
+            raise UsageError(f"{script_path}: {header} and no acrn-dm "
+                             "call; say which VM with --vm")
+        argument = ("acrn-dm has no argument" if script.dm_argument is None
+                    else f"acrn-dm's last argument "
+                    f"{quoted(script.dm_argument)} is not a VM name")
+        raise UsageError(located(
+            script_path, script.dm_call.line, script.dm_call.column,
+            f"{header}, and {argument}; say which VM with --vm"))
     settings_of(inputs.scenario, name)
     found = []
     for code, rule in RULES.items():

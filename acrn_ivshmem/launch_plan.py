@@ -11,7 +11,15 @@ launch_cfg_gen.py@v3.3``) would give the VM, with two differences:
   from ACRN v3.3 on;
 * explicit slots (IVSHMEM, PCI vUARTs, a VGA passthrough on slot 2) are
   all reserved before automatic slots (3..29) are handed out, and a
-  clash is reported as a :class:`SlotClash`, never renumbered.
+  clash is reported as a :class:`SlotClash`, never renumbered;
+* no text from an input is ever shell code: a parameter word is literal
+  text, except for :class:`Ref` parts, plain ``${name}`` references to
+  the variables the script's initialisation sets itself (``mac``, the
+  ``dir_*`` folders of mounted partitions). Values that pass through a
+  helper's output must be :data:`SHELL_WORD` words (the shell splits
+  that output); ``customized_parameters`` words may hold anything
+  printable (the script single-quotes them); anything else is refused
+  (:class:`UnsafeValue`).
 
 The plan is data: :mod:`acrn_ivshmem.emit.launch_script` renders it as
 a script and the ISM501 rule reports its clashes.
@@ -30,7 +38,8 @@ from .model import (
 )
 from .xmlio import Loc
 
-__all__ = ["DmParam", "Plan", "SlotClash", "plan", "vm_regions"]
+__all__ = ["DmParam", "Plan", "Ref", "SlotClash", "UnsafeValue", "Word",
+           "plan", "vm_regions", "word_text"]
 
 #: acrn-dm parses slots in decimal; 0 hostbridge, 1 LPC, 2 GPU and 31
 #: (GPU LPC bridge) are never handed out automatically.
@@ -42,6 +51,34 @@ _TAP = re.compile(r"[A-Za-z0-9_-]{1,15}")
 #: may only hold these.
 SHELL_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _BDF = re.compile(r"([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: What the script's initialisation runs for a virtio-net device: the
+#: first NIC's MAC address seeds the VM's (ACRN takes ``${mac:0:17}``).
+MAC_INIT = ("mac=$(cat /sys/class/net/e*/address)", "mac=${mac:0:17}")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``${name}`` in a parameter: a variable the script sets itself."""
+
+    name: str
+
+    def __post_init__(self):
+        if not _VARIABLE.fullmatch(self.name):
+            raise ValueError(f"not a shell variable name: {self.name!r}")
+
+
+#: One word of a parameter: literal text, or a tuple of literal parts
+#: and :class:`Ref` parts.
+Word = str | tuple[str | Ref, ...]
+
+
+def word_text(word: Word) -> str:
+    """The word as acrn-dm sees it, a :class:`Ref` as ``${name}``."""
+    if isinstance(word, str):
+        return word
+    return "".join(part if isinstance(part, str) else f"${{{part.name}}}"
+                   for part in word)
 
 
 @dataclass(frozen=True)
@@ -54,7 +91,7 @@ class DmParam:
     devices (for ``--ivshmem-args``).
     """
 
-    words: tuple[str, ...]
+    words: tuple[Word, ...]
     helper: str | None = None
     ivshmem: bool = False
 
@@ -62,8 +99,7 @@ class DmParam:
         """The acrn-dm arguments this line stands for (``-s`` form)."""
         if self.helper != "add_virtual_device":
             raise ValueError("only virtual devices have a raw form")
-        slot, kind, *options = self.words
-        return ("-s", ",".join((slot, kind, *options)))
+        return ("-s", ",".join(word_text(word) for word in self.words))
 
 
 @dataclass(frozen=True)
@@ -119,32 +155,66 @@ def settings_of(scenario: Scenario, vm_name: str) -> DeviceModelSettings:
     if settings is not None:
         return settings
     names = ", ".join(name for name, _settings in scenario.dm_settings)
-    raise UsageError(
-        f"{scenario.path}: {quoted(vm_name)} is not a post-launched VM of the "
-        f"scenario; post-launched VMs: {names or 'none'}")
+    raise UsageError(located(
+        scenario.path, None, None,
+        f"{quoted(vm_name)} is not a post-launched VM of the scenario; "
+        f"post-launched VMs: {names or 'none'}"))
 
 
-class _Unsafe(UsageError):
-    # A value plan() refuses; plan() adds the file and line (``loc``,
-    # else the VM's) before it leaves the module.
+class UnsafeValue(UsageError):
+    """A value :func:`plan` refuses to put in a launch script.
 
-    def __init__(self, message: str, loc: Loc | None = None):
-        super().__init__(message)
+    ``str()`` names the scenario and the line of the value (``loc``
+    when it is known, else the line of the VM's ``<vm>``); ``message``
+    is the same without them, and ``text`` the text of the input that
+    holds the value, for callers that know the files it came from (a
+    converted legacy scenario's launch XML).
+    """
+
+    def __init__(self, message: str, loc: Loc | None = None,
+                 text: str = "", path: str | None = None,
+                 where: Loc | None = None):
+        where = loc or where
+        super().__init__(message if path is None or where is None
+                         else located(path, where.line, where.column,
+                                      message))
+        self.message = message
         self.loc = loc
+        self.text = text
 
 
 def _refuse(vm_name: str, what: str, value: str, allowed: str,
-            loc: Loc | None = None):
-    raise _Unsafe(
+            loc: Loc | None = None, text: str | None = None):
+    raise UnsafeValue(
         f"VM {quoted(vm_name)}: {what} {quoted(value)} cannot be put in "
-        f"a launch script safely: {allowed}", loc)
+        f"a launch script safely: {allowed}", loc,
+        value if text is None else text)
 
 
-def _word(vm_name: str, what: str, value: str) -> str:
+def _word(vm_name: str, what: str, value: str,
+          text: str | None = None) -> str:
+    """``value`` if it is a :data:`SHELL_WORD` (``text``: the input text
+    that holds it, when that is more than the value)."""
     if not SHELL_WORD.fullmatch(value):
         _refuse(vm_name, what, value, "use letters, digits and "
-                "_ @ % + = : , . / - only")
+                "_ @ % + = : , . / - only", text=text)
     return value
+
+
+def _customized(vm_name: str, text: str) -> list[str]:
+    """The words of ``customized_parameters``, split as the shell would
+    split them; each reaches acrn-dm as it is (the script quotes it)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        _refuse(vm_name, "customized_parameters", text,
+                f"it cannot be split into words ({error})")
+    for word in words:
+        if not word.isprintable():
+            _refuse(vm_name, "customized_parameters word", word,
+                    "printable characters only (no control, format or "
+                    "line separator character)", text=text)
+    return words
 
 
 class _Slots:
@@ -209,17 +279,16 @@ def plan(scenario: Scenario, vm_name: str, board: Board | None = None,
 
     Without a board there is no ``add_cpus`` (APIC ids come from the
     board). Values that would reach the script unsafely raise
-    UsageError naming the file and the line of the value (or of the
-    VM's ``<vm>``).
+    :class:`UnsafeValue` naming the file and the line of the value (or
+    of the VM's ``<vm>``).
     """
     settings = settings_of(scenario, vm_name)
     try:
         return _plan(scenario, vm_name, settings, board, acrn_version)
-    except _Unsafe as exc:
+    except UnsafeValue as exc:
         vm = scenario.vm_named(vm_name)
-        loc = exc.loc or (vm.loc if vm else scenario.root_loc)
-        raise UsageError(located(scenario.path, loc.line, loc.column,
-                                 str(exc))) from None
+        raise UnsafeValue(exc.message, exc.loc, exc.text, scenario.path,
+                          vm.loc if vm else scenario.root_loc) from None
 
 
 def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
@@ -231,6 +300,9 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
         # acrn-dm takes the VM name last, after its options.
         _refuse(vm_name, "VM name", vm_name,
                 "acrn-dm would take a leading '-' for an option")
+    _word(vm_name, "vm_type", settings.vm_type)
+    if scenario.scheduler:
+        _word(vm_name, "scheduler", scenario.scheduler)
     rt = settings.vm_type == "RTVM"
     regions = vm_regions(scenario, vm_name)
     slots = _Slots()
@@ -256,7 +328,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
     def plain(*words: str):
         params.append(DmParam(tuple(words)))
 
-    def device(slot: str | None, kind: str, *options: str,
+    def device(slot: str | None, kind: str, *options: Word,
                label: str = "", ivshmem: bool = False):
         chosen = slot if slot is not None else slots.auto(label or kind)
         params.append(DmParam((chosen, kind, *options),
@@ -307,7 +379,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
     for index, slot in vuart_slots:
         device(slot, "uart", f"vuart_idx:{index}",
                label=f"PCI vUART {index}")
-    virtio: list[tuple[str, str]] = []
+    virtio: list[tuple[str, Word]] = []
     bus_ports = [_word(vm_name, "USB device", dev.split(" ")[0])
                  for dev in settings.usb_devs]
     if bus_ports:
@@ -324,29 +396,41 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
         if not _TAP.fullmatch(interface):
             _refuse(vm_name, "virtio network interface", interface,
                     "1-15 letters, digits, '_' or '-'")
+        if interface.startswith("-"):
+            # create_tap hands it to ip(8) as an argument.
+            _refuse(vm_name, "virtio network interface", interface,
+                    "ip would take a leading '-' for an option")
         options = f"tap={interface}"
         if framework == "Kernel based (Virtual Host)":
             options += ",vhost"
-        if "mac=$(cat /sys/class/net/e*/address)" not in init:
-            init.append("mac=$(cat /sys/class/net/e*/address)")
-        virtio.append(("virtio-net",
-                       f"{options},mac_seed=${{mac:0:17}}-{vm_name}"))
+        if MAC_INIT[0] not in init:
+            init.extend(MAC_INIT)
+        virtio.append(("virtio-net", (f"{options},mac_seed=", Ref("mac"),
+                                      f"-{vm_name}")))
+    mounts: dict[str, str] = {}
     for block in settings.blocks:
         device_path, _colon, image = block.rpartition(":")
         if not device_path:
             virtio.append(("virtio-blk", _word(vm_name, "block", block)))
             continue
-        _word(vm_name, "block device", device_path)
+        _word(vm_name, "block device", device_path, block)
         if device_path.startswith("-"):
             # mount_partition hands it to mount(8) as its first argument.
             _refuse(vm_name, "block device", device_path,
-                    "mount would take a leading '-' for an option")
-        _word(vm_name, "block image", image)
-        variable = "dir_" + re.sub(r"[^A-Za-z0-9_]", "_",
-                                   device_path.rsplit("/", 1)[-1])
-        init.append(f"{variable}=$(mount_partition {device_path})")
-        virtio.append(("virtio-blk", f"${{{variable}}}/{image}"))
-        deinit.append(f'unmount_partition "${{{variable}}}"')
+                    "mount would take a leading '-' for an option",
+                    text=block)
+        _word(vm_name, "block image", image, block)
+        variable = mounts.get(device_path)
+        if variable is None:
+            variable = "dir_" + re.sub(r"[^A-Za-z0-9_]", "_",
+                                       device_path.rsplit("/", 1)[-1])
+            base, number = variable, 2
+            while variable in mounts.values():
+                variable, number = f"{base}_{number}", number + 1
+            mounts[device_path] = variable
+            init.append(f"{variable}=$(mount_partition {device_path})")
+            deinit.append(f'unmount_partition "${{{variable}}}"')
+        virtio.append(("virtio-blk", (Ref(variable), f"/{image}")))
     if settings.gpu is not None:
         virtio.append(("virtio-gpu", _gpu(vm_name, settings.gpu)))
     for cid in settings.vsocks:
@@ -380,14 +464,7 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
     params.append(DmParam(("console=4", "kmsg=3", "disk=5"),
                           "add_logger_settings"))
     if settings.customized_parameters:
-        try:
-            words = shlex.split(settings.customized_parameters)
-        except ValueError as error:
-            raise UsageError(
-                f"VM {quoted(vm_name)}: customized_parameters "
-                f"{quoted(settings.customized_parameters)} cannot be split "
-                f"into words: {error}") from None
-        plain(*words)
+        plain(*_customized(vm_name, settings.customized_parameters))
     plain(vm_name)
     return Plan(vm_name, settings.vm_type, scenario.scheduler or "",
                 settings.own_pcpu, tuple(params), tuple(init),
@@ -403,17 +480,18 @@ def _cpu_table(settings: DeviceModelSettings, board: Board | None,
     if not settings.pcpus or board is None:
         return ()
     if not board.apic_ids:
-        raise UsageError(
+        raise UnsafeValue(
             f"VM {quoted(vm_name)} is pinned to pCPUs "
             f"{', '.join(settings.pcpus)}: a board XML with "
-            "processors/thread entries is needed for their APIC ids")
+            "processors/thread entries is needed for their APIC ids",
+            text=settings.pcpus[0])
     apic_of = dict(board.apic_ids)
     table = []
     for text in sorted(set(settings.pcpus), key=lambda t: (len(t), t)):
         if not is_decimal(text) or int(text) not in apic_of:
-            raise UsageError(
+            raise UnsafeValue(
                 f"VM {quoted(vm_name)} is pinned to pCPU {quoted(text)}, "
-                f"which board {board.path} does not have")
+                f"which board {board.path} does not have", text=text)
         table.append((int(text), apic_of[int(text)]))
     return tuple(table)
 

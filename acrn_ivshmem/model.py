@@ -500,13 +500,18 @@ class ScriptIvshmem:
 class LaunchScript:
     """The parts of an acrn-dm launch script that ``check-launch`` reads.
 
-    ``vm_name`` comes from the ``# Launch script for VM name:`` header
-    (None without one); ``anchor`` is the ``acrn-dm`` call (or the
-    ``dm_params`` array), where a missing device is reported.
+    ``vm_name`` comes from the ``# Launch script for VM name:`` header,
+    else from acrn-dm's last argument (None when neither gives one);
+    ``anchor`` is the ``acrn-dm`` call (or the ``dm_params`` array),
+    where a missing device is reported; ``dm_call`` is where the acrn-dm
+    command starts and ``dm_argument`` its last argument as written
+    (None without an acrn-dm command).
     """
 
     path: str
     vm_name: str | None
     devices: tuple[ScriptIvshmem, ...]
     anchor: Loc
+    dm_call: Loc | None = None
+    dm_argument: str | None = None
 

@@ -5,7 +5,8 @@ ACRN v3's ``add_virtual_device 8 ivshmem hv:/shm_region_0,2`` and raw
 acrn-dm arguments ``-s 8,ivshmem,hv:/shm_region_0,2`` (also
 ``--pci_slot``), with backslash line continuations and quotes around
 words. Each device keeps the line and column where it starts in the
-file.
+file. The VM is the one the ``# Launch script for VM name:`` header
+names, else acrn-dm's last argument (:mod:`.script_commands`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import re
 
 from .errors import InputError
 from .model import LaunchScript, ScriptIvshmem
+from .script_commands import acrn_dm_vm_name
 from .xmlio import Loc, read_input
 
-__all__ = ["parse_script", "read_script"]
+__all__ = ["parse_script", "read_script", "script_from_bytes"]
 
 #: Launch scripts are small; this keeps a wrong file from filling memory.
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -37,6 +39,14 @@ _PREFIX = re.compile(r"(hv|dm):/(.*)")
 def read_script(path: str) -> LaunchScript:
     """Read the launch script at ``path`` (InputError when unreadable)."""
     data = read_input(path, MAX_SCRIPT_BYTES)
+    return script_from_bytes(data, path)
+
+
+def script_from_bytes(data: bytes, path: str) -> LaunchScript:
+    """Read the launch script ``data`` (the bytes of file ``path``)."""
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise InputError(f"{path}: larger than {MAX_SCRIPT_BYTES} bytes; "
+                         "not a launch script")
     if b"\0" in data:
         raise InputError(f"{path}:1: contains NUL bytes; not a launch "
                          "script")
@@ -48,7 +58,9 @@ def _logical_lines(text: str):
     pieces: list[str] = []
     marks: list[tuple[int, int]] = []
     length = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only, as for bash and editors (str.splitlines
+    # also ends them at \x0b, \x0c, \x1c-\x1e, \x85, \u2028, ...).
+    for number, line in enumerate(text.split("\n"), start=1):
         marks.append((length, number))
         if line.endswith("\\") and not line.lstrip().startswith("#"):
             pieces.append(line[:-1])
@@ -116,8 +128,13 @@ def parse_script(text: str, path: str = "<script>") -> LaunchScript:
             for match in pattern.finditer(code):
                 devices.append(_device(match, marks))
     devices.sort(key=lambda device: device.loc)
+    call = acrn_dm_vm_name(text)
+    if vm_name is None and call is not None:
+        vm_name = call.vm_name
     return LaunchScript(path, vm_name, tuple(devices),
-                        anchor or Loc(1, 1))
+                        anchor or Loc(1, 1),
+                        call.loc if call is not None else None,
+                        call.argument if call is not None else None)
 
 
 def _device(match: re.Match, marks) -> ScriptIvshmem:

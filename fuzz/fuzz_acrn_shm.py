@@ -42,8 +42,7 @@ def text(fdp: atheris.FuzzedDataProvider, limit: int = 24) -> str:
         0, limit)))
 
 
-def pick(fdp: atheris.FuzzedDataProvider, values):
-    return values[fdp.ConsumeIntInRange(0, len(values) - 1)]
+pick = harness.pick
 
 
 # Option pickers: an exhausted FuzzedDataProvider gives 0s, and 0
@@ -106,9 +105,7 @@ def region_options(fdp, names: list[str], ids: list[str],
 
 def split(data: bytes) -> tuple[int, bytes, bytes]:
     """The command index, the option bytes and the XML of an input."""
-    command = data[0] % len(COMMANDS) if data else 0
-    length = data[1] % HEADER if len(data) > 1 else 0
-    return command, data[2:2 + length], data[2 + length:]
+    return harness.split(data, len(COMMANDS), HEADER)
 
 
 def test_one_input(data: bytes) -> None:

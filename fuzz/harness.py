@@ -1,16 +1,22 @@
 """What acrn-shm does with one input, in memory, and what must hold.
 
 Each method of :class:`Harness` makes the library calls of one command
-of ``acrn_ivshmem/cli.py`` (``run_lint``, ``run_edit``, ``run_upgrade``)
-on XML bytes instead of a file: no terminal, no lock, nothing written.
-It raises :class:`Violation` where the command would misbehave:
+of ``acrn_ivshmem/cli.py`` (``run_lint``, ``run_edit``, ``run_upgrade``,
+``run_launch_script``, ``run_check_launch``) on the bytes of a file
+instead of the file: no terminal, no lock, nothing written. It raises
+:class:`Violation` where the command would misbehave:
 
 - any exception other than :class:`AcrnShmError` (a traceback, or the
   CLI's "internal error" line) escapes as it is;
 - an error message is not one line, or does not start with the name of
   one of the input files (``path:``);
 - a diagnostic, hint, note or summary the CLI prints is not one line;
-- an edit, fix or upgrade produces XML that acrn-shm cannot read back.
+- an edit, fix or upgrade produces XML that acrn-shm cannot read back;
+- a launch script is not the same twice, or has text from an input
+  anywhere but in a vetted shell word or single quotes, or its
+  ``dm_params`` words are not the planned ones
+  (:func:`check_launch_script`);
+- a finding of ``check-launch`` is outside the script.
 
 Used by the atheris target ``fuzz_acrn_shm.py`` and by
 ``tests/test_properties.py``; it needs neither atheris nor hypothesis.
@@ -26,15 +32,23 @@ from pathlib import Path
 from acrn_ivshmem import schema
 from acrn_ivshmem.cli import _spec
 from acrn_ivshmem.config import LintConfig
+from acrn_ivshmem.diagnostics import Diagnostic
 from acrn_ivshmem.edit import (
     EditResult, RegionSpec, add_region, remove_region, set_region,
 )
+from acrn_ivshmem.emit.launch_script import HELPERS, ivshmem_args
 from acrn_ivshmem.errors import AcrnShmError, UsageError
 from acrn_ivshmem.formats import FORMATS
 from acrn_ivshmem.fixes import apply_fixes
+from acrn_ivshmem.launch import (
+    LaunchInputs, Script, check_parsed, clash_diagnostics, load_for_launch,
+    write_scripts,
+)
+from acrn_ivshmem.launch_plan import word_text
 from acrn_ivshmem.lint import Linter, find_board_beside
 from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.model import Board, LaunchConfig, Scenario
+from acrn_ivshmem.model import VM_NAME, Board, LaunchConfig, Scenario
+from acrn_ivshmem.script_reader import script_from_bytes
 from acrn_ivshmem.upgrade import merge_regions, merged_assignments, upgrade
 from acrn_ivshmem.xmlio import Document, parse_bytes, parse_file
 
@@ -95,12 +109,163 @@ def check_printed(what: str, text: str) -> None:
         raise Violation(f"{what} is not one line: {text!r}")
 
 
+def check_report(diagnostics: Sequence[Diagnostic]) -> None:
+    """The text report: one line per diagnostic and per hint."""
+    report = FORMATS["text"](diagnostics, 1)
+    lines = report[:-1].split("\n") if report else []
+    if diagnostics and len(lines) != len(diagnostics) + sum(
+            1 for d in diagnostics if d.hint) + 1:
+        raise Violation(f"text report has extra lines: {report!r}")
+    for line in lines:
+        check_printed("text report line", line)
+
+
 def read_back(what: str, data: bytes, path: str) -> Document:
     """Parse what acrn-shm produced; it must be readable XML."""
     try:
         return parse_bytes(data, path)
     except AcrnShmError as exc:
         raise Violation(f"{what} is not readable XML: {exc}") from None
+
+
+# -- launch scripts: where input text may be ------------------------------
+
+# Written independently of emit/launch_script.py: what a launch script
+# may hold. Input text may only be a shell word no shell reads
+# specially, or single-quoted ('...' pieces joined by "'"); the only
+# expansions are ${mac} and ${dir_*}, in double quotes with shell words.
+_CHAR = r"[A-Za-z0-9_@%+=:,./-]"
+_SAFE = rf"{_CHAR}+"
+_PIECE = "'[^']*'|\"'\""
+_QUOTED = rf"(?:{_PIECE})+"
+_REF = r"\$\{(?:mac|dir_[A-Za-z0-9_]+)\}"
+_SPLICED = rf'"{_CHAR}*{_REF}(?:{_CHAR}|{_REF})*"'
+_WORD = re.compile(rf"{_SAFE}|{_QUOTED}|{_SPLICED}")
+_HELPER_ARG = re.compile(rf"{_SAFE}|{_SPLICED}")
+_HELPER_NAMES = ("add_cpus", "add_virtual_device", "add_passthrough_device",
+                 "add_interrupt_storm_monitor", "add_logger_settings")
+_HELPER_CALL = re.compile(rf"\$\(({'|'.join(_HELPER_NAMES)}) (.*)\)")
+_INIT = re.compile(
+    r"probe_modules|mac=\$\(cat /sys/class/net/e\*/address\)|"
+    r"mac=\$\{mac:0:17\}|"
+    rf"(dir_[A-Za-z0-9_]+)=\$\(mount_partition (?!-){_SAFE}\)")
+_DEINIT = re.compile(r'unmount_partition "\$\{(dir_[A-Za-z0-9_]+)\}"')
+_DIRECTIVES = ("# shellcheck disable=SC2207",
+               "# shellcheck disable=SC1003,SC2016,SC2207")
+
+
+def _words(line: str, pattern: re.Pattern) -> list[str] | None:
+    """The words of ``line``, tokens of ``pattern`` one space apart,
+    unquoted; None when some text is not such a token."""
+    words: list[str] = []
+    index = 0
+    while True:
+        match = pattern.match(line, index)
+        if match is None:
+            return None
+        token = match.group()
+        if re.fullmatch(_QUOTED, token):
+            words.append("".join(piece[1:-1] if piece[0] == "'" else "'"
+                                 for piece in re.findall(_PIECE, token)))
+        elif token.startswith('"'):
+            words.append(token[1:-1])
+        else:
+            words.append(token)
+        index = match.end()
+        if index == len(line):
+            return words
+        if line[index] != " ":
+            return None
+        index += 1
+
+
+def check_launch_script(script: Script) -> None:
+    """The text of a launch script, line by line, against the shape
+    below and the plan it was written from."""
+    lines = script.text.split("\n")
+    plan = script.plan
+    problem = None
+
+    def expect(condition: bool, what: str) -> None:
+        nonlocal problem
+        if not condition and problem is None:
+            problem = what
+
+    helpers = HELPERS.rstrip("\n").split("\n")
+    expect(lines[:2] == ["#!/bin/bash",
+                         f"# Launch script for VM name: {plan.vm_name}"]
+           and VM_NAME.fullmatch(plan.vm_name) is not None, "header")
+    expect(re.fullmatch(r"# Written by acrn-shm for ACRN \d+\.\d+ from "
+                        r"[\x20-\x7e]*\.", lines[2]) is not None, "source")
+    expect(lines[3:4 + len(helpers)] == [
+        "# Run it as root in the Service VM.", *helpers], "helpers")
+    rest = lines[4 + len(helpers):]
+    expect(rest[:3] == ["", "# ---- VM description " + "-" * 56, ""],
+           "description")
+    expect(re.fullmatch(rf"vm_type={_SAFE}", rest[3]) is not None
+           and re.fullmatch(rf"scheduler=(?:{_SAFE}|'')", rest[4])
+           is not None and rest[5] in ("own_pcpu=y", "own_pcpu=n"),
+           "VM description")
+    expect(rest[6:9] == ["", "# ---- Initializing " + "-" * 58, ""],
+           "initialising")
+    index = 9
+    folders = set()
+    while index < len(rest) and rest[index]:
+        init = _INIT.fullmatch(rest[index])
+        expect(init is not None, f"init line {rest[index]!r}")
+        if init and init.group(1):
+            folders.add(init.group(1))
+        index += 1
+    index += 1
+    if rest[index:index + 1] == ["# Native CPU_ID    APIC_ID"]:
+        index += 1
+        while rest[index].startswith("# "):
+            expect(re.fullmatch(r"# \d+ +\d+", rest[index]) is not None,
+                   "CPU table")
+            index += 1
+        index += 1
+    expect(rest[index] == "# Helpers print several words each: split "
+           "them on purpose.", "array comment")
+    index += 1
+    if rest[index] == "# Quoted words hold shell syntax that must not " \
+            "expand.":
+        index += 1
+    expect(rest[index] in _DIRECTIVES and rest[index + 1] == "dm_params=(",
+           "array start")
+    index += 2
+    for param in plan.params:
+        line = rest[index] if index < len(rest) else ""
+        index += 1
+        expect(line.startswith("    "), "array line indentation")
+        call = _HELPER_CALL.fullmatch(line[4:])
+        if param.helper is None:
+            words = _words(line[4:], _WORD)
+        else:
+            expect(call is not None and call.group(1) == param.helper,
+                   f"helper call {line!r}")
+            words = _words(call.group(2), _HELPER_ARG) if call else None
+        expect(words == [word_text(word) for word in param.words],
+               f"array line {line!r} for {param.words!r}")
+        for folder in re.findall(r"\$\{(dir_[A-Za-z0-9_]+)\}", line):
+            expect(folder in folders, f"{folder} is not set")
+        if "${mac}" in line:
+            expect("mac=${mac:0:17}" in rest, "mac is not set")
+    expect(rest[index:index + 4] == [
+        ")", "",
+        'echo "Launch device model with parameters: ${dm_params[*]}"',
+        'acrn-dm "${dm_params[@]}"'], "acrn-dm call")
+    tail = rest[index + 4:]
+    if plan.deinit:
+        expect(tail[:3] == ["", "# ---- Deinitializing " + "-" * 56, ""]
+               and tail[-1] == "", "deinitialising")
+        for line in tail[3:-1]:
+            deinit = _DEINIT.fullmatch(line)
+            expect(deinit is not None and deinit.group(1) in folders,
+                   f"deinit line {line!r}")
+    else:
+        expect(tail == [""], "end")
+    if problem is not None:
+        raise Violation(f"launch script for {plan.vm_name!r}: {problem}")
 
 
 # -- the input files ------------------------------------------------------
@@ -113,6 +278,13 @@ def real_xmls() -> list[Path]:
         if folder.is_dir():
             found.extend(sorted(folder.rglob("*.xml")))
     return found
+
+
+def real_scripts() -> list[Path]:
+    """The launch scripts of the tests (goldens and hand-written ones)."""
+    tests = PROJECT / "tests"
+    return sorted([*(tests / "test_launch_script" / "golden").rglob("*.sh"),
+                   *(tests / "test_check_launch").glob("*.sh")])
 
 
 class Companions:
@@ -185,6 +357,7 @@ class Harness:
         self.companions = companions
         self.linter = Linter(LintConfig(use_cache=use_cache))
         self.lint_before = lint_before
+        self._launch_inputs: dict[str, LaunchInputs] = {}
 
     def _paths(self, *paths: str | None) -> tuple[str, ...]:
         return tuple(p for p in paths if p is not None)
@@ -331,6 +504,74 @@ class Harness:
         self.edit(documents[into].data, merge,
                   self.companions.beside.get(into), path=into)
 
+    def launch_script(self, data: bytes, board: str | None = None,
+                      vm: str | None = None,
+                      acrn_version: tuple[int, int] = (3, 3),
+                      launches: Sequence[str] = (),
+                      scenario: str | None = None) -> None:
+        """``acrn-shm launch-script INPUT [--launch L] --board B [--vm V]
+        --acrn-version X.Y``, without the lint the CLI makes first: the
+        scripts must be safe when lint findings are silenced too.
+
+        With ``scenario``, the input is a launch XML given with
+        ``--launch`` to that real legacy scenario.
+        """
+        scenario_path = scenario or INPUT
+        launch_paths = [INPUT] if scenario else list(launches)
+        paths = self._paths(scenario_path, *launch_paths, board)
+        try:
+            self.linter.preload(parse_bytes(data, INPUT))
+            inputs = load_for_launch(scenario_path, board, launch_paths,
+                                     self.linter)
+            scripts = write_scripts(inputs, [vm] if vm else None,
+                                    acrn_version, "input.xml")
+        except AcrnShmError as exc:
+            check_message(str(exc), paths)
+            return
+        check_report(clash_diagnostics(scenario_path, scripts,
+                                       inputs.legacy))
+        again = write_scripts(inputs, [vm] if vm else None, acrn_version,
+                              "input.xml")
+        if [script.text for script in again] != [
+                script.text for script in scripts]:
+            raise Violation("launch scripts differ from one run to the "
+                            "next")
+        for script in scripts:
+            check_launch_script(script)
+            script.text.encode("utf-8")  # written as UTF-8
+            for arg in ivshmem_args(script.plan):
+                if not re.fullmatch(_SAFE, arg):
+                    raise Violation(f"--ivshmem-args word {arg!r}")
+
+    def launch_inputs(self, scenario: str) -> LaunchInputs:
+        """The inputs of a real scenario, read once."""
+        if scenario not in self._launch_inputs:
+            self._launch_inputs[scenario] = load_for_launch(
+                scenario, None, (), self.linter)
+        return self._launch_inputs[scenario]
+
+    def check_launch(self, data: bytes, scenario: str,
+                     vm: str | None = None,
+                     config: LintConfig | None = None) -> None:
+        """``acrn-shm check-launch INPUT --scenario S [--vm V]``: the
+        script reader takes any bytes; findings are in the script."""
+        paths = (INPUT, scenario)
+        try:
+            script = script_from_bytes(data, INPUT)
+            found = check_parsed(script, self.launch_inputs(scenario), vm,
+                                 config)
+        except AcrnShmError as exc:
+            check_message(str(exc), paths)
+            return
+        lines = data.decode("utf-8", "replace").count("\n") + 1
+        for diagnostic in found:
+            if not (diagnostic.path == INPUT
+                    and 1 <= diagnostic.line <= lines
+                    and diagnostic.column >= 1):
+                raise Violation(f"finding outside the script: {diagnostic}")
+        check_report(found)
+        FORMATS["json"](found, 1)
+
 
 def _options_spec(options: dict) -> RegionSpec | None:
     """The CLI's RegionSpec from option values, or None after checking
@@ -354,6 +595,22 @@ def names_in(data: bytes) -> tuple[list[str], list[str], list[str]]:
     return (shown(_REGION_NAMES.findall(data)),
             shown(match.group(1) for match in names if match),
             shown(_VM_IDS.findall(data)))
+
+
+def split(data: bytes, commands: int, header: int = 64
+          ) -> tuple[int, bytes, bytes]:
+    """The command index (byte 0, when there are ``commands``), the
+    option bytes (as many as the next byte says, modulo ``header``) and
+    the file of a fuzz input."""
+    command = data[0] % commands if commands and data else 0
+    data = data[1:] if commands else data
+    length = data[0] % header if data else 0
+    return command, data[1:1 + length], data[1 + length:]
+
+
+def pick(fdp, values):
+    """One of ``values``, as the option bytes of ``fdp`` choose."""
+    return values[fdp.ConsumeIntInRange(0, len(values) - 1)]
 
 
 def fsdecode(raw: bytes) -> str:

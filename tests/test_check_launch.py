@@ -8,10 +8,15 @@ hand-written raw-form script.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.launch import check_parsed, load_for_launch
 from acrn_ivshmem.script_reader import parse_script
 from conftest import ACRN_DATA, run_acrn_shm
 
@@ -143,16 +148,190 @@ def test_raw_form_drift_json(tmp_path):
             "region 'shm_region_0' is 2 MB", "hint": "use 2"}]
 
 
-def test_no_header_needs_vm(tmp_path):
-    """Without a header or --vm the VM is unknown: exit 2, one line."""
+def test_plain_script_names_its_vm_last():
+    """No header: the VM is acrn-dm's last argument (POST_STD_VM1, in
+    sync); a commented-out acrn-dm line is not read."""
+    result = check(HERE / "plain_acrn_dm.sh")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "no problems in 1 file\n", "")
+
+
+PLAIN = (HERE / "plain_acrn_dm.sh").read_text()
+DM_LINE = "acrn-dm -m \"${mem_size}\""
+VM1_LAST = "    POST_STD_VM1 > /var/log/acrn-dm.log 2>&1\n"
+
+
+@pytest.mark.parametrize("before, last", [
+    ("", "    POST_STD_VM2\n"),
+    ("", "    'POST_STD_VM2' &\n"),
+    ("", '    "POST"_STD_VM2 >> log; echo done\n'),
+    ("vm_name=POST_STD_VM2\n", '    "$vm_name" 2>/dev/null\n'),
+    ("export VM=POST_STD_VM2\n", "    ${VM} || exit 1\n"),
+    ("vm=POST_STD_VM2; vm=POST_STD_VM2\n", "    $vm\n"),
+])
+def test_vm_from_acrn_dm_last_argument(tmp_path, before, last):
+    """The last argument as bash would pass it: quotes removed, a
+    variable the script sets once, redirections and separators not
+    counted. POST_STD_VM2 has no region, so its ivshmem device is
+    extra (ISM512)."""
+    path = tmp_path / "plain.sh"
+    path.write_text(PLAIN.replace("mem_size=", before + "mem_size=")
+                    .replace(VM1_LAST, last))
+    result = check(path)
+    assert (result.returncode, result.stderr) == (1, "")
+    line = line_of(path, "    -s 8,ivshmem,hv:/shm_region_0,2 \\")
+    assert result.stdout == (
+        f"{path}:{line}:5: ISM512 [error] ivshmem device 'shm_region_0' "
+        "(slot 8) is not a region of the scenario that lists VM "
+        "'POST_STD_VM2'\n"
+        "    hint: remove it from the script or add the VM to the region\n"
+        "1 error in 1 file\n")
+
+
+def test_vm_from_the_array_acrn_dm_takes(script, tmp_path):
+    """A script like ACRN v3's without its header: the VM is the last
+    element of the dm_params array acrn-dm is given."""
+    path = tmp_path / "no_header.sh"
+    path.write_text(script.read_text().replace(
+        "# Launch script for VM name: POST_STD_VM1\n", ""))
+    result = check(path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "no problems in 1 file\n", "")
+
+
+@pytest.mark.parametrize("last, shown", [
+    ('    "$1"\n', '"$1"'),
+    ("    $(hostname)\n", "$(hostname)"),
+    ("    -d\n", "-d"),
+    # Set twice, to different names.
+    ("    $mem_size\n", "$mem_size"),
+])
+def test_vm_name_not_known_from_acrn_dm(tmp_path, last, shown):
+    path = tmp_path / "plain.sh"
+    path.write_text(PLAIN.replace("mem_size=4096M\n",
+                                  "mem_size=4096M\nmem_size=2048M\n")
+                    .replace(VM1_LAST, last))
+    result = check(path)
+    line = line_of(path, DM_LINE + " -s 0:0,hostbridge -s 1:0,lpc \\")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"acrn-shm: error: {path}:{line}:1: no '# Launch script for VM "
+        f"name:' header, and acrn-dm's last argument '{shown}' is not a "
+        "VM name; say which VM with --vm\n")
+
+
+def test_no_header_needs_vm():
+    """A comment line ends a command even after a backslash: in
+    raw_form.sh acrn-dm's last argument is the OVMF path (what bash
+    would run), which names no VM: exit 2, one line."""
     result = check(HERE / "raw_form.sh")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        f"acrn-shm: error: {HERE / 'raw_form.sh'}: no '# Launch script for "
-        "VM name:' header; say which VM with --vm\n")
+        f"acrn-shm: error: {HERE / 'raw_form.sh'}:4:1: no '# Launch script "
+        "for VM name:' header, and acrn-dm's last argument "
+        "'/usr/share/acrn/bios/OVMF.fd' is not a VM name; say which VM "
+        "with --vm\n")
 
 
 def test_missing_script(tmp_path):
     result = check(tmp_path / "nope.sh", "--vm", "POST_STD_VM1")
     assert (result.returncode, result.stderr) == (
         2, f"acrn-shm: error: {tmp_path / 'nope.sh'}: no such file\n")
+
+
+@pytest.mark.parametrize("text, where, problem", [
+    ("#!/bin/sh\n  exec acrn-dm 2>&1\n", ":2:8",
+     ", and acrn-dm has no argument"),
+    ("#!/bin/sh\necho 'acrn-dm POST_STD_VM1'\n"
+     "cat <<EOF\nacrn-dm POST_STD_VM1\nEOF\n", "", " and no acrn-dm call"),
+])
+def test_no_vm_from_acrn_dm(tmp_path, text, where, problem):
+    path = tmp_path / "s.sh"
+    path.write_text(text)
+    result = check(path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"acrn-shm: error: {path}{where}: no '# Launch script for VM name:' "
+        f"header{problem}; say which VM with --vm\n")
+
+
+@pytest.mark.parametrize("text, name", [
+    # Here-documents, strings and comments are not commands.
+    ("cat <<'E'\nacrn-dm X1\nE\necho 'acrn-dm X2' # acrn-dm X3\n"
+     "acrn-dm -A VM_A\n", "VM_A"),
+    ("cat <<-E\n\tacrn-dm X1\n\tE\nacrn-dm VM_A\n", "VM_A"),
+    # A ')' inside quotes inside $( ) does not end it.
+    ('x="$(echo ")" \'(\')"; acrn-dm -m "$(f ")")" VM_A\n', "VM_A"),
+    # Array elements over lines, with comments and substitutions.
+    ("p=(\n  $(add_cpus 1 2) # cpus\n  -m 1M\n  'VM_A'\n)\n"
+     'echo "acrn-dm ${p[*]}"\nacrn-dm "${p[@]}"\n', "VM_A"),
+    ("p=(-m 1M)\np+=(VM_A)\nacrn-dm ${p[@]}\n", "VM_A"),
+    # A variable set once (also by export), not twice to two values.
+    ("export VM=VM_A\nsudo -E acrn-dm -m 1M \"$VM\"\n", "VM_A"),
+    ("a=VM_A\na=VM_B\nacrn-dm $a\n", None),
+    ("a=$b\nacrn-dm $a\n", None),
+    # Globs and braces could expand; a name cannot start with '-'.
+    ("acrn-dm VM_*\n", None),
+    ("acrn-dm {VM_A,VM_B}\n", None),
+    ("acrn-dm -VM\n", None),
+    # Two calls that agree, then two that do not.
+    ("acrn-dm VM_A\nacrn-dm 'VM_A'\n", "VM_A"),
+    ("acrn-dm VM_A || acrn-dm VM_B\n", None),
+    # Unclosed quotes and substitutions end at the end of the text.
+    ("acrn-dm VM_A \"$(x '\n", None),
+])
+def test_acrn_dm_last_argument(text, name):
+    script = parse_script(text, "s.sh")
+    assert script.dm_call is not None
+    assert script.vm_name == name
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          database=None)
+@given(st.text(st.sampled_from(list("acrndm- \t\n\\'\"`$(){}[]@*#;&|<>=E"
+                                    "x0_")), max_size=80))
+def test_any_text_is_read(text):
+    """Any text gives a script: locations inside it, a VM name or None."""
+    script = parse_script("acrn-dm " + text, "s.sh")
+    lines = ("acrn-dm " + text).count("\n") + 1
+    for loc in [script.anchor, script.dm_call,
+                *(device.loc for device in script.devices)]:
+        assert loc is None or 1 <= loc.line <= lines and loc.column >= 1
+    assert script.vm_name is None or re.fullmatch(
+        r"[A-Za-z0-9_][A-Za-z0-9_-]{0,14}", script.vm_name)
+
+
+@pytest.mark.parametrize("vm, header", [
+    ("POST\x06VM", ""),
+    (None, "# Launch script for VM name: POST\x1b[2JVM\n"),
+])
+def test_unknown_vm_shown_on_one_line(vm, header):
+    """Found by fuzz_check_launch: a control character in the VM name
+    (from --vm or the header) went into the message as it was (the CLI
+    escapes it, other callers did not)."""
+    script = parse_script(header + PLAIN, "s.sh")
+    with pytest.raises(UsageError) as refused:
+        check_parsed(script, load_for_launch(str(WAAG), None), vm)
+    shown = "POST\\x06VM" if vm else "POST\\x1b[2JVM"
+    assert str(refused.value) == (
+        f"{WAAG}: '{shown}' is not a post-launched VM of the scenario; "
+        "post-launched VMs: POST_STD_VM1, POST_STD_VM2")
+
+
+def test_lines_end_at_newlines_only(script):
+    """Found by fuzz_check_launch: a form feed, \\x1c or U+2028 counted
+    as a line end, so findings were put below the script's last line."""
+    text = script.read_text()
+    script.write_text(text.replace("# Run it as root",
+                                   "# \x0c\x1c\u2028\x85 Run it as root"))
+    script.write_text(script.read_text().replace(LINE, ""))
+    anchor = script.read_text().split("\n").index("dm_params=(") + 1
+    result = check(script)
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{script}:{anchor}:1: ISM511 ")
+
+
+def test_arrays_do_not_nest():
+    """Found in review: each "=(" inside an array recursed once more."""
+    script = parse_script("a=(" * 20000 + "\nacrn-dm VM_A\n", "s.sh")
+    assert (script.dm_call, script.vm_name) == (None, None)

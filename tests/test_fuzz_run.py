@@ -72,3 +72,36 @@ TRACE = ("ValueError: boom\nTraceback (most recent call last):\n"
 ])
 def test_failures(log, expected):
     assert fuzz_run.failure_of(log) == expected
+
+
+def test_every_target_has_its_file():
+    """fuzz/run runs fuzz/fuzz_<name>.py for each of its targets."""
+    assert sorted(fuzz_run.TARGETS) == [
+        "acrn_shm", "check_launch", "launch_script"]
+    for name in fuzz_run.TARGETS:
+        assert (RUN.parent / f"fuzz_{name}.py").is_file()
+
+
+def test_seeds_per_target(tmp_path, monkeypatch):
+    """XML seeds after a command byte and a length byte; launch scripts
+    (check_launch) after a length byte only."""
+    files = {"xml": tmp_path / "a.xml", "script": tmp_path / "a.sh"}
+    files["xml"].write_bytes(b"<x/>")
+    files["script"].write_bytes(b"acrn-dm VM\n")
+    monkeypatch.syspath_prepend(str(RUN.parent))
+    import harness
+    monkeypatch.setattr(harness, "real_xmls", lambda: [files["xml"]])
+    monkeypatch.setattr(harness, "real_scripts", lambda: [files["script"]])
+    for name, commands in fuzz_run.TARGETS.items():
+        corpus = tmp_path / name
+        count = fuzz_run.write_seeds(str(corpus), False, commands)
+        seeds = [path.read_bytes() for path in sorted(corpus.iterdir())]
+        assert count == len(seeds) == fuzz_run.RANDOM_SEEDS + 2 * max(
+            1, commands)
+        real = seeds[fuzz_run.RANDOM_SEEDS:]
+        if commands:
+            assert real[0::2] == [bytes([c, 0]) + b"<x/>"
+                                  for c in range(commands)]
+        else:
+            assert real[0] == b"\0acrn-dm VM\n"
+            assert real[1][0] == len(real[1]) - 1 - len(b"acrn-dm VM\n")

@@ -27,8 +27,11 @@ from xml.sax.saxutils import escape
 import pytest
 
 from acrn_ivshmem import cli
-from acrn_ivshmem.errors import shortened
+from acrn_ivshmem.build import BuildRequest, plan_build
+from acrn_ivshmem.errors import InputError, shortened
 from conftest import ACRN_DATA, run_acrn_shm
+from test_build import BOARD, FAKE_V2, FAKE_V3, LEGACY, V3
+from test_build import environ  # noqa: F401 - a fixture
 from test_qemu import qemu_options
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"
@@ -60,6 +63,15 @@ PAYLOADS = [
     "r\u00e9gion",
     "\u5171\u6709",
     "a\u202eb",
+    # Parameter operators and other expansions (issue 14, item 1).
+    "${a:=x}",
+    "${a@P}",
+    "${b:-${c:=$(touch CANARY)}}",
+    "$((1+2))",
+    "<(touch CANARY)",
+    "$'\\x41'",
+    "{a,b}",
+    "~root",
 ]
 IDS = [f"p{n:02}" for n in range(len(PAYLOADS))]
 
@@ -121,10 +133,12 @@ def scenario_with(folder: Path, old: str, new: str) -> Path:
     return path
 
 
-def line_of(path: Path, marker: str) -> int:
-    """The 1-based line where ``marker`` starts in ``path``."""
+def where(path: Path, marker: str, offset: int = 0) -> str:
+    """``LINE:COLUMN`` of ``marker[offset]`` in ``path``."""
     text = path.read_text()
-    return text.count("\n", 0, text.index(marker)) + 1
+    start = text.index(marker) + offset
+    line = text.count("\n", 0, start) + 1
+    return f"{line}:{start - text.rfind(chr(10), 0, start)}"
 
 
 def shell_words(line: str, folder: Path) -> list[str]:
@@ -191,22 +205,25 @@ def test_region_name_payload_never_reaches_a_launch_script(
 def test_vm_name_payload_never_reaches_a_launch_script(
         sandbox, acrn_shm, payload):
     scenario = scenario_with(sandbox, VM, escape(payload))
-    line = line_of(scenario, '<vm id="2">')
+    # Located at the VM's name.
+    at = where(scenario, f"<name>{escape(payload)}</name>", len("<name>"))
     allowed = ("acrn-dm would take a leading '-' for an option"
                if payload in ("-opt", "--help")
                else "1-15 letters, digits, '_' or '-'")
     for extra in ([], [f"--vm={payload}"]):
         assert acrn_shm("launch-script", str(scenario), "--board",
                         "board.xml", "-o", "out", *extra) == (2, "", (
-            f"acrn-shm: error: {scenario}:{line}:3: VM '{shown(payload)}': "
+            f"acrn-shm: error: {scenario}:{at}: VM '{shown(payload)}': "
             f"VM name '{shown(payload)}' cannot be put in a launch script "
             f"safely: {allowed}\n"))
     assert not (sandbox / "out").exists()
 
 
-def dm_params(script: str, folder: Path) -> list[str]:
-    """The words of the script's dm_params array, evaluated by bash with
-    helper stubs that print what the real ones print."""
+def dm_params(script: str, folder: Path,
+              env: dict[str, str] | None = None) -> list[str]:
+    """The words of the script's dm_params array, evaluated by bash in
+    ``folder`` (with ``env``) with helper stubs that print what the real
+    ones print."""
     array = re.search(r"^dm_params=\(\n.*?^\)$", script,
                       re.S | re.M).group(0)
     probe = folder / "probe.sh"
@@ -219,7 +236,7 @@ def dm_params(script: str, folder: Path) -> list[str]:
         "add_logger_settings() { echo \"--logger_setting $1\"; }\n"
         f"{array}\nprintf '%s\\0' \"${{dm_params[@]}}\"\n")
     result = subprocess.run(["bash", "--norc", "--noprofile", str(probe)],
-                            cwd=folder, capture_output=True)
+                            cwd=folder, capture_output=True, env=env)
     probe.unlink()
     assert (result.returncode, result.stderr) == (0, b"")
     return [word.decode() for word in result.stdout.split(b"\0")[:-1]]
@@ -344,3 +361,36 @@ def test_real_processes_agree(sandbox, acrn_shm, payload):
         result = run_acrn_shm(argv, sandbox)
         assert (result.returncode, result.stdout, result.stderr) == \
             acrn_shm(*argv), argv
+
+
+# --- build: names ACRN's make puts in makefiles and shell commands -----------
+
+BUILD_PAYLOADS = ["$(shell touch CANARY)", "a;touch CANARY",
+                  "`touch CANARY`", "a b", "${a@P}", "a\nb"]
+
+
+@pytest.mark.parametrize("payload", BUILD_PAYLOADS)
+def test_board_and_scenario_names_never_reach_make(tmp_path, request,
+                                                   payload):
+    """ACRN's make reads the board name from the board XML (v3) and the
+    scenario name from the scenario's root (v2.x): refused before make
+    runs, at the root's line."""
+    env = request.getfixturevalue("environ")  # test_build's
+    board = tmp_path / "board.xml"
+    board.write_text(BOARD.read_text().replace(
+        'board="demo-nuc"', f'board="{escape(payload, {chr(10): "&#10;"})}"'))
+    legacy = tmp_path / "legacy.xml"
+    legacy.write_text(LEGACY.read_text().replace(
+        'scenario="hybrid_rt"',
+        f'scenario="{escape(payload, {chr(10): "&#10;"})}"'))
+    for tree, board_path, scenario, what, path in (
+            (FAKE_V3, board, V3, "board", board),
+            (FAKE_V2, BOARD, legacy, "scenario", legacy)):
+        with pytest.raises(InputError) as refused:
+            plan_build(BuildRequest(str(tree), str(board_path),
+                                    str(scenario)), env)
+        assert str(refused.value) == (
+            f"{path}:4:1: ACRN would name the {what} '{shown(payload)}', "
+            "which its make would expand in makefiles and shell commands; "
+            "use only letters, digits and _ . + -")
+    assert not (tmp_path / "CANARY").exists()

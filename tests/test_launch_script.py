@@ -11,7 +11,7 @@ pass ``bash -n`` and shellcheck (CI installs shellcheck and sets
 from __future__ import annotations
 
 import os
-import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +19,10 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.launch import load_for_launch, write_scripts
 from conftest import ACRN_DATA, run_acrn_shm
+from test_injection import dm_params
 
 HERE = Path(__file__).resolve().parent / "test_launch_script"
 GOLDEN = HERE / "golden"
@@ -117,7 +119,7 @@ def test_acrn_generator_line_for_post_std_vm1():
         "$(add_virtual_device 0:0 hostbridge)",
         "$(add_virtual_device 8 ivshmem hv:/shm_region_0,2)",
         '$(add_virtual_device 3 virtio-net '
-        '"tap=WaaG,mac_seed=${mac:0:17}-POST_STD_VM1")']
+        '"tap=WaaG,mac_seed=${mac}-POST_STD_VM1")']
 
 
 def all_golden_scripts() -> list[Path]:
@@ -294,9 +296,9 @@ def test_hostile_block_path_is_refused(tmp_path, payload):
          "--vm", "POST_STD_VM1", "-o", str(tmp_path / "out")], tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
     shown = payload.replace("\n", "\\x0a")
-    # Located at POST_STD_VM1's <vm>: the settings carry no positions.
+    # Located at the value, found among POST_STD_VM1's elements.
     assert result.stderr == (
-        f"acrn-shm: error: {scenario}:131:3: VM 'POST_STD_VM1': block "
+        f"acrn-shm: error: {scenario}:162:14: VM 'POST_STD_VM1': block "
         f"'{shown}' cannot be put in a launch script safely: use letters, "
         "digits and _ @ % + = : , . / - only\n")
     assert scenario.read_text() == original
@@ -315,22 +317,117 @@ def test_hostile_customized_parameters_stay_words(tmp_path, payload):
         "\n    <os_type>Windows OS", 1))
     inputs = load_for_launch(str(scenario), str(WHL_BOARD))
     (script,) = write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
-    # Evaluate only the dm_params array, with harmless helper stubs.
-    array = re.search(r"^dm_params=\(\n.*?^\)$", script.text,
-                      re.S | re.M).group(0)
-    probe = tmp_path / "probe.sh"
-    probe.write_text(
-        "mac=00:00:00:00:00:00\n"
-        "add_cpus() { echo cpus; }\n"
-        "add_virtual_device() { echo dev; }\n"
-        "add_passthrough_device() { echo pt; }\n"
-        "add_interrupt_storm_monitor() { echo storm; }\n"
-        "add_logger_settings() { echo log; }\n"
-        f"{array}\nprintf '%s\\n' \"${{dm_params[@]}}\"\n")
-    result = subprocess.run(["bash", str(probe)], cwd=tmp_path,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    words = dm_params(script.text, tmp_path)
     assert not (tmp_path / "CANARY").exists()
-    words = result.stdout.splitlines()
-    assert words[-1] == "POST_STD_VM1"
-    assert "--x" in words
+    start = words.index("--logger_setting") + 2
+    assert words[start:] == [
+        *shlex.split("--x " + payload.replace(chr(39), "")), "POST_STD_VM1"]
+
+
+LEGACY = ACRN_DATA / "v2.7" / "whl-ipc-i5"
+
+
+def test_legacy_launch_value_refused_where_it_is(tmp_path):
+    """A value from a v2.7 launch XML is refused at its line in that
+    file, not in the v3 conversion made in memory."""
+    launch = tmp_path / "launch.xml"
+    text = (LEGACY / "hybrid_rt_launch_1user_vm_waag.xml").read_text()
+    marker = "./a/b.img\">"
+    assert text.count(marker + "./win10-ltsc.img<") == 1
+    launch.write_text(text.replace(marker + "./win10-ltsc.img<",
+                                   marker + "./a$(touch CANARY).img<"))
+    result = run_acrn_shm(
+        ["launch-script", str(LEGACY / "hybrid_rt.xml"), "--launch",
+         str(launch), "--board", str(LEGACY / "whl-ipc-i5.xml"), "-o",
+         str(tmp_path / "out")], tmp_path)
+    column = text.splitlines()[40].index(marker) + len(marker) + 1
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        f"acrn-shm: error: {launch}:41:{column}: VM 'POST_STD_VM1': block "
+        "'./a$(touch CANARY).img' cannot be put in a launch script "
+        "safely: use letters, digits and _ @ % + = : , . / - only\n"))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("<vm_type>STANDARD_VM</vm_type>", "<vm_type>STANDARD VM</vm_type>",
+     "vm_type 'STANDARD VM' cannot be put in a launch script safely: "
+     "use letters, digits and _ @ % + = : , . / - only"),
+    ("<SCHEDULER>SCHED_BVT</SCHEDULER>",
+     "<SCHEDULER>$(reboot)</SCHEDULER>",
+     "scheduler '$(reboot)' cannot be put in a launch script safely: "
+     "use letters, digits and _ @ % + = : , . / - only"),
+    ("<interface_name>WaaG</interface_name>",
+     "<interface_name>-WaaG</interface_name>",
+     "virtio network interface '-WaaG' cannot be put in a launch script "
+     "safely: ip would take a leading '-' for an option"),
+])
+def test_values_the_schema_restricts_are_checked_again(tmp_path, old, new,
+                                                       message):
+    """Lint can be silenced; the script writer checks on its own, at the
+    value's line."""
+    scenario = tmp_path / "s.xml"
+    # Changed in POST_STD_VM1 (from line 131), or in <hv>.
+    head, vm = WAAG.read_text().split('<vm id="2">')
+    where = head if "SCHEDULER" in old else vm
+    assert old in where
+    changed = where.replace(old, new, 1)
+    scenario.write_text('<vm id="2">'.join(
+        (changed, vm) if where is head else (head, changed)))
+    inputs = load_for_launch(str(scenario), str(WHL_BOARD))
+    with pytest.raises(UsageError) as refused:
+        write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
+    lines = scenario.read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1)
+                if new in text)
+    column = lines[line - 1].index(new) + new.index(">") + 2
+    assert str(refused.value) == (
+        f"{scenario}:{line}:{column}: VM 'POST_STD_VM1': {message}")
+
+
+def test_partitions_each_get_a_folder(tmp_path):
+    """Two partitions with one base name get two mount folders; one
+    partition used twice is mounted once."""
+    scenario = tmp_path / "s.xml"
+    scenario.write_text(WAAG.read_text().replace(
+        "<block>./win10-ltsc.img</block>",
+        "<block>/dev/sda1:a.img</block><block>/dev/x/sda1:b.img</block>"
+        "<block>/dev/sda1:c.img</block>"))
+    inputs = load_for_launch(str(scenario), str(WHL_BOARD))
+    (script,) = write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
+    assert script.plan.init == (
+        "probe_modules", "mac=$(cat /sys/class/net/e*/address)",
+        "mac=${mac:0:17}", "dir_sda1=$(mount_partition /dev/sda1)",
+        "dir_sda1_2=$(mount_partition /dev/x/sda1)")
+    assert script.plan.deinit == ('unmount_partition "${dir_sda1}"',
+                                  'unmount_partition "${dir_sda1_2}"')
+    assert [line.strip() for line in script.text.splitlines()
+            if "virtio-blk" in line] == [
+        '$(add_virtual_device 4 virtio-blk "${dir_sda1}/a.img")',
+        '$(add_virtual_device 5 virtio-blk "${dir_sda1_2}/b.img")',
+        '$(add_virtual_device 6 virtio-blk "${dir_sda1}/c.img")']
+
+
+def test_v3_scenario_with_launch_xml_names_the_file(tmp_path):
+    """Found by fuzz_launch_script: the line started with the option."""
+    result = run_acrn_shm(
+        ["launch-script", str(WAAG), "--board", str(WHL_BOARD), "--launch",
+         str(LEGACY / "hybrid_rt_launch_1user_vm_waag.xml")], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        f"acrn-shm: error: {WAAG}: is a v3 scenario; --launch is for "
+        "legacy (v2.x) ones\n"))
+
+
+def test_pcpu_the_board_lacks_is_located(tmp_path):
+    """Found by fuzz_launch_script: no file and line in the message."""
+    scenario = tmp_path / "s.xml"
+    text = WAAG.read_text()
+    old = "<pcpu_id>1</pcpu_id>\n      </pcpu>\n    </cpu_affinity>\n" \
+        "    <memory>\n      <size>4096"
+    assert text.count(old) == 1
+    scenario.write_text(text.replace(old, old.replace(">1<", ">41<")))
+    result = run_acrn_shm(["launch-script", str(scenario), "--board",
+                           str(WHL_BOARD), "--vm", "POST_STD_VM1"],
+                          tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", (
+        f"acrn-shm: error: {scenario}:140:18: VM 'POST_STD_VM1' is pinned "
+        f"to pCPU '41', which board {WHL_BOARD} does not have\n"))

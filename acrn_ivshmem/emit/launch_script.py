@@ -4,9 +4,17 @@ The script has the shape of the scripts ACRN v3 generates (a header
 naming the VM, helper functions, the VM's type, scheduler and pCPU
 ownership, initialisation, a table of the VM's CPUs, ``dm_params=( ...
 )`` with one parameter per line, then ``acrn-dm "${dm_params[@]}"``),
-with helper functions of acrn-shm's own. Every word is either built
-from validated values or shell-quoted, and the result passes
-``bash -n`` and shellcheck.
+with helper functions of acrn-shm's own. The result passes ``bash -n``
+and shellcheck.
+
+No text from an input is ever expanded by bash: a literal word is
+written bare only when it is a :data:`~acrn_ivshmem.launch_plan.SHELL_WORD`
+(letters, digits and ``_ @ % + = : , . / -``, which no shell reads
+specially), and single-quoted otherwise. The only expansions in
+``dm_params`` are :class:`~acrn_ivshmem.launch_plan.Ref` parts, plain
+``${mac}`` and ``${dir_*}`` references to variables the script sets in
+its initialisation; a word holding one is double-quoted, and its literal
+parts must then be shell words.
 """
 
 from __future__ import annotations
@@ -14,11 +22,13 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..launch_plan import SHELL_WORD, DmParam, Plan
+from ..launch_plan import SHELL_WORD, DmParam, Plan, Ref, Word
 
 __all__ = ["render", "ivshmem_args", "script_name"]
 
-_EXPANSION = re.compile(r"[A-Za-z0-9_@%+=:,./${}-]+")
+#: A single-quoted word with '$', '`' or '\\' in it: shellcheck asks
+#: whether it was meant to expand (SC2016) or to escape a quote (SC1003).
+_QUOTED_SYNTAX = re.compile(r"'[^']*[$`\\][^']*'")
 
 HELPERS = r'''
 # ---- helpers (acrn-shm) ---------------------------------------------------
@@ -129,21 +139,39 @@ add_passthrough_device() {
 '''
 
 
-def _word(word: str) -> str:
-    """Quote one word; our own ``${...}`` expansions stay live."""
-    if SHELL_WORD.fullmatch(word):
-        return word
-    if "${" in word and _EXPANSION.fullmatch(word):
-        return f'"{word}"'
-    return shlex.quote(word)
+def _literal(text: str, in_array: bool) -> str:
+    """``text`` as one shell word that bash takes literally."""
+    if SHELL_WORD.fullmatch(text):
+        # In an array, a bare comma reads as a typo (SC2054) and a bare
+        # '=' as a mistaken index assignment (SC2191).
+        return f"'{text}'" if in_array and (
+            "," in text or "=" in text) else text
+    return shlex.quote(text)
+
+
+def _word(word: Word, helper: bool) -> str:
+    if isinstance(word, str):
+        if helper and not SHELL_WORD.fullmatch(word):
+            # The array splits a helper's output into words again.
+            raise ValueError(f"helper argument {word!r} is not a shell "
+                             "word")
+        return _literal(word, not helper)
+    parts = []
+    for part in word:
+        if isinstance(part, Ref):
+            parts.append(f"${{{part.name}}}")
+        elif SHELL_WORD.fullmatch(part):
+            parts.append(part)
+        else:
+            raise ValueError(f"{part!r} cannot stand beside a reference")
+    return '"' + "".join(parts) + '"'
 
 
 def _line(param: DmParam) -> str:
+    words = " ".join(_word(word, param.helper is not None)
+                     for word in param.words)
     if param.helper is None:
-        # A bare comma in an array element reads as a typo (SC2054).
-        return " ".join(f"'{word}'" if "," in word and SHELL_WORD.fullmatch(
-            word) else _word(word) for word in param.words)
-    words = " ".join(_word(word) for word in param.words)
+        return words
     return f"$({param.helper} {words})"
 
 
@@ -176,13 +204,15 @@ def render(plan: Plan, source: str, acrn_version: str) -> str:
     if plan.cpu_table:
         out += ["", "# Native CPU_ID    APIC_ID"]
         out.extend(f"# {cpu:<16d} {apic}" for cpu, apic in plan.cpu_table)
-    out += [
-        "",
-        "# Helpers print several words each: split them on purpose.",
-        "# shellcheck disable=SC2207",
-        "dm_params=(",
-    ]
-    out.extend(f"    {_line(param)}" for param in plan.params)
+    lines = [f"    {_line(param)}" for param in plan.params]
+    out += ["", "# Helpers print several words each: split them on purpose."]
+    if any(_QUOTED_SYNTAX.search(line) for line in lines):
+        out += ["# Quoted words hold shell syntax that must not expand.",
+                "# shellcheck disable=SC1003,SC2016,SC2207"]
+    else:
+        out.append("# shellcheck disable=SC2207")
+    out.append("dm_params=(")
+    out.extend(lines)
     out += [
         ")",
         "",

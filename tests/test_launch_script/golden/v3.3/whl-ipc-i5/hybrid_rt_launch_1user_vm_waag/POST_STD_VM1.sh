@@ -119,6 +119,7 @@ own_pcpu=n
 
 probe_modules
 mac=$(cat /sys/class/net/e*/address)
+mac=${mac:0:17}
 
 # Native CPU_ID    APIC_ID
 # 0                0
@@ -135,7 +136,7 @@ dm_params=(
     -l 'com1,stdio'
     $(add_virtual_device 0:0 hostbridge)
     $(add_virtual_device 8 ivshmem hv:/shm_region_0,2)
-    $(add_virtual_device 3 virtio-net "tap=WaaG,mac_seed=${mac:0:17}-POST_STD_VM1")
+    $(add_virtual_device 3 virtio-net "tap=WaaG,mac_seed=${mac}-POST_STD_VM1")
     $(add_virtual_device 4 virtio-blk ./win10-ltsc.img)
     $(add_passthrough_device 5 0000:00:1f.3)
     $(add_interrupt_storm_monitor 10000 10 1 100)

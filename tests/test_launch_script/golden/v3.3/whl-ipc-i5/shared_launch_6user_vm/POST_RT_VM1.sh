@@ -119,6 +119,7 @@ own_pcpu=n
 
 probe_modules
 mac=$(cat /sys/class/net/e*/address)
+mac=${mac:0:17}
 
 # Native CPU_ID    APIC_ID
 # 2                4
@@ -133,7 +134,7 @@ dm_params=(
     $(add_virtual_device 0:0 hostbridge)
     --virtio_poll 1000000
     $(add_virtual_device 3 virtio-console @stdio:stdio_port)
-    $(add_virtual_device 4 virtio-net "tap=RT,mac_seed=${mac:0:17}-POST_RT_VM1")
+    $(add_virtual_device 4 virtio-net "tap=RT,mac_seed=${mac}-POST_RT_VM1")
     $(add_virtual_device 5 virtio-blk ./core-image-weston-intel-corei7-64.wic)
     --rtvm
     --lapic_pt

@@ -119,6 +119,7 @@ own_pcpu=n
 
 probe_modules
 mac=$(cat /sys/class/net/e*/address)
+mac=${mac:0:17}
 
 # Native CPU_ID    APIC_ID
 # 0                0
@@ -133,7 +134,7 @@ dm_params=(
     $(add_virtual_device 1:0 lpc)
     $(add_virtual_device 0:0 hostbridge)
     $(add_virtual_device 3 virtio-console @stdio:stdio_port)
-    $(add_virtual_device 4 virtio-net "tap=YaaG5,mac_seed=${mac:0:17}-POST_STD_VM4")
+    $(add_virtual_device 4 virtio-net "tap=YaaG5,mac_seed=${mac}-POST_STD_VM4")
     $(add_virtual_device 5 virtio-blk ./YaaG.img)
     $(add_logger_settings console=4 kmsg=3 disk=5)
     POST_STD_VM4
