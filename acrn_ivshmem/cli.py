@@ -375,8 +375,17 @@ def run_qemu(what: str, options: dict, check: bool = False,
 
 def run_ivshmem_server(socket: str, size: int, vectors: int,
                        shm: str | None) -> int:
-    """Serve until a signal; say on stderr when it listens."""
-    from .ivshmem_server import run
+    """Serve until a signal; say on stderr when it listens, and log
+    warnings (a peer dropped, fds run out) there as ``acrn-shm:``
+    lines."""
+    import logging
+
+    from .ivshmem_server import log, run
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("acrn-shm: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    log.addHandler(handler)
 
     def ready(_server) -> None:
         sys.stderr.write(f"acrn-shm: ivshmem server listening on "
@@ -388,6 +397,8 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
         run(socket, size, vectors, shm, ready)
     except AcrnShmError as exc:
         return _fail(str(exc))
+    finally:
+        log.removeHandler(handler)
     return 0
 
 
