@@ -374,7 +374,8 @@ def run_qemu(what: str, options: dict, check: bool = False,
 
 
 def run_ivshmem_server(socket: str, size: int, vectors: int,
-                       shm: str | None) -> int:
+                       shm: str | None, mem_dir: str | None = None,
+                       pidfile: str | None = None) -> int:
     """Serve until a signal; say on stderr when it listens, and log
     warnings (a peer dropped, fds run out) there as ``acrn-shm:``
     lines."""
@@ -394,7 +395,8 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
         sys.stderr.flush()
 
     try:
-        run(socket, size, vectors, shm, ready)
+        run(socket, size, vectors, shm, ready, shm_dir=mem_dir,
+            pidfile=pidfile)
     except AcrnShmError as exc:
         return _fail(str(exc))
     finally:
@@ -972,14 +974,25 @@ def build_app():
         ] = 1,
         shm: Annotated[Optional[str], typer.Option(
             "--shm", metavar="NAME",
-            help="Use /dev/shm/NAME (default: anonymous memory).")] = None,
+            help="Use /dev/shm/NAME, or DIR/NAME with --mem-dir (default: "
+            "anonymous memory).")] = None,
+        mem_dir: Annotated[Optional[str], typer.Option(
+            "--mem-dir", metavar="DIR",
+            help="Make the memory in DIR, a hugetlbfs mount say (QEMU's "
+            "ivshmem-server -m): an unnamed file, or DIR/NAME with "
+            "--shm.")] = None,
+        pidfile: Annotated[Optional[str], typer.Option(
+            "--pidfile", metavar="PATH",
+            help="Write the process id there once listening; removed on "
+            "exit.")] = None,
     ) -> None:
         """Serve QEMU's ivshmem-doorbell protocol (Debian ships no server).
 
         Example: acrn-shm ivshmem-server --socket /tmp/ivshmem.sock --size 2
         --vectors 2
         """
-        raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm))
+        raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm,
+                                            mem_dir, pidfile))
 
     @app.command("build", context_settings={
         "allow_extra_args": True, "ignore_unknown_options": True})

@@ -42,6 +42,7 @@ import signal
 import socket
 import stat
 import struct
+import tempfile
 import threading
 import time
 from collections import deque
@@ -647,18 +648,62 @@ def raise_fd_limit() -> None:
             pass
 
 
+def write_pidfile(path: str) -> tuple[int, int]:
+    """Write this process's id to ``path``; return the file's (device,
+    inode) for :func:`remove_pidfile`.
+
+    A new file in the same folder, renamed over ``path``: a symbolic
+    link there is replaced, never followed, and readers never see a
+    half-written file. Raises :class:`UsageError` if it cannot be
+    written.
+    """
+    folder = os.path.dirname(path) or "."
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".pid.", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the pid file: "
+                         f"{exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(f"{os.getpid()}\n")
+            os.fchmod(file.fileno(), 0o644)
+            info = os.fstat(file.fileno())
+        os.rename(temporary, path)
+    except OSError as exc:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise UsageError(f"{path}: cannot write the pid file: "
+                         f"{exc.strerror}") from None
+    return info.st_dev, info.st_ino
+
+
+def remove_pidfile(path: str, identity: tuple[int, int]) -> None:
+    """Remove the pid file at ``path`` if it is still the one written
+    (another server may have replaced it since)."""
+    try:
+        info = os.lstat(path)
+        if (info.st_dev, info.st_ino) == identity:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 def run(socket_path: str, size_mb: int, vectors: int,
         shm_name: str | None = None,
         ready_callback: Callable[[IvshmemServer], None] | None = None,
-        *, shm_dir: str | None = None) -> None:
+        *, shm_dir: str | None = None, pidfile: str | None = None
+        ) -> None:
     """Serve on ``socket_path`` until SIGTERM, SIGINT or SIGHUP.
 
     The command ``acrn-shm ivshmem-server``: ``size_mb`` MB of shared
     memory (see :class:`IvshmemServer` for ``shm_name`` and
-    ``shm_dir``), ``vectors`` eventfds per peer. ``ready_callback(server)``
-    runs once the socket listens (start the guests then). On return
-    every fd is closed and the socket removed. Raises
-    :class:`UsageError` for bad values.
+    ``shm_dir``), ``vectors`` eventfds per peer. Once the socket
+    listens, the process id goes to ``pidfile`` (if given) and
+    ``ready_callback(server)`` runs (start the guests then). On return
+    every fd is closed, and the socket and the pid file are removed.
+    Raises :class:`UsageError` for bad values.
     """
     if size_mb < 1:
         raise UsageError(f"shared memory of {size_mb} MB: give 1 MB or "
@@ -668,12 +713,15 @@ def run(socket_path: str, size_mb: int, vectors: int,
     raise_fd_limit()
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {}
+    written = None
     try:
         server.start()
         if threading.current_thread() is threading.main_thread():
             for number in handled:
                 previous[number] = signal.signal(
                     number, lambda *_: server.shutdown())
+        if pidfile is not None:
+            written = write_pidfile(pidfile)
         if ready_callback is not None:
             ready_callback(server)
         server.serve_forever()
@@ -681,3 +729,5 @@ def run(socket_path: str, size_mb: int, vectors: int,
         for number, handler in previous.items():
             signal.signal(number, handler)
         server.close()
+        if written is not None:
+            remove_pidfile(pidfile, written)
