@@ -3,11 +3,14 @@ that never read, thousands of joins and leaves, and the open-file limit
 reached on purpose.
 
 The figures (welcome latency, CPU, fds) are printed (``pytest -s``);
-what is asserted are properties that do not depend on the machine's
-load: every peer that reads gets a whole welcome, peers that never read
-delay no one, the server sleeps while nothing happens and while it
-waits for fds (it logs that once), and its fd count returns to where it
-started.
+what is asserted are properties: every peer that reads gets a whole
+welcome, peers that never read delay no one, the server sleeps while
+nothing happens and while it waits for fds (it logs that once), and its
+fd count returns to where it started. The goal for a welcome is 100 ms;
+the bound asserted is ten times that (:data:`WELCOME_BOUND`): the worst
+seen on the 2-core development machine at a load average of 8 was
+37 ms, and a server that waits on a peer that does not read takes 5 s
+or more.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 #: Server CPU allowed while idle or waiting for fds, in seconds of CPU
 #: per second: a spinning loop uses close to 1.0.
 IDLE_CPU = 0.05
+#: Seconds a reading peer may wait for its whole welcome.
+WELCOME_BOUND = 1.0
 
 
 class Server:
@@ -284,6 +289,7 @@ def test_soak(folder):
           f"waiting peers in {resumed * 1000:.0f} ms after a leave; "
           f"server fds {fds_at_start} at start, {fds_now} with 50 peers")
     assert status == 0
+    assert latencies[-1] < WELCOME_BOUND
     assert idle < IDLE_CPU
     assert starved < IDLE_CPU
     assert lines == [
