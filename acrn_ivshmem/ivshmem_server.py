@@ -66,9 +66,11 @@ MAX_SOCKET_PATH = 107
 #: How many other peers' joins and leaves a peer may leave unread (a
 #: join is one message per vector, a leave one) before it is dropped.
 BACKLOG_JOINS = 64
-# The kernel buffer of each peer's socket. Linux doubles it and charges
-# 768 bytes per message, so 43 messages (and fds in flight) fit.
-_SNDBUF = 16384
+# The kernel buffer of each peer's socket: the least Linux allows (4608
+# bytes, at 768 a message: 6 messages, so 6 fds in flight per peer).
+# Linux counts fds in flight against the sender's open-file limit, so
+# peers that do not read could otherwise starve the rest (ETOOMANYREFS).
+_SNDBUF = 1
 # Messages sent to one peer per turn, so that all get their turn.
 _TURN = 64
 # Connections accepted per turn.
@@ -570,9 +572,11 @@ class IvshmemServer:
             peer.queue.popleft()
             if not welcome:
                 peer.backlog -= 1
-            if fd is not None and value not in (-1, peer.id):
-                peer.told.add(value)
-            self._sending.succeeded()
+            if fd is not None:
+                # Only an fd proves the episode over (ETOOMANYREFS).
+                self._sending.succeeded()
+                if value not in (-1, peer.id):
+                    peer.told.add(value)
         self._want_write(peer, bool(peer.queue))
 
     def _want_write(self, peer: _Peer, writing: bool) -> None:
