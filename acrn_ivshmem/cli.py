@@ -425,9 +425,19 @@ def run_qemu_try(options: dict) -> int:
 
 
 def run_ivshmem_server(socket: str, size: int, vectors: int,
-                       shm: str | None) -> int:
-    """Serve until a signal; say on stderr when it listens."""
-    from .ivshmem_server import run
+                       shm: str | None, mem_dir: str | None = None,
+                       pidfile: str | None = None) -> int:
+    """Serve until a signal; say on stderr when it listens, and log
+    warnings (a peer dropped, fds run out) there as ``acrn-shm:``
+    lines."""
+    import logging
+
+    from .ivshmem_server import log, run
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("acrn-shm: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    log.addHandler(handler)
 
     def ready(_server) -> None:
         sys.stderr.write(f"acrn-shm: ivshmem server listening on "
@@ -436,9 +446,12 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
         sys.stderr.flush()
 
     try:
-        run(socket, size, vectors, shm, ready)
+        run(socket, size, vectors, shm, ready, shm_dir=mem_dir,
+            pidfile=pidfile)
     except AcrnShmError as exc:
         return _fail(str(exc))
+    finally:
+        log.removeHandler(handler)
     return 0
 
 
@@ -1176,14 +1189,25 @@ def build_app():
         ] = 1,
         shm: Annotated[Optional[str], typer.Option(
             "--shm", metavar="NAME",
-            help="Use /dev/shm/NAME (default: anonymous memory).")] = None,
+            help="Use /dev/shm/NAME, or DIR/NAME with --mem-dir (default: "
+            "anonymous memory).")] = None,
+        mem_dir: Annotated[Optional[str], typer.Option(
+            "--mem-dir", metavar="DIR",
+            help="Make the memory in DIR, a hugetlbfs mount say (QEMU's "
+            "ivshmem-server -m): an unnamed file, or DIR/NAME with "
+            "--shm.")] = None,
+        pidfile: Annotated[Optional[str], typer.Option(
+            "--pidfile", metavar="PATH",
+            help="Write the process id there once listening; removed on "
+            "exit.")] = None,
     ) -> None:
         """Serve QEMU's ivshmem-doorbell protocol (Debian ships no server).
 
         Example: acrn-shm ivshmem-server --socket /tmp/ivshmem.sock --size 2
         --vectors 2
         """
-        raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm))
+        raise typer.Exit(run_ivshmem_server(socket, size, vectors, shm,
+                                            mem_dir, pidfile))
 
     @app.command("build", context_settings={
         "allow_extra_args": True, "ignore_unknown_options": True})

@@ -84,3 +84,7 @@ class ConcurrentEditError(AcrnShmError):
 
 class GraphvizError(AcrnShmError):
     """Graphviz's ``dot`` is missing, failed or took too long."""
+
+
+class IvshmemProtocolError(AcrnShmError):
+    """An ivshmem server sent what the doorbell protocol does not allow."""
