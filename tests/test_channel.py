@@ -507,6 +507,21 @@ def test_a_bad_record_is_refused(record, message):
         f"channel 'shm_region_0' (buffer) ring 0: {message}")
 
 
+def test_good_messages_before_a_bad_record_are_returned_first():
+    made = region()
+    writer, reader = pair(made)
+    writer.send(b"good")
+    writer.send(b"bad")
+    made.view[0x1020 + 4:0x1020 + 8] = struct.pack("<I", 9)
+    assert reader.recv_batch(timeout=0) == [b"good"]
+    with pytest.raises(CorruptRegion) as caught:
+        reader.recv_batch(timeout=0)
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: record at offset 0x20 has "
+        "kind 9 (1 to 4 expected)")
+    assert word(made, 0x280) == 32  # the good one released
+
+
 @pytest.mark.parametrize("head, tail, message", [
     (8, 16, "head 8 and tail 16 are not multiples of 8 with tail <= head "
      "<= tail + 30720"),

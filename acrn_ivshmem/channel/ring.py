@@ -240,6 +240,7 @@ class RingReader(_Ring):
         self._released = self._tail
         self._left: list[bytes] = []
         self._left_end = 0
+        self._failed: CorruptRegion | None = None
         #: The epoch of the writer whose messages the last read returned
         #: (0 until an EPOCH record has been read).
         self.epoch = 0
@@ -262,8 +263,12 @@ class RingReader(_Ring):
         (without loading ``head`` again: call :meth:`poll` first).
 
         Stops before an EPOCH record that follows messages, so that the
-        messages returned all come from writer epoch :attr:`epoch`.
+        messages returned all come from writer epoch :attr:`epoch`. A
+        broken record after some good ones: those are returned, and the
+        next read raises.
         """
+        if self._failed is not None:
+            raise self._failed
         out = self._left[:limit]
         if out:
             del self._left[:limit]
@@ -274,58 +279,71 @@ class RingReader(_Ring):
         data = self._data
         head = self._head
         tail = self._tail
-        while tail < head and len(out) < limit:
-            offset = tail % capacity
-            available = head - tail
-            size, kind = RECORD.unpack_from(data, offset)
-            if kind == MESSAGE and size < _BIG:
-                self._check_record(size, kind, offset, available)
-                tail += self._read_span(out, limit, offset,
-                                        min(available, capacity - offset))
-            elif kind == MESSAGE:
-                total = self._check_record(size, kind, offset, available)
-                out.append(data[offset + RECORD_HEADER:
-                                offset + RECORD_HEADER + size].tobytes())
-                tail += total
-            elif kind == BATCH:
-                total = self._check_record(size, kind, offset, available)
-                messages = self._batch(offset, size)
-                wanted = limit - len(out)
-                if len(messages) > wanted:
-                    out += messages[:wanted]
-                    self._left = messages[wanted:]
-                    self._left_end = tail + total
+        try:
+            while tail < head and len(out) < limit:
+                tail, stop = self._record(out, limit, head, tail)
+                if stop:
                     break
-                out += messages
-                tail += total
-            elif kind == WRAP:
-                if size or offset == 0:
-                    raise self._corrupt(
-                        f"wrap record at offset {offset:#x} with length "
-                        f"{size} (a wrap has length 0 and never starts "
-                        "the ring)")
-                skip = capacity - offset
-                if skip > available:
-                    raise self._corrupt(
-                        f"wrap record at offset {offset:#x} skips {skip} "
-                        f"bytes; only {available} are published")
-                tail += skip
-            elif kind == EPOCH:
-                if out:
-                    break
-                total = self._check_record(size, kind, offset, available)
-                if size != EPOCH_PAYLOAD.size:
-                    raise self._corrupt(
-                        f"epoch record at offset {offset:#x} has length "
-                        f"{size}, not {EPOCH_PAYLOAD.size}")
-                (self.epoch,) = EPOCH_PAYLOAD.unpack_from(
-                    data, offset + RECORD_HEADER)
-                tail += total
-            else:
-                raise self._corrupt(f"record at offset {offset:#x} has "
-                                    f"kind {kind} (1 to 4 expected)")
+        except CorruptRegion as exc:
+            if not out:
+                raise
+            self._failed = exc  # `tail` is after the last good record
         self._tail = tail
         return out
+
+    def _record(self, out: list, limit: int, head: int,
+                tail: int) -> tuple[int, bool]:
+        """Read the record at ``tail``: (the new tail, whether to stop
+        here)."""
+        capacity = self.capacity
+        data = self._data
+        offset = tail % capacity
+        available = head - tail
+        size, kind = RECORD.unpack_from(data, offset)
+        if kind == MESSAGE and size < _BIG:
+            self._check_record(size, kind, offset, available)
+            return tail + self._read_span(
+                out, limit, offset, min(available, capacity - offset)), False
+        if kind == MESSAGE:
+            total = self._check_record(size, kind, offset, available)
+            out.append(data[offset + RECORD_HEADER:
+                            offset + RECORD_HEADER + size].tobytes())
+            return tail + total, False
+        if kind == BATCH:
+            total = self._check_record(size, kind, offset, available)
+            messages = self._batch(offset, size)
+            wanted = limit - len(out)
+            if len(messages) > wanted:
+                out += messages[:wanted]
+                self._left = messages[wanted:]
+                self._left_end = tail + total
+                return tail, True
+            out += messages
+            return tail + total, False
+        if kind == WRAP:
+            if size or offset == 0:
+                raise self._corrupt(
+                    f"wrap record at offset {offset:#x} with length {size} "
+                    "(a wrap has length 0 and never starts the ring)")
+            skip = capacity - offset
+            if skip > available:
+                raise self._corrupt(
+                    f"wrap record at offset {offset:#x} skips {skip} bytes; "
+                    f"only {available} are published")
+            return tail + skip, False
+        if kind == EPOCH:
+            if out:
+                return tail, True
+            total = self._check_record(size, kind, offset, available)
+            if size != EPOCH_PAYLOAD.size:
+                raise self._corrupt(
+                    f"epoch record at offset {offset:#x} has length {size}, "
+                    f"not {EPOCH_PAYLOAD.size}")
+            (self.epoch,) = EPOCH_PAYLOAD.unpack_from(
+                data, offset + RECORD_HEADER)
+            return tail + total, False
+        raise self._corrupt(f"record at offset {offset:#x} has kind {kind} "
+                            "(1 to 4 expected)")
 
     def _read_span(self, out: list, limit: int, offset: int,
                    span: int) -> int:
