@@ -275,8 +275,6 @@ class RingReader(_Ring):
             if self._left:
                 return out
             self._tail = self._left_end
-        capacity = self.capacity
-        data = self._data
         head = self._head
         tail = self._tail
         try:
