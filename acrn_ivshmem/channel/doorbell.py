@@ -53,7 +53,8 @@ def full_fence() -> None:
 
 
 class Backoff:
-    """Polling with back-off: spin for ``spin`` seconds, then sleep from
+    """Polling with back-off: spin for ``spin`` seconds (yielding the
+    CPU to anything else that is ready at each poll), then sleep from
     ``first_sleep`` seconds, doubling up to ``max_sleep``.
 
     :meth:`reset` after progress; :meth:`pause` once per empty poll.
@@ -78,6 +79,9 @@ class Backoff:
         if self._started is None:
             self._started = now
         if now - self._started < self.spin:
+            # Free when the CPU is idle; on a busy machine it lets the
+            # other side (or anything else) run instead of spinning.
+            os.sched_yield()
             return
         pause = self._sleep
         self._sleep = min(self._sleep * 2, self.max_sleep)
