@@ -29,6 +29,7 @@ from acrn_ivshmem.channel import (
 )
 from acrn_ivshmem.channel import layout
 from acrn_ivshmem.errors import AcrnShmError
+from test_guest import sysfs  # noqa: F401 - the fake sysfs fixture
 
 DATA = Path(__file__).parent / "test_channel"
 UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
@@ -607,25 +608,8 @@ with channel.open_file(sys.argv[1], 1) as chan:
 """
 
 
-@pytest.fixture
-def sysfs(tmp_path) -> Path:
-    """tests/test_guest's fake sysfs (four ivshmem devices), with each
-    BAR as a sparse regular file of its size (mmap works on those)."""
-    root = tmp_path / "sys"
-    shutil.copytree(Path(__file__).parent / "test_guest" / "sys", root,
-                    symlinks=True)
-    for device in (root / "bus" / "pci" / "devices").iterdir():
-        lines = (device / "resource").read_text().splitlines()
-        for index, line in enumerate(lines[:6]):
-            start, end, _ = (int(word, 16) for word in line.split())
-            if end:
-                with open(device / f"resource{index}", "wb") as file:
-                    file.truncate(end - start + 1)
-    return root
-
-
-def bar2(sysfs: Path, address: str) -> Path:
-    return sysfs / "bus" / "pci" / "devices" / address / "resource2"
+def bar2(sysfs: str, address: str) -> Path:
+    return Path(sysfs) / "bus" / "pci" / "devices" / address / "resource2"
 
 
 def test_a_guest_finds_its_region_by_name(sysfs):
@@ -633,16 +617,16 @@ def test_a_guest_finds_its_region_by_name(sysfs):
                           ("0000:00:0a.0", "beta")):
         with Region.open_file(bar2(sysfs, address)) as made:
             init_region(made, name)
-    with channel.find_guest_region("beta", str(sysfs)) as found:
+    with channel.find_guest_region("beta", sysfs) as found:
         assert (found.where, found.size, found.header().name) == (
             "0000:00:0a.0", 1024 * KIB, "beta")
-    with channel.open_guest("beta", 0, sysfs=str(sysfs)) as chan, \
+    with channel.open_guest("beta", 0, sysfs=sysfs) as chan, \
             channel.open_file(bar2(sysfs, "0000:00:0a.0"), 1) as other:
         chan.send(b"by name")
         assert other.recv(timeout=5) == b"by name"
         assert chan.where == "channel 'beta' (0000:00:0a.0)"
     with pytest.raises(ChannelError) as caught:
-        channel.find_guest_region("gamma", str(sysfs))
+        channel.find_guest_region("gamma", sysfs)
     assert str(caught.value) == (
         "no ivshmem device holds channel 'gamma'; devices: 0000:00:08.0 "
         "('alpha'), 0000:00:09.0 (no channel), 0000:00:0a.0 ('beta'), "
@@ -650,11 +634,11 @@ def test_a_guest_finds_its_region_by_name(sysfs):
     with Region.open_file(bar2(sysfs, "0000:01:00.0")) as made:
         init_region(made, "alpha")
     with pytest.raises(ChannelError) as caught:
-        channel.open_guest("alpha", 0, sysfs=str(sysfs))
+        channel.open_guest("alpha", 0, sysfs=sysfs)
     assert str(caught.value).startswith(
         "more than one ivshmem device holds channel 'alpha'; devices: ")
     with pytest.raises(ChannelError) as caught:
-        channel.find_guest_region("a\nb", str(sysfs))
+        channel.find_guest_region("a\nb", sysfs)
     assert str(caught.value) == (
         r"region name 'a\x0ab' has a control character (U+000A)")
 

@@ -42,6 +42,8 @@
 #include <stdint.h>
 #include <string.h> /* memcpy, the only libc function used */
 
+/* "IVSHMCHN", the first 8 bytes of a region, as a little-endian word. */
+#define IVCH_MAGIC 0x4E48434D48535649ull
 #define IVCH_VERSION_MAJOR 1u
 #define IVCH_VERSION_MINOR 0u
 #define IVCH_HEADER_SIZE 0x1000u
@@ -313,11 +315,9 @@ static inline int ivch_check_header(const void *base, uint64_t size,
     const unsigned char *h = (const unsigned char *)base;
     uint64_t region_size;
     uint32_t len = 0, i;
-    static const unsigned char magic[8] = {'I', 'V', 'S', 'H',
-                                           'M', 'C', 'H', 'N'};
     if (size < IVCH_MIN_REGION)
         return IVCH_EINVAL;
-    if (IVCH_LOAD(ivch_cword_(h, 0)) != ivch_get64_(magic))
+    if (IVCH_LOAD(ivch_cword_(h, 0)) != IVCH_MAGIC)
         return IVCH_ENOHEADER;
     if ((h[8] | h[9] << 8) != IVCH_VERSION_MAJOR)
         return IVCH_EVERSION;
@@ -360,8 +360,6 @@ static inline int ivch_init(void *base, uint64_t size, const char *name,
     unsigned char header[IVCH_HEADER_BYTES];
     uint32_t len = 0, i;
     uint64_t capacity, ring[4];
-    static const unsigned char magic[8] = {'I', 'V', 'S', 'H',
-                                           'M', 'C', 'H', 'N'};
     if (size < IVCH_MIN_REGION || ((uintptr_t)base & 7u))
         return IVCH_EINVAL;
     while (len < IVCH_NAME_SIZE && name[len])
@@ -379,8 +377,7 @@ static inline int ivch_init(void *base, uint64_t size, const char *name,
                IVCH_RING_ALIGN;
     for (i = 0; i < IVCH_HEADER_BYTES; i++)
         header[i] = 0;
-    for (i = 0; i < 8; i++)
-        header[i] = magic[i];
+    ivch_put64_(header, IVCH_MAGIC);
     ivch_put32_(header + 8, IVCH_VERSION_MAJOR | IVCH_VERSION_MINOR << 16);
     ivch_put32_(header + 0x0C, IVCH_HEADER_SIZE);
     ivch_put64_(header + 0x10, size);
@@ -398,7 +395,7 @@ static inline int ivch_init(void *base, uint64_t size, const char *name,
         h[i] = header[i];
     for (i = IVCH_HEADER_BYTES; i < IVCH_HEADER_SIZE; i++)
         h[i] = 0;
-    IVCH_STORE(ivch_word_(h, 0), ivch_get64_(magic));
+    IVCH_STORE(ivch_word_(h, 0), IVCH_MAGIC);
     return IVCH_OK;
 }
 
