@@ -608,11 +608,11 @@ with channel.open_file(sys.argv[1], 1) as chan:
 """
 
 
-def bar2(sysfs: str, address: str) -> Path:
-    return Path(sysfs) / "bus" / "pci" / "devices" / address / "resource2"
+def bar2(root: str, address: str) -> Path:
+    return Path(root) / "bus" / "pci" / "devices" / address / "resource2"
 
 
-def test_a_guest_finds_its_region_by_name(sysfs):
+def test_a_guest_finds_its_region_by_name(sysfs):  # noqa: F811
     for address, name in (("0000:00:08.0", "alpha"),
                           ("0000:00:0a.0", "beta")):
         with Region.open_file(bar2(sysfs, address)) as made:
