@@ -100,6 +100,23 @@ class Region:
         finally:
             os.close(fd)
 
+    @classmethod
+    def from_device(cls, device) -> Region:
+        """Inside a guest: BAR2 of an ivshmem device (an
+        :class:`acrn_ivshmem.guest.IvshmemDevice`), mapped read-write
+        (root needed), header or not: the way for the first guest to
+        initialise a region it picked by address or region id."""
+        path = os.path.join(device.path, "resource2")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ChannelError(f"cannot open {path}: {exc.strerror} (root "
+                               "needed?)") from None
+        try:
+            return cls.from_fd(fd, device.shm_size, device.address)
+        finally:
+            os.close(fd)
+
     # -- access --------------------------------------------------------
 
     def header(self) -> Header:
@@ -203,14 +220,4 @@ def find_guest_region(name: str, sysfs: str = "/sys") -> Region:
         how = "no" if not matches else "more than one"
         raise ChannelError(f"{how} ivshmem device holds channel "
                            f"{quoted(name)}; devices: {listed}")
-    device = matches[0]
-    path = os.path.join(device.path, "resource2")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ChannelError(f"cannot open {path}: {exc.strerror} (root "
-                           "needed?)") from None
-    try:
-        return Region.from_fd(fd, device.shm_size, device.address)
-    finally:
-        os.close(fd)
+    return Region.from_device(matches[0])
