@@ -320,6 +320,13 @@ def test_timeouts():
                                  "still full after 0 s")
 
 
+def test_a_batch_of_nothing_is_refused():
+    _, reader = pair(region())
+    with pytest.raises(ChannelError) as caught:
+        reader.recv_batch(0, timeout=0)
+    assert str(caught.value) == "max_messages 0: give 1 or more"
+
+
 def test_batch_limits_and_leftovers():
     made = region()
     writer, reader = pair(made)
@@ -540,6 +547,35 @@ def test_bad_counters_are_refused_at_open(head, tail, message):
     assert str(caught.value) == (
         f"channel 'shm_region_0' (buffer) ring 1: {message}")
     assert word(made, 0x100) == 0  # not attached
+
+
+def test_a_broken_tail_at_open_leaves_the_slot_detached():
+    made = region(4608)
+    set_word(made, 0x200, 256)  # ring 0 full: no room for the EPOCH record
+
+    class Words:
+        """The tail jumps beyond the head after the writer's first
+        load."""
+
+        def __init__(self, words):
+            self.words, self.loads = words, 0
+
+        def __getitem__(self, index):
+            if index == 0x280 // 8:
+                self.loads += 1
+                if self.loads > 1:
+                    return 264
+            return self.words[index]
+
+        def __setitem__(self, index, value):
+            self.words[index] = value
+    made.words = Words(made.words)
+    with pytest.raises(CorruptRegion) as caught:
+        Channel(made, 0, heartbeat=0)
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: tail went from 0 to 264 "
+        "(head 256): it only grows, in steps of 8, up to head")
+    assert word(made, 0x100) == 1 << 8 | 2  # epoch 1, detached again
 
 
 def test_a_tail_beyond_head_is_refused_by_the_writer():

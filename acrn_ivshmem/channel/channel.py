@@ -49,7 +49,8 @@ class Channel:
 
     Raises :class:`ChannelError` (:class:`CorruptRegion` for a broken
     region) from every call; after a :class:`CorruptRegion` the channel
-    refuses every further send and receive.
+    refuses every further send and receive. One thread at a time may
+    use a channel (besides its heartbeat thread).
     """
 
     def __init__(self, region: Region, peer: int, *, name: str | None = None,
@@ -91,10 +92,14 @@ class Channel:
             raise
         self._closed = False
         self._watch = Watch(self._other, liveness)
-        self._marker = not self._writer.write_epoch(self.epoch)
-        self._writer.publish()
         self._stop = threading.Event()
         self._beater = None
+        try:
+            self._marker = not self._writer.write_epoch(self.epoch)
+            self._writer.publish()
+        except BaseException:
+            self.close()
+            raise
         if heartbeat > 0:
             self._beater = threading.Thread(
                 target=self._beat, args=(heartbeat,), daemon=True,
@@ -165,6 +170,9 @@ class Channel:
         one (at least once, instead of at most once).
         """
         self._usable()
+        if max_messages < 1:
+            raise ChannelError(f"max_messages {max_messages!r}: give 1 or "
+                               "more")
         deadline = None if timeout is None else time.monotonic() + timeout
         reader = self._reader
         try:
