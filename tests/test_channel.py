@@ -578,6 +578,21 @@ def test_a_broken_tail_at_open_leaves_the_slot_detached():
     assert word(made, 0x100) == 1 << 8 | 2  # epoch 1, detached again
 
 
+@pytest.mark.parametrize("ring", [0, 1])
+def test_bad_counters_in_a_file_leave_nothing_mapped(ring, tmp_path):
+    # The file is unmapped on the way out: no view of it may be left
+    # (mmap.close would raise BufferError over the CorruptRegion).
+    path = tmp_path / "ring"
+    with Region.open_file(path, create_size=16 * KIB) as made:
+        init_region(made, "ring")
+        set_word(made, 0x200 + 0x100 * ring, 12)
+    with pytest.raises(CorruptRegion) as caught:
+        channel.open_file(path, 0)
+    assert str(caught.value) == (
+        f"channel 'ring' ({path}) ring {ring}: head 12 and tail 0 are not "
+        "multiples of 8 with tail <= head <= tail + 6144")
+
+
 def test_a_tail_beyond_head_is_refused_by_the_writer():
     made = region(4608)
     writer, reader = pair(made)

@@ -78,8 +78,13 @@ class Channel:
         self._backoff = backoff or Backoff()
         self._writer = RingWriter(region, peer, header.rings[peer],
                                   f"{self.where} ring {peer}")
-        self._reader = RingReader(region, 1 - peer, header.rings[1 - peer],
-                                  f"{self.where} ring {1 - peer}")
+        try:
+            self._reader = RingReader(region, 1 - peer,
+                                      header.rings[1 - peer],
+                                      f"{self.where} ring {1 - peer}")
+        except BaseException:
+            self._writer.close()
+            raise
         self.max_message = self._writer.max_message
         self._broken: CorruptRegion | None = None
         try:

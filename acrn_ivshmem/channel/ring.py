@@ -68,8 +68,11 @@ class _Ring:
         return CorruptRegion(f"{self.name}: {what}")
 
     def _check_counters(self, head: int, tail: int) -> None:
+        """At opening: refuse counters that break the format (and drop
+        the view of the region first)."""
         if (head & 7 or tail & 7 or tail > head
                 or head - tail > self.capacity):
+            self.close()
             raise self._corrupt(
                 f"head {head} and tail {tail} are not multiples of 8 "
                 f"with tail <= head <= tail + {self.capacity}")
