@@ -143,23 +143,26 @@ class RingWriter(_Ring):
         while index < count:
             offset, contiguous, free = self._room()
             room = min(free, contiguous)
-            sizes = list(map(len, islice(
-                messages, index, index + min(_RUN, room // 4 + 1))))
-            if max(sizes) >= small:
-                sizes = sizes[:next(at for at, size in enumerate(sizes)
-                                    if size >= small)]
-            # A BATCH record of k messages takes 12 + 4k + their bytes,
-            # rounded up to 8: fit it in the room and in max_message.
-            budget = min(room, self.max_message + RECORD_HEADER) - 12
-            fit = len(sizes)
-            if sum(sizes) + 4 * fit > budget:
-                fit = bisect_right(
-                    list(accumulate(map(add, sizes, repeat(4)))), budget)
-            if fit >= 2:
-                index = self._write_batch(messages, index, fit, sizes, offset)
-                continue
             message = messages[index]
             size = len(message)
+            if size < small and index + 1 < count:
+                sizes = list(map(len, islice(
+                    messages, index, index + min(_RUN, room // 4 + 1))))
+                if max(sizes) >= small:
+                    sizes = sizes[:next(at for at, size in enumerate(sizes)
+                                        if size >= small)]
+                # A BATCH record of k messages takes 12 + 4k + their
+                # bytes, rounded up to 8: fit it in the room and in
+                # max_message.
+                budget = min(room, self.max_message + RECORD_HEADER) - 12
+                fit = len(sizes)
+                if sum(sizes) + 4 * fit > budget:
+                    fit = bisect_right(
+                        list(accumulate(map(add, sizes, repeat(4)))), budget)
+                if fit >= 2:
+                    index = self._write_batch(messages, index, fit, sizes,
+                                              offset)
+                    continue
             if size > self.max_message:
                 raise ChannelError(
                     f"{self.name}: a message of {size} bytes is longer "
