@@ -99,7 +99,8 @@ def test_kill_and_restart_either_side(tmp_path):
             side.process.stdout.close()
             side.process.stderr.close()
     seconds = time.monotonic() - started
-    for side, result, other in zip(sides, results, reversed(sides), strict=True):
+    for side, result, other in zip(sides, results, reversed(sides),
+                                   strict=True):
         # Each side's epoch counts its restarts; the other side read its
         # last epoch to the end and saw it start (its EPOCH record).
         assert result["epoch"] == side.epoch == side.killed + 1
