@@ -77,7 +77,8 @@ def test_failures(log, expected):
 def test_every_target_has_its_file():
     """fuzz/run runs fuzz/fuzz_<name>.py for each of its targets."""
     assert sorted(fuzz_run.TARGETS) == [
-        "acrn_shm", "check_launch", "launch_script"]
+        "acrn_shm", "channel", "check_launch", "ivshmem_server",
+        "launch_script"]
     for name in fuzz_run.TARGETS:
         assert (RUN.parent / f"fuzz_{name}.py").is_file()
 
@@ -93,6 +94,8 @@ def test_seeds_per_target(tmp_path, monkeypatch):
     monkeypatch.setattr(harness, "real_xmls", lambda: [files["xml"]])
     monkeypatch.setattr(harness, "real_scripts", lambda: [files["script"]])
     for name, commands in fuzz_run.TARGETS.items():
+        if isinstance(commands, str):
+            continue  # the harness's own seeds: test_harness_seeds
         corpus = tmp_path / name
         count = fuzz_run.write_seeds(str(corpus), False, commands)
         seeds = [path.read_bytes() for path in sorted(corpus.iterdir())]
@@ -105,3 +108,20 @@ def test_seeds_per_target(tmp_path, monkeypatch):
         else:
             assert real[0] == b"\0acrn-dm VM\n"
             assert real[1][0] == len(real[1]) - 1 - len(b"acrn-dm VM\n")
+
+
+@pytest.mark.parametrize("name", ["ivshmem_server", "channel"])
+def test_harness_seeds(tmp_path, monkeypatch, name):
+    """Targets with no XML take their harness's seeds, after the random
+    ones; --random-only leaves only those."""
+    monkeypatch.syspath_prepend(str(RUN.parent))
+    module = __import__(fuzz_run.TARGETS[name])
+    expected = module.seeds()
+    count = fuzz_run.write_seeds(str(tmp_path / "a"), False,
+                                 fuzz_run.TARGETS[name])
+    seeds = [path.read_bytes() for path in sorted((tmp_path / "a").iterdir())]
+    assert count == len(seeds) == fuzz_run.RANDOM_SEEDS + len(expected)
+    assert seeds[fuzz_run.RANDOM_SEEDS:] == expected
+    assert fuzz_run.write_seeds(str(tmp_path / "b"), True,
+                                fuzz_run.TARGETS[name]) == (
+        fuzz_run.RANDOM_SEEDS)

@@ -1,0 +1,78 @@
+"""bench/channel_bench.py runs end to end and prints every figure.
+
+With tiny message counts, so that it is quick; the figures themselves
+are not asserted (they depend on the machine): only that each one is
+measured and printed beside its goal and its anchors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import PROJECT
+
+SPEC = importlib.util.spec_from_file_location(
+    "channel_bench", PROJECT / "bench" / "channel_bench.py")
+channel_bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(channel_bench)
+
+NUMBER = r"[0-9]+\.[0-9]+"
+
+
+def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        bench = channel_bench.Bench(True, shutil.which("cc") or "gcc",
+                                    str(tmp_path), shm)
+        monkeypatch.setattr(bench, "count",
+                            lambda size, full: 2000 if size == 64 else 50)
+        monkeypatch.setattr(channel_bench.Bench, "memcpy",
+                            lambda self: 1e9)
+        channel_bench.report(bench)
+    lines = capsys.readouterr().out.splitlines()
+    shapes = [re.sub(NUMBER, "N", re.sub(r" {2,}", " | ", line.strip()))
+              for line in lines]
+    assert shapes[0].startswith("channel bench: ")
+    goal = r" \| (ok|BELOW GOAL) \((N|[0-9]+%|Nx)\)"
+    expected = [
+        "",
+        "anchors (two processes, one write per message)",
+        "C | Python",
+        "memcpy of 64 KiB blocks, one thread | N GB/s | -",
+        "UNIX socket pair, 64 B | N M msg/s | N M msg/s",
+        "pipe, 64 B | N M msg/s | N M msg/s",
+        "UNIX socket pair, 64 KiB | N GB/s | N GB/s",
+        "pipe, 64 KiB | N GB/s | N GB/s",
+        "",
+        "channel throughput, one way between two processes",
+        "measured | goal",
+        r"C, 64 B, ivch_send \(a publish each\) \| N M msg/s \| >= 10 M "
+        "msg/s" + goal,
+        r"C, 64 B, ivch_write \+ a publish per 64 \| N M msg/s \| >= 10 M "
+        "msg/s" + goal,
+        r"C, 64 KiB \| N GB/s \| >= 80% of memcpy" + goal,
+        r"Python, 64 B, send_batch/recv_batch \| N M msg/s \| >= 5x the "
+        "Python socket pair" + goal,
+        r"Python, 64 KiB \| N GB/s \| >= 50% of memcpy" + goal,
+        "",
+        "latency, 64-byte ping-pong round trip",
+        "median | p99",
+        "C channel, polling | N µs | N µs",
+        "C channel, doorbell (eventfd) | N µs | N µs",
+        "C UNIX socket pair | N µs | N µs",
+        "Python channel, polling | N µs | N µs",
+        "Python channel, doorbell (ivshmem server) | N µs | N µs",
+        "Python UNIX socket pair | N µs | N µs",
+    ]
+    assert len(shapes) == 1 + len(expected)
+    for shape, pattern in zip(shapes[1:], expected, strict=True):
+        if "\\|" in pattern:
+            assert re.fullmatch(pattern, shape), (shape, pattern)
+        else:
+            assert shape == pattern
