@@ -24,7 +24,7 @@ def test_every_command_is_listed():
     assert COMMANDS == sorted([
         "add-region", "build", "check-launch", "explain", "graph", "guest",
         "host-prep", "ivshmem-server", "launch-script", "libvirt-xml",
-        "lint", "qemu-args", "qemu-try", "regions", "remove-region", "rules",
+        "lint", "lsp", "qemu-args", "qemu-try", "regions", "remove-region", "rules",
         "set-region", "upgrade"])
 
 
