@@ -77,6 +77,6 @@ def test_bash_completes_commands_options_and_rule_codes(tmp_path):
 def test_readme_names_the_docs():
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     for page in ("docs/getting-started.md", "docs/ci.md",
-                 "docs/rules/README.md"):
+                 "docs/editors.md", "docs/rules/README.md"):
         assert f"({page})" in readme
         assert (PROJECT / page).is_file()
