@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -162,6 +163,18 @@ class LspClient:
                 stream.close()
             except OSError:
                 pass
+
+
+def whl_with_3mb_region(acrn_data: Path, folder: Path) -> Path:
+    """Copy ACRN v3.3 whl-ipc-i5's board and hybrid_rt.xml into
+    ``folder``, the region made 3 MB (ISM201); the scenario's path."""
+    source = acrn_data / "v3.3" / "whl-ipc-i5"
+    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
+        shutil.copyfile(source / name, folder / name)
+    scenario = folder / "hybrid_rt.xml"
+    scenario.write_text(scenario.read_text().replace(
+        "<IVSHMEM_SIZE>2<", "<IVSHMEM_SIZE>3<", 1))
+    return scenario
 
 
 def position(line: int, character: int) -> dict:

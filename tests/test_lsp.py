@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, run_acrn_shm
-from lsp_client import LspClient, apply_edits, position, span
+from lsp_client import (
+    LspClient, apply_edits, position, span, whl_with_3mb_region,
+)
 
 SIZE_LINE = 30  # 0-based line of <IVSHMEM_SIZE> in hybrid_rt.xml
 ISM201 = ("region 'shm_region_0' size '3' is not a power of two from 2 "
@@ -28,15 +30,9 @@ ISM201 = ("region 'shm_region_0' size '3' is not a power of two from 2 "
 @pytest.fixture
 def folder(acrn_data, tmp_path) -> Path:
     """whl-ipc-i5's board and hybrid_rt.xml with a 3 MB region."""
-    source = acrn_data / "v3.3" / "whl-ipc-i5"
     work = tmp_path / "whl-ipc-i5"
     work.mkdir()
-    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
-        shutil.copyfile(source / name, work / name)
-    scenario = work / "hybrid_rt.xml"
-    scenario.write_text(scenario.read_text().replace(
-        "<IVSHMEM_SIZE>2<", "<IVSHMEM_SIZE>3<", 1))
-    return work
+    return whl_with_3mb_region(acrn_data, work).parent
 
 
 @pytest.fixture
@@ -122,8 +118,8 @@ def test_every_kind_of_file_matches_lint(client, acrn_data, tmp_path):
             ("v2.7", "hybrid_rt.xml", "hv:/shm_region_0, 2, 0:2",
              "hv:/shm_region_0,  3,0:2"),
             ("v2.7", "hybrid_rt_launch_1user_vm_waag.xml",
-             '<shm_region desc="configure the shm regions for current VM, '
-             'formated as hv:/shm_region_0,2097152"/>',
+             ('<shm_region desc="configure the shm regions for current '
+              'VM, formated as hv:/shm_region_0,2097152"/>'),
              "<shm_region>hv:/shm_region_0 2</shm_region>"),
             ("v3.3", "whl-ipc-i5.xml", "", "")):
         target = tmp_path / version / name
@@ -536,12 +532,13 @@ def test_a_client_that_disconnects(tmp_path, folder):
 
 
 def test_other_commands_do_not_import_pygls(folder):
+    script = (
+        "import sys\nfrom acrn_ivshmem.cli import run_lint\n"
+        f"run_lint([{str(folder / 'hybrid_rt.xml')!r}], None, 'text', "
+        "None, None, None, False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pygls', 'lsprotocol', 'cattrs')))")
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys\nfrom acrn_ivshmem.cli import run_lint\n"
-         f"run_lint([{str(folder / 'hybrid_rt.xml')!r}], None, 'text', "
-         "None, None, None, False)\n"
-         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-         "('pygls', 'lsprotocol', 'cattrs')))"],
+        [sys.executable, "-c", script],
         capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "[]"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT
+from lsp_client import whl_with_3mb_region
 
 DATA = Path(__file__).parent / "test_lsp_editors"
 MESSAGE = ("region 'shm_region_0' size '3' is not a power of two from 2 to "
@@ -33,13 +34,7 @@ def editor(name: str, package: str) -> str:
 
 @pytest.fixture
 def scenario(acrn_data, tmp_path) -> Path:
-    source = acrn_data / "v3.3" / "whl-ipc-i5"
-    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
-        shutil.copyfile(source / name, tmp_path / name)
-    path = tmp_path / "hybrid_rt.xml"
-    path.write_text(path.read_text().replace(
-        "<IVSHMEM_SIZE>2<", "<IVSHMEM_SIZE>3<", 1))
-    return path
+    return whl_with_3mb_region(acrn_data, tmp_path)
 
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -67,7 +62,7 @@ def test_neovim_shows_the_size_finding(scenario, tmp_path):
          f"luafile {DATA / 'report.lua'}"],
         cwd=tmp_path, env=environment(tmp_path, ACRN_SHM_NVIM_OUT=str(out)),
         capture_output=True, text=True, timeout=120,
-        stdin=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text()) == {"waited": True, "diagnostics": [{
         "lnum": 30, "col": 24, "severity": 1, "source": "acrn-shm",
@@ -80,7 +75,7 @@ def test_emacs_eglot_shows_the_size_finding(scenario, tmp_path):
         [emacs, "--batch", "-l", str(DATA / "acrn-shm.el"), str(scenario),
          "-l", str(DATA / "report.el")],
         cwd=tmp_path, env=environment(tmp_path), capture_output=True,
-        text=True, timeout=120, stdin=subprocess.DEVNULL)
+        text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
     if "Cannot open load file" in done.stderr and "eglot" in done.stderr:
         if os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
             pytest.fail("eglot is missing (apt-get install elpa-eglot)")

@@ -4,7 +4,6 @@ safety, the skipped structure check."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -17,17 +16,13 @@ from acrn_ivshmem.lsp.text import Text
 from acrn_ivshmem.rules import TextFix
 from acrn_ivshmem.xmlio import Loc
 
+from lsp_client import whl_with_3mb_region
+
 
 @pytest.fixture
 def scenario(acrn_data, tmp_path):
     """hybrid_rt.xml with a 3 MB region beside its board."""
-    source = acrn_data / "v3.3" / "whl-ipc-i5"
-    for name in ("whl-ipc-i5.xml", "hybrid_rt.xml"):
-        shutil.copyfile(source / name, tmp_path / name)
-    path = tmp_path / "hybrid_rt.xml"
-    path.write_text(path.read_text().replace("<IVSHMEM_SIZE>2<",
-                                             "<IVSHMEM_SIZE>3<", 1))
-    return path
+    return whl_with_3mb_region(acrn_data, tmp_path)
 
 
 def test_an_ignored_structure_check_does_not_run(scenario, monkeypatch):
@@ -66,11 +61,11 @@ def test_a_bad_configuration_is_reported_and_defaults_apply(scenario):
     _linted, found = AcrnShmServer().lint_now(
         str(scenario), Text(scenario.read_text()), False)
     assert [(d.code, d.message) for d in found] == [
-        (None, f"{scenario.parent / 'pyproject.toml'}: [tool.acrn-shm] "
-         "ignore: unknown rule code 'ISM999'; see 'acrn-shm rules'"),
-        ("ISM201", "region 'shm_region_0' size '3' is not a power of two "
-         "from 2 to 512 (MB)\nhint: use one of 2, 4, 8, 16, 32, 64, 128, "
-         "256, 512")]
+        (None, (f"{scenario.parent / 'pyproject.toml'}: [tool.acrn-shm] "
+                "ignore: unknown rule code 'ISM999'; see 'acrn-shm rules'")),
+        ("ISM201", ("region 'shm_region_0' size '3' is not a power of two "
+                    "from 2 to 512 (MB)\nhint: use one of 2, 4, 8, 16, 32, "
+                    "64, 128, 256, 512"))]
 
 
 def test_located_problems():

@@ -37,7 +37,7 @@ def test_positions_round_trip(source, data):
     text = Text(source)
     offset = data.draw(st.integers(0, len(source)))
     pos = text.pos_at(offset)
-    if not source[offset - 1:offset + 1] == "\r\n":
+    if source[offset - 1:offset + 1] != "\r\n":
         assert text.offset(pos) == offset
     assert pos.character == utf16_length(
         source[text.starts[pos.line]:offset])

@@ -43,7 +43,7 @@ STRUCTURE = "ISM001"
 #: Device numbers of the VBDFs acrn-shm assigns, as ``add-region`` does.
 AUTO_DEVICES = range(FIRST_IVSHMEM_DEVICE, 0x1F)
 _LOCATED = re.compile(r"^(?P<line>\d+)(?::(?P<column>\d+))?: (?P<text>.*)$",
-                      re.S)
+                      re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def _hover(text: Text, body: str, start: int, end: int) -> types.Hover:
 def size_text(value: str) -> str:
     """What the hover on an ``IVSHMEM_SIZE`` says."""
     allowed = ", ".join(str(mb) for mb in ALLOWED_SIZES)
-    lines = [f"**IVSHMEM_SIZE**: the region's size in MB, one of "
-             f"{allowed} (ISM201)."]
+    lines = [(f"**IVSHMEM_SIZE**: the region's size in MB, one of "
+              f"{allowed} (ISM201).")]
     if is_decimal(value) and int(value) in ALLOWED_SIZES:
         lines.append(f"`{value}` MB is allowed.")
     elif value:

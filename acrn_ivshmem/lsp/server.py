@@ -153,12 +153,18 @@ class AcrnShmServer(LanguageServer):
         state.timer = asyncio.get_running_loop().call_later(
             self.structure_delay, self.schedule, state, True)
 
-    def model_of(self, linted: Linted, state: DocState):
-        """The model and document to answer from: the newest, else the
-        last version that parsed."""
-        if linted.document is None and state.good is not None:
+    async def linted(self, uri: str, fallback: bool = False
+                     ) -> tuple[DocState, Linted] | None:
+        """The open document ``uri`` and the lint result of its newest
+        text (None when it is not open). With ``fallback``, a text that
+        does not parse gives the last version that did."""
+        state = self.docs.get(uri)
+        if state is None:
+            return None
+        linted = await self.current(state)
+        if fallback and linted.document is None and state.good is not None:
             linted = state.good
-        return linted
+        return state, linted
 
 
 def _path_of(uri: str) -> str:
@@ -247,10 +253,10 @@ def build(use_cache: bool = True) -> AcrnShmServer:
                         types.CodeActionKind.SourceFixAll]))
     async def code_action(ls: AcrnShmServer,
                           params: types.CodeActionParams):
-        state = ls.docs.get(params.text_document.uri)
-        if state is None:
+        found = await ls.linted(params.text_document.uri)
+        if found is None:
             return None
-        linted = await ls.current(state)
+        state, linted = found
         text, version, uri = state.text, state.version, state.uri
         wanted = params.context.only
         found: list[types.CodeAction] = []
@@ -267,10 +273,10 @@ def build(use_cache: bool = True) -> AcrnShmServer:
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def on_hover(ls: AcrnShmServer, params: types.HoverParams):
-        state = ls.docs.get(params.text_document.uri)
-        if state is None:
+        found = await ls.linted(params.text_document.uri, fallback=True)
+        if found is None:
             return None
-        linted = ls.model_of(await ls.current(state), state)
+        state, linted = found
         return hover.hover(state.text, _pos(params.position),
                            _scenario(linted), linted.board)
 
@@ -278,10 +284,10 @@ def build(use_cache: bool = True) -> AcrnShmServer:
                     types.CompletionOptions(trigger_characters=[">"]))
     async def on_completion(ls: AcrnShmServer,
                             params: types.CompletionParams):
-        state = ls.docs.get(params.text_document.uri)
-        if state is None:
+        found = await ls.linted(params.text_document.uri, fallback=True)
+        if found is None:
             return None
-        linted = ls.model_of(await ls.current(state), state)
+        state, linted = found
         return types.CompletionList(is_incomplete=False, items=(
             completion.complete(state.text, _pos(params.position),
                                 _scenario(linted), linted.board)))
@@ -289,10 +295,10 @@ def build(use_cache: bool = True) -> AcrnShmServer:
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     async def on_definition(ls: AcrnShmServer,
                             params: types.DefinitionParams):
-        state = ls.docs.get(params.text_document.uri)
-        if state is None:
+        found = await ls.linted(params.text_document.uri)
+        if found is None:
             return None
-        linted = await ls.current(state)
+        state, linted = found
         if linted.document is None:
             return None
         return navigation.definition(state.uri, state.text,
@@ -302,10 +308,10 @@ def build(use_cache: bool = True) -> AcrnShmServer:
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     async def on_symbols(ls: AcrnShmServer,
                          params: types.DocumentSymbolParams):
-        state = ls.docs.get(params.text_document.uri)
-        if state is None:
+        found = await ls.linted(params.text_document.uri)
+        if found is None:
             return None
-        linted = await ls.current(state)
+        state, linted = found
         return navigation.symbols(state.text, linted.model,
                                   linted.document)
 
