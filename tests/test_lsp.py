@@ -7,10 +7,12 @@ folder with their board and changed there.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,13 +78,29 @@ def from_lint(found: dict) -> tuple:
             found["severity"], message)
 
 
+@functools.cache
+def rule_page(code: str) -> str:
+    """Where the server links a rule's page: the page installed with
+    the acrn_ivshmem it runs (CI installs a copy), else docs/rules."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import acrn_ivshmem; "
+         "print(acrn_ivshmem.__file__)"],
+        cwd=Path(tempfile.gettempdir()), capture_output=True, text=True,
+        check=True)
+    page = Path(done.stdout.strip()).parent / "rule_pages" / f"{code}.md"
+    if not page.is_file():
+        page = PROJECT / "docs" / "rules" / f"{code}.md"
+    assert page.read_text() == (PROJECT / "docs" / "rules"
+                                / f"{code}.md").read_text()
+    return page.as_uri()
+
+
 def size_3_diagnostic(character: int = 24, line: int = SIZE_LINE,
                       width: int = 1) -> dict:
     return {
         "range": span((line, character), (line, character + width)),
         "message": ISM201, "severity": 1, "code": "ISM201",
-        "codeDescription": {
-            "href": (PROJECT / "docs" / "rules" / "ISM201.md").as_uri()},
+        "codeDescription": {"href": rule_page("ISM201")},
         "source": "acrn-shm"}
 
 
