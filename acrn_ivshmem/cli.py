@@ -1285,6 +1285,23 @@ def build_app():
         """
         raise typer.Exit(print_regions(scenario, output_format))
 
+    @app.command("lsp")
+    def lsp_command(
+        stdio: Annotated[bool, typer.Option(
+            "--stdio", help="Talk over stdin and stdout (the only way; "
+            "accepted because editors pass it).")] = False,
+        no_cache: Annotated[bool, typer.Option(
+            "--no-cache",
+            help="Do not read or write the result cache.")] = False,
+    ) -> None:
+        """Run the language server (LSP) on stdin and stdout for editors.
+
+        Example: acrn-shm lsp   (started by the editor; see docs/editors.md)
+        """
+        from .lsp import serve
+
+        raise typer.Exit(serve(use_cache=not no_cache))
+
     @app.command("rules")
     def list_rules(
         output_format: Annotated[str, typer.Option(

@@ -246,9 +246,11 @@ class Linter:
         if isinstance(model, Board):
             return self._board_structure(job.path, checked_boards)
         kind = "launch" if isinstance(model, LaunchConfig) else model.format
-        found: list[tuple[str, Finding]] = [
-            ("ISM001", finding) for finding in schema.check_structure(
-                loaded.document, kind, self.config.use_cache)]
+        found: list[tuple[str, Finding]] = []
+        if self.config.enabled("ISM001"):  # the slow check: skip unused
+            found = [("ISM001", finding) for finding in
+                     schema.check_structure(loaded.document, kind,
+                                            self.config.use_cache)]
         extra: list[Diagnostic] = []
         if isinstance(model, Scenario):
             board = None
@@ -289,7 +291,7 @@ class Linter:
     def _board_structure(self, path: str,
                          checked: set[str]) -> list[Diagnostic]:
         key = os.path.normpath(path)
-        if key in checked:
+        if key in checked or not self.config.enabled("ISM001"):
             return []
         checked.add(key)
         if key not in self._board_findings:  # once, for every lint()

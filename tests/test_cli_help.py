@@ -25,7 +25,7 @@ def test_every_command_is_listed():
     assert COMMANDS == sorted([
         "add-region", "build", "check-launch", "explain", "graph", "guest",
         "host-prep", "ivshmem-server", "launch-script", "libvirt-xml",
-        "lint", "qemu-args", "qemu-try", "regions", "remove-region", "rules",
+        "lint", "lsp", "qemu-args", "qemu-try", "regions", "remove-region", "rules",
         "set-region", "upgrade"])
 
 
@@ -131,6 +131,6 @@ def test_bash_completes_values(tmp_path):
 def test_readme_names_the_docs():
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     for page in ("docs/getting-started.md", "docs/ci.md",
-                 "docs/rules/README.md"):
+                 "docs/editors.md", "docs/rules/README.md"):
         assert f"({page})" in readme
         assert (PROJECT / page).is_file()

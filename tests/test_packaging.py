@@ -18,7 +18,8 @@ def test_every_subpackage_is_packaged():
     found = {".".join(("acrn_ivshmem",
                        *init.parent.relative_to(package).parts))
              for init in package.rglob("__init__.py")}
-    assert listed == found | {"acrn_ivshmem.schemas"}
+    assert listed == found | {"acrn_ivshmem.schemas",
+                              "acrn_ivshmem.rule_pages"}
 
 
 def test_lower_bounds_pin_every_dependency():
@@ -29,5 +30,6 @@ def test_lower_bounds_pin_every_dependency():
         capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == [
         "lxml==6.0", "xmlschema==3.3", "typer==0.24", "rich==13",
-        "tomli==2 ; python_version < '3.11'", "pytest==8",
+        "tomli==2 ; python_version < '3.11'", "pygls==2.0",
+        "lsprotocol==2025.0.0", "pytest==8",
         "hypothesis==6.85", "pre-commit==3"]
