@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import UsageError, located, quoted
+from .errors import UsageError, escaped, located, quoted
 from .ivshmem_server import MAX_SOCKET_PATH, IvshmemServer
 from .loader import load
 from .model import Scenario
@@ -50,6 +50,9 @@ __all__ = [
     "remove_work", "render", "run_trial",
 ]
 
+#: Characters of QEMU's last line shown when it exits (its messages
+#: carry a whole -device option, longer than a quoted value may be).
+QEMU_LINE_SHOWN = 400
 #: Bytes of each guest's message slot in BAR2 (16 devmem words).
 MESSAGE_SIZE = 64
 DEFAULT_TIMEOUT = 120.0
@@ -622,7 +625,10 @@ def _host_failure(item: _Running) -> str:
     except OSError:
         said = []
     if said:
-        return f"QEMU exited with status {status}: {quoted(said[-1])}"
+        # QEMU's own words, whole: they say what it refused. Escaped, and
+        # cut only where a line is far longer than QEMU ever writes.
+        return (f"QEMU exited with status {status}: "
+                f"'{escaped(said[-1][:QEMU_LINE_SHOWN])}'")
     return f"QEMU exited with status {status} ({_last(item)})"
 
 

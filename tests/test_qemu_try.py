@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from acrn_ivshmem import qemu_lab, qemu_try
-from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.errors import UsageError, quoted
 from acrn_ivshmem.qemu_lab import Accel, Tools
 from acrn_ivshmem.qemu_try import (
     GUEST_INIT, message_offset, message_words, plan_trial, render,
@@ -346,7 +346,8 @@ def test_trial_refusals(tmp_path):
         "MB): other sizes make it abort")
     deep = tmp_path / ("d" * 100)
     assert region_error(deep, name="x", size_mb=2) == (
-        f"'{deep}/ivshmem.sock' is too long for a Unix socket (107 bytes "
+        f"{quoted(f'{deep}/ivshmem.sock')} is too long for a Unix socket "
+        "(107 bytes "
         "at most); keep the files in a shorter folder")
 
 
