@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -161,7 +162,12 @@ def real_acrn(home: Path) -> None:
     """ACRN's set-up of getting-started: the tree and Python given."""
     (home / "acrn").symlink_to(REAL_ACRN_SRC)
     (home / "acrn-py" / "bin").mkdir(parents=True)
-    (home / "acrn-py" / "bin" / "python3").symlink_to(REAL_BUILD_PYTHON)
+    # A wrapper, not a link: a venv's python found through a link in
+    # another folder does not see the venv's packages.
+    wrapper = home / "acrn-py" / "bin" / "python3"
+    wrapper.write_text(
+        f"#!/bin/sh\nexec {shlex.quote(str(REAL_BUILD_PYTHON))} \"$@\"\n")
+    wrapper.chmod(0o755)
 
 
 def fake_acrn_tree(folder: Path, name: str = "acrn-hypervisor") -> Path:
