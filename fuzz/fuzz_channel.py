@@ -11,7 +11,7 @@ sends a little. The property:
   one-line message;
 - receiving ends: each call returns or raises, and the calls that
   return messages are at most the published bytes / 8;
-- no message is longer than the ring carries.
+- no message is longer than the ring it came from carries.
 
 Python cannot read outside the region (every access is a bounds-checked
 slice of its memoryview); for C the same bytes go through an ASan
@@ -84,9 +84,9 @@ def check(data: bytes) -> list[bytes]:
             if not batch:
                 break
             for message in batch:
-                if len(message) > chan.max_message:
+                if len(message) > chan.max_received:
                     raise Violation(f"a message of {len(message)} bytes "
-                                    f"from a ring of {chan.max_message}")
+                                    f"from a ring of {chan.max_received}")
             got += batch
         chan.send_batch([b"x", b"y" * 100], timeout=0)
     except CorruptRegion as exc:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrn_ivshmem.channel import Channel, ChannelError
+from acrn_ivshmem.channel import Channel, ChannelError, Region
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import fuzz_channel  # noqa: E402
@@ -70,3 +70,21 @@ def test_other_exceptions_escape(monkeypatch):
     monkeypatch.setattr(Channel, "recv_batch", broken)
     with pytest.raises(ValueError):
         fuzz_channel.check(SEEDS[1])
+
+
+def test_rings_of_two_sizes():
+    """Found by CI's fuzz run: a header whose rings differ in size. A
+    message longer than this side's own ring may come from the other,
+    larger ring; the property compared it with the wrong ring."""
+    data = (Path(__file__).parent / "test_channel_fuzz"
+            / "unequal_rings.bin").read_bytes()
+    peer, _limit, region = fuzz_channel.region_of(data)
+    made = Region.from_buffer(region, "fuzz")
+    chan = Channel(made, peer, heartbeat=0, takeover=True)
+    try:
+        assert (chan.max_message, chan.max_received) == (248, 1016)
+    finally:
+        chan.close()
+        made.close()
+    got = fuzz_channel.check(data)
+    assert max(map(len, got)) == 260

@@ -45,7 +45,10 @@ class Channel:
 
     Attributes: ``name``, ``peer``, ``epoch`` (this side's),
     ``peer_epoch`` (the epoch of the writer of the messages the last
-    receive returned), ``max_message`` (bytes).
+    receive returned), ``max_message`` (the most bytes a message this
+    side sends may have: its own ring's limit), ``max_received`` (the
+    most a received one may have: the other ring's limit; the two rings
+    may differ in size).
 
     Raises :class:`ChannelError` (:class:`CorruptRegion` for a broken
     region) from every call; after a :class:`CorruptRegion` the channel
@@ -86,6 +89,7 @@ class Channel:
             self._writer.close()
             raise
         self.max_message = self._writer.max_message
+        self.max_received = self._reader.max_message
         self._broken: CorruptRegion | None = None
         try:
             self.epoch = peers.attach(
