@@ -30,8 +30,7 @@ __all__ = ["channel_app", "escape_message", "is_text_line"]
 #: Bytes per frame of ``send --file`` (less when the ring's messages are
 #: shorter).
 FRAME = 65536
-#: Bytes ``send`` reads from stdin at a time; the complete lines of each
-#: read go out as one batch.
+#: Bytes ``send`` reads from stdin at a time.
 _CHUNK = 1 << 16
 _FORMATS = ("text", "json")
 _BACKSLASH = {0x5C: "\\\\", 0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
@@ -187,6 +186,7 @@ def run_init(path: str | None, size_mb: int | None, name: str,
             raise UsageError("give PATH (a host file, made if missing) or "
                              "--device BDF|id=N")
         else:
+            channel.layout.check_name(name)  # before the file is made
             region = _init_file(path, size_mb)
         with region:
             header = channel.init_region(region, name, force=force)
@@ -269,19 +269,22 @@ class _Sender:
         self.sent = 0
 
     def send(self, messages: list) -> None:
+        """Each message in a record of its own: a receiver releases
+        whole records, so a batch record would make ``recv --count``
+        that stops inside it receive its first part again next time."""
         from .channel import ChannelTimeout
 
-        done = self.chan.send_batch(messages, self.timeout)
-        self.sent += done
-        if done < len(messages):
-            raise ChannelTimeout(
-                f"{self.chan.where}: ring {self.chan.peer} stayed full for "
-                f"{self.timeout:g} s; {self.sent} message(s) sent")
+        for message in messages:
+            if not self.chan.send_batch((message,), self.timeout):
+                raise ChannelTimeout(
+                    f"{self.chan.where}: ring {self.chan.peer} stayed full "
+                    f"for {self.timeout:g} s; {self.sent} message(s) sent")
+            self.sent += 1
 
 
 def _send_lines(sender: _Sender, limit: int) -> None:
-    """Each line of stdin (without its newline) as one message; the
-    complete lines of each read go as one batch."""
+    """Each line of stdin (without its newline) as one message, sent as
+    soon as it was read whole."""
     pending = b""
     number = 0
     while True:
@@ -648,8 +651,11 @@ def channel_app() -> typer.Typer:
     app = typer.Typer(
         name="channel", no_args_is_help=True, rich_markup_mode=None,
         help="Message channels over an ivshmem region: lay one out, send, "
-        "receive, look, measure, plan from the scenario. Example: "
-        "acrn-shm channel plan hybrid_rt.xml",
+        "receive, look, measure, plan from the scenario. TARGET is a host "
+        "file (a path with '/', or an existing file), or a region name "
+        "(in a guest: the device whose channel header has it); --device "
+        "BDF|id=N picks a guest device instead. Example: acrn-shm channel "
+        "plan hybrid_rt.xml",
         context_settings={"help_option_names": ["-h", "--help"]})
 
     target_arg = typer.Argument(
@@ -735,8 +741,8 @@ def channel_app() -> typer.Typer:
     ) -> None:
         """Send each line of stdin (without its newline) as one message.
 
-        Example: echo hello | acrn-shm channel send /dev/shm/shm_region_0
-        --peer 0
+        Example: acrn-shm channel send /dev/shm/shm_region_0 --peer 0
+        < lines.txt
         """
         raise typer.Exit(run_send(target, peer, file, frame, server,
                                   timeout, takeover, device, sysfs))

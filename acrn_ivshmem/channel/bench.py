@@ -50,8 +50,13 @@ GB = 1e9
 
 
 def run(argv: list, **kwargs) -> str:
-    done = subprocess.run([str(part) for part in argv], capture_output=True,
-                          text=True, check=False, timeout=600, **kwargs)
+    try:
+        done = subprocess.run([str(part) for part in argv],
+                              capture_output=True, text=True, check=False,
+                              timeout=600, **kwargs)
+    except OSError as exc:
+        raise channel.ChannelError(f"cannot run {argv[0]}: "
+                                   f"{exc.strerror}") from None
     if done.returncode:
         raise channel.ChannelError(
             f"failed ({done.returncode}): {' '.join(map(str, argv))}: "
