@@ -16,6 +16,7 @@ the ring stayed full for ``--timeout``); 2 usage or input error (one
 line, naming the file or device); 130 interrupted (Ctrl-C).
 """
 
+import contextlib
 import os
 import shlex
 import sys
@@ -118,9 +119,20 @@ def _open_region(target: str | None, device: str | None, sysfs: str):
 def _guest_region(name: str, sysfs: str):
     from . import channel
 
-    try:
+    with _host_hint(name):
         return channel.find_guest_region(name, sysfs)
+
+
+@contextlib.contextmanager
+def _host_hint(name: str):
+    """Add to "no device holds channel NAME" how to name a host file."""
+    from . import channel
+
+    try:
+        yield
     except channel.ChannelError as exc:
+        if not str(exc).startswith("no ivshmem device holds channel"):
+            raise
         raise channel.ChannelError(
             f"{exc} (on the host, give the backing file: a path such as "
             f"/dev/shm/{name} or ./{name})") from None
@@ -139,14 +151,8 @@ def _open_channel(target: str | None, device: str | None, sysfs: str,
         raise UsageError("--server is for a host file TARGET (the ivshmem "
                          "server's doorbells)")
     if device is None:
-        try:
+        with _host_hint(target):
             return channel.open_guest(target, peer, sysfs=sysfs, **options)
-        except channel.ChannelError as exc:
-            if "ivshmem device holds channel" not in str(exc):
-                raise
-            raise channel.ChannelError(
-                f"{exc} (on the host, give the backing file: a path such "
-                f"as /dev/shm/{target} or ./{target})") from None
     region = channel.Region.from_device(_device(device, sysfs))
     try:
         return channel.Channel(region, peer, owned=(region,), **options)
@@ -157,13 +163,18 @@ def _open_channel(target: str | None, device: str | None, sysfs: str,
 
 def _run(body) -> int:
     """Run ``body()``: its status, 2 after an acrn-shm error, 130 after
-    Ctrl-C."""
+    Ctrl-C, 0 when stdout's reader went away (``recv | head``: what was
+    not written stays in the ring, released only after a write)."""
     try:
         return body()
     except AcrnShmError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # No second error when Python flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # -- init ------------------------------------------------------------------

@@ -811,3 +811,30 @@ def test_bash_completes_channel_commands_and_formats(tmp_path):
         "text", "json"]
     assert complete("acrn-shm channel plan s.xml --format j", tmp_path) == [
         "json"]
+
+
+def test_a_closed_stdout_leaves_the_messages(shm):
+    # recv | head: the reader went away before the first line; what was
+    # not written is not released.
+    ring = shm / "ring"
+    make_region(ring)
+    for line in (b"a", b"b"):
+        with channel.open_file(ring, 0, heartbeat=0) as chan:
+            chan.send(line)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as closed:
+        done = subprocess.run(
+            [sys.executable, "-m", "acrn_ivshmem", "channel", "recv",
+             str(ring), "-p", "1", "-t", "0"], stdout=closed,
+            stderr=subprocess.PIPE, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    result = acrn(["channel", "recv", str(ring), "-p", "1", "-t", "0"], shm)
+    assert fail_line(result) == (0, b"a\nb\n", "")
+
+
+def test_channel_alone_prints_its_help(tmp_path):
+    result = run_acrn_shm(["channel"], tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == run_acrn_shm(["channel", "--help"],
+                                         tmp_path).stdout
