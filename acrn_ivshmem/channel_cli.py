@@ -165,6 +165,15 @@ def _run(body) -> int:
     """Run ``body()``: its status, 2 after an acrn-shm error, 130 after
     Ctrl-C, 0 when stdout's reader went away (``recv | head``: what was
     not written stays in the ring, released only after a write)."""
+    import logging
+
+    # The library's warnings (a doorbell that falls back to polling) as
+    # acrn-shm's own lines.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("acrn-shm: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    log = logging.getLogger("acrn_ivshmem.channel")
+    log.addHandler(handler)
     try:
         return body()
     except AcrnShmError as exc:
@@ -175,6 +184,8 @@ def _run(body) -> int:
         # No second error when Python flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        log.removeHandler(handler)
 
 
 # -- init ------------------------------------------------------------------

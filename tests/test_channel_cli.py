@@ -25,6 +25,7 @@ from acrn_ivshmem.channel import Channel, Region, init_region, layout
 from acrn_ivshmem.channel_cli import escape_message, is_text_line
 
 from conftest import PROJECT, run_acrn_shm
+from test_channel_doorbell import initialised, serving, sock_dir  # noqa: F401
 from test_guest import sysfs  # noqa: F401 - the fake sysfs fixture
 
 DATA = Path(__file__).parent / "test_channel_cli"
@@ -838,3 +839,33 @@ def test_channel_alone_prints_its_help(tmp_path):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == run_acrn_shm(["channel", "--help"],
                                          tmp_path).stdout
+
+
+def test_send_and_recv_on_the_server_doorbells(sock_dir, start):  # noqa: F811
+    with serving(sock_dir, size=MIB):
+        ring = initialised(sock_dir / "ring")
+        socket_path = str(sock_dir / "s")
+        receiver = start(["channel", "recv", str(ring), "-p", "1", "-c",
+                          "1", "-t", "30", "--server", socket_path],
+                         sock_dir)
+        deadline = time.monotonic() + 30
+        with Region.open_file(ring) as region:
+            while not channel.region_status(region).peers[1].doorbell:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        sender = acrn(["channel", "send", str(ring), "-p", "0", "--server",
+                       socket_path], sock_dir, stdin=b"rung\n")
+        out, err = receiver.communicate(timeout=30)
+    assert fail_line(sender) == (0, b"", "")
+    assert (receiver.returncode, out, err) == (0, b"rung\n", b"")
+
+
+def test_no_server_there_polls_after_one_line(tmp_path):
+    make_region(tmp_path / "ring")
+    result = acrn(["channel", "recv", "ring", "-p", "1", "-t", "0",
+                   "--server", "nowhere.sock"], tmp_path)
+    assert fail_line(result) == (
+        1, b"", "acrn-shm: warning: ivshmem server 'nowhere.sock': No such "
+        "file or directory; polling instead of the doorbell\n"
+        "acrn-shm: channel 'ring' (ring): no message for 0 s; received "
+        "none\n")
