@@ -650,7 +650,9 @@ def _plan_text(planned) -> str:
         for region in planned.regions:
             for end in region.ends:
                 rows.append((
-                    region.name, str(region.size_mb), region.provider,
+                    region.name,
+                    "-" if region.size_mb is None else str(region.size_mb),
+                    region.provider,
                     "-" if end.peer is None else str(end.peer), end.vm,
                     end.kind, end.vbdf,
                     "acrn-dm " + shlex.join(end.acrn_dm) if end.acrn_dm

@@ -869,3 +869,16 @@ def test_no_server_there_polls_after_one_line(tmp_path):
         "file or directory; polling instead of the doorbell\n"
         "acrn-shm: channel 'ring' (ring): no message for 0 s; received "
         "none\n")
+
+
+def test_bench_finds_a_guest_regions_bar2(sysfs):  # noqa: F811
+    from acrn_ivshmem import guest
+    from acrn_ivshmem.channel_cli import _resource2
+
+    devices = guest.find_devices(sysfs)
+    with Region.from_device(guest.select_device(devices, "0a.0")) as made:
+        init_region(made, "beta")
+    bar2 = str(Path(sysfs) / "bus" / "pci" / "devices" / "0000:00:0a.0"
+               / "resource2")
+    assert _resource2("beta", None, sysfs) == bar2
+    assert _resource2(None, "00:0a.0", sysfs) == bar2
