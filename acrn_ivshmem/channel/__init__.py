@@ -31,12 +31,14 @@ from .errors import ChannelError, ChannelTimeout, CorruptRegion
 from .layout import Header, max_message
 from .peers import PeerInfo
 from .region import Region, find_guest_region, init_region
+from .status import PeerStatus, RegionStatus, RingStatus, region_status
 
 __all__ = [
     "Backoff", "C_HEADER", "Channel", "ChannelError", "ChannelTimeout",
-    "CorruptRegion", "Header", "PeerInfo", "Region", "ServerDoorbell",
-    "WAIT_CAP", "c_header", "connect", "find_guest_region", "full_fence",
-    "init_region", "max_message", "open_file", "open_guest",
+    "CorruptRegion", "Header", "PeerInfo", "PeerStatus", "Region",
+    "RegionStatus", "RingStatus", "ServerDoorbell", "WAIT_CAP", "c_header",
+    "connect", "find_guest_region", "full_fence", "init_region",
+    "max_message", "open_file", "open_guest", "region_status",
     "write_c_header",
 ]
 
