@@ -7,6 +7,7 @@ Exit status: 0 clean, 1 error findings, 2 usage or input error.
 import functools
 import os
 import sys
+
 from . import __version__
 from .errors import AcrnShmError, UsageError, escaped, quoted
 
@@ -20,9 +21,9 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     """Lint (and fix), print the report, and return the exit status."""
     from dataclasses import replace
 
-    from .config import load_config, parse_codes
-    from .formats import FORMATS
-    from .lint import is_acrn_xml, lint
+    from .lint.config import load_config, parse_codes
+    from .lint.engine import is_acrn_xml, lint
+    from .lint.formats import FORMATS
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
@@ -69,8 +70,8 @@ def _apply_fixes(fixes, write: bool) -> bool:
     With ``write`` False, print a unified diff instead. Returns whether
     any file changed.
     """
-    from .fixes import apply_fixes
-    from .xmlio import locked, read_bytes, save_atomic
+    from .io.xmlio import locked, read_bytes, save_atomic
+    from .lint.fixes import apply_fixes
 
     by_path: dict[str, list] = {}
     for pending in fixes:
@@ -114,12 +115,12 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     ``force``; ``diff`` prints a unified diff and writes nothing, with
     the status the edit would have; ``dry_run`` writes nothing.
     """
-    from .edit_gate import added_errors
-    from .formats import text
-    from .lint import Linter, find_board_beside
-    from .loader import from_document
-    from .model import Board, Scenario
-    from .xmlio import locked, parse_bytes, read_bytes, save_atomic
+    from .edit.gate import added_errors
+    from .io.xmlio import locked, parse_bytes, read_bytes, save_atomic
+    from .lint.engine import Linter, find_board_beside
+    from .lint.formats import text
+    from .model.loader import from_document
+    from .model.syntax import Board, Scenario
 
     try:
         with locked(path):
@@ -178,11 +179,11 @@ def run_edit(path: str, board: str | None, change, diff: bool,
 def run_upgrade(legacy: str, output: str | None, launches: list[str],
                 into: str | None, board: str | None, force: bool) -> int:
     """Upgrade ``legacy``; write, merge or print; show what was assigned."""
-    from .lint import find_board_beside
-    from .loader import from_document
-    from .model import Scenario
-    from .upgrade import merge_regions, merged_assignments, upgrade
-    from .xmlio import open_input, parse_file, save_output
+    from .io.xmlio import open_input, parse_file, save_output
+    from .lint.engine import find_board_beside
+    from .model.loader import from_document
+    from .model.syntax import Scenario
+    from .upgrade.scenario import merge_regions, merged_assignments, upgrade
 
     try:
         if into is not None:
@@ -203,7 +204,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
         sys.stderr.write(f"note: {note}\n")
     if into is not None:
         def merge(target, _board_model):
-            from .edit import EditResult
+            from .edit.regions import EditResult
 
             rows = merged_assignments(target, result)
             _print_assignments(rows)
@@ -230,13 +231,16 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     """Write (or print) launch scripts; lint the inputs first."""
     import shlex
 
-    from .emit.launch_script import ivshmem_args as raw_args
-    from .formats import text
-    from .launch import (
-        clash_diagnostics, load_for_launch, parse_version, write_scripts,
+    from .emit.launch import (
+        clash_diagnostics,
+        load_for_launch,
+        parse_version,
+        write_scripts,
     )
-    from .lint import Linter
-    from .xmlio import save_output
+    from .emit.launch_script import ivshmem_args as raw_args
+    from .io.xmlio import save_output
+    from .lint.engine import Linter
+    from .lint.formats import text
 
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
@@ -289,9 +293,9 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
 def run_check_launch(script: str, scenario: str, vm: str | None,
                      launches: list[str], output_format: str) -> int:
     """Compare a launch script with the scenario; lint-style report."""
-    from .config import load_config
-    from .formats import FORMATS
-    from .launch import check_script, load_for_launch
+    from .emit.launch import check_script, load_for_launch
+    from .lint.config import load_config
+    from .lint.formats import FORMATS
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
@@ -308,7 +312,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
 
 def _qemu_plan(options: dict):
     """Build the QEMU plan from the shared qemu-args/host-prep options."""
-    from .qemu import Doorbell, plan_from_file, standalone_plan
+    from .plan.qemu import Doorbell, plan_from_file, standalone_plan
 
     scenario, name = options["scenario"], options["name"]
     if (scenario is None) == (name is None):
@@ -344,7 +348,7 @@ def _qemu_plan(options: dict):
 def run_qemu(what: str, options: dict, check: bool = False,
              mode: str = "660") -> int:
     """qemu-args, libvirt-xml or host-prep from the shared options."""
-    from .qemu import host_prep, libvirt_xml
+    from .plan.qemu import host_prep, libvirt_xml
 
     try:
         plan = _qemu_plan(options)
@@ -381,7 +385,7 @@ def run_qemu(what: str, options: dict, check: bool = False,
 def run_qemu_try(options: dict) -> int:
     """Boot two guests on a region with a live status line; report what
     crossed (0), what did not (1), or why they cannot boot (2)."""
-    from . import qemu_lab, qemu_try
+    from .host import qemu_lab, qemu_try
 
     try:
         if not options["timeout"] > 0:
@@ -432,7 +436,7 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     lines."""
     import logging
 
-    from .ivshmem_server import log, run
+    from .runtime.ivshmem_server import log, run
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("acrn-shm: %(message)s"))
@@ -458,7 +462,7 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
 def run_graph(scenario: str, output: str | None,
               output_format: str | None) -> int:
     """Draw ``scenario`` into ``output`` (or stdout); the exit status."""
-    from . import graph
+    from .emit import graph
 
     try:
         if output is not None:
@@ -476,9 +480,9 @@ def run_graph(scenario: str, output: str | None,
 def run_build(request) -> int:
     """Drive ACRN's make with a live status line; report the outcome."""
 
-    from . import build as acrn_build
-    from .config import load_config
-    from .formats import text
+    from .build import hypervisor as acrn_build
+    from .lint.config import load_config
+    from .lint.formats import text
 
     console = _plain_console(stderr=True)
     status = console.status("starting")
@@ -538,7 +542,7 @@ def run_region_edit(command: str, scenario: str, name: str | None = None,
     on ``scenario``; return the exit status. ``size`` is text such as
     ``8`` (MB) or ``512M`` (:func:`~acrn_ivshmem.units.parse_size_mb`).
     """
-    from .edit import add_region, remove_region, set_region
+    from .edit.regions import add_region, remove_region, set_region
     from .units import parse_size_mb
 
     if command == "remove-region":
@@ -577,7 +581,7 @@ def _print_assignments(rows) -> None:
 
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
           vbdf=None):
-    from .edit import RegionSpec
+    from .edit.regions import RegionSpec
 
     pairs = []
     for item in vbdf or ():
@@ -596,8 +600,8 @@ def print_regions(path: str, output_format: str) -> int:
     """Print the regions of a scenario as a table or JSON."""
     import json
 
-    from .loader import load
-    from .model import Scenario, decimal_int
+    from .model.loader import load
+    from .model.syntax import Scenario, decimal_int
 
     try:
         scenario = load(path).model
@@ -692,8 +696,8 @@ def scenario_names(path: str | None, what: str) -> list[str]:
     of the scenario at ``path``; none when it cannot be read. Names that
     a shell would split or that hold control characters are left out.
     """
-    from .loader import load
-    from .model import Scenario
+    from .model.loader import load
+    from .model.syntax import Scenario
 
     if not path:
         return []
@@ -1243,7 +1247,7 @@ def build_app():
         --acrn-src ~/acrn-hypervisor --board whl-ipc-i5.xml --scenario
         hybrid_rt.xml --out build-hybrid
         """
-        from .build import BuildRequest
+        from .build.hypervisor import BuildRequest
 
         extra = list(ctx.args)
         if extra and extra[0] == "--":
@@ -1369,7 +1373,7 @@ def print_rules(output_format: str) -> int:
 
 def print_rule_doc(code: str, output_format: str = "text") -> int:
     """Print one rule's documentation; return the exit status."""
-    from . import rule_docs
+    from .lint import rule_docs
     from .rules import get
 
     render = {"text": rule_docs.text, "markdown": rule_docs.markdown}

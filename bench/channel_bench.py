@@ -32,7 +32,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from acrn_ivshmem import channel  # noqa: E402
-from acrn_ivshmem.ivshmem_server import IvshmemServer  # noqa: E402
+from acrn_ivshmem.runtime.ivshmem_server import IvshmemServer  # noqa: E402
 
 REGION = 2 << 20  # 2 MiB: two rings of about 1 MiB
 SMALL, BIG = 64, 65536

@@ -21,18 +21,37 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, run_acrn_shm
 
-from acrn_ivshmem.build import (
-    LOG_NAME, MIB, AcrnVersion, ArtefactError, BuildEvent, BuildRequest,
+from acrn_ivshmem.build.hypervisor import (
+    LOG_NAME,
+    MIB,
+    AcrnVersion,
+    ArtefactError,
+    BuildEvent,
+    BuildRequest,
     IvshmemMismatch,
-    LintFailed, MakeFailed, MissingPrerequisites, Phase, ProgressTracker,
-    ShmRegion, StaleBuildDir, build, check_prerequisites, classify_line,
-    clean_build_dir, compare_regions, expected_regions, interface_for,
+    LintFailed,
+    MakeFailed,
+    MissingPrerequisites,
+    Phase,
+    ProgressTracker,
+    ShmRegion,
+    StaleBuildDir,
+    build,
+    check_prerequisites,
+    classify_line,
+    clean_build_dir,
+    compare_regions,
+    expected_regions,
+    interface_for,
+    last_error_lines,
     lint_inputs,
-    last_error_lines, parse_ivshmem_header, plan_build, read_version,
+    parse_ivshmem_header,
+    plan_build,
+    read_version,
 )
 from acrn_ivshmem.errors import InputError, UsageError
-from acrn_ivshmem.lint import Linter
-from acrn_ivshmem.loader import load
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.model.loader import load
 
 DATA = Path(__file__).parent / "test_build"
 FAKE_V3 = DATA / "fake-acrn-v3.3"
@@ -176,11 +195,11 @@ def test_v3_command_line(tmp_path, environ):
 
 def test_planning_and_linting_read_each_file_once(tmp_path, environ,
                                                  monkeypatch):
-    import acrn_ivshmem.lint
+    import acrn_ivshmem.lint.engine
 
     read = []
-    real_load = acrn_ivshmem.lint.load
-    monkeypatch.setattr(acrn_ivshmem.lint, "load",
+    real_load = acrn_ivshmem.lint.engine.load
+    monkeypatch.setattr(acrn_ivshmem.lint.engine, "load",
                         lambda path: read.append(path) or real_load(path))
     linter = Linter()
     plan = plan_build(_request(out=tmp_path / "out"), environ, linter)

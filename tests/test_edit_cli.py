@@ -174,7 +174,8 @@ def test_twenty_concurrent_add_region_processes(workdir):
 def test_file_changed_during_edit_is_not_overwritten(workdir):
     # A step hook holds the edit 1.5 s between write and rename (step
     # 206 of xmlio.save_atomic); a plain editor changes the file then.
-    delayed = ("import sys, time; from acrn_ivshmem import cli, xmlio; "
+    delayed = ("import sys, time; from acrn_ivshmem import cli; "
+               "from acrn_ivshmem.io import xmlio; "
                "xmlio.step_hook = lambda step: step == 206 and "
                "time.sleep(1.5); sys.argv[0] = 'acrn-shm'; cli.main()")
     proc = subprocess.Popen(

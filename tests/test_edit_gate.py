@@ -17,17 +17,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import run_acrn_shm
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.cli import run_quick
 from acrn_ivshmem.diagnostics import Diagnostic
-from acrn_ivshmem.edit import RegionSpec, add_region, remove_region
-from acrn_ivshmem.edit_gate import added_errors, changed_ranges
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.xmlio import parse_bytes
-
-from conftest import run_acrn_shm
+from acrn_ivshmem.edit.gate import added_errors, changed_ranges
+from acrn_ivshmem.edit.regions import RegionSpec, add_region, remove_region
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.model.loader import from_document
 
 DATA = Path(__file__).parent / "test_edit_gate"
 

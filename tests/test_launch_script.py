@@ -18,11 +18,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-
-from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.launch import load_for_launch, write_scripts
 from conftest import ACRN_DATA, run_acrn_shm
 from test_injection import dm_params
+
+from acrn_ivshmem.emit.launch import load_for_launch, write_scripts
+from acrn_ivshmem.errors import UsageError
 
 HERE = Path(__file__).resolve().parent / "test_launch_script"
 GOLDEN = HERE / "golden"

@@ -29,13 +29,13 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem import rules as rules_package
-from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.diagnostics import SEVERITIES
-from acrn_ivshmem.fixes import apply_fixes
-from acrn_ivshmem.lint import Linter, lint
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import Linter, lint
+from acrn_ivshmem.lint.fixes import apply_fixes
+from acrn_ivshmem.model.vocabulary import known_names
 from acrn_ivshmem.rules import RULES
-from acrn_ivshmem.vocabulary import known_names
-from acrn_ivshmem.xmlio import parse_bytes
 
 DATA = Path(__file__).parent / "test_rules"
 BOARD = DATA / "board304.xml"
@@ -459,7 +459,7 @@ def test_rule_module_metadata_and_docs(code):
 
 
 def test_ism401_sizes_in_bytes_and_odd_sizes():
-    from acrn_ivshmem.lint import lint
+    from acrn_ivshmem.lint.engine import lint
 
     result = lint([str(DATA / "ISM401_fail_bytes.xml")])
     found = [(d.line, d.column, d.code, d.hint) for d in result.diagnostics
@@ -611,7 +611,7 @@ def test_coverage_messages_and_hints():
 def test_regions_of_a_second_block_are_checked(tmp_path):
     # The second block's region is in the model (so rules, `regions` and
     # the edits see it) and its bad size is ISM201's.
-    from acrn_ivshmem.loader import load
+    from acrn_ivshmem.model.loader import load
 
     text = (DATA / "ISM213_fail_legacy.xml").read_text(encoding="utf-8")
     scenario = tmp_path / "two_blocks.xml"

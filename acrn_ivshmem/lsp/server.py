@@ -24,7 +24,12 @@ from pygls.uris import to_fs_path
 from .. import __version__
 from . import actions, completion, diagnostics, hover, navigation
 from .engine import (
-    LintConfig, Linted, Problem, Scenario, Workspace, encode,
+    LintConfig,
+    Linted,
+    Problem,
+    Scenario,
+    Workspace,
+    encode,
 )
 from .text import Pos, Text
 

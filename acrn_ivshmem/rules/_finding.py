@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..xmlio import Loc
+from ..io.xmlio import Loc
 
 
 class TextFix(NamedTuple):

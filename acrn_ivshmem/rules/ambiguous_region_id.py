@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Region, Scenario, lowest_free_id
+from ..model.syntax import Board, Region, Scenario, lowest_free_id
 from ._finding import Finding, TextFix
 
 CODE = "ISM216"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario, VmKind
+from ..model.syntax import Board, Scenario, VmKind
 from ._finding import Finding
 
 CODE = "ISM210"

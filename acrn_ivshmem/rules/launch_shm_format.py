@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import LaunchConfig, Scenario
+from ..model.syntax import LaunchConfig, Scenario
 from ._finding import Finding
 
 CODE = "ISM401"

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import LaunchConfig, Scenario, VmKind, is_decimal
+from ..model.syntax import LaunchConfig, Scenario, VmKind, is_decimal
 from ._finding import Finding
 
 CODE = "ISM402"

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import AcrnShmError, quoted
-from ..launch_plan import plan
-from ..model import Board, Scenario
+from ..model.syntax import Board, Scenario
+from ..plan.acrn_dm import plan
 from ._finding import Finding
 
 CODE = "ISM501"

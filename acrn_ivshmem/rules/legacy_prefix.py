@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario
+from ..model.syntax import Board, Scenario
 from ._finding import Finding
 
 CODE = "ISM101"

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario, is_decimal
+from ..model.syntax import Board, Scenario, is_decimal
 from ._finding import Finding, TextFix
 
 CODE = "ISM107"

@@ -21,7 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal
+from ..model.syntax import (
+    MAX_REGION_ID,
+    Board,
+    Scenario,
+    decimal_int,
+    is_decimal,
+)
 from ._finding import Finding
 
 CODE = "ISM211"

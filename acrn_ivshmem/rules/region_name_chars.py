@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario
+from ..model.syntax import Board, Scenario
 from ._finding import Finding
 
 CODE = "ISM207"

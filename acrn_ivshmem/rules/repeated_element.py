@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
+from ..model.syntax import Board, Scenario
 from ._finding import Finding
 
 CODE = "ISM214"

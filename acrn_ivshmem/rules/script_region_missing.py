@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted, shortened
-from ..model import LaunchScript, Scenario
+from ..model.syntax import LaunchScript, Scenario
 from ._finding import Finding
 from ._script_match import match
 

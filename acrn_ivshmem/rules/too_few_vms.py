@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario, is_decimal
+from ..model.syntax import Board, Scenario, is_decimal
 from ._finding import Finding
 
 CODE = "ISM204"

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario, parse_vbdf
+from ..model.syntax import Board, Scenario, parse_vbdf
 from ._finding import Finding, TextFix
 from ._vbdfs import vbdf_uses
 

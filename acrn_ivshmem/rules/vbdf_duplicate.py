@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import quoted
-from ..model import Board, Scenario, parse_vbdf
+from ..model.syntax import Board, Scenario, parse_vbdf
 from ._finding import Finding
 from ._vbdfs import VbdfUse, vbdf_uses
 
