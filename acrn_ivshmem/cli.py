@@ -231,16 +231,12 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     """Write (or print) launch scripts; lint the inputs first."""
     import shlex
 
-    from .emit.launch import (
-        clash_diagnostics,
-        load_for_launch,
-        parse_version,
-        write_scripts,
-    )
+    from .emit.launch import clash_diagnostics, parse_version, write_scripts
     from .emit.launch_script import ivshmem_args as raw_args
     from .io.xmlio import save_output
     from .lint.engine import Linter
     from .lint.formats import text
+    from .upgrade.launch_inputs import load_for_launch
 
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
@@ -293,9 +289,10 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
 def run_check_launch(script: str, scenario: str, vm: str | None,
                      launches: list[str], output_format: str) -> int:
     """Compare a launch script with the scenario; lint-style report."""
-    from .emit.launch import check_script, load_for_launch
+    from .emit.launch import check_script
     from .lint.config import load_config
     from .lint.formats import FORMATS
+    from .upgrade.launch_inputs import load_for_launch
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
@@ -348,7 +345,8 @@ def _qemu_plan(options: dict):
 def run_qemu(what: str, options: dict, check: bool = False,
              mode: str = "660") -> int:
     """qemu-args, libvirt-xml or host-prep from the shared options."""
-    from .plan.qemu import host_prep, libvirt_xml
+    from .emit.libvirt_xml import libvirt_xml
+    from .host.prep import host_prep
 
     try:
         plan = _qemu_plan(options)

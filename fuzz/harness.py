@@ -39,11 +39,9 @@ from acrn_ivshmem.edit.regions import (
     set_region,
 )
 from acrn_ivshmem.emit.launch import (
-    LaunchInputs,
     Script,
     check_parsed,
     clash_diagnostics,
-    load_for_launch,
     write_scripts,
 )
 from acrn_ivshmem.emit.launch_script import HELPERS, ivshmem_args
@@ -56,8 +54,15 @@ from acrn_ivshmem.lint.fixes import apply_fixes
 from acrn_ivshmem.lint.formats import FORMATS
 from acrn_ivshmem.model.loader import from_document
 from acrn_ivshmem.model.script_reader import script_from_bytes
-from acrn_ivshmem.model.syntax import VM_NAME, Board, LaunchConfig, Scenario
+from acrn_ivshmem.model.syntax import (
+    VM_NAME,
+    Board,
+    LaunchConfig,
+    LaunchInputs,
+    Scenario,
+)
 from acrn_ivshmem.plan.acrn_dm import word_text
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 from acrn_ivshmem.upgrade.scenario import (
     merge_regions,
     merged_assignments,

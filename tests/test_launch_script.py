@@ -21,8 +21,9 @@ import pytest
 from conftest import ACRN_DATA, run_acrn_shm
 from test_injection import dm_params
 
-from acrn_ivshmem.emit.launch import load_for_launch, write_scripts
+from acrn_ivshmem.emit.launch import write_scripts
 from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 
 HERE = Path(__file__).resolve().parent / "test_launch_script"
 GOLDEN = HERE / "golden"

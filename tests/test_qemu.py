@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from acrn_ivshmem.emit.libvirt_xml import libvirt_xml
 from acrn_ivshmem.errors import AcrnShmError, InputError, UsageError
+from acrn_ivshmem.host.prep import PrepItem, PrepStatus, host_prep
 from acrn_ivshmem.io.xmlio import parse_file
 from acrn_ivshmem.plan import qemu
 from acrn_ivshmem.plan.qemu import (
     Doorbell,
-    PrepItem,
-    PrepStatus,
     ShmDevice,
-    host_prep,
-    libvirt_xml,
     parse_addr,
     plan_for_vm,
     plan_from_file,

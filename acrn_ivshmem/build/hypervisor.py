@@ -52,6 +52,7 @@ from ..lint.config import LintConfig
 from ..lint.engine import Linter, LintResult
 from ..model.loader import Loaded, load
 from ..model.syntax import Board, Scenario, is_decimal
+from ..units import MIB
 
 #: Environment variable naming the Python that runs ACRN's make.
 BUILD_PYTHON_VARIABLE = "ACRN_SHM_BUILD_PYTHON"
@@ -60,7 +61,6 @@ LOG_NAME = "acrn-shm-build.log"
 #: The images a successful hypervisor build leaves in ``<out>/hypervisor``.
 ARTEFACTS = ("acrn.bin", "acrn.32.out")
 
-MIB = 1024 * 1024
 _ERROR_LINES_KEPT = 10
 # Largest VERSION file, build record or generated header read.
 _MAX_TEXT_BYTES = 4 * 1024 * 1024

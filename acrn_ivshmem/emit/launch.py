@@ -1,7 +1,8 @@
 """Launch scripts for post-launched VMs, and drift checks against them.
 
-:func:`load_for_launch` reads a scenario (a legacy one is converted to
-v3 in memory with its launch XMLs, as ``acrn-shm upgrade`` would),
+Both start from :class:`~acrn_ivshmem.model.syntax.LaunchInputs`, which
+:func:`acrn_ivshmem.upgrade.launch_inputs.load_for_launch` reads (a
+legacy scenario converted to v3 in memory first):
 :func:`write_scripts` plans and renders one script per post-launched
 VM, and :func:`check_script` compares an existing script with the
 scenario using the ISM51x rules.
@@ -15,33 +16,18 @@ from dataclasses import dataclass
 
 from ..diagnostics import Diagnostic
 from ..errors import UsageError, located, quoted
-from ..io.xmlio import Document, Loc, parse_bytes
-from ..lint.engine import LintConfig, Linter
-from ..model.loader import kind_of, scenario_from
+from ..io.xmlio import Document, Loc
+from ..lint.engine import LintConfig
 from ..model.script_reader import read_script
-from ..model.syntax import Board, LaunchScript, Scenario, VmKind
+from ..model.syntax import LaunchInputs, LaunchScript, Scenario, VmKind
 from ..plan.acrn_dm import Plan, UnsafeValue, plan, settings_of
 from ..rules import RULES
 from .launch_script import render, script_name
 
-__all__ = ["LaunchInputs", "Script", "check_parsed", "check_script",
-           "load_for_launch", "parse_version", "write_scripts"]
+__all__ = ["Script", "check_parsed", "check_script", "parse_version",
+           "write_scripts"]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
-
-
-@dataclass(frozen=True)
-class LaunchInputs:
-    """A v3 scenario (converted if it was legacy) and its board.
-
-    ``sources`` are the files the scenario's values come from, launch
-    XMLs first: the v3 scenario, or the legacy one and its launch XMLs.
-    """
-
-    scenario: Scenario
-    board: Board | None
-    legacy: bool
-    sources: tuple[Document, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,43 +47,6 @@ def parse_version(text: str) -> tuple[int, int]:
         raise UsageError(f"--acrn-version {quoted(text)} is not MAJOR.MINOR, "
                          "e.g. 3.3")
     return int(match.group(1)), int(match.group(2))
-
-
-def load_for_launch(scenario_path: str, board_path: str | None,
-                    launch_paths: Sequence[str] = (),
-                    linter: Linter | None = None) -> LaunchInputs:
-    """Read the scenario (and board); convert a legacy one to v3.
-
-    Files are loaded through ``linter`` (a new one by default), so that
-    linting them afterwards with the same linter reads each file once.
-    """
-    from ..upgrade.scenario import upgrade
-
-    linter = linter or Linter()
-    loaded = linter.load(scenario_path)
-    model = loaded.model
-    if not isinstance(model, Scenario):
-        raise UsageError(f"{scenario_path}: expected a scenario XML, "
-                         f"found a {kind_of(loaded.document)} XML")
-    board = None
-    board_document = None
-    if board_path is not None:
-        loaded_board = linter.load(board_path)
-        if not isinstance(loaded_board.model, Board):
-            raise UsageError(
-                f"{board_path}: expected a board XML, found a "
-                f"{kind_of(loaded_board.document)} XML")
-        board, board_document = loaded_board.model, loaded_board.document
-    if not model.is_legacy:
-        if launch_paths:
-            raise UsageError(f"{scenario_path}: is a v3 scenario; --launch "
-                             "is for legacy (v2.x) ones")
-        return LaunchInputs(model, board, False, (loaded.document,))
-    launches = [linter.load(path).document for path in launch_paths]
-    result = upgrade(loaded.document, launches, board=board_document)
-    converted = parse_bytes(result.data, scenario_path)
-    return LaunchInputs(scenario_from(converted, "v3"), board, True,
-                        (*launches, loaded.document))
 
 
 def _offset(scenario: Scenario, vm_name: str) -> int:

@@ -38,15 +38,15 @@ from ..model.loader import load
 from ..model.syntax import Scenario
 from ..plan.qemu import (
     Doorbell,
-    PrepStatus,
     QemuPlan,
     ShmDevice,
-    host_prep,
     plan_for_vm,
     region_named,
     standalone_plan,
 )
-from ..runtime.ivshmem_server import MAX_SOCKET_PATH, IvshmemServer
+from ..runtime.ivshmem_server import IvshmemServer
+from ..shm import MAX_SOCKET_PATH
+from .prep import PrepStatus, host_prep
 from .qemu_lab import Tools, guest_initramfs, qemu_command
 
 __all__ = [

@@ -27,6 +27,7 @@ from xml.parsers import expat
 
 from lxml import etree
 
+from ..diagnostics import Loc
 from ..errors import ConcurrentEditError, InputError, located, quoted
 
 #: Largest input accepted, in bytes. Real board XMLs stay below 1 MiB.
@@ -52,13 +53,6 @@ _WIDE_STARTS = (
 )
 _DECLARED_ENCODING = re.compile(
     rb"""<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
-
-
-class Loc(NamedTuple):
-    """A 1-based line and column in a source file."""
-
-    line: int
-    column: int
 
 
 class ElementPos(NamedTuple):

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Finding, TextFix
 from ..errors import AcrnShmError, InputError, UsageError, located
 from ..io.xmlio import Document, open_input, read_bytes, root_name
 from ..model.loader import Loaded, from_document, load
@@ -26,7 +26,7 @@ from ..model.syntax import (
     Suppression,
     Suppressions,
 )
-from ..rules import RULES, Finding, TextFix
+from ..rules import RULES
 from . import schema
 from .config import LintConfig
 

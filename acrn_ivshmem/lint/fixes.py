@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..rules import TextFix
+from ..diagnostics import TextFix
 
 
 def line_starts(data: bytes) -> list[int]:

@@ -26,9 +26,9 @@ import os
 import stat
 import sys
 
+from ..diagnostics import Finding
 from ..io.xmlio import Document, Loc
 from ..model.loader import refuse_much_to_read, schema_path, schema_text
-from ..rules import Finding
 
 _CACHE_FORMAT = "1"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
+from ..diagnostics import TextFix
 from ..errors import AcrnShmError
 from ..io.xmlio import Document, parse_bytes, root_name, source_encoding
 from ..lint import rule_docs
@@ -33,7 +34,7 @@ from ..model.syntax import (
     is_decimal,
     parse_vbdf,
 )
-from ..rules import RULES, TextFix
+from ..rules import RULES
 from ..rules._vbdfs import VbdfUse, vbdf_uses
 from ..rules.region_id import MAXIMUM as MAX_REGION_ID
 from ..rules.region_size import ALLOWED as ALLOWED_SIZES

@@ -15,10 +15,11 @@ from functools import cached_property
 from typing import NamedTuple
 
 from ..errors import quoted, shortened
-from ..io.xmlio import Loc
+from ..io.xmlio import Document, Loc
 
 __all__ = [
-    "Bdf", "Board", "ElementNote", "LaunchConfig", "LaunchVm",
+    "Bdf", "Board", "ElementNote", "LaunchConfig", "LaunchInputs",
+    "LaunchVm",
     "LegacyText", "Loc", "Member", "Region", "Scenario", "Suppression",
     "Suppressions", "Value", "Vm", "VmKind", "VuartEndpoint",
     "decimal_int", "is_decimal", "lowest_free_id", "parse_vbdf",
@@ -515,3 +516,16 @@ class LaunchScript:
     dm_call: Loc | None = None
     dm_argument: str | None = None
 
+
+@dataclass(frozen=True)
+class LaunchInputs:
+    """A v3 scenario (converted if it was legacy) and its board.
+
+    ``sources`` are the files the scenario's values come from, launch
+    XMLs first: the v3 scenario, or the legacy one and its launch XMLs.
+    """
+
+    scenario: Scenario
+    board: Board | None
+    legacy: bool
+    sources: tuple[Document, ...] = ()

@@ -5,8 +5,9 @@ A :class:`QemuPlan` lists the ivshmem devices one QEMU process needs:
 member of, at the slot of its VBDF), :func:`standalone_plan` from a name
 and a size. The plan renders as QEMU flags (:meth:`QemuPlan.args`,
 :meth:`QemuPlan.command_line`), as libvirt ``<shmem>`` elements
-(:func:`libvirt_xml`), and :func:`host_prep` creates or checks its
-backing files.
+(:func:`acrn_ivshmem.emit.libvirt_xml.libvirt_xml`), and
+:func:`acrn_ivshmem.host.prep.host_prep` creates or checks its backing
+files.
 
 Under QEMU both kinds of ACRN region (``Hypervisor`` and ``Device
 Model``) become an ``ivshmem-plain`` device on a
@@ -23,11 +24,7 @@ import os
 import posixpath
 import re
 import shlex
-import stat
 from dataclasses import dataclass
-from enum import Enum
-
-from lxml import etree
 
 from ..errors import UsageError, located, quoted
 from ..model.loader import load
@@ -41,20 +38,19 @@ from ..model.syntax import (
     is_decimal,
     parse_vbdf,
 )
-from ..runtime.ivshmem_server import MAX_SOCKET_PATH, SHM_DIR, size_text
+from ..shm import MAX_SOCKET_PATH, SHM_DIR, meminfo, mount_of
+from ..units import MIB
 
 __all__ = [
-    "DEFAULT_SHM_DIR", "Doorbell", "LibvirtXml", "MAX_SOCKET_PATH",
-    "MAX_VECTORS", "PrepItem", "PrepReport", "PrepStatus", "QemuPlan",
-    "ShmDevice", "host_prep", "libvirt_xml", "option_value", "parse_addr",
-    "plan_for_vm", "plan_from_file", "region_named", "standalone_plan",
+    "DEFAULT_SHM_DIR", "Doorbell", "MAX_VECTORS", "QemuPlan", "ShmDevice",
+    "option_value", "parse_addr", "plan_for_vm", "plan_from_file",
+    "region_named", "standalone_plan",
 ]
 
 #: Where the backing files go unless told otherwise (POSIX shm).
 DEFAULT_SHM_DIR = SHM_DIR
 #: Most MSI-X vectors QEMU's ivshmem-server hands out.
 MAX_VECTORS = 64
-_MIB = 1024 * 1024
 _LAST_DEFAULT_DEVICE = 0x0F
 # Slots QEMU's pc and q35 machines fill themselves.
 _MACHINE_SLOTS = {0x00: "the host bridge", 0x01: "the ISA bridge (pc) "
@@ -247,92 +243,26 @@ def parse_addr(text: str) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------
-# Huge pages and mounts
-
-
-@dataclass(frozen=True)
-class _Mount:
-    point: str
-    fstype: str
-    options: tuple[str, ...]
-
-    @property
-    def page_size(self) -> int | None:
-        """The ``pagesize=`` option of a hugetlbfs mount in bytes."""
-        for option in self.options:
-            if option.startswith("pagesize="):
-                return _parse_bytes(option[len("pagesize="):])
-        return None
-
-
-def _parse_bytes(text: str) -> int | None:
-    match = re.fullmatch(r"(\d+)([KkMmGg]?)", text)
-    if match is None:
-        return None
-    unit = {"": 1, "k": 1024, "m": _MIB, "g": 1024 * _MIB}
-    return int(match.group(1)) * unit[match.group(2).lower()]
-
-
-def _unescape_mount(text: str) -> str:
-    # /proc/mounts writes space, tab, newline and backslash as \ooo.
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
-
-
-def _mount_of(path: str, proc: str) -> _Mount | None:
-    """The mount that holds ``path``, from ``<proc>/mounts``."""
-    try:
-        with open(posixpath.join(proc, "mounts"), encoding="utf-8",
-                  errors="replace") as file:
-            lines = file.read().splitlines()
-    except OSError:
-        return None
-    target = posixpath.normpath(posixpath.abspath(path))
-    best = None
-    for line in lines:
-        fields = line.split()
-        if len(fields) < 4:
-            continue
-        point = _unescape_mount(fields[1])
-        inside = target == point or target.startswith(
-            point.rstrip("/") + "/")
-        if inside and (best is None or len(point) >= len(best.point)):
-            best = _Mount(point, fields[2], tuple(fields[3].split(",")))
-    return best
-
-
-def _meminfo(proc: str) -> dict[str, int]:
-    found = {}
-    try:
-        with open(posixpath.join(proc, "meminfo"), encoding="ascii",
-                  errors="replace") as file:
-            for line in file:
-                key, _, rest = line.partition(":")
-                words = rest.split()
-                if words and words[0].isdigit():
-                    scale = 1024 if words[1:2] == ["kB"] else 1
-                    found[key.strip()] = int(words[0]) * scale
-    except OSError:
-        pass
-    return found
+# Huge pages
 
 
 def _hugepage_warnings(shm_dir: str, hugepages: bool,
                        sizes: list[tuple[str, int]],
                        proc: str) -> list[str]:
-    mount = _mount_of(shm_dir, proc)
+    mount = mount_of(shm_dir, proc)
     if mount is None or mount.fstype != "hugetlbfs":
         if not hugepages:
             return []
         return [f"{quoted(shm_dir)} is not on a hugetlbfs mount, so QEMU "
                 "uses normal pages: mount one with 'mount -t hugetlbfs -o "
                 "pagesize=2M none DIR' and pass --shm-dir DIR"]
-    page = mount.page_size or _meminfo(proc).get("Hugepagesize")
+    page = mount.page_size or meminfo(proc).get("Hugepagesize")
     if not page:
         return []
     return [f"region {quoted(name)} ({size} MB) is smaller than the "
-            f"{page // _MIB} MB huge pages of {quoted(mount.point)}; QEMU "
+            f"{page // MIB} MB huge pages of {quoted(mount.point)}; QEMU "
             "refuses a backend smaller than its page size"
-            for name, size in sizes if size * _MIB < page]
+            for name, size in sizes if size * MIB < page]
 
 
 # --------------------------------------------------------------------------
@@ -674,396 +604,3 @@ def _place(found: list[tuple[Region, int, Bdf]], ids: _Ids, shm_dir: str,
             multifunction=bdf.function == 0 and len(functions) > 1,
             master=master, doorbell=doorbell))
     return tuple(devices)
-
-
-# --------------------------------------------------------------------------
-# libvirt
-
-
-@dataclass(frozen=True)
-class LibvirtXml:
-    """``<shmem>`` elements for a libvirt domain's ``<devices>``, and
-    the ways libvirt will differ from the QEMU plan."""
-
-    text: str
-    warnings: tuple[str, ...]
-
-
-def libvirt_xml(plan: QemuPlan) -> LibvirtXml:
-    """The libvirt ``<shmem>`` element of every device of ``plan``.
-
-    libvirt always backs an ``ivshmem-plain`` device with
-    ``/dev/shm/<name>`` in normal pages, so another ``shm_dir`` or huge
-    pages are a warning (and QEMU's page warnings of the plan do not
-    apply). Names are XML-escaped by the serializer.
-    """
-    warnings = [warning for warning in plan.warnings
-                if warning not in plan.page_warnings]
-    if any(device.doorbell is None for device in plan.devices):
-        if plan.shm_dir.rstrip("/") != DEFAULT_SHM_DIR:
-            warnings.append(f"libvirt always uses {DEFAULT_SHM_DIR}/<name>; "
-                            f"the shm directory {quoted(plan.shm_dir)} is "
-                            "not used")
-        if plan.hugepages:
-            warnings.append("libvirt's <shmem> has no huge-page setting: "
-                            "it maps /dev/shm/<name> in normal pages")
-    parts = []
-    for device in plan.devices:
-        shmem = etree.Element("shmem", name=device.name)
-        if device.master:
-            shmem.set("role", "master")
-        model = ("ivshmem-doorbell" if device.doorbell is not None
-                 else "ivshmem-plain")
-        etree.SubElement(shmem, "model", type=model)
-        if device.size_mb is not None:
-            size = etree.SubElement(shmem, "size", unit="M")
-            size.text = str(device.size_mb)
-        if device.doorbell is not None:
-            etree.SubElement(shmem, "server", path=device.doorbell.socket)
-            etree.SubElement(shmem, "msi",
-                             vectors=str(device.doorbell.vectors),
-                             ioeventfd="on")
-        if device.slot is not None:
-            address = etree.SubElement(
-                shmem, "address", type="pci", domain="0x0000", bus="0x00",
-                slot=f"0x{device.slot:02x}",
-                function=f"0x{device.function:x}")
-            if device.multifunction:
-                address.set("multifunction", "on")
-        etree.indent(shmem, space="  ")
-        parts.append(etree.tostring(shmem, encoding="unicode") + "\n")
-    return LibvirtXml("".join(parts), tuple(warnings))
-
-
-# --------------------------------------------------------------------------
-# Host preparation
-
-
-class PrepStatus(str, Enum):
-    """What :func:`host_prep` found or did for one subject."""
-
-    OK = "ok"
-    CREATED = "created"
-    GROWN = "grown"
-    WARNING = "warning"
-    NEEDS_ROOT = "needs-root"
-    PROBLEM = "problem"
-
-
-@dataclass(frozen=True)
-class PrepItem:
-    """One finding or action: its subject (a path, or ``hugepages``),
-    status and a one-line message."""
-
-    subject: str
-    status: PrepStatus
-    message: str
-
-
-@dataclass(frozen=True)
-class PrepReport:
-    """The result of :func:`host_prep`.
-
-    ``commands`` are the exact shell commands (quoted) that would
-    finish the job with more rights (run them as root), in order.
-    """
-
-    items: tuple[PrepItem, ...]
-    commands: tuple[str, ...]
-
-    @property
-    def ready(self) -> bool:
-        """True when nothing is left to do or fix."""
-        return not self.commands and all(
-            item.status not in (PrepStatus.PROBLEM, PrepStatus.NEEDS_ROOT)
-            for item in self.items)
-
-
-def host_prep(plan: QemuPlan, *, create: bool = True, mode: int = 0o660,
-              proc: str = "/proc", sysfs: str = "/sys") -> PrepReport:
-    """Create or check the backing files of ``plan``.
-
-    A missing file is created with ``mode`` and the plan's size (with
-    ``create`` False only reported, with the commands to do it). A
-    smaller file is grown, unless a process maps or holds it open; a
-    larger one is left alone (QEMU accepts it). Files are never
-    shrunk, truncated or followed through symlinks. With huge pages
-    (asked for, or ``shm_dir`` on hugetlbfs) the mount and the free
-    huge pages are checked too. Nothing outside the backing files is
-    changed: what needs root (mounts, ``nr_hugepages``, someone else's
-    files) is returned as ``commands``. ``proc``/``sysfs`` are the
-    procfs and sysfs to read (tests).
-    """
-    prep = _Prep(plan, create, mode, proc, sysfs)
-    prep.run()
-    return PrepReport(tuple(prep.items), tuple(prep.commands))
-
-
-class _Prep:
-    def __init__(self, plan: QemuPlan, create: bool, mode: int, proc: str,
-                 sysfs: str):
-        self.plan = plan
-        self.create = create
-        self.mode = mode
-        self.proc = proc
-        self.sysfs = sysfs
-        self.items: list[PrepItem] = []
-        self.commands: list[str] = []
-        self.new_bytes = 0
-
-    def add(self, subject: str, status: PrepStatus, message: str,
-            *commands: list[str]):
-        self.items.append(PrepItem(subject, status, message))
-        for command in commands:
-            line = shlex.join(command)
-            if line not in self.commands:
-                self.commands.append(line)
-
-    def run(self):
-        files = [device for device in self.plan.devices
-                 if device.mem_path is not None]
-        if not files:
-            self.add("plan", PrepStatus.OK, "no backing file: the ivshmem "
-                     "server owns the memory")
-            return
-        mount = _mount_of(self.plan.shm_dir, self.proc)
-        huge = mount is not None and mount.fstype == "hugetlbfs"
-        # Commands get absolute paths: a relative '-x' is no option.
-        directory = os.path.abspath(self.plan.shm_dir)
-        if self.plan.hugepages and not huge:
-            self.add(self.plan.shm_dir, PrepStatus.PROBLEM,
-                     "huge pages asked for, but this is not a hugetlbfs "
-                     "mount", ["mkdir", "-p", directory],
-                     ["mount", "-t", "hugetlbfs", "-o", "pagesize=2M",
-                      "none", directory])
-            return
-        if not os.path.isdir(self.plan.shm_dir):
-            self.add(self.plan.shm_dir, PrepStatus.PROBLEM,
-                     "the shm directory does not exist",
-                     ["mkdir", "-p", directory])
-            return
-        users = _file_users(self.proc)
-        for device in files:
-            self.file(device, users)
-        if huge:
-            self.hugepages(mount)
-        else:
-            self.space(files)
-
-    def space(self, files: list[ShmDevice]):
-        # tmpfs allocates on first touch: a full one kills QEMU (SIGBUS).
-        missing = 0
-        for device in files:
-            try:
-                used = os.lstat(device.mem_path).st_blocks * 512
-            except OSError:
-                used = 0
-            missing += max(device.size_mb * _MIB - used, 0)
-        try:
-            info = os.statvfs(self.plan.shm_dir)
-        except OSError:
-            return
-        free = info.f_bavail * info.f_frsize
-        if free < missing:
-            self.add(self.plan.shm_dir, PrepStatus.WARNING,
-                     f"{size_text(free)} free, but the regions may take "
-                     f"{size_text(missing)} more once written")
-
-    def file(self, device: ShmDevice, users: dict[tuple[int, int], set]):
-        path = device.mem_path
-        size = device.size_mb * _MIB
-        make = [["truncate", "-s", f"{device.size_mb}M",
-                 os.path.abspath(path)],
-                ["chmod", f"{self.mode:o}", os.path.abspath(path)]]
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            self.new_bytes += size
-            if not self.create:
-                self.add(path, PrepStatus.PROBLEM, "missing", *make)
-                return
-            self.make(path, size, make)
-            return
-        if not stat.S_ISREG(info.st_mode):
-            self.add(path, PrepStatus.PROBLEM,
-                     "exists but is not a regular file (a symlink or "
-                     "device?); remove it or choose another name")
-            return
-        holders = users.get((info.st_dev, info.st_ino), set())
-        if info.st_size < size:
-            if holders:
-                self.add(path, PrepStatus.PROBLEM,
-                         f"is {size_text(info.st_size)}, smaller than "
-                         f"{device.size_mb} MiB, but in use by "
-                         f"{_pids(holders)}; not resized (QEMU refuses a "
-                         "smaller file)")
-                return
-            self.new_bytes += size - info.st_size
-            if not self.create:
-                self.add(path, PrepStatus.PROBLEM,
-                         f"is {size_text(info.st_size)}, smaller than "
-                         f"{device.size_mb} MiB", make[0])
-                return
-            self.grow(path, info, size, make)
-            return
-        status, note, commands = self.check_mode(path, info)
-        if info.st_size > size:
-            status = (PrepStatus.WARNING if status is PrepStatus.OK
-                      else status)
-            note = (f"is {size_text(info.st_size)}, larger than the "
-                    f"{device.size_mb} MiB asked: QEMU uses the start of "
-                    f"it; left as is; {note}")
-        else:
-            note = f"{size_text(info.st_size)}, {note}"
-        if holders:
-            note += f"; in use by {_pids(holders)}"
-        self.add(path, status, note, *commands)
-
-    def make(self, path: str, size: int, make: list[list[str]]):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL
-                         | os.O_NOFOLLOW | os.O_CLOEXEC, self.mode)
-        except PermissionError:
-            self.add(path, PrepStatus.NEEDS_ROOT, "missing, and no right "
-                     "to create it", *make)
-            return
-        except OSError as exc:
-            self.add(path, PrepStatus.PROBLEM,
-                     f"cannot create: {exc.strerror}")
-            return
-        try:
-            os.fchmod(fd, self.mode)  # the umask narrowed os.open's mode
-            os.ftruncate(fd, size)
-        except OSError as exc:
-            os.close(fd)
-            os.unlink(path)
-            self.add(path, PrepStatus.PROBLEM,
-                     f"cannot give it {size // _MIB} MiB: {exc.strerror}")
-            return
-        os.close(fd)
-        self.add(path, PrepStatus.CREATED,
-                 f"{size // _MIB} MiB, mode {self.mode:o}")
-
-    def grow(self, path: str, info: os.stat_result, size: int,
-             make: list[list[str]]):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except PermissionError:
-            self.add(path, PrepStatus.NEEDS_ROOT,
-                     f"is {size_text(info.st_size)}, smaller than "
-                     f"{size // _MIB} MiB, and not writable", make[0])
-            return
-        try:
-            now = os.fstat(fd)
-            # Only grow the very file that was checked (no swap-in).
-            if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino) or (
-                    now.st_size >= size):
-                self.add(path, PrepStatus.PROBLEM,
-                         "changed while being checked; run again")
-                return
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
-        self.add(path, PrepStatus.GROWN,
-                 f"from {size_text(info.st_size)} to {size // _MIB} MiB")
-
-    def check_mode(self, path: str, info: os.stat_result
-                   ) -> tuple[PrepStatus, str, list[list[str]]]:
-        """Widen the file's mode to include ``self.mode`` if needed."""
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & self.mode == self.mode:
-            return PrepStatus.OK, f"mode {mode:o}", []
-        wanted = mode | self.mode
-        try:
-            os.chmod(path, wanted, follow_symlinks=False)
-        except PermissionError:
-            return (PrepStatus.NEEDS_ROOT,
-                    f"mode {mode:o} lacks {self.mode:o} and the file "
-                    f"belongs to uid {info.st_uid}",
-                    [["chmod", f"{wanted:o}", os.path.abspath(path)]])
-        return PrepStatus.OK, f"mode {mode:o} widened to {wanted:o}", []
-
-    def hugepages(self, mount: _Mount):
-        info = _meminfo(self.proc)
-        default = info.get("Hugepagesize")
-        page = mount.page_size or default
-        if not page:
-            self.add("hugepages", PrepStatus.WARNING,
-                     "cannot tell the huge page size")
-            return
-        needed = -(-self.new_bytes // page)
-        if page == default:
-            free = info.get("HugePages_Free", 0)
-            total_path = posixpath.join(self.proc, "sys/vm/nr_hugepages")
-            shown_total = "/proc/sys/vm/nr_hugepages"
-        else:
-            base = posixpath.join(
-                "kernel/mm/hugepages", f"hugepages-{page // 1024}kB")
-            free = _read_int(posixpath.join(self.sysfs, base,
-                                            "free_hugepages")) or 0
-            total_path = posixpath.join(self.sysfs, base, "nr_hugepages")
-            shown_total = posixpath.join("/sys", base, "nr_hugepages")
-        if free >= needed:
-            self.add("hugepages", PrepStatus.OK,
-                     f"{free} free {page // _MIB} MiB pages, {needed} "
-                     "needed")
-            return
-        total = _read_int(total_path) or 0
-        wanted = total + needed - free
-        self.add("hugepages", PrepStatus.NEEDS_ROOT,
-                 f"{free} free {page // _MIB} MiB pages, {needed} needed",
-                 ["sh", "-c", f"echo {wanted} > {shown_total}"])
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as file:
-            return int(file.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _pids(holders: set) -> str:
-    return "pid " + ", ".join(str(pid) for pid in sorted(holders))
-
-
-def _file_users(proc: str) -> dict[tuple[int, int], set[int]]:
-    """Which processes map or hold open which files (device, inode).
-
-    Reads ``<proc>/*/maps`` (device and inode columns) and
-    ``<proc>/*/fd``; processes we may not inspect are skipped.
-    """
-    users: dict[tuple[int, int], set[int]] = {}
-    try:
-        entries = os.listdir(proc)
-    except OSError:
-        return users
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        try:
-            with open(posixpath.join(proc, entry, "maps"), encoding="utf-8",
-                      errors="replace") as file:
-                for line in file:
-                    fields = line.split(maxsplit=5)
-                    if len(fields) < 6 or fields[4] == "0":
-                        continue
-                    major, _, minor = fields[3].partition(":")
-                    device = os.makedev(int(major, 16), int(minor, 16))
-                    users.setdefault((device, int(fields[4])),
-                                     set()).add(pid)
-        except (OSError, ValueError):
-            pass
-        fd_dir = posixpath.join(proc, entry, "fd")
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                info = os.stat(posixpath.join(fd_dir, fd))
-            except OSError:
-                continue
-            users.setdefault((info.st_dev, info.st_ino), set()).add(pid)
-    return users

@@ -13,9 +13,8 @@ from importlib import import_module
 from types import ModuleType
 
 from ..errors import UsageError, quoted
-from ._finding import Finding, TextFix
 
-__all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
+__all__ = ["RULES", "get", "summary"]
 
 #: Every rule module, by file name (keep sorted).
 MODULE_NAMES = (

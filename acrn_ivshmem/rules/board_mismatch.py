@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..model.syntax import Board, Scenario
-from ._finding import Finding
 
 CODE = "ISM307"
 NAME = "board-mismatch"

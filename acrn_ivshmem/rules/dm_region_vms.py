@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..model.syntax import Board, Scenario, VmKind
-from ._finding import Finding
 
 CODE = "ISM210"
 NAME = "dm-region-needs-post-launched"

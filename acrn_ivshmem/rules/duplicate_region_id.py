@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..model.syntax import Board, Region, Scenario, lowest_free_id
-from ._finding import Finding
 
 CODE = "ISM212"
 NAME = "duplicate-region-id"

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..model.syntax import Board, Scenario
-from ._finding import Finding
 
 CODE = "ISM105"
 NAME = "ivshmem-disabled-with-regions"

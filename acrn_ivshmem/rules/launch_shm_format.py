@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
 from ..model.syntax import LaunchConfig, Scenario
-from ._finding import Finding
+from ..units import MIB
 
 CODE = "ISM401"
 NAME = "launch-shm-region-format"
@@ -51,7 +52,7 @@ def check(launch: LaunchConfig,
             elif int(match.group(2)) not in SIZES:
                 size = int(match.group(2))
                 hint = "use a power of two from 2 to 512 (MB)"
-                if size >= 1 << 20 and size % (1 << 20) == 0:
+                if size >= MIB and size % MIB == 0:
                     hint = (f"{quoted(size)} looks like bytes; write "
                             f"{quoted(size >> 20)} (MB)")
                 yield Finding(

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
 from ..model.syntax import LaunchConfig, Scenario, VmKind, is_decimal
-from ._finding import Finding
 
 CODE = "ISM402"
 NAME = "launch-shm-region-unknown"

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import AcrnShmError, quoted
 from ..model.syntax import Board, Scenario
 from ..plan.acrn_dm import plan
-from ._finding import Finding
 
 CODE = "ISM501"
 NAME = "launch-slot-clash"

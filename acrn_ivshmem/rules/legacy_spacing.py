@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..diagnostics import Finding, TextFix
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, is_decimal
-from ._finding import Finding, TextFix
 
 CODE = "ISM107"
 NAME = "legacy-region-acrn-pattern"

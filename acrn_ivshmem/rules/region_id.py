@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
 from ..model.syntax import (
     MAX_REGION_ID,
@@ -28,7 +29,6 @@ from ..model.syntax import (
     decimal_int,
     is_decimal,
 )
-from ._finding import Finding
 
 CODE = "ISM211"
 NAME = "region-id"

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted, shortened
 from ..model.syntax import LaunchScript, Scenario
-from ._finding import Finding
 from ._script_match import match
 
 CODE = "ISM515"

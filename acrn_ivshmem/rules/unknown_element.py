@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..model.syntax import Board, Scenario
-from ._finding import Finding
 
 CODE = "ISM003"
 NAME = "unknown-element"

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding, TextFix
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, parse_vbdf
-from ._finding import Finding, TextFix
 from ._vbdfs import vbdf_uses
 
 CODE = "ISM306"

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, parse_vbdf
-from ._finding import Finding
 from ._vbdfs import VbdfUse, vbdf_uses
 
 CODE = "ISM302"

@@ -18,20 +18,12 @@ import stat
 import tempfile
 
 from ..errors import UsageError
+from ..shm import size_text
+from ..units import MIB
 
-__all__ = ["SHM_DIR", "open_memory", "size_text"]
+__all__ = ["open_memory"]
 
-#: Where named memory lives by default (POSIX shared memory).
-SHM_DIR = "/dev/shm"
-_MIB = 1024 * 1024
 _PAGE = 4096
-
-
-def size_text(size: int) -> str:
-    """``size`` bytes as ``N MiB`` when whole, else ``N bytes``."""
-    if size % _MIB == 0:
-        return f"{size // _MIB} MiB"
-    return f"{size} bytes"
 
 
 def open_memory(size: int, path: str | None, folder: str | None) -> int:
@@ -68,7 +60,7 @@ def check_room(size: int, path: str | None, folder: str | None) -> None:
         if room is not None and size > room:
             raise UsageError(
                 f"shared memory of {size_text(size)} is more than the "
-                f"{room // _MIB} MiB of RAM and swap this host has")
+                f"{room // MIB} MiB of RAM and swap this host has")
         return
     folder = folder or os.path.dirname(path)
     try:
@@ -85,7 +77,7 @@ def check_room(size: int, path: str | None, folder: str | None) -> None:
         if size > room:
             raise UsageError(
                 f"{folder}: shared memory of {size_text(size)} is more "
-                f"than the {room // _MIB} MiB it can hold")
+                f"than the {room // MIB} MiB it can hold")
     elif pool is not None and size > pool * info.f_bsize:
         raise UsageError(
             f"{folder}: shared memory of {size_text(size)} is more than "

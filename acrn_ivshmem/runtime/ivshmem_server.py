@@ -50,7 +50,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import UsageError, quoted
-from .ivshmem_memory import SHM_DIR, open_memory, size_text
+from ..shm import MAX_SOCKET_PATH, SHM_DIR, size_text
+from ..units import MIB
+from .ivshmem_memory import open_memory
 
 __all__ = ["BACKLOG_JOINS", "MAX_PEER_ID", "MAX_VECTORS", "PROTOCOL_VERSION",
            "IvshmemServer", "run"]
@@ -61,8 +63,6 @@ PROTOCOL_VERSION = 0
 MAX_VECTORS = 1024
 #: Peer ids are 16 bits: the doorbell register carries them so.
 MAX_PEER_ID = 0xFFFF
-#: Longest Unix socket path (``sun_path`` is 108 bytes with the NUL).
-MAX_SOCKET_PATH = 107
 #: How many other peers' joins and leaves a peer may leave unread (a
 #: join is one message per vector, a leave one) before it is dropped.
 BACKLOG_JOINS = 64
@@ -84,7 +84,6 @@ _FD_RESERVE = 16
 # sendmsg errors that are the host's state, not the peer's fault: too
 # many fds in flight for this user (ETOOMANYREFS), no kernel memory.
 _SEND_STARVED = (errno.ETOOMANYREFS, errno.ENOBUFS, errno.ENOMEM)
-_MIB = 1024 * 1024
 _PAGE = 4096
 
 log = logging.getLogger(__name__)
@@ -712,7 +711,7 @@ def run(socket_path: str, size_mb: int, vectors: int,
     if size_mb < 1:
         raise UsageError(f"shared memory of {size_mb} MB: give 1 MB or "
                          "more (a power of two)")
-    server = IvshmemServer(socket_path, size_mb * _MIB, vectors, shm_name,
+    server = IvshmemServer(socket_path, size_mb * MIB, vectors, shm_name,
                            shm_dir=shm_dir)
     raise_fd_limit()
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

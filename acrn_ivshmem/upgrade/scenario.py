@@ -114,6 +114,7 @@ from ..model.syntax import (
     is_decimal,
     parse_vbdf,
 )
+from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
 
 __all__ = [
@@ -243,7 +244,6 @@ _VUART_TAGS = frozenset(("legacy_vuart", "console_vuart",
                          "communication_vuart"))
 _COM_PORTS = {"COM1_BASE": ("0x3F8", 1), "COM2_BASE": ("0x2F8", 2),
               "COM3_BASE": ("0x3E8", 3), "COM4_BASE": ("0x2E8", 4)}
-_MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -1265,13 +1265,13 @@ class _Upgrader:
             size = _int(values.get(size_tag, ""))
             if start_tag == "start_hpa2" and not (start or size):
                 continue
-            if not start or not size or size % _MIB:
+            if not start or not size or size % MIB:
                 shown = [f"{tag} {quoted(values[tag])}" if values.get(tag)
                          else f"no {tag}" for tag in (start_tag, size_tag)]
                 self.refuse(child, f"{shown[0]} and {shown[1]} are not a "
                             "start address and a whole number of MB")
                 return
-            regions.append((values[start_tag], size // _MIB))
+            regions.append((values[start_tag], size // MIB))
         memory = _sub(new, "memory")
         for start, size in regions:
             region = _sub(memory, "hpa_region")
