@@ -16,6 +16,7 @@ need no board copy their fixture to a temporary folder.
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import pkgutil
@@ -427,6 +428,27 @@ def _rule_modules():
 
 def test_registry_holds_every_documented_code():
     assert tuple(RULES) == ALL_CODES
+
+
+def test_rule_files_are_named_after_their_rule():
+    for module in _rule_modules():
+        assert module.__name__.rsplit(".", 1)[1] == (
+            module.NAME.replace("-", "_")), module.CODE
+
+
+def test_registry_imports_every_rule_file_by_name_sorted():
+    # rules/__init__.py: one "from . import (...)" of every rule file,
+    # sorted, and MODULES in the same order: no import by a string.
+    source = Path(rules_package.__file__).read_text(encoding="utf-8")
+    imported = [alias.name for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.level == 1
+                and node.module is None for alias in node.names]
+    files = sorted(info.name for info in pkgutil.iter_modules(
+        rules_package.__path__) if not info.name.startswith("_"))
+    assert imported == files
+    assert [module.__name__.rsplit(".", 1)[1]
+            for module in rules_package.MODULES] == files
+    assert "import_module" not in source
 
 
 def test_codes_are_unique_across_rule_modules():
