@@ -371,7 +371,7 @@ def test_main_uio_bind(sysfs, capsys):
 ])
 def test_main_errors(sysfs, capsys, argv, message):
     assert run(capsys, "--sysfs", sysfs, *argv) == (
-        1, "", f"acrn-shm guest: error: {message}\n")
+        2, "", f"acrn-shm guest: error: {message}\n")
 
 
 @pytest.mark.parametrize("argv", [
@@ -428,7 +428,7 @@ def test_runs_as_a_lone_file(sysfs, tmp_path):
     result = subprocess.run(
         [sys.executable, "-I", "-S", str(lone), "--sysfs", sysfs, "read",
          "--length", "1"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("acrn-shm guest: error: 4 ivshmem")
 
 
