@@ -1,6 +1,7 @@
 """The ``acrn-shm`` command line (the only module that uses typer/rich).
 
-Exit status: 0 clean, 1 error findings, 2 usage or input error.
+Exit status: 0 clean, 1 error findings, 2 usage or input error, 130
+interrupted; see :data:`EXIT_OK` and the three after it.
 """
 
 
@@ -10,6 +11,15 @@ import sys
 
 from . import __version__
 from .errors import AcrnShmError, UsageError, escaped, quoted
+
+#: The exit status of every command, decided here and nowhere else in
+#: the package (the guest tool, which runs alone in a guest, uses the
+#: same numbers): done, with no error finding (warnings and infos
+#: allowed); error findings (lint, the edit gate, launch-script's
+#: checks, a failed trial, a build that made or checked something
+#: wrong); bad usage or an input that cannot be read; interrupted
+#: (128 + SIGINT).
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -33,7 +43,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         paths = [path for path in paths
                  if os.path.isdir(path) or is_acrn_xml(path)]
         if not paths:
-            return 0
+            return EXIT_OK
     try:
         settings = load_config(config)
         if select:
@@ -51,7 +61,8 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
                                                           write=False)
             for error in result.errors:
                 _fail(error)
-            return 2 if result.errors else 1 if changed else 0
+            return (EXIT_USAGE if result.errors
+                    else EXIT_FINDINGS if changed else EXIT_OK)
         if fix and result.fixes:
             _apply_fixes(result.fixes, write=True)
             result = lint(paths, board, settings)
@@ -115,45 +126,15 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     ``force``; ``diff`` prints a unified diff and writes nothing, with
     the status the edit would have; ``dry_run`` writes nothing.
     """
-    from .edit.gate import added_errors
-    from .io.xmlio import locked, parse_bytes, read_bytes, save_atomic
-    from .lint.engine import Linter, find_board_beside
+    from .edit.gate import gate_edit
+    from .io.xmlio import locked, read_bytes, save_atomic
     from .lint.formats import text
-    from .model.loader import from_document
-    from .model.syntax import Board, Scenario
 
     try:
         with locked(path):
             before = read_bytes(path)
-            document = parse_bytes(before, path)
-            scenario = from_document(document)
-            if not isinstance(scenario, Scenario):
-                return _fail(f"{path}: expected a scenario XML")
-            board_path = board or find_board_beside(path, scenario)
-            # One linter: it keeps the board, read once for all checks.
-            linter = Linter()
-            board_model = None
-            if board_path is not None:
-                board_model = linter.load(board_path).model
-                if not isinstance(board_model, Board):
-                    return _fail(f"{board_path}: --board expects a board "
-                                 "XML")
-            try:
-                result = change(document, board_model)
-            except UsageError as exc:
-                message = str(exc)
-                if not message.startswith(f"{path}:"):
-                    message = f"{path}: {message}"
-                return _fail(message)
-            linter.preload(document)
-            old = linter.lint([path], board_path)
-            edited = parse_bytes(result.data, path)
-            linter.preload(edited)
-            new = linter.lint([path], board_path)
-            if old.errors or new.errors:  # e.g. too much to check
-                return _fail((old.errors or new.errors)[0])
-            added = added_errors(document, edited, old.diagnostics,
-                                 new.diagnostics, result.changes)
+            gated = gate_edit(path, before, board, change)
+            result, added = gated.result, gated.added
             if diff:
                 _write_diff(path, before, result.data)
             if added:
@@ -163,17 +144,17 @@ def run_edit(path: str, board: str | None, change, diff: bool,
                         f"acrn-shm: {path}: the edit adds {len(added)} "
                         "error(s); nothing written (--force writes "
                         "anyway)\n")
-                    return 1
+                    return EXIT_FINDINGS
             if dry_run:
                 sys.stdout.write(f"dry run, nothing written: "
                                  f"{result.summary}\n")
             if dry_run or diff:
-                return 0
+                return EXIT_OK
             save_atomic(path, result.data, before)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(f"{path}: {result.summary}\n")
-    return 0
+    return EXIT_OK
 
 
 def run_upgrade(legacy: str, output: str | None, launches: list[str],
@@ -215,13 +196,13 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     _print_assignments(result.assignments)
     if output is None:
         sys.stdout.write(result.data.decode("utf-8"))
-        return 0
+        return EXIT_OK
     try:
         save_output(output, result.data)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stderr.write(f"wrote {output}\n")
-    return 0
+    return EXIT_OK
 
 
 def run_launch_script(scenario: str, board: str, vms: list[str],
@@ -231,7 +212,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     """Write (or print) launch scripts; lint the inputs first."""
     import shlex
 
-    from .emit.launch import clash_diagnostics, parse_version, write_scripts
+    from .emit.launch import gated_scripts, parse_version
     from .emit.launch_script import ivshmem_args as raw_args
     from .io.xmlio import save_output
     from .lint.engine import Linter
@@ -245,36 +226,31 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         inputs = load_for_launch(scenario, board, launches, linter)
         version = parse_version(acrn_version or (
             "2.7" if inputs.legacy else "3.3"))
-        checked = linter.lint([scenario, *launches], board)
-        if checked.errors:
-            return _fail(checked.errors[0])
-        errors = [d for d in checked.diagnostics if d.severity == "error"]
-        if errors:
-            sys.stderr.write(text(errors, checked.files))
+        gate = gated_scripts(inputs, linter, scenario, board, launches,
+                             vms or None, version)
+        if gate.errors:
+            sys.stderr.write(text(gate.errors, gate.files))
             sys.stderr.write(f"acrn-shm: {escaped(scenario)} has errors; "
                              "no launch script written\n")
-            return 1
-        source = " + ".join(os.path.basename(path) for path in (
-            scenario, *launches, board))
-        scripts = write_scripts(inputs, vms or None, version, source)
-        clashes = clash_diagnostics(scenario, scripts, inputs.legacy)
-        if clashes:
-            sys.stderr.write(text(clashes, 1))
+            return EXIT_FINDINGS
+        if gate.clashes:
+            sys.stderr.write(text(gate.clashes, 1))
             sys.stderr.write("acrn-shm: slot clashes; no launch script "
                              "written\n")
-            return 1
+            return EXIT_FINDINGS
+        scripts = gate.scripts
         if ivshmem_args:
             for script in scripts:
                 line = shlex.join(raw_args(script.plan))
                 sys.stdout.write(line + "\n" if len(scripts) == 1
                                  else f"{script.vm_name}: {line}\n")
-            return 0
+            return EXIT_OK
         if out_dir is None:
             if len(scripts) > 1:
                 return _fail(f"{scenario} has {len(scripts)} post-launched "
                              "VMs: give -o DIR, or --vm NAME")
             sys.stdout.write(scripts[0].text)
-            return 0
+            return EXIT_OK
         os.makedirs(out_dir, exist_ok=True)
         for script in scripts:
             target = os.path.join(out_dir, script.file_name)
@@ -283,7 +259,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
             sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
     except AcrnShmError as exc:
         return _fail(str(exc))
-    return 0
+    return EXIT_OK
 
 
 def run_check_launch(script: str, scenario: str, vm: str | None,
@@ -304,7 +280,8 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(formatter(found, 1))
-    return 1 if any(d.severity == "error" for d in found) else 0
+    return (EXIT_FINDINGS if any(d.severity == "error" for d in found)
+            else EXIT_OK)
 
 
 def _qemu_plan(options: dict):
@@ -371,13 +348,13 @@ def run_qemu(what: str, options: dict, check: bool = False,
                     sys.stdout.write(f"  {command}\n")
             for warning in plan.warnings:
                 sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
-            return 0 if report.ready else 1
+            return EXIT_OK if report.ready else EXIT_FINDINGS
     except AcrnShmError as exc:
         return _fail(str(exc))
     for warning in warnings:
         sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
     sys.stdout.write(output)
-    return 0
+    return EXIT_OK
 
 
 def run_qemu_try(options: dict) -> int:
@@ -423,7 +400,7 @@ def run_qemu_try(options: dict) -> int:
     sys.stdout.write(qemu_try.render(result, options["keep"] is not None))
     if result.passed and options["keep"] is None:
         qemu_try.remove_work(trial)
-    return 0 if result.passed else 1
+    return EXIT_OK if result.passed else EXIT_FINDINGS
 
 
 def run_ivshmem_server(socket: str, size: int, vectors: int,
@@ -454,7 +431,7 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
         return _fail(str(exc))
     finally:
         log.removeHandler(handler)
-    return 0
+    return EXIT_OK
 
 
 def run_graph(scenario: str, output: str | None,
@@ -472,7 +449,7 @@ def run_graph(scenario: str, output: str | None,
             sys.stdout.buffer.write(data)
     except AcrnShmError as exc:
         return _fail(str(exc))
-    return 0
+    return EXIT_OK
 
 
 def run_build(request) -> int:
@@ -498,20 +475,20 @@ def run_build(request) -> int:
     except acrn_build.LintFailed as exc:
         sys.stderr.write(text(exc.result.diagnostics, exc.result.files))
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
-        return 1
+        return EXIT_FINDINGS
     except acrn_build.MakeFailed as exc:
         for line in exc.error_lines:
             sys.stderr.write(f"  {line}\n")
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
-        return 1
+        return EXIT_FINDINGS
     except acrn_build.MissingPrerequisites as exc:
         sys.stderr.write("acrn-shm: error: missing before make can run:\n")
         for missing in exc.missing:
             sys.stderr.write(f"  - {missing.text}\n")
-        return 2
+        return EXIT_USAGE
     except AcrnShmError as exc:
-        code = getattr(exc, "exit_status", 2)
-        prefix = "acrn-shm: error: " if code == 2 else "acrn-shm: "
+        code = exit_status(exc)
+        prefix = "acrn-shm: error: " if code == EXIT_USAGE else "acrn-shm: "
         sys.stderr.write(f"{prefix}{escaped(str(exc))}\n")
         return code
     warnings = result.lint.diagnostics
@@ -526,7 +503,22 @@ def run_build(request) -> int:
     sys.stdout.write(f"built in {result.seconds:.1f} s "
                      f"({result.make.objects} objects compiled); log: "
                      f"{result.plan.log_path}\n")
-    return 0
+    return EXIT_OK
+
+
+def exit_status(error: AcrnShmError) -> int:
+    """The exit status of ``error``: :data:`EXIT_FINDINGS` when a build
+    found its inputs, its make run or what it made wrong (lint errors,
+    make failed, an image or ``ivshmem_cfg.h`` missing or different),
+    else :data:`EXIT_USAGE`."""
+    from .build.hypervisor import (
+        ArtefactError, IvshmemMismatch, LintFailed, MakeFailed,
+    )
+
+    if isinstance(error, (LintFailed, MakeFailed, ArtefactError,
+                          IvshmemMismatch)):
+        return EXIT_FINDINGS
+    return EXIT_USAGE
 
 
 def run_region_edit(command: str, scenario: str, name: str | None = None,
@@ -598,8 +590,9 @@ def print_regions(path: str, output_format: str) -> int:
     """Print the regions of a scenario as a table or JSON."""
     import json
 
+    from .edit.regions import region_rows
     from .model.loader import load
-    from .model.syntax import Scenario, decimal_int
+    from .model.syntax import Scenario
 
     try:
         scenario = load(path).model
@@ -607,29 +600,10 @@ def print_regions(path: str, output_format: str) -> int:
         return _fail(str(exc))
     if not isinstance(scenario, Scenario):
         return _fail(f"{path}: expected a scenario XML")
-    rows = []
-    for region in scenario.regions:
-        members = []
-        for member in region.members:
-            ref = member.vm.text if member.vm else ""
-            vm = scenario.vm_for(ref) if ref else None
-            members.append({
-                "vm": vm.name if vm and vm.name else ref,
-                "vm_id": vm.id if vm else None,
-                "vbdf": member.vbdf.text if member.vbdf else None})
-        rows.append({
-            "name": region.name.text if region.name else None,
-            "provider": region.land,
-            "size_mb": decimal_int(region.size.text) if region.size
-            else None,
-            "region_id": decimal_int(region.region_id.text)
-            if region.region_id else None,
-            "line": region.loc.line,
-            "vms": members,
-        })
+    rows = region_rows(scenario)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return 0
+        return EXIT_OK
     if output_format != "text":
         return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
@@ -646,7 +620,7 @@ def print_regions(path: str, output_format: str) -> int:
                       str(m["vm"]) for m in row["vms"]),
             str(row["line"]))))
     _plain_console(width=max(100, _columns())).print(table)
-    return 0
+    return EXIT_OK
 
 
 def size_option(text: str) -> int:
@@ -716,9 +690,9 @@ def scenario_names(path: str | None, what: str) -> list[str]:
 
 def _fail(message: str) -> int:
     """Print ``message`` as one error line (control characters, e.g. a
-    newline in a path, escaped); return exit status 2."""
+    newline in a path, escaped); return :data:`EXIT_USAGE`."""
     sys.stderr.write(f"acrn-shm: error: {escaped(message)}\n")
-    return 2
+    return EXIT_USAGE
 
 
 def build_app():
@@ -746,7 +720,7 @@ def build_app():
     def version_callback(value: bool) -> None:
         if value:
             sys.stdout.write(f"acrn-shm {__version__}\n")
-            raise typer.Exit(0)
+            raise typer.Exit(EXIT_OK)
 
     @app.callback()
     def root(
@@ -1355,7 +1329,7 @@ def print_rules(output_format: str) -> int:
         sys.stdout.write(json.dumps(
             [dict(zip(("code", "name", "severity", "summary"), row))
              for row in rows], indent=2) + "\n")
-        return 0
+        return EXIT_OK
     if output_format != "text":
         return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
@@ -1366,7 +1340,7 @@ def print_rules(output_format: str) -> int:
     for row in rows:
         table.add_row(*row)
     _plain_console(width=max(100, _columns())).print(table)
-    return 0
+    return EXIT_OK
 
 
 def print_rule_doc(code: str, output_format: str = "text") -> int:
@@ -1383,7 +1357,7 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
     except UsageError as exc:
         return _fail(str(exc))
     sys.stdout.write(render[output_format](rule))
-    return 0
+    return EXIT_OK
 
 
 class QuickCommand:
@@ -1532,11 +1506,11 @@ def main() -> None:
     except AcrnShmError as exc:
         sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
         if os.environ.get("ACRN_SHM_DEBUG"):
             raise
         sys.stderr.write(
             f"acrn-shm: internal error: {type(exc).__name__}: {exc} "
             "(set ACRN_SHM_DEBUG=1 for a traceback)\n")
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)

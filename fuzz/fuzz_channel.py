@@ -39,11 +39,7 @@ if __name__ == "__main__":
     _instrumented = atheris.instrument_imports(include=["acrn_ivshmem"])
 with _instrumented:
     from acrn_ivshmem.channel import (
-        Channel,
-        ChannelError,
-        CorruptRegion,
-        Region,
-        init_region,
+        Channel, ChannelError, CorruptRegion, Region, init_region,
     )
 
 MAGIC = b"IVSHMCHN"

@@ -32,17 +32,10 @@ from pathlib import Path
 from acrn_ivshmem.cli import _spec
 from acrn_ivshmem.diagnostics import Diagnostic
 from acrn_ivshmem.edit.regions import (
-    EditResult,
-    RegionSpec,
-    add_region,
-    remove_region,
-    set_region,
+    EditResult, RegionSpec, add_region, remove_region, set_region,
 )
 from acrn_ivshmem.emit.launch import (
-    Script,
-    check_parsed,
-    clash_diagnostics,
-    write_scripts,
+    Script, check_parsed, clash_diagnostics, write_scripts,
 )
 from acrn_ivshmem.emit.launch_script import HELPERS, ivshmem_args
 from acrn_ivshmem.errors import AcrnShmError, UsageError
@@ -55,18 +48,12 @@ from acrn_ivshmem.lint.formats import FORMATS
 from acrn_ivshmem.model.loader import from_document
 from acrn_ivshmem.model.script_reader import script_from_bytes
 from acrn_ivshmem.model.syntax import (
-    VM_NAME,
-    Board,
-    LaunchConfig,
-    LaunchInputs,
-    Scenario,
+    VM_NAME, Board, LaunchConfig, LaunchInputs, Scenario,
 )
 from acrn_ivshmem.plan.acrn_dm import word_text
 from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 from acrn_ivshmem.upgrade.scenario import (
-    merge_regions,
-    merged_assignments,
-    upgrade,
+    merge_regions, merged_assignments, upgrade,
 )
 
 #: The name the fuzzed bytes go by. Its folder does not exist, so

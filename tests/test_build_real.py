@@ -16,12 +16,7 @@ import pytest
 from conftest import run_acrn_shm
 
 from acrn_ivshmem.build.hypervisor import (
-    MIB,
-    BuildRequest,
-    Phase,
-    ShmRegion,
-    build,
-    read_version,
+    MIB, BuildRequest, Phase, ShmRegion, build, read_version,
 )
 
 # Read at import: the autouse fixture clears ACRN* variables per test.

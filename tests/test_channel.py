@@ -25,15 +25,8 @@ from test_guest import sysfs  # noqa: F401 - the fake sysfs fixture
 
 from acrn_ivshmem import channel
 from acrn_ivshmem.channel import (
-    Channel,
-    ChannelError,
-    ChannelTimeout,
-    CorruptRegion,
-    Header,
-    PeerInfo,
-    Region,
-    init_region,
-    layout,
+    Channel, ChannelError, ChannelTimeout, CorruptRegion, Header, PeerInfo,
+    Region, init_region, layout,
 )
 from acrn_ivshmem.errors import AcrnShmError
 

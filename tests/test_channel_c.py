@@ -24,11 +24,7 @@ import pytest
 
 from acrn_ivshmem import channel
 from acrn_ivshmem.channel import (
-    Channel,
-    ChannelError,
-    CorruptRegion,
-    Region,
-    init_region,
+    Channel, ChannelError, CorruptRegion, Region, init_region,
 )
 
 DATA = Path(__file__).parent / "test_channel_c"

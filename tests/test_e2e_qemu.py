@@ -39,9 +39,7 @@ from conftest import PROJECT, run_acrn_shm
 from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.host import qemu_lab
 from acrn_ivshmem.host.qemu_try import (
-    GUEST_INIT,
-    message_offset,
-    message_words,
+    GUEST_INIT, message_offset, message_words,
 )
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"

@@ -21,11 +21,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem.edit.regions import (
-    EditResult,
-    RegionSpec,
-    add_region,
-    element_span,
-    remove_region,
+    EditResult, RegionSpec, add_region, element_span, remove_region,
     set_region,
 )
 from acrn_ivshmem.errors import UsageError

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import run_acrn_shm
 
+from acrn_ivshmem.edit.regions import region_rows
+from acrn_ivshmem.model.loader import load
+
 DATA = Path(__file__).parent / "test_edit_cli"
 GOLDEN = DATA / "golden"
 
@@ -258,3 +261,13 @@ def test_editing_a_missing_file_leaves_nothing_behind(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (
         2, "", "acrn-shm: error: missing.xml: no such file\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["regions-json", "regions-legacy-json",
+                                  "regions-ids-json"])
+def test_region_rows_are_what_regions_prints(name):
+    # The rows come from the library; the command only prints them.
+    target = DATA / CASES[name][1]
+    golden = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
+    printed = golden.split("--- stdout\n", 1)[1].split("--- stderr\n")[0]
+    assert region_rows(load(str(target)).model) == json.loads(printed)

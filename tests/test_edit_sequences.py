@@ -10,10 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.edit.regions import (
-    RegionSpec,
-    add_region,
-    remove_region,
-    set_region,
+    RegionSpec, add_region, remove_region, set_region,
 )
 from acrn_ivshmem.io.xmlio import parse_bytes
 from acrn_ivshmem.lint.engine import Linter

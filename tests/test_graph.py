@@ -31,20 +31,12 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem.emit.graph import (
-    MISSING_DOT,
-    format_for,
-    graph_data,
-    load_scenario,
-    render,
-    to_dot,
+    MISSING_DOT, format_for, graph_data, load_scenario, render, to_dot,
     write_graph,
 )
 from acrn_ivshmem.emit.graph_svg import FONT_SIZE, text_width, to_svg
 from acrn_ivshmem.errors import (
-    AcrnShmError,
-    GraphvizError,
-    InputError,
-    UsageError,
+    AcrnShmError, GraphvizError, InputError, UsageError,
 )
 from acrn_ivshmem.io.xmlio import parse_bytes
 from acrn_ivshmem.model.loader import from_document

@@ -24,17 +24,8 @@ import pytest
 from acrn_ivshmem import guest
 from acrn_ivshmem.errors import AcrnShmError
 from acrn_ivshmem.guest import (
-    Bar,
-    GuestError,
-    Registers,
-    find_devices,
-    main,
-    read_registers,
-    read_shm,
-    ring_doorbell,
-    select_device,
-    uio_bind_commands,
-    write_shm,
+    Bar, GuestError, Registers, find_devices, main, read_registers, read_shm,
+    ring_doorbell, select_device, uio_bind_commands, write_shm,
 )
 
 DATA = Path(__file__).parent / "test_guest"

@@ -19,11 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, run_acrn_shm
 from lsp_client import (
-    LspClient,
-    apply_edits,
-    position,
-    span,
-    whl_with_3mb_region,
+    LspClient, apply_edits, position, span, whl_with_3mb_region,
 )
 
 SIZE_LINE = 30  # 0-based line of <IVSHMEM_SIZE> in hybrid_rt.xml

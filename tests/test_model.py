@@ -7,13 +7,7 @@ import pytest
 from acrn_ivshmem.io.xmlio import Loc
 from acrn_ivshmem.model.loader import load, split_legacy
 from acrn_ivshmem.model.syntax import (
-    Bdf,
-    Board,
-    LaunchConfig,
-    Scenario,
-    Value,
-    VmKind,
-    parse_vbdf,
+    Bdf, Board, LaunchConfig, Scenario, Value, VmKind, parse_vbdf,
 )
 
 

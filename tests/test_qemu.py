@@ -22,11 +22,7 @@ from acrn_ivshmem.host.prep import PrepItem, PrepStatus, host_prep
 from acrn_ivshmem.io.xmlio import parse_file
 from acrn_ivshmem.plan import qemu
 from acrn_ivshmem.plan.qemu import (
-    Doorbell,
-    ShmDevice,
-    parse_addr,
-    plan_for_vm,
-    plan_from_file,
+    Doorbell, ShmDevice, parse_addr, plan_for_vm, plan_from_file,
     standalone_plan,
 )
 from acrn_ivshmem.upgrade.scenario import upgrade

@@ -28,12 +28,7 @@ from acrn_ivshmem.errors import UsageError, quoted
 from acrn_ivshmem.host import qemu_lab, qemu_try
 from acrn_ivshmem.host.qemu_lab import Accel, Tools
 from acrn_ivshmem.host.qemu_try import (
-    GUEST_INIT,
-    message_offset,
-    message_words,
-    plan_trial,
-    render,
-    run_trial,
+    GUEST_INIT, message_offset, message_words, plan_trial, render, run_trial,
 )
 
 DATA = TESTS / "test_qemu_try"

@@ -29,23 +29,14 @@ from acrn_ivshmem.edit.regions import RegionSpec, add_region, set_region
 from acrn_ivshmem.errors import InputError
 from acrn_ivshmem.io import xmlio
 from acrn_ivshmem.io.xmlio import (
-    MAX_ATTRIBUTES,
-    MAX_NODES,
-    Loc,
-    parse_bytes,
-    parse_file,
+    MAX_ATTRIBUTES, MAX_NODES, Loc, parse_bytes, parse_file,
 )
 from acrn_ivshmem.lint import schema
 from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import Linter
 from acrn_ivshmem.model import loader
 from acrn_ivshmem.model.loader import (
-    MAX_READ,
-    MAX_READ_TEXT,
-    from_document,
-    kind_of,
-    read_size,
-    split_legacy,
+    MAX_READ, MAX_READ_TEXT, from_document, kind_of, read_size, split_legacy,
 )
 from acrn_ivshmem.model.syntax import Suppression, Suppressions, Value
 from acrn_ivshmem.upgrade.scenario import upgrade

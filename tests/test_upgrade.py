@@ -21,10 +21,7 @@ from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.model.loader import from_document, kind_of
 from acrn_ivshmem.model.syntax import Scenario
 from acrn_ivshmem.upgrade.scenario import (
-    Assignment,
-    merge_regions,
-    merged_assignments,
-    upgrade,
+    Assignment, merge_regions, merged_assignments, upgrade,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "acrn-data"

@@ -13,11 +13,7 @@ from lxml import etree
 
 from acrn_ivshmem.errors import InputError
 from acrn_ivshmem.io.xmlio import (
-    MAX_BYTES,
-    Loc,
-    parse_bytes,
-    parse_file,
-    root_name,
+    MAX_BYTES, Loc, parse_bytes, parse_file, root_name,
 )
 from acrn_ivshmem.model.loader import load
 

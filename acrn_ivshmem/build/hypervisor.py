@@ -79,8 +79,6 @@ _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 class LintFailed(AcrnShmError):
     """The scenario or board has lint errors; ``result`` has them all."""
 
-    exit_status = 1
-
     def __init__(self, message: str, result: LintResult):
         super().__init__(message)
         self.result = result
@@ -91,8 +89,6 @@ class MissingPrerequisites(AcrnShmError):
 
     ``missing`` lists every one, each with how to get it.
     """
-
-    exit_status = 2
 
     def __init__(self, missing: tuple[Prerequisite, ...]):
         super().__init__("missing build prerequisites: "
@@ -105,14 +101,10 @@ class StaleBuildDir(AcrnShmError):
     another board or scenario, or holds configuration make would not
     regenerate."""
 
-    exit_status = 2
-
 
 class MakeFailed(AcrnShmError):
     """ACRN's make failed: its ``status``, the ``log_path`` with the full
     output and the last ``error_lines``."""
-
-    exit_status = 1
 
     def __init__(self, status: int, log_path: str,
                  error_lines: tuple[str, ...]):
@@ -126,14 +118,10 @@ class MakeFailed(AcrnShmError):
 class ArtefactError(AcrnShmError):
     """make succeeded, but an image or the generated config is missing."""
 
-    exit_status = 1
-
 
 class IvshmemMismatch(AcrnShmError):
     """The generated ``ivshmem_cfg.h`` differs from the scenario;
     ``differences`` has one line per difference."""
-
-    exit_status = 1
 
     def __init__(self, header: str, scenario: str,
                  differences: tuple[str, ...]):

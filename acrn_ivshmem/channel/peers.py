@@ -20,14 +20,8 @@ from dataclasses import dataclass
 
 from .errors import ChannelError
 from .layout import (
-    ATTACHED,
-    DETACHED,
-    SLOT_DOORBELL,
-    SLOT_HEARTBEAT,
-    SLOT_OFFSETS,
-    SLOT_STATUS,
-    SLOT_WAITING,
-    STATE_NAMES,
+    ATTACHED, DETACHED, SLOT_DOORBELL, SLOT_HEARTBEAT, SLOT_OFFSETS,
+    SLOT_STATUS, SLOT_WAITING, STATE_NAMES,
 )
 
 

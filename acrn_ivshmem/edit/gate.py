@@ -7,22 +7,85 @@ an edit elsewhere changes (ISM202 numbers the hypervisor regions,
 ISM206 and ISM212 name the line of an earlier region). An element is
 the same before and after when its start tag lies outside the bytes the
 edit replaced; every element the edit wrote is new.
+
+:func:`gate_edit` makes an edit in memory and lints the file before and
+after it (what ``add-region``, ``set-region`` and ``remove-region`` do
+before they write); :func:`added_errors` is the comparison.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from lxml import etree
 
 from ..diagnostics import Diagnostic
-from ..io.xmlio import Document, Loc
+from ..errors import UsageError
+from ..io.xmlio import Document, Loc, parse_bytes
+from ..lint.engine import Linter, find_board_beside
+from ..model.loader import from_document
+from ..model.syntax import Board, Scenario
+from .regions import EditResult
 
-__all__ = ["added_errors", "changed_ranges"]
+__all__ = ["GatedEdit", "added_errors", "changed_ranges", "gate_edit"]
 
 #: ``(start, end, length of the new bytes)`` of each replaced range.
 Changes = Sequence[tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class GatedEdit:
+    """An edit made in memory and linted: ``result`` (the new bytes,
+    summary and replaced ranges) and ``added``, the errors the edit
+    would add (none written yet)."""
+
+    result: EditResult
+    added: list[Diagnostic]
+
+
+def gate_edit(path: str, data: bytes, board: str | None,
+              change: Callable[[Document, Board | None], EditResult]
+              ) -> GatedEdit:
+    """Edit the scenario ``path`` (its bytes ``data``) with
+    ``change(document, board model)`` and lint it before and after.
+
+    ``board`` is the board XML, or None for the one beside the
+    scenario. Writes nothing: hold :func:`acrn_ivshmem.io.xmlio.locked`
+    around reading ``data``, this call and the write. Raises
+    :class:`UsageError` (one line naming the file) for a file that is
+    not a scenario, a board that is not a board, an edit that cannot be
+    made, or a file lint cannot check.
+    """
+    document = parse_bytes(data, path)
+    scenario = from_document(document)
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"{path}: expected a scenario XML")
+    board_path = board or find_board_beside(path, scenario)
+    # One linter: it keeps the board, read once for all checks.
+    linter = Linter()
+    board_model = None
+    if board_path is not None:
+        board_model = linter.load(board_path).model
+        if not isinstance(board_model, Board):
+            raise UsageError(f"{board_path}: --board expects a board XML")
+    try:
+        result = change(document, board_model)
+    except UsageError as exc:
+        message = str(exc)
+        if not message.startswith(f"{path}:"):
+            raise UsageError(f"{path}: {message}") from None
+        raise
+    linter.preload(document)
+    old = linter.lint([path], board_path)
+    edited = parse_bytes(result.data, path)
+    linter.preload(edited)
+    new = linter.lint([path], board_path)
+    if old.errors or new.errors:  # e.g. too much to check
+        raise UsageError((old.errors or new.errors)[0])
+    return GatedEdit(result, added_errors(document, edited, old.diagnostics,
+                                          new.diagnostics, result.changes))
 
 
 def added_errors(before: Document, after: Document,

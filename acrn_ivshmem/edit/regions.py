@@ -29,31 +29,16 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from ..errors import (
-    AcrnShmError,
-    UsageError,
-    escaped,
-    quoted,
-    shortened,
-)
+from ..errors import AcrnShmError, UsageError, escaped, quoted, shortened
 from ..io.xmlio import Document, parse_bytes, source_encoding
 from ..model.loader import from_document
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE,
-    Bdf,
-    Board,
-    Region,
-    Scenario,
-    Vm,
-    VmKind,
-    decimal_int,
-    is_decimal,
-    lowest_free_id,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
+    decimal_int, is_decimal, lowest_free_id, parse_vbdf,
 )
 
 __all__ = ["EditResult", "RegionSpec", "add_region", "element_span",
-           "remove_region", "set_region"]
+           "region_rows", "remove_region", "set_region"]
 
 #: ``PROVIDED_BY`` text of each provider.
 PROVIDERS = {"hv": "Hypervisor", "dm": "Device Model"}
@@ -949,3 +934,31 @@ def _set_members(editor: _Editor, region, name: str, vbdfs,
         editor.insert(container, lines,
                       list(kept.values())[-1] if kept else None)
     return tuple(assigned + added)
+
+
+def region_rows(scenario: Scenario) -> list[dict]:
+    """The regions of ``scenario`` as ``acrn-shm regions -f json`` shows
+    them: name, provider, size in MB, region id, line, and the member
+    VMs (name, id, VBDF), in document order. A value that is missing or
+    not a decimal number is None."""
+    rows = []
+    for region in scenario.regions:
+        members = []
+        for member in region.members:
+            ref = member.vm.text if member.vm else ""
+            vm = scenario.vm_for(ref) if ref else None
+            members.append({
+                "vm": vm.name if vm and vm.name else ref,
+                "vm_id": vm.id if vm else None,
+                "vbdf": member.vbdf.text if member.vbdf else None})
+        rows.append({
+            "name": region.name.text if region.name else None,
+            "provider": region.land,
+            "size_mb": decimal_int(region.size.text) if region.size
+            else None,
+            "region_id": decimal_int(region.region_id.text)
+            if region.region_id else None,
+            "line": region.loc.line,
+            "vms": members,
+        })
+    return rows

@@ -10,6 +10,7 @@ scenario using the ISM51x rules.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,15 +18,15 @@ from dataclasses import dataclass
 from ..diagnostics import Diagnostic
 from ..errors import UsageError, located, quoted
 from ..io.xmlio import Document, Loc
-from ..lint.engine import LintConfig
+from ..lint.engine import LintConfig, Linter
 from ..model.script_reader import read_script
 from ..model.syntax import LaunchInputs, LaunchScript, Scenario, VmKind
 from ..plan.acrn_dm import Plan, UnsafeValue, plan, settings_of
 from ..rules import RULES
 from .launch_script import render, script_name
 
-__all__ = ["Script", "check_parsed", "check_script", "parse_version",
-           "write_scripts"]
+__all__ = ["LaunchGate", "Script", "check_parsed", "check_script",
+           "gated_scripts", "parse_version", "write_scripts"]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
@@ -38,6 +39,44 @@ class Script:
     file_name: str
     text: str
     plan: Plan
+
+
+@dataclass(frozen=True)
+class LaunchGate:
+    """What launch-script may write: ``scripts``, when the inputs have
+    no lint ``errors`` and the scripts no slot ``clashes`` (ISM501);
+    otherwise no scripts. ``files`` is the number of files linted."""
+
+    scripts: tuple[Script, ...]
+    errors: tuple[Diagnostic, ...]
+    clashes: tuple[Diagnostic, ...]
+    files: int
+
+
+def gated_scripts(inputs: LaunchInputs, linter: Linter, scenario_path: str,
+                  board_path: str, launch_paths: Sequence[str],
+                  vm_names: Sequence[str] | None,
+                  acrn_version: tuple[int, int]) -> LaunchGate:
+    """Lint the inputs, then plan and render the scripts of ``vm_names``
+    (None: every post-launched VM), as ``acrn-shm launch-script`` does.
+
+    ``inputs`` come from
+    :func:`acrn_ivshmem.upgrade.launch_inputs.load_for_launch` with the
+    same ``linter``. Writes nothing. Raises :class:`UsageError` for an
+    input lint cannot read.
+    """
+    checked = linter.lint([scenario_path, *launch_paths], board_path)
+    if checked.errors:
+        raise UsageError(checked.errors[0])
+    errors = tuple(d for d in checked.diagnostics if d.severity == "error")
+    if errors:
+        return LaunchGate((), errors, (), checked.files)
+    source = " + ".join(os.path.basename(path) for path in (
+        scenario_path, *launch_paths, board_path))
+    scripts = write_scripts(inputs, vm_names, acrn_version, source)
+    clashes = tuple(clash_diagnostics(scenario_path, scripts, inputs.legacy))
+    return LaunchGate(() if clashes else tuple(scripts), (), clashes,
+                      checked.files)
 
 
 def parse_version(text: str) -> tuple[int, int]:

@@ -37,12 +37,7 @@ from ..errors import UsageError, escaped, located, quoted
 from ..model.loader import load
 from ..model.syntax import Scenario
 from ..plan.qemu import (
-    Doorbell,
-    QemuPlan,
-    ShmDevice,
-    plan_for_vm,
-    region_named,
-    standalone_plan,
+    Doorbell, QemuPlan, ShmDevice, plan_for_vm, region_named, standalone_plan,
 )
 from ..runtime.ivshmem_server import IvshmemServer
 from ..shm import MAX_SOCKET_PATH

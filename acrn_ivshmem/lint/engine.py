@@ -20,11 +20,7 @@ from ..errors import AcrnShmError, InputError, UsageError, located
 from ..io.xmlio import Document, open_input, read_bytes, root_name
 from ..model.loader import Loaded, from_document, load
 from ..model.syntax import (
-    Board,
-    LaunchConfig,
-    Scenario,
-    Suppression,
-    Suppressions,
+    Board, LaunchConfig, Scenario, Suppression, Suppressions,
 )
 from ..rules import RULES
 from . import schema

@@ -23,16 +23,8 @@ from ..lint.config import LintConfig, load_config
 from ..lint.engine import Linter, find_board_beside
 from ..model.loader import load
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE,
-    Bdf,
-    Board,
-    LaunchConfig,
-    Region,
-    Scenario,
-    Vm,
-    VmKind,
-    is_decimal,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, LaunchConfig, Region, Scenario, Vm,
+    VmKind, is_decimal, parse_vbdf,
 )
 from ..rules import RULES
 from ..rules._vbdfs import VbdfUse, vbdf_uses

@@ -8,12 +8,7 @@ from lsprotocol import types
 from . import vbdfs
 from .context import code_at, element_at, sibling_value
 from .engine import (
-    ALLOWED_SIZES,
-    Board,
-    Scenario,
-    is_decimal,
-    parse_vbdf,
-    rule_markdown,
+    ALLOWED_SIZES, Board, Scenario, is_decimal, parse_vbdf, rule_markdown,
 )
 from .text import Pos, Text, lsp_range
 

@@ -10,13 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .engine import (
-    AUTO_DEVICES,
-    Bdf,
-    Board,
-    Scenario,
-    VmKind,
-    parse_vbdf,
-    vbdf_uses,
+    AUTO_DEVICES, Bdf, Board, Scenario, VmKind, parse_vbdf, vbdf_uses,
 )
 
 

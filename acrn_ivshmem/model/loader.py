@@ -18,23 +18,9 @@ from ..errors import InputError, located, shortened
 from ..io.xmlio import Document, Loc, parse_file
 from . import vocabulary
 from .syntax import (
-    Bdf,
-    Board,
-    DeviceModelSettings,
-    ElementNote,
-    GpuDisplay,
-    LaunchConfig,
-    LaunchVm,
-    LegacyText,
-    Member,
-    Region,
-    Scenario,
-    Suppression,
-    Value,
-    VirtioConsole,
-    Vm,
-    VmKind,
-    VuartEndpoint,
+    Bdf, Board, DeviceModelSettings, ElementNote, GpuDisplay, LaunchConfig,
+    LaunchVm, LegacyText, Member, Region, Scenario, Suppression, Value,
+    VirtioConsole, Vm, VmKind, VuartEndpoint,
 )
 
 LEGACY_VM_TYPES = {

@@ -34,15 +34,8 @@ from dataclasses import dataclass
 from ..errors import UsageError, located, quoted, shortened
 from ..io.xmlio import Loc
 from ..model.syntax import (
-    REGION_NAME,
-    VM_NAME,
-    Board,
-    DeviceModelSettings,
-    Region,
-    Scenario,
-    Value,
-    is_decimal,
-    parse_vbdf,
+    REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario, Value,
+    is_decimal, parse_vbdf,
 )
 
 __all__ = ["DmParam", "Plan", "Ref", "SlotClash", "UnsafeValue", "Word",

@@ -29,13 +29,7 @@ from dataclasses import dataclass
 from ..errors import UsageError, located, quoted
 from ..model.loader import load
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE,
-    Bdf,
-    Board,
-    Region,
-    Scenario,
-    Vm,
-    is_decimal,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, is_decimal,
     parse_vbdf,
 )
 from ..shm import MAX_SOCKET_PATH, SHM_DIR, meminfo, mount_of

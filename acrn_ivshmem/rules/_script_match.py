@@ -10,11 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..model.syntax import (
-    LaunchScript,
-    Region,
-    Scenario,
-    ScriptIvshmem,
-    parse_vbdf,
+    LaunchScript, Region, Scenario, ScriptIvshmem, parse_vbdf,
 )
 from ..plan.acrn_dm import slot_text, vm_regions
 

@@ -23,11 +23,7 @@ from collections.abc import Iterator
 from ..diagnostics import Finding
 from ..errors import quoted
 from ..model.syntax import (
-    MAX_REGION_ID,
-    Board,
-    Scenario,
-    decimal_int,
-    is_decimal,
+    MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal,
 )
 
 CODE = "ISM211"

@@ -83,36 +83,16 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from ..errors import (
-    InputError,
-    UsageError,
-    escaped,
-    located,
-    quoted,
-    shortened,
+    InputError, UsageError, escaped, located, quoted, shortened,
 )
 from ..io.xmlio import Document, Loc, parse_bytes
 from ..model.loader import (
-    LEGACY_VM_TYPES,
-    RT_GUEST_FLAG,
-    board_from,
-    is_legacy_rt,
-    kind_of,
-    launch_from,
-    refuse_much_to_read,
-    scenario_from,
-    split_legacy,
+    LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
+    launch_from, refuse_much_to_read, scenario_from, split_legacy,
 )
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE,
-    REGION_NAME,
-    VM_NAME,
-    Bdf,
-    Board,
-    Scenario,
-    Value,
-    VmKind,
-    is_decimal,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
+    VmKind, is_decimal, parse_vbdf,
 )
 from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
