@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 PROJECT = Path(__file__).resolve().parent.parent
 PACKAGE = PROJECT / "acrn_ivshmem"
 DOC = PROJECT / "docs" / "architecture.md"
@@ -270,59 +272,42 @@ def test_the_sides_stay_apart_in_the_table():
     assert RUNTIME not in MAY_IMPORT[CONFIG]
 
 
-def _planted(tmp_path: Path, file: str, line: str) -> Path:
+def _copy(tmp_path: Path) -> Path:
     copy = tmp_path / "acrn_ivshmem"
     shutil.copytree(PACKAGE, copy,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    target = copy / file
-    target.write_text(target.read_text(encoding="utf-8") + line + "\n",
-                      encoding="utf-8")
     return copy
 
 
-def test_an_import_from_a_higher_layer_fails(tmp_path):
-    copy = _planted(tmp_path, "model/loader.py",
-                    "from ..lint.engine import Linter")
-    lines = len((copy / "model/loader.py").read_text().splitlines())
-    assert violations(copy) == [
-        f"model/loader.py:{lines}: model (floor 2) imports lint/engine.py "
-        "(lint, floor 5)"]
-
-
-def test_an_import_between_layers_on_one_floor_fails(tmp_path):
-    copy = _planted(tmp_path, "edit/regions.py",
-                    "from ..upgrade import scenario")
-    lines = len((copy / "edit/regions.py").read_text().splitlines())
-    assert violations(copy) == [
-        f"edit/regions.py:{lines}: edit (floor 6) imports "
-        "upgrade/scenario.py (upgrade, floor 6)"]
-
-
-def test_configuration_importing_runtime_fails(tmp_path):
-    copy = _planted(tmp_path, "plan/qemu.py",
-                    "    from ..runtime import ivshmem_server")
-    text = (copy / "plan/qemu.py").read_text()
-    # Inside a function, as the planner once did.
-    (copy / "plan/qemu.py").write_text(
-        text.replace("    from ..runtime import ivshmem_server\n", "")
-        + "def _late():\n    from ..runtime import ivshmem_server\n")
-    lines = len((copy / "plan/qemu.py").read_text().splitlines())
-    assert violations(copy) == [
-        f"plan/qemu.py:{lines}: configuration layer plan imports "
-        "runtime/ivshmem_server.py (runtime layer runtime)"]
-
-
-def test_runtime_importing_configuration_fails(tmp_path):
-    copy = _planted(tmp_path, "channel/region.py",
-                    "import acrn_ivshmem.model.syntax")
-    lines = len((copy / "channel/region.py").read_text().splitlines())
-    assert violations(copy) == [
-        f"channel/region.py:{lines}: runtime layer channel imports "
-        "model/syntax.py (configuration layer model)"]
+@pytest.mark.parametrize("file, planted, problem", [
+    # A lower layer importing a higher one.
+    ("model/loader.py", "from ..lint.engine import Linter",
+     "model (floor 2) imports lint/engine.py (lint, floor 5)"),
+    # Two layers on one floor.
+    ("edit/regions.py", "from ..upgrade import scenario",
+     "edit (floor 6) imports upgrade/scenario.py (upgrade, floor 6)"),
+    # Configuration importing runtime, inside a function (as the QEMU
+    # planner once imported the server's constants).
+    ("plan/qemu.py", "def _late():\n    from ..runtime import "
+     "ivshmem_server",
+     "configuration layer plan imports runtime/ivshmem_server.py "
+     "(runtime layer runtime)"),
+    # Runtime importing configuration, by an absolute name.
+    ("channel/region.py", "import acrn_ivshmem.model.syntax",
+     "runtime layer channel imports model/syntax.py (configuration "
+     "layer model)"),
+])
+def test_a_planted_bad_import_fails(tmp_path, file, planted, problem):
+    target = _copy(tmp_path) / file
+    text = target.read_text(encoding="utf-8") + planted + "\n"
+    target.write_text(text, encoding="utf-8")
+    line = len(text.splitlines())
+    assert violations(tmp_path / "acrn_ivshmem") == [
+        f"{file}:{line}: {problem}"]
 
 
 def test_a_module_in_no_layer_fails(tmp_path):
-    copy = _planted(tmp_path, "errors.py", "")
+    copy = _copy(tmp_path)
     (copy / "loose.py").write_text('"""A new module."""\n')
     assert violations(copy) == [
         "loose.py: in no layer (add it to LAYERS in "
