@@ -2,7 +2,7 @@
 
 The commands only read options, call the library and print:
 :mod:`acrn_ivshmem.channel` (regions, channels, :func:`~acrn_ivshmem.
-channel.region_status`, the bench) and :mod:`acrn_ivshmem.channel_plan`.
+channel.region_status`, the bench) and :mod:`acrn_ivshmem.emit.channel_plan`.
 
 A TARGET is a host file (a QEMU backing file such as
 ``/dev/shm/shm_region_0``: any TARGET holding a ``/`` or naming an
@@ -606,7 +606,7 @@ def run_c_header(folder: str | None) -> int:
         if folder is None:
             sys.stdout.write(c_header())
             return 0
-        from .xmlio import save_output
+        from .io.xmlio import save_output
 
         if not os.path.isdir(folder):
             raise UsageError(f"{folder}: not a folder (-o takes the folder "
@@ -623,8 +623,8 @@ def run_plan(scenario: str, board: str | None, launch: list[str],
     """Print where each VM's end of each region is."""
     import json
 
-    from .channel_plan import plan_channels
-    from .launch import parse_version
+    from .emit.channel_plan import plan_channels
+    from .emit.launch import parse_version
 
     def body() -> int:
         if output_format not in _FORMATS:

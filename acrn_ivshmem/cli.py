@@ -1,14 +1,25 @@
 """The ``acrn-shm`` command line (the only module that uses typer/rich).
 
-Exit status: 0 clean, 1 error findings, 2 usage or input error.
+Exit status: 0 clean, 1 error findings, 2 usage or input error, 130
+interrupted; see :data:`EXIT_OK` and the three after it.
 """
 
 
 import functools
 import os
 import sys
+
 from . import __version__
 from .errors import AcrnShmError, UsageError, escaped, quoted
+
+#: The exit status of every command, decided here and nowhere else in
+#: the package (the guest tool, which runs alone in a guest, uses the
+#: same numbers): done, with no error finding (warnings and infos
+#: allowed); error findings (lint, the edit gate, launch-script's
+#: checks, a failed trial, a build that made or checked something
+#: wrong); bad usage or an input that cannot be read; interrupted
+#: (128 + SIGINT).
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -20,9 +31,9 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     """Lint (and fix), print the report, and return the exit status."""
     from dataclasses import replace
 
-    from .config import load_config, parse_codes
-    from .formats import FORMATS
-    from .lint import is_acrn_xml, lint
+    from .lint.config import load_config, parse_codes
+    from .lint.engine import is_acrn_xml, lint
+    from .lint.formats import FORMATS
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
@@ -32,7 +43,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         paths = [path for path in paths
                  if os.path.isdir(path) or is_acrn_xml(path)]
         if not paths:
-            return 0
+            return EXIT_OK
     try:
         settings = load_config(config)
         if select:
@@ -50,7 +61,8 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
                                                           write=False)
             for error in result.errors:
                 _fail(error)
-            return 2 if result.errors else 1 if changed else 0
+            return (EXIT_USAGE if result.errors
+                    else EXIT_FINDINGS if changed else EXIT_OK)
         if fix and result.fixes:
             _apply_fixes(result.fixes, write=True)
             result = lint(paths, board, settings)
@@ -69,8 +81,8 @@ def _apply_fixes(fixes, write: bool) -> bool:
     With ``write`` False, print a unified diff instead. Returns whether
     any file changed.
     """
-    from .fixes import apply_fixes
-    from .xmlio import locked, read_bytes, save_atomic
+    from .io.xmlio import locked, read_bytes, save_atomic
+    from .lint.fixes import apply_fixes
 
     by_path: dict[str, list] = {}
     for pending in fixes:
@@ -114,45 +126,15 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     ``force``; ``diff`` prints a unified diff and writes nothing, with
     the status the edit would have; ``dry_run`` writes nothing.
     """
-    from .edit_gate import added_errors
-    from .formats import text
-    from .lint import Linter, find_board_beside
-    from .loader import from_document
-    from .model import Board, Scenario
-    from .xmlio import locked, parse_bytes, read_bytes, save_atomic
+    from .edit.gate import gate_edit
+    from .io.xmlio import locked, read_bytes, save_atomic
+    from .lint.formats import text
 
     try:
         with locked(path):
             before = read_bytes(path)
-            document = parse_bytes(before, path)
-            scenario = from_document(document)
-            if not isinstance(scenario, Scenario):
-                return _fail(f"{path}: expected a scenario XML")
-            board_path = board or find_board_beside(path, scenario)
-            # One linter: it keeps the board, read once for all checks.
-            linter = Linter()
-            board_model = None
-            if board_path is not None:
-                board_model = linter.load(board_path).model
-                if not isinstance(board_model, Board):
-                    return _fail(f"{board_path}: --board expects a board "
-                                 "XML")
-            try:
-                result = change(document, board_model)
-            except UsageError as exc:
-                message = str(exc)
-                if not message.startswith(f"{path}:"):
-                    message = f"{path}: {message}"
-                return _fail(message)
-            linter.preload(document)
-            old = linter.lint([path], board_path)
-            edited = parse_bytes(result.data, path)
-            linter.preload(edited)
-            new = linter.lint([path], board_path)
-            if old.errors or new.errors:  # e.g. too much to check
-                return _fail((old.errors or new.errors)[0])
-            added = added_errors(document, edited, old.diagnostics,
-                                 new.diagnostics, result.changes)
+            gated = gate_edit(path, before, board, change)
+            result, added = gated.result, gated.added
             if diff:
                 _write_diff(path, before, result.data)
             if added:
@@ -162,27 +144,27 @@ def run_edit(path: str, board: str | None, change, diff: bool,
                         f"acrn-shm: {path}: the edit adds {len(added)} "
                         "error(s); nothing written (--force writes "
                         "anyway)\n")
-                    return 1
+                    return EXIT_FINDINGS
             if dry_run:
                 sys.stdout.write(f"dry run, nothing written: "
                                  f"{result.summary}\n")
             if dry_run or diff:
-                return 0
+                return EXIT_OK
             save_atomic(path, result.data, before)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(f"{path}: {result.summary}\n")
-    return 0
+    return EXIT_OK
 
 
 def run_upgrade(legacy: str, output: str | None, launches: list[str],
                 into: str | None, board: str | None, force: bool) -> int:
     """Upgrade ``legacy``; write, merge or print; show what was assigned."""
-    from .lint import find_board_beside
-    from .loader import from_document
-    from .model import Scenario
-    from .upgrade import merge_regions, merged_assignments, upgrade
-    from .xmlio import open_input, parse_file, save_output
+    from .io.xmlio import open_input, parse_file, save_output
+    from .lint.engine import find_board_beside
+    from .model.loader import from_document
+    from .model.syntax import Scenario
+    from .upgrade.scenario import merge_regions, merged_assignments, upgrade
 
     try:
         if into is not None:
@@ -203,7 +185,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
         sys.stderr.write(f"note: {note}\n")
     if into is not None:
         def merge(target, _board_model):
-            from .edit import EditResult
+            from .edit.regions import EditResult
 
             rows = merged_assignments(target, result)
             _print_assignments(rows)
@@ -214,13 +196,13 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     _print_assignments(result.assignments)
     if output is None:
         sys.stdout.write(result.data.decode("utf-8"))
-        return 0
+        return EXIT_OK
     try:
         save_output(output, result.data)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stderr.write(f"wrote {output}\n")
-    return 0
+    return EXIT_OK
 
 
 def run_launch_script(scenario: str, board: str, vms: list[str],
@@ -230,13 +212,12 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     """Write (or print) launch scripts; lint the inputs first."""
     import shlex
 
+    from .emit.launch import gated_scripts, parse_version
     from .emit.launch_script import ivshmem_args as raw_args
-    from .formats import text
-    from .launch import (
-        clash_diagnostics, load_for_launch, parse_version, write_scripts,
-    )
-    from .lint import Linter
-    from .xmlio import save_output
+    from .io.xmlio import save_output
+    from .lint.engine import Linter
+    from .lint.formats import text
+    from .upgrade.launch_inputs import load_for_launch
 
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
@@ -245,36 +226,31 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
         inputs = load_for_launch(scenario, board, launches, linter)
         version = parse_version(acrn_version or (
             "2.7" if inputs.legacy else "3.3"))
-        checked = linter.lint([scenario, *launches], board)
-        if checked.errors:
-            return _fail(checked.errors[0])
-        errors = [d for d in checked.diagnostics if d.severity == "error"]
-        if errors:
-            sys.stderr.write(text(errors, checked.files))
+        gate = gated_scripts(inputs, linter, scenario, board, launches,
+                             vms or None, version)
+        if gate.errors:
+            sys.stderr.write(text(gate.errors, gate.files))
             sys.stderr.write(f"acrn-shm: {escaped(scenario)} has errors; "
                              "no launch script written\n")
-            return 1
-        source = " + ".join(os.path.basename(path) for path in (
-            scenario, *launches, board))
-        scripts = write_scripts(inputs, vms or None, version, source)
-        clashes = clash_diagnostics(scenario, scripts, inputs.legacy)
-        if clashes:
-            sys.stderr.write(text(clashes, 1))
+            return EXIT_FINDINGS
+        if gate.clashes:
+            sys.stderr.write(text(gate.clashes, 1))
             sys.stderr.write("acrn-shm: slot clashes; no launch script "
                              "written\n")
-            return 1
+            return EXIT_FINDINGS
+        scripts = gate.scripts
         if ivshmem_args:
             for script in scripts:
                 line = shlex.join(raw_args(script.plan))
                 sys.stdout.write(line + "\n" if len(scripts) == 1
                                  else f"{script.vm_name}: {line}\n")
-            return 0
+            return EXIT_OK
         if out_dir is None:
             if len(scripts) > 1:
                 return _fail(f"{scenario} has {len(scripts)} post-launched "
                              "VMs: give -o DIR, or --vm NAME")
             sys.stdout.write(scripts[0].text)
-            return 0
+            return EXIT_OK
         os.makedirs(out_dir, exist_ok=True)
         for script in scripts:
             target = os.path.join(out_dir, script.file_name)
@@ -283,15 +259,16 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
             sys.stderr.write(f"wrote {target} ({script.vm_name})\n")
     except AcrnShmError as exc:
         return _fail(str(exc))
-    return 0
+    return EXIT_OK
 
 
 def run_check_launch(script: str, scenario: str, vm: str | None,
                      launches: list[str], output_format: str) -> int:
     """Compare a launch script with the scenario; lint-style report."""
-    from .config import load_config
-    from .formats import FORMATS
-    from .launch import check_script, load_for_launch
+    from .emit.launch import check_script
+    from .lint.config import load_config
+    from .lint.formats import FORMATS
+    from .upgrade.launch_inputs import load_for_launch
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
@@ -303,12 +280,13 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(formatter(found, 1))
-    return 1 if any(d.severity == "error" for d in found) else 0
+    return (EXIT_FINDINGS if any(d.severity == "error" for d in found)
+            else EXIT_OK)
 
 
 def _qemu_plan(options: dict):
     """Build the QEMU plan from the shared qemu-args/host-prep options."""
-    from .qemu import Doorbell, plan_from_file, standalone_plan
+    from .plan.qemu import Doorbell, plan_from_file, standalone_plan
 
     scenario, name = options["scenario"], options["name"]
     if (scenario is None) == (name is None):
@@ -344,7 +322,8 @@ def _qemu_plan(options: dict):
 def run_qemu(what: str, options: dict, check: bool = False,
              mode: str = "660") -> int:
     """qemu-args, libvirt-xml or host-prep from the shared options."""
-    from .qemu import host_prep, libvirt_xml
+    from .emit.libvirt_xml import libvirt_xml
+    from .host.prep import host_prep
 
     try:
         plan = _qemu_plan(options)
@@ -369,19 +348,19 @@ def run_qemu(what: str, options: dict, check: bool = False,
                     sys.stdout.write(f"  {command}\n")
             for warning in plan.warnings:
                 sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
-            return 0 if report.ready else 1
+            return EXIT_OK if report.ready else EXIT_FINDINGS
     except AcrnShmError as exc:
         return _fail(str(exc))
     for warning in warnings:
         sys.stderr.write(f"acrn-shm: warning: {escaped(warning)}\n")
     sys.stdout.write(output)
-    return 0
+    return EXIT_OK
 
 
 def run_qemu_try(options: dict) -> int:
     """Boot two guests on a region with a live status line; report what
     crossed (0), what did not (1), or why they cannot boot (2)."""
-    from . import qemu_lab, qemu_try
+    from .host import qemu_lab, qemu_try
 
     try:
         if not options["timeout"] > 0:
@@ -421,7 +400,7 @@ def run_qemu_try(options: dict) -> int:
     sys.stdout.write(qemu_try.render(result, options["keep"] is not None))
     if result.passed and options["keep"] is None:
         qemu_try.remove_work(trial)
-    return 0 if result.passed else 1
+    return EXIT_OK if result.passed else EXIT_FINDINGS
 
 
 def run_ivshmem_server(socket: str, size: int, vectors: int,
@@ -432,7 +411,7 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     lines."""
     import logging
 
-    from .ivshmem_server import log, run
+    from .runtime.ivshmem_server import log, run
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("acrn-shm: %(message)s"))
@@ -452,13 +431,13 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
         return _fail(str(exc))
     finally:
         log.removeHandler(handler)
-    return 0
+    return EXIT_OK
 
 
 def run_graph(scenario: str, output: str | None,
               output_format: str | None) -> int:
     """Draw ``scenario`` into ``output`` (or stdout); the exit status."""
-    from . import graph
+    from .emit import graph
 
     try:
         if output is not None:
@@ -470,15 +449,15 @@ def run_graph(scenario: str, output: str | None,
             sys.stdout.buffer.write(data)
     except AcrnShmError as exc:
         return _fail(str(exc))
-    return 0
+    return EXIT_OK
 
 
 def run_build(request) -> int:
     """Drive ACRN's make with a live status line; report the outcome."""
 
-    from . import build as acrn_build
-    from .config import load_config
-    from .formats import text
+    from .build import hypervisor as acrn_build
+    from .lint.config import load_config
+    from .lint.formats import text
 
     console = _plain_console(stderr=True)
     status = console.status("starting")
@@ -496,20 +475,20 @@ def run_build(request) -> int:
     except acrn_build.LintFailed as exc:
         sys.stderr.write(text(exc.result.diagnostics, exc.result.files))
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
-        return 1
+        return EXIT_FINDINGS
     except acrn_build.MakeFailed as exc:
         for line in exc.error_lines:
             sys.stderr.write(f"  {line}\n")
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
-        return 1
+        return EXIT_FINDINGS
     except acrn_build.MissingPrerequisites as exc:
         sys.stderr.write("acrn-shm: error: missing before make can run:\n")
         for missing in exc.missing:
             sys.stderr.write(f"  - {missing.text}\n")
-        return 2
+        return EXIT_USAGE
     except AcrnShmError as exc:
-        code = getattr(exc, "exit_status", 2)
-        prefix = "acrn-shm: error: " if code == 2 else "acrn-shm: "
+        code = exit_status(exc)
+        prefix = "acrn-shm: error: " if code == EXIT_USAGE else "acrn-shm: "
         sys.stderr.write(f"{prefix}{escaped(str(exc))}\n")
         return code
     warnings = result.lint.diagnostics
@@ -524,7 +503,22 @@ def run_build(request) -> int:
     sys.stdout.write(f"built in {result.seconds:.1f} s "
                      f"({result.make.objects} objects compiled); log: "
                      f"{result.plan.log_path}\n")
-    return 0
+    return EXIT_OK
+
+
+def exit_status(error: AcrnShmError) -> int:
+    """The exit status of ``error``: :data:`EXIT_FINDINGS` when a build
+    found its inputs, its make run or what it made wrong (lint errors,
+    make failed, an image or ``ivshmem_cfg.h`` missing or different),
+    else :data:`EXIT_USAGE`."""
+    from .build.hypervisor import (
+        ArtefactError, IvshmemMismatch, LintFailed, MakeFailed,
+    )
+
+    if isinstance(error, (LintFailed, MakeFailed, ArtefactError,
+                          IvshmemMismatch)):
+        return EXIT_FINDINGS
+    return EXIT_USAGE
 
 
 def run_region_edit(command: str, scenario: str, name: str | None = None,
@@ -538,7 +532,7 @@ def run_region_edit(command: str, scenario: str, name: str | None = None,
     on ``scenario``; return the exit status. ``size`` is text such as
     ``8`` (MB) or ``512M`` (:func:`~acrn_ivshmem.units.parse_size_mb`).
     """
-    from .edit import add_region, remove_region, set_region
+    from .edit.regions import add_region, remove_region, set_region
     from .units import parse_size_mb
 
     if command == "remove-region":
@@ -577,7 +571,7 @@ def _print_assignments(rows) -> None:
 
 def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
           vbdf=None):
-    from .edit import RegionSpec
+    from .edit.regions import RegionSpec
 
     pairs = []
     for item in vbdf or ():
@@ -596,8 +590,9 @@ def print_regions(path: str, output_format: str) -> int:
     """Print the regions of a scenario as a table or JSON."""
     import json
 
-    from .loader import load
-    from .model import Scenario, decimal_int
+    from .edit.regions import region_rows
+    from .model.loader import load
+    from .model.syntax import Scenario
 
     try:
         scenario = load(path).model
@@ -605,29 +600,10 @@ def print_regions(path: str, output_format: str) -> int:
         return _fail(str(exc))
     if not isinstance(scenario, Scenario):
         return _fail(f"{path}: expected a scenario XML")
-    rows = []
-    for region in scenario.regions:
-        members = []
-        for member in region.members:
-            ref = member.vm.text if member.vm else ""
-            vm = scenario.vm_for(ref) if ref else None
-            members.append({
-                "vm": vm.name if vm and vm.name else ref,
-                "vm_id": vm.id if vm else None,
-                "vbdf": member.vbdf.text if member.vbdf else None})
-        rows.append({
-            "name": region.name.text if region.name else None,
-            "provider": region.land,
-            "size_mb": decimal_int(region.size.text) if region.size
-            else None,
-            "region_id": decimal_int(region.region_id.text)
-            if region.region_id else None,
-            "line": region.loc.line,
-            "vms": members,
-        })
+    rows = region_rows(scenario)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        return 0
+        return EXIT_OK
     if output_format != "text":
         return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
@@ -644,7 +620,7 @@ def print_regions(path: str, output_format: str) -> int:
                       str(m["vm"]) for m in row["vms"]),
             str(row["line"]))))
     _plain_console(width=max(100, _columns())).print(table)
-    return 0
+    return EXIT_OK
 
 
 def size_option(text: str) -> int:
@@ -692,8 +668,8 @@ def scenario_names(path: str | None, what: str) -> list[str]:
     of the scenario at ``path``; none when it cannot be read. Names that
     a shell would split or that hold control characters are left out.
     """
-    from .loader import load
-    from .model import Scenario
+    from .model.loader import load
+    from .model.syntax import Scenario
 
     if not path:
         return []
@@ -714,9 +690,9 @@ def scenario_names(path: str | None, what: str) -> list[str]:
 
 def _fail(message: str) -> int:
     """Print ``message`` as one error line (control characters, e.g. a
-    newline in a path, escaped); return exit status 2."""
+    newline in a path, escaped); return :data:`EXIT_USAGE`."""
     sys.stderr.write(f"acrn-shm: error: {escaped(message)}\n")
-    return 2
+    return EXIT_USAGE
 
 
 def build_app():
@@ -744,7 +720,7 @@ def build_app():
     def version_callback(value: bool) -> None:
         if value:
             sys.stdout.write(f"acrn-shm {__version__}\n")
-            raise typer.Exit(0)
+            raise typer.Exit(EXIT_OK)
 
     @app.callback()
     def root(
@@ -1243,7 +1219,7 @@ def build_app():
         --acrn-src ~/acrn-hypervisor --board whl-ipc-i5.xml --scenario
         hybrid_rt.xml --out build-hybrid
         """
-        from .build import BuildRequest
+        from .build.hypervisor import BuildRequest
 
         extra = list(ctx.args)
         if extra and extra[0] == "--":
@@ -1355,7 +1331,7 @@ def print_rules(output_format: str) -> int:
         sys.stdout.write(json.dumps(
             [dict(zip(("code", "name", "severity", "summary"), row))
              for row in rows], indent=2) + "\n")
-        return 0
+        return EXIT_OK
     if output_format != "text":
         return _fail(f"unknown output format {quoted(output_format)}; choose "
                      "text, json")
@@ -1366,12 +1342,12 @@ def print_rules(output_format: str) -> int:
     for row in rows:
         table.add_row(*row)
     _plain_console(width=max(100, _columns())).print(table)
-    return 0
+    return EXIT_OK
 
 
 def print_rule_doc(code: str, output_format: str = "text") -> int:
     """Print one rule's documentation; return the exit status."""
-    from . import rule_docs
+    from .lint import rule_docs
     from .rules import get
 
     render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
@@ -1383,7 +1359,7 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
     except UsageError as exc:
         return _fail(str(exc))
     sys.stdout.write(render[output_format](rule))
-    return 0
+    return EXIT_OK
 
 
 class QuickCommand:
@@ -1532,11 +1508,11 @@ def main() -> None:
     except AcrnShmError as exc:
         sys.exit(_fail(str(exc)))
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
         if os.environ.get("ACRN_SHM_DEBUG"):
             raise
         sys.stderr.write(
             f"acrn-shm: internal error: {type(exc).__name__}: {exc} "
             "(set ACRN_SHM_DEBUG=1 for a traceback)\n")
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)

@@ -524,9 +524,10 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
-    """Run the guest command line; return the exit status (0 ok, 1 a
-    :class:`GuestError`, 2 bad usage). ``prog`` is how usage and help
-    name the command (``acrn-shm guest`` from the CLI)."""
+    """Run the guest command line; return the exit status: 0 ok, 2 a
+    :class:`GuestError` or bad usage (a problem the user can fix, as for
+    every acrn-shm command). ``prog`` is how usage and help name the
+    command (``acrn-shm guest`` from the CLI)."""
     try:
         args = _parser(prog).parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and bad usage
@@ -535,7 +536,7 @@ def main(argv: list[str] | None = None, prog: str = MODULE_PROG) -> int:
         return _run(args)
     except GuestError as exc:
         sys.stderr.write(f"acrn-shm guest: error: {exc}\n")
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ import re
 
 from .errors import UsageError, quoted
 
-__all__ = ["parse_size_mb"]
+__all__ = ["MIB", "parse_size_mb"]
+
+#: Bytes in a MB (MiB), the unit of every region size.
+MIB = 1 << 20
 
 #: Bytes per unit letter.
-_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_UNITS = {"K": 1 << 10, "M": MIB, "G": 1 << 30, "T": 1 << 40}
 # ASCII only: str.upper() would turn a dotless "ı" into "I".
 _SIZE = re.compile(r"([0-9]+)(?:([KMGTkmgt])(?:[iI]?[bB])?)?")
 #: More digits than any real size has; keeps int() cheap.

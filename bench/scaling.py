@@ -174,7 +174,7 @@ def time_inproc(env: dict, board: Path, items: list,
                 count: dict[str, float]) -> dict:
     """CPU seconds of in-process lints by (item index, "warm"|"cold"),
     in up to ``count["inproc"]`` rounds (see :func:`rounds`)."""
-    from acrn_ivshmem.config import LintConfig
+    from acrn_ivshmem.lint.config import LintConfig
 
     configs = {"warm": LintConfig(), "cold": LintConfig(use_cache=False)}
     times = {(i, k): [] for i in range(len(items)) for k in configs}
@@ -209,7 +209,7 @@ def lint_once(path: Path, board: Path, config, check: bool = False
     """CPU seconds of one ``Linter(config).lint`` of ``path`` in this
     process, garbage collector paused; with ``check``, stop unless the
     file is clean."""
-    from acrn_ivshmem.lint import Linter
+    from acrn_ivshmem.lint.engine import Linter
 
     gc.collect()
     gc.disable()

@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import runner  # noqa: E402
 import shapes  # noqa: E402
 
-from acrn_ivshmem.loader import MAX_READ, MAX_READ_TEXT  # noqa: E402
-from acrn_ivshmem.xmlio import MAX_ATTRIBUTES, MAX_NODES  # noqa: E402
+from acrn_ivshmem.io.xmlio import MAX_ATTRIBUTES, MAX_NODES  # noqa: E402
+from acrn_ivshmem.model.loader import MAX_READ, MAX_READ_TEXT  # noqa: E402
 
 GOAL_SECONDS = 2.0
 GOAL_MB = 300

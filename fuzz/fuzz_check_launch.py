@@ -21,7 +21,7 @@ import atheris
 with atheris.instrument_imports(include=["acrn_ivshmem"]):
     import harness
 
-from acrn_ivshmem.config import LintConfig
+from acrn_ivshmem.lint.config import LintConfig
 
 HEADER = 64
 CONFIGS = (LintConfig(), LintConfig(select=("ISM511", "ISM512")),

@@ -23,7 +23,8 @@ with atheris.instrument_imports(include=["acrn_ivshmem"]):
     import ivshmem_harness
 
 # The server drops thousands of peers here: no log line for each.
-logging.getLogger("acrn_ivshmem.ivshmem_server").setLevel(logging.ERROR)
+logging.getLogger("acrn_ivshmem.runtime.ivshmem_server").setLevel(
+    logging.ERROR)
 SERVER = ivshmem_harness.ServerCheck()
 
 

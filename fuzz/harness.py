@@ -29,28 +29,32 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from acrn_ivshmem import schema
 from acrn_ivshmem.cli import _spec
-from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.diagnostics import Diagnostic
-from acrn_ivshmem.edit import (
+from acrn_ivshmem.edit.regions import (
     EditResult, RegionSpec, add_region, remove_region, set_region,
+)
+from acrn_ivshmem.emit.launch import (
+    Script, check_parsed, clash_diagnostics, write_scripts,
 )
 from acrn_ivshmem.emit.launch_script import HELPERS, ivshmem_args
 from acrn_ivshmem.errors import AcrnShmError, UsageError
-from acrn_ivshmem.formats import FORMATS
-from acrn_ivshmem.fixes import apply_fixes
-from acrn_ivshmem.launch import (
-    LaunchInputs, Script, check_parsed, clash_diagnostics, load_for_launch,
-    write_scripts,
+from acrn_ivshmem.io.xmlio import Document, parse_bytes, parse_file
+from acrn_ivshmem.lint import schema
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import Linter, find_board_beside
+from acrn_ivshmem.lint.fixes import apply_fixes
+from acrn_ivshmem.lint.formats import FORMATS
+from acrn_ivshmem.model.loader import from_document
+from acrn_ivshmem.model.script_reader import script_from_bytes
+from acrn_ivshmem.model.syntax import (
+    VM_NAME, Board, LaunchConfig, LaunchInputs, Scenario,
 )
-from acrn_ivshmem.launch_plan import word_text
-from acrn_ivshmem.lint import Linter, find_board_beside
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.model import VM_NAME, Board, LaunchConfig, Scenario
-from acrn_ivshmem.script_reader import script_from_bytes
-from acrn_ivshmem.upgrade import merge_regions, merged_assignments, upgrade
-from acrn_ivshmem.xmlio import Document, parse_bytes, parse_file
+from acrn_ivshmem.plan.acrn_dm import word_text
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
+from acrn_ivshmem.upgrade.scenario import (
+    merge_regions, merged_assignments, upgrade,
+)
 
 #: The name the fuzzed bytes go by. Its folder does not exist, so
 #: nothing is ever read from or written to it.

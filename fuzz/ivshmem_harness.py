@@ -2,10 +2,10 @@
 bytes and fds, and what must hold.
 
 - :func:`check_client`: the input is what a server sends a peer, over a
-  real socket pair; :class:`~acrn_ivshmem.ivshmem_client.MessageReader`
-  and :class:`~acrn_ivshmem.ivshmem_client.PeerView` read it.
+  real socket pair; :class:`~acrn_ivshmem.runtime.ivshmem_client.MessageReader`
+  and :class:`~acrn_ivshmem.runtime.ivshmem_client.PeerView` read it.
 - :class:`ServerCheck`: the input is what a peer sends a live
-  :class:`~acrn_ivshmem.ivshmem_server.IvshmemServer`, which another
+  :class:`~acrn_ivshmem.runtime.ivshmem_server.IvshmemServer`, which another
   peer (the observer) is connected to.
 
 Either raises :class:`Violation` where acrn-shm would misbehave: an
@@ -36,8 +36,8 @@ import threading
 import time
 
 from acrn_ivshmem.errors import IvshmemProtocolError
-from acrn_ivshmem.ivshmem_client import MessageReader, PeerView
-from acrn_ivshmem.ivshmem_server import MAX_PEER_ID, IvshmemServer
+from acrn_ivshmem.runtime.ivshmem_client import MessageReader, PeerView
+from acrn_ivshmem.runtime.ivshmem_server import MAX_PEER_ID, IvshmemServer
 
 #: How long the server may take to act on one input, in seconds.
 PATIENCE = 5.0

@@ -25,7 +25,8 @@ from typing import NamedTuple
 # xmlio.step_hook). Replies on stdout, one JSON object a line.
 SERVER = r"""
 import contextlib, io, json, os, signal, sys, time
-from acrn_ivshmem import cli, xmlio
+from acrn_ivshmem import cli
+from acrn_ivshmem.io import xmlio
 
 warm, out_path, err_path = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 replies = os.fdopen(os.dup(1), "w")

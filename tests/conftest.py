@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.lint import lint
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
 
 TESTS = Path(__file__).parent
 PROJECT = TESTS.parent

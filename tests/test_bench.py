@@ -11,13 +11,12 @@ import importlib.util
 import xml.etree.ElementTree as ET
 
 import pytest
-
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.lint import Linter
-from acrn_ivshmem.loader import load
-from acrn_ivshmem.model import Scenario
-
 from conftest import PROJECT
+
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.model.loader import load
+from acrn_ivshmem.model.syntax import Scenario
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_scenarios", PROJECT / "bench" / "scenarios.py")

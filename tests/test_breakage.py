@@ -5,7 +5,7 @@ or ``tests/test_breakage/`` for a hand-written v3.3 scenario with PCI
 vUARTs, which ACRN's data lacks)
 into ``tmp_path`` with its board XML beside it, applies ONE textual
 mutation to the ``IVSHMEM`` block and lints both copies with
-:func:`acrn_ivshmem.lint.lint`:
+:func:`acrn_ivshmem.lint.engine.lint`:
 
 * the unmutated copy must have no error diagnostic;
 * the mutated copy must be reported with the expected rule code, and
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.lint import lint
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "acrn-data"
 # Hand-written files for cases that ../shared/acrn-data cannot serve.

@@ -21,18 +21,18 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, run_acrn_shm
 
-from acrn_ivshmem.build import (
+from acrn_ivshmem.build.hypervisor import (
     LOG_NAME, MIB, AcrnVersion, ArtefactError, BuildEvent, BuildRequest,
-    IvshmemMismatch,
-    LintFailed, MakeFailed, MissingPrerequisites, Phase, ProgressTracker,
-    ShmRegion, StaleBuildDir, build, check_prerequisites, classify_line,
-    clean_build_dir, compare_regions, expected_regions, interface_for,
-    lint_inputs,
-    last_error_lines, parse_ivshmem_header, plan_build, read_version,
+    IvshmemMismatch, LintFailed, MakeFailed, MissingPrerequisites, Phase,
+    ProgressTracker, ShmRegion, StaleBuildDir, build, check_prerequisites,
+    classify_line, clean_build_dir, compare_regions, expected_regions,
+    interface_for, last_error_lines, lint_inputs, parse_ivshmem_header,
+    plan_build, read_version,
 )
+from acrn_ivshmem.cli import exit_status
 from acrn_ivshmem.errors import InputError, UsageError
-from acrn_ivshmem.lint import Linter
-from acrn_ivshmem.loader import load
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.model.loader import load
 
 DATA = Path(__file__).parent / "test_build"
 FAKE_V3 = DATA / "fake-acrn-v3.3"
@@ -176,11 +176,11 @@ def test_v3_command_line(tmp_path, environ):
 
 def test_planning_and_linting_read_each_file_once(tmp_path, environ,
                                                  monkeypatch):
-    import acrn_ivshmem.lint
+    import acrn_ivshmem.lint.engine
 
     read = []
-    real_load = acrn_ivshmem.lint.load
-    monkeypatch.setattr(acrn_ivshmem.lint, "load",
+    real_load = acrn_ivshmem.lint.engine.load
+    monkeypatch.setattr(acrn_ivshmem.lint.engine, "load",
                         lambda path: read.append(path) or real_load(path))
     linter = Linter()
     plan = plan_build(_request(out=tmp_path / "out"), environ, linter)
@@ -357,7 +357,7 @@ def test_every_missing_prerequisite_at_once(tmp_path):
     assert [p.text for p in missing.value.missing] == expected
     assert str(missing.value) == ("missing build prerequisites: "
                                   + "; ".join(expected))
-    assert missing.value.exit_status == 2
+    assert exit_status(missing.value) == 2
     assert not (tmp_path / "out").exists()
 
 
@@ -395,7 +395,7 @@ def test_lint_error_stops_before_make(tmp_path, environ):
                                  "before building")
     assert [(d.code, d.line) for d in failed.value.result.diagnostics
             if d.severity == "error"] == [("ISM201", 22)]
-    assert failed.value.exit_status == 1
+    assert exit_status(failed.value) == 1
     assert _phases(events) == [Phase.LINTING]
     assert not (tmp_path / "out").exists()
 
@@ -609,7 +609,7 @@ def test_generated_ivshmem_config_that_lost_a_region(tmp_path, environ):
     assert str(mismatch.value) == (
         f"{header}: the generated IVSHMEM configuration differs from "
         f"{TWO_REGIONS}: 'hv:/shm_region_1' (4 MB) is missing")
-    assert mismatch.value.exit_status == 1
+    assert exit_status(mismatch.value) == 1
 
 
 def test_missing_image(tmp_path, environ):

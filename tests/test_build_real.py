@@ -15,7 +15,7 @@ import shutil
 import pytest
 from conftest import run_acrn_shm
 
-from acrn_ivshmem.build import (
+from acrn_ivshmem.build.hypervisor import (
     MIB, BuildRequest, Phase, ShmRegion, build, read_version,
 )
 

@@ -21,15 +21,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_guest import sysfs  # noqa: F401 - the fake sysfs fixture
 
 from acrn_ivshmem import channel
 from acrn_ivshmem.channel import (
     Channel, ChannelError, ChannelTimeout, CorruptRegion, Header, PeerInfo,
-    Region, init_region,
+    Region, init_region, layout,
 )
-from acrn_ivshmem.channel import layout
 from acrn_ivshmem.errors import AcrnShmError
-from test_guest import sysfs  # noqa: F401 - the fake sysfs fixture
 
 DATA = Path(__file__).parent / "test_channel"
 UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))

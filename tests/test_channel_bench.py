@@ -13,7 +13,6 @@ import shutil
 import tempfile
 
 import pytest
-
 from conftest import PROJECT
 
 SPEC = importlib.util.spec_from_file_location(

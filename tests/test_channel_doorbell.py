@@ -1,5 +1,5 @@
 """Channels that wait on doorbells: the host side, through a real
-ivshmem server (acrn_ivshmem.ivshmem_server) and its eventfds.
+ivshmem server (acrn_ivshmem.runtime.ivshmem_server) and its eventfds.
 
 A waiting side sleeps on its eventfd for at most ``WAIT_CAP`` seconds
 before it looks at the counters again; the tests raise that cap to 60
@@ -21,7 +21,7 @@ from acrn_ivshmem import channel
 from acrn_ivshmem.channel import ChannelError, Region, init_region
 from acrn_ivshmem.channel import channel as channel_module
 from acrn_ivshmem.channel.layout import DOORBELL_PRESENT
-from acrn_ivshmem.ivshmem_server import IvshmemServer
+from acrn_ivshmem.runtime.ivshmem_server import IvshmemServer
 
 KIB = 1024
 

@@ -12,13 +12,14 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ACRN_DATA, run_acrn_shm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from acrn_ivshmem.emit.launch import check_parsed
 from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.launch import check_parsed, load_for_launch
-from acrn_ivshmem.script_reader import parse_script
-from conftest import ACRN_DATA, run_acrn_shm
+from acrn_ivshmem.model.script_reader import parse_script
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 
 HERE = Path(__file__).resolve().parent / "test_check_launch"
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import PROJECT, run_acrn_shm
 
 from acrn_ivshmem import __version__
 from acrn_ivshmem.cli import build_app
 from acrn_ivshmem.rules import RULES
-
-from conftest import PROJECT, run_acrn_shm
 
 BIN = Path(sys.executable).parent
 COMMANDS = sorted(typer.main.get_command(build_app()).commands)

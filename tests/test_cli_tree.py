@@ -1,6 +1,6 @@
 """``acrn-shm lint FOLDER`` on a tree of board folders.
 
-A folder argument is walked (:func:`acrn_ivshmem.lint.xml_folders`):
+A folder argument is walked (:func:`acrn_ivshmem.lint.engine.xml_folders`):
 every folder at or below it that holds XML files is a board folder whose
 scenarios are linted with its own board, in one process, with one
 summary. Golden transcripts (argv, exit status, stdout, stderr) of runs
@@ -20,7 +20,7 @@ import pytest
 from conftest import ACRN_DATA, run_acrn_shm
 
 from acrn_ivshmem.errors import InputError
-from acrn_ivshmem.lint import XmlFolder, xml_folders
+from acrn_ivshmem.lint.engine import XmlFolder, xml_folders
 
 DATA = Path(__file__).parent / "test_cli_tree"
 GOLDEN = DATA / "golden"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from acrn_ivshmem.lint import lint
-from acrn_ivshmem.loader import load
-from acrn_ivshmem.model import Board, LaunchConfig, Scenario
-
 from conftest import ACRN_DATA
+
+from acrn_ivshmem.lint.engine import lint
+from acrn_ivshmem.model.loader import load
+from acrn_ivshmem.model.syntax import Board, LaunchConfig, Scenario
 
 
 def corpus(kind: str):

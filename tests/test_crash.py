@@ -19,7 +19,7 @@ import signal
 import pytest
 from cli_server import CliServer
 
-from acrn_ivshmem.xmlio import TEST_CHUNKS
+from acrn_ivshmem.io.xmlio import TEST_CHUNKS
 
 TEMP_NAME = re.compile(r"\.scenario\.xml\.[0-9a-f]{8}\.tmp")
 # The steps save_atomic counts (see its docstring): 1 start, 2 checked,

@@ -10,8 +10,8 @@ guests on a region added with ``add-region``.
 The guests are a kernel (what ``acrn-shm qemu-try`` finds:
 ``$ACRN_SHM_E2E_KERNEL``, ``.ci/cache/vmlinuz``, ``/boot/vmlinuz-*``)
 and a busybox initramfs
-built by :mod:`acrn_ivshmem.qemu_lab`, whose ``/init`` is qemu-try's
-(:data:`~acrn_ivshmem.qemu_try.GUEST_INIT`) or, for the guest tool,
+built by :mod:`acrn_ivshmem.host.qemu_lab`, whose ``/init`` is qemu-try's
+(:data:`~acrn_ivshmem.host.qemu_try.GUEST_INIT`) or, for the guest tool,
 ``test_e2e_qemu/guest_tool.sh`` with the host's Python and
 ``acrn_ivshmem/guest.py``. The lines the guests print on their serial
 console are the verdict, not QEMU's exit status. ``.ci/install-e2e``
@@ -34,14 +34,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT, run_acrn_shm
 
-from acrn_ivshmem import qemu_lab
 from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.qemu_try import (
+from acrn_ivshmem.host import qemu_lab
+from acrn_ivshmem.host.qemu_try import (
     GUEST_INIT, message_offset, message_words,
 )
-
-from conftest import PROJECT, run_acrn_shm
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
 GUEST_SECONDS = 40  # a guest takes 2-4 s under TCG on a 2-core host

@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from acrn_ivshmem.edit import (
+from acrn_ivshmem.edit.regions import (
     EditResult, RegionSpec, add_region, element_span, remove_region,
     set_region,
 )
 from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.lint import lint
-from acrn_ivshmem.loader import from_document, load
-from acrn_ivshmem.model import Scenario, VmKind
-from acrn_ivshmem.xmlio import parse_bytes
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.lint.engine import lint
+from acrn_ivshmem.model.loader import from_document, load
+from acrn_ivshmem.model.syntax import Scenario, VmKind
 
 DATA = Path(__file__).parent / "test_edit"
 GOLDEN = DATA / "golden"

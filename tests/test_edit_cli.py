@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import run_acrn_shm
 
+from acrn_ivshmem.edit.regions import region_rows
+from acrn_ivshmem.model.loader import load
+
 DATA = Path(__file__).parent / "test_edit_cli"
 GOLDEN = DATA / "golden"
 
@@ -174,7 +177,8 @@ def test_twenty_concurrent_add_region_processes(workdir):
 def test_file_changed_during_edit_is_not_overwritten(workdir):
     # A step hook holds the edit 1.5 s between write and rename (step
     # 206 of xmlio.save_atomic); a plain editor changes the file then.
-    delayed = ("import sys, time; from acrn_ivshmem import cli, xmlio; "
+    delayed = ("import sys, time; from acrn_ivshmem import cli; "
+               "from acrn_ivshmem.io import xmlio; "
                "xmlio.step_hook = lambda step: step == 206 and "
                "time.sleep(1.5); sys.argv[0] = 'acrn-shm'; cli.main()")
     proc = subprocess.Popen(
@@ -257,3 +261,13 @@ def test_editing_a_missing_file_leaves_nothing_behind(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (
         2, "", "acrn-shm: error: missing.xml: no such file\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["regions-json", "regions-legacy-json",
+                                  "regions-ids-json"])
+def test_region_rows_are_what_regions_prints(name):
+    # The rows come from the library; the command only prints them.
+    target = DATA / CASES[name][1]
+    golden = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
+    printed = golden.split("--- stdout\n", 1)[1].split("--- stderr\n")[0]
+    assert region_rows(load(str(target)).model) == json.loads(printed)

@@ -17,17 +17,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT, run_acrn_shm
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.cli import run_quick
 from acrn_ivshmem.diagnostics import Diagnostic
-from acrn_ivshmem.edit import RegionSpec, add_region, remove_region
-from acrn_ivshmem.edit_gate import added_errors, changed_ranges
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.xmlio import parse_bytes
-
-from conftest import run_acrn_shm
+from acrn_ivshmem.edit.gate import added_errors, changed_ranges, gate_edit
+from acrn_ivshmem.edit.regions import RegionSpec, add_region, remove_region
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.model.loader import from_document
 
 DATA = Path(__file__).parent / "test_edit_gate"
 
@@ -87,6 +87,36 @@ def test_an_eleventh_region_is_refused(ten):
         "ten_hv.xml:167:9: ISM202 [error] region 'shm_region_10' is "
         "hypervisor region number 11; at most 8 are allowed")
     assert "the edit adds 1 error(s)" in result.stderr
+
+
+# -- the gate as a library call ----------------------------------------------
+
+
+def test_gate_edit_is_callable_without_the_cli(ten):
+    before = ten.read_bytes()
+    gated = gate_edit(str(ten), before, None, lambda document, board:
+                      add_region(document, RegionSpec(vms=("1", "2")),
+                                 board))
+    assert [(d.path, d.line, d.column, d.code) for d in gated.added] == [
+        (str(ten), 167, 9, "ISM202")]
+    assert gated.result.summary.startswith("added region 'shm_region_10'")
+    assert ten.read_bytes() == before  # the gate writes nothing
+
+
+def test_gate_edit_names_the_file_when_the_change_is_refused(ten):
+    def refuse(document, board):
+        raise UsageError("no region 'x'")
+
+    with pytest.raises(UsageError) as caught:
+        gate_edit(str(ten), ten.read_bytes(), None, refuse)
+    assert str(caught.value) == f"{ten}: no region 'x'"
+
+
+def test_gate_edit_refuses_a_file_that_is_not_a_scenario():
+    board = PROJECT / "board-xmls" / "demo-nuc.xml"
+    with pytest.raises(UsageError) as caught:
+        gate_edit(str(board), board.read_bytes(), None, None)
+    assert str(caught.value) == f"{board}: expected a scenario XML"
 
 
 # -- added_errors on its own ------------------------------------------------

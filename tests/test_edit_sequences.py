@@ -5,16 +5,16 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import ACRN_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acrn_ivshmem.edit import RegionSpec, add_region, remove_region, \
-    set_region
-from acrn_ivshmem.lint import Linter
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.xmlio import parse_bytes
-
-from conftest import ACRN_DATA
+from acrn_ivshmem.edit.regions import (
+    RegionSpec, add_region, remove_region, set_region,
+)
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.model.loader import from_document
 
 pytestmark = pytest.mark.skipif(not ACRN_DATA.is_dir(),
                                 reason=f"{ACRN_DATA} is missing")

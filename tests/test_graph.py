@@ -1,4 +1,4 @@
-"""The scenario picture (:mod:`acrn_ivshmem.graph`, :mod:`.graph_svg`):
+"""The scenario picture (:mod:`acrn_ivshmem.emit.graph`, :mod:`.graph_svg`):
 DOT, SVG, PNG.
 
 ``tests/test_graph/`` holds two scenarios of its own (``hostile_v3.xml``:
@@ -25,21 +25,21 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from conftest import ACRN_DATA, PROJECT, run_acrn_shm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from acrn_ivshmem.errors import (
-    AcrnShmError, GraphvizError, InputError, UsageError,
-)
-from acrn_ivshmem.graph import (
+from acrn_ivshmem.emit.graph import (
     MISSING_DOT, format_for, graph_data, load_scenario, render, to_dot,
     write_graph,
 )
-from acrn_ivshmem.graph_svg import FONT_SIZE, text_width, to_svg
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.xmlio import parse_bytes
-from conftest import ACRN_DATA, PROJECT, run_acrn_shm
+from acrn_ivshmem.emit.graph_svg import FONT_SIZE, text_width, to_svg
+from acrn_ivshmem.errors import (
+    AcrnShmError, GraphvizError, InputError, UsageError,
+)
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.model.loader import from_document
 
 DATA = Path(__file__).resolve().parent / "test_graph"
 GOLDEN = DATA / "golden"

@@ -24,8 +24,8 @@ import pytest
 from acrn_ivshmem import guest
 from acrn_ivshmem.errors import AcrnShmError
 from acrn_ivshmem.guest import (
-    Bar, GuestError, Registers, find_devices, main, read_registers,
-    read_shm, ring_doorbell, select_device, uio_bind_commands, write_shm,
+    Bar, GuestError, Registers, find_devices, main, read_registers, read_shm,
+    ring_doorbell, select_device, uio_bind_commands, write_shm,
 )
 
 DATA = Path(__file__).parent / "test_guest"
@@ -362,7 +362,7 @@ def test_main_uio_bind(sysfs, capsys):
 ])
 def test_main_errors(sysfs, capsys, argv, message):
     assert run(capsys, "--sysfs", sysfs, *argv) == (
-        1, "", f"acrn-shm guest: error: {message}\n")
+        2, "", f"acrn-shm guest: error: {message}\n")
 
 
 @pytest.mark.parametrize("argv", [
@@ -419,7 +419,7 @@ def test_runs_as_a_lone_file(sysfs, tmp_path):
     result = subprocess.run(
         [sys.executable, "-I", "-S", str(lone), "--sysfs", sysfs, "read",
          "--length", "1"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("acrn-shm guest: error: 4 ivshmem")
 
 

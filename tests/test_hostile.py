@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.lint import lint
-from acrn_ivshmem.xmlio import MAX_BYTES
 from conftest import ACRN_DATA
+
+from acrn_ivshmem.io.xmlio import MAX_BYTES
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"
 NAME = b"<NAME>shm_region_0</NAME>"

@@ -25,14 +25,20 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from conftest import ACRN_DATA, run_acrn_shm
+from test_build import (
+    BOARD,
+    FAKE_V2,
+    FAKE_V3,
+    LEGACY,
+    V3,
+    environ,  # noqa: F401 - a fixture
+)
+from test_qemu import qemu_options
 
 from acrn_ivshmem import cli
-from acrn_ivshmem.build import BuildRequest, plan_build
+from acrn_ivshmem.build.hypervisor import BuildRequest, plan_build
 from acrn_ivshmem.errors import InputError, shortened
-from conftest import ACRN_DATA, run_acrn_shm
-from test_build import BOARD, FAKE_V2, FAKE_V3, LEGACY, V3
-from test_build import environ  # noqa: F401 - a fixture
-from test_qemu import qemu_options
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"
 REGION = "<NAME>shm_region_0</NAME>"

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.errors import IvshmemProtocolError
-from acrn_ivshmem.ivshmem_client import MessageReader, PeerView
-from acrn_ivshmem.ivshmem_server import IvshmemServer
+from acrn_ivshmem.runtime.ivshmem_client import MessageReader, PeerView
+from acrn_ivshmem.runtime.ivshmem_server import IvshmemServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import ivshmem_harness  # noqa: E402 - fuzz/ is no package

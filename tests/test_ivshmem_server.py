@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.errors import AcrnShmError, UsageError, quoted
-from acrn_ivshmem.ivshmem_client import MessageReader, PeerView
-from acrn_ivshmem.ivshmem_server import BACKLOG_JOINS, IvshmemServer
+from acrn_ivshmem.runtime.ivshmem_client import MessageReader, PeerView
+from acrn_ivshmem.runtime.ivshmem_server import BACKLOG_JOINS, IvshmemServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import ivshmem_harness  # noqa: E402 - fuzz/ is no package
@@ -464,7 +464,7 @@ def test_no_fd_leaks_and_shutdown_removes_the_socket(sock_dir, peers):
 def test_sigterm_stops_run_cleanly(sock_dir):
     path = sock_dir / "s"
     code = ("import sys\n"
-            "from acrn_ivshmem.ivshmem_server import run\n"
+            "from acrn_ivshmem.runtime.ivshmem_server import run\n"
             "run(sys.argv[1], 1, 1, ready_callback=lambda server: "
             "print('ready', server.vectors, flush=True))\n"
             "print('stopped', flush=True)\n")

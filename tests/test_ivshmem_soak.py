@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem.ivshmem_client import MessageReader
+from acrn_ivshmem.runtime.ivshmem_client import MessageReader
 
 TICK = os.sysconf("SC_CLK_TCK")
 #: Server CPU allowed while idle or waiting for fds, in seconds of CPU

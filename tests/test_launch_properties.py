@@ -27,7 +27,8 @@ from test_properties import (
     seed,
 )
 
-from acrn_ivshmem.launch import load_for_launch, write_scripts
+from acrn_ivshmem.emit.launch import write_scripts
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 
 SCRIPTS = [str(path) for path in harness.real_scripts()]
 #: Shell syntax a mutation puts into a script.

@@ -18,11 +18,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-
-from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.launch import load_for_launch, write_scripts
 from conftest import ACRN_DATA, run_acrn_shm
 from test_injection import dm_params
+
+from acrn_ivshmem.emit.launch import gated_scripts, write_scripts
+from acrn_ivshmem.errors import UsageError
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 
 HERE = Path(__file__).resolve().parent / "test_launch_script"
 GOLDEN = HERE / "golden"
@@ -86,6 +88,21 @@ def test_v33_golden(relative, vm_name):
     """Each VM's script equals its reviewed golden file."""
     golden = GOLDEN / relative.replace(".xml", "") / f"{vm_name}.sh"
     check_golden(golden, script_for(relative, vm_name))
+
+
+def test_the_launch_gate_is_callable_without_the_cli():
+    """gated_scripts: lint, plan and render as launch-script does."""
+    relative, vm_name = CASES[0]
+    path = ACRN_DATA / relative
+    board = path.parent / f"{path.parent.name}.xml"
+    linter = Linter()
+    inputs = load_for_launch(str(path), str(board), (), linter)
+    gate = gated_scripts(inputs, linter, str(path), str(board), (),
+                         [vm_name], (3, 3))
+    assert (gate.errors, gate.clashes, gate.files) == ((), (), 1)
+    (script,) = gate.scripts
+    golden = GOLDEN / relative.replace(".xml", "") / f"{vm_name}.sh"
+    assert script.text == golden.read_text()
 
 
 def test_legacy_golden():

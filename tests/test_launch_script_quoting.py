@@ -29,8 +29,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_injection import dm_params
 
+from acrn_ivshmem.emit.launch import write_scripts
 from acrn_ivshmem.errors import UsageError, quoted
-from acrn_ivshmem.launch import load_for_launch, write_scripts
+from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"
 WAAG = WHL / "hybrid_rt_launch_1user_vm_waag.xml"

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT, run_acrn_shm
 from lsp_client import (
     LspClient, apply_edits, position, span, whl_with_3mb_region,

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT
 from lsp_client import whl_with_3mb_region
 

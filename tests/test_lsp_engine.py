@@ -4,19 +4,17 @@ safety, the skipped structure check."""
 
 from __future__ import annotations
 
-
 import pytest
+from lsp_client import whl_with_3mb_region
 
-from acrn_ivshmem import schema
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.lint import lint
+from acrn_ivshmem.diagnostics import TextFix
+from acrn_ivshmem.io.xmlio import Loc
+from acrn_ivshmem.lint import schema
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.lsp import actions, engine
 from acrn_ivshmem.lsp.server import AcrnShmServer
 from acrn_ivshmem.lsp.text import Text
-from acrn_ivshmem.rules import TextFix
-from acrn_ivshmem.xmlio import Loc
-
-from lsp_client import whl_with_3mb_region
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from acrn_ivshmem.io.xmlio import parse_bytes
 from acrn_ivshmem.lsp.text import Pos, Text, utf16_length
-from acrn_ivshmem.xmlio import parse_bytes
 
 # Text with line ends of each kind, astral and other non-ASCII letters,
 # and characters str.splitlines() breaks at but LSP does not.

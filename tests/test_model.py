@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from acrn_ivshmem.loader import load, split_legacy
-from acrn_ivshmem.model import (
+from acrn_ivshmem.io.xmlio import Loc
+from acrn_ivshmem.model.loader import load, split_legacy
+from acrn_ivshmem.model.syntax import (
     Bdf, Board, LaunchConfig, Scenario, Value, VmKind, parse_vbdf,
 )
-from acrn_ivshmem.xmlio import Loc
 
 
 def scenario_of(tmp_path, text: str) -> Scenario:

@@ -20,9 +20,9 @@ import pytest
 from cli_server import CliServer
 from conftest import ACRN_DATA
 
-from acrn_ivshmem import xmlio
 from acrn_ivshmem.errors import InputError
-from acrn_ivshmem.xmlio import save_output
+from acrn_ivshmem.io import xmlio
+from acrn_ivshmem.io.xmlio import save_output
 
 V33 = ACRN_DATA / "v3.3" / "whl-ipc-i5"
 V27 = ACRN_DATA / "v2.7" / "whl-ipc-i5"

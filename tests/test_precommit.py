@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import PROJECT, run_acrn_shm
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from acrn_ivshmem.edit import element_span
+from acrn_ivshmem.edit.regions import element_span
 from acrn_ivshmem.errors import AcrnShmError
-from acrn_ivshmem.xmlio import parse_bytes
+from acrn_ivshmem.io.xmlio import parse_bytes
 
 sys.path.insert(0, str(PROJECT / "fuzz"))
 import harness  # noqa: E402 - fuzz/ is no package

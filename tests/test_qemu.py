@@ -1,5 +1,5 @@
 """QEMU command lines, libvirt XML and host preparation
-(:mod:`acrn_ivshmem.qemu`).
+(:mod:`acrn_ivshmem.plan.qemu`).
 
 ``tests/test_qemu/`` holds the scenarios, a fake procfs (``proc/``)
 and the golden outputs (``golden/``); refresh the goldens with
@@ -16,14 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem import qemu
+from acrn_ivshmem.emit.libvirt_xml import libvirt_xml
 from acrn_ivshmem.errors import AcrnShmError, InputError, UsageError
-from acrn_ivshmem.qemu import (
-    Doorbell, PrepItem, PrepStatus, ShmDevice, host_prep, libvirt_xml,
-    parse_addr, plan_for_vm, plan_from_file, standalone_plan,
+from acrn_ivshmem.host.prep import PrepItem, PrepStatus, host_prep
+from acrn_ivshmem.io.xmlio import parse_file
+from acrn_ivshmem.plan import qemu
+from acrn_ivshmem.plan.qemu import (
+    Doorbell, ShmDevice, parse_addr, plan_for_vm, plan_from_file,
+    standalone_plan,
 )
-from acrn_ivshmem.upgrade import upgrade
-from acrn_ivshmem.xmlio import parse_file
+from acrn_ivshmem.upgrade.scenario import upgrade
 
 DATA = Path(__file__).parent / "test_qemu"
 GOLDEN = DATA / "golden"
@@ -254,7 +256,7 @@ def test_doorbell_for_a_scenario_region():
 
 
 def test_plan_for_vm_takes_a_model():
-    from acrn_ivshmem.loader import load
+    from acrn_ivshmem.model.loader import load
     scenario = load(MULTI).model
     assert plan_for_vm(scenario, "POST_VM2") == plan_from_file(
         MULTI, "POST_VM2")

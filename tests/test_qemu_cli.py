@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import PROJECT, TESTS, run_acrn_shm
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"

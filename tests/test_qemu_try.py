@@ -1,5 +1,5 @@
 """``acrn-shm qemu-try`` without booting anything
-(:mod:`acrn_ivshmem.qemu_try`, :mod:`acrn_ivshmem.qemu_lab`).
+(:mod:`acrn_ivshmem.host.qemu_try`, :mod:`acrn_ivshmem.host.qemu_lab`).
 
 Finding QEMU, a kernel and a static busybox; the accelerator; the guest
 image; planning a trial from a scenario or a bare region; running one
@@ -22,16 +22,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from acrn_ivshmem import qemu_lab, qemu_try
-from acrn_ivshmem.errors import UsageError, quoted
-from acrn_ivshmem.qemu_lab import Accel, Tools
-from acrn_ivshmem.qemu_try import (
-    GUEST_INIT, message_offset, message_words, plan_trial, render,
-    run_trial,
-)
-
 from conftest import PROJECT, TESTS
+
+from acrn_ivshmem.errors import UsageError, quoted
+from acrn_ivshmem.host import qemu_lab, qemu_try
+from acrn_ivshmem.host.qemu_lab import Accel, Tools
+from acrn_ivshmem.host.qemu_try import (
+    GUEST_INIT, message_offset, message_words, plan_trial, render, run_trial,
+)
 
 DATA = TESTS / "test_qemu_try"
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"

@@ -16,6 +16,7 @@ need no board copy their fixture to a temporary folder.
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import pkgutil
@@ -29,13 +30,13 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem import rules as rules_package
-from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.diagnostics import SEVERITIES
-from acrn_ivshmem.fixes import apply_fixes
-from acrn_ivshmem.lint import Linter, lint
+from acrn_ivshmem.io.xmlio import parse_bytes
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import Linter, lint
+from acrn_ivshmem.lint.fixes import apply_fixes
+from acrn_ivshmem.model.vocabulary import known_names
 from acrn_ivshmem.rules import RULES
-from acrn_ivshmem.vocabulary import known_names
-from acrn_ivshmem.xmlio import parse_bytes
 
 DATA = Path(__file__).parent / "test_rules"
 BOARD = DATA / "board304.xml"
@@ -429,6 +430,27 @@ def test_registry_holds_every_documented_code():
     assert tuple(RULES) == ALL_CODES
 
 
+def test_rule_files_are_named_after_their_rule():
+    for module in _rule_modules():
+        assert module.__name__.rsplit(".", 1)[1] == (
+            module.NAME.replace("-", "_")), module.CODE
+
+
+def test_registry_imports_every_rule_file_by_name_sorted():
+    # rules/__init__.py: one "from . import (...)" of every rule file,
+    # sorted, and MODULES in the same order: no import by a string.
+    source = Path(rules_package.__file__).read_text(encoding="utf-8")
+    imported = [alias.name for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.level == 1
+                and node.module is None for alias in node.names]
+    files = sorted(info.name for info in pkgutil.iter_modules(
+        rules_package.__path__) if not info.name.startswith("_"))
+    assert imported == files
+    assert [module.__name__.rsplit(".", 1)[1]
+            for module in rules_package.MODULES] == files
+    assert "import_module" not in source
+
+
 def test_codes_are_unique_across_rule_modules():
     # RULES is a dict, so a second module with the same CODE would
     # silently replace the first; count the modules themselves.
@@ -459,7 +481,7 @@ def test_rule_module_metadata_and_docs(code):
 
 
 def test_ism401_sizes_in_bytes_and_odd_sizes():
-    from acrn_ivshmem.lint import lint
+    from acrn_ivshmem.lint.engine import lint
 
     result = lint([str(DATA / "ISM401_fail_bytes.xml")])
     found = [(d.line, d.column, d.code, d.hint) for d in result.diagnostics
@@ -611,7 +633,7 @@ def test_coverage_messages_and_hints():
 def test_regions_of_a_second_block_are_checked(tmp_path):
     # The second block's region is in the model (so rules, `regions` and
     # the edits see it) and its bad size is ISM201's.
-    from acrn_ivshmem.loader import load
+    from acrn_ivshmem.model.loader import load
 
     text = (DATA / "ISM213_fail_legacy.xml").read_text(encoding="utf-8")
     scenario = tmp_path / "two_blocks.xml"

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from acrn_ivshmem import xmlio
 from acrn_ivshmem.errors import ConcurrentEditError, InputError
-from acrn_ivshmem.xmlio import locked, save_atomic
+from acrn_ivshmem.io import xmlio
+from acrn_ivshmem.io.xmlio import locked, save_atomic
 
 OLD = b'<?xml version="1.0"?>\n<acrn-config>\n</acrn-config>\n'
 NEW = b'<?xml version="1.0"?>\n<acrn-config>\n  <hv/>\n</acrn-config>\n'
@@ -43,9 +43,9 @@ SYNCED = 206
 # close so that all start together.
 APPEND_SCRIPT = """
 import sys, time
-from acrn_ivshmem import xmlio
+from acrn_ivshmem.io import xmlio
 from acrn_ivshmem.errors import ConcurrentEditError
-from acrn_ivshmem.xmlio import locked, read_bytes, save_atomic
+from acrn_ivshmem.io.xmlio import locked, read_bytes, save_atomic
 path, tag, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 xmlio.step_hook = lambda step: step == 206 and time.sleep(0.02)
 sys.stdin.read()
@@ -64,8 +64,8 @@ print("saved")
 # sleeping argv[3] seconds before the rename.
 WRITER_SCRIPT = """
 import sys, time
-from acrn_ivshmem import xmlio
-from acrn_ivshmem.xmlio import locked, read_bytes, save_atomic
+from acrn_ivshmem.io import xmlio
+from acrn_ivshmem.io.xmlio import locked, read_bytes, save_atomic
 path, source, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 xmlio.step_hook = lambda step: step == 206 and time.sleep(delay)
 with open(source, "rb") as stream:
@@ -625,7 +625,7 @@ def test_lock_left_by_an_earlier_version_blocks_nobody(open_folder):
 
 HOLD_SCRIPT = """
 import sys
-from acrn_ivshmem.xmlio import locked
+from acrn_ivshmem.io.xmlio import locked
 with locked(sys.argv[1]):
     print("holding", flush=True)
     sys.stdin.read()

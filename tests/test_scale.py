@@ -21,25 +21,25 @@ import time
 import tracemalloc
 
 import pytest
+from conftest import PROJECT, run_acrn_shm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrn_ivshmem import loader, schema, xmlio
-from acrn_ivshmem.config import LintConfig
-from acrn_ivshmem.edit import RegionSpec, add_region, set_region
+from acrn_ivshmem.edit.regions import RegionSpec, add_region, set_region
 from acrn_ivshmem.errors import InputError
-from acrn_ivshmem.lint import Linter
-from acrn_ivshmem.loader import (
-    MAX_READ, MAX_READ_TEXT, from_document, kind_of, read_size,
-    split_legacy,
-)
-from acrn_ivshmem.model import Suppression, Suppressions, Value
-from acrn_ivshmem.upgrade import upgrade
-from acrn_ivshmem.xmlio import (
+from acrn_ivshmem.io import xmlio
+from acrn_ivshmem.io.xmlio import (
     MAX_ATTRIBUTES, MAX_NODES, Loc, parse_bytes, parse_file,
 )
-
-from conftest import PROJECT, run_acrn_shm
+from acrn_ivshmem.lint import schema
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import Linter
+from acrn_ivshmem.model import loader
+from acrn_ivshmem.model.loader import (
+    MAX_READ, MAX_READ_TEXT, from_document, kind_of, read_size, split_legacy,
+)
+from acrn_ivshmem.model.syntax import Suppression, Suppressions, Value
+from acrn_ivshmem.upgrade.scenario import upgrade
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_shapes", PROJECT / "bench" / "shapes.py")

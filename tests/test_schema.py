@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from conftest import ACRN_DATA, TESTS
 from lxml import etree
 
-from acrn_ivshmem import schema
 from acrn_ivshmem.errors import AcrnShmError
-from acrn_ivshmem.lint import LintConfig, Linter
-from acrn_ivshmem.loader import from_document
-from acrn_ivshmem.model import Board, LaunchConfig
-from acrn_ivshmem.xmlio import parse_bytes, parse_file
-
-from conftest import ACRN_DATA, TESTS
+from acrn_ivshmem.io.xmlio import parse_bytes, parse_file
+from acrn_ivshmem.lint import schema
+from acrn_ivshmem.lint.engine import LintConfig, Linter
+from acrn_ivshmem.model.loader import from_document
+from acrn_ivshmem.model.syntax import Board, LaunchConfig
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The legacy -> v3 upgrader (:mod:`acrn_ivshmem.upgrade`).
+"""The legacy -> v3 upgrader (:mod:`acrn_ivshmem.upgrade.scenario`).
 
 Real ACRN files are read in place from ``../shared/acrn-data``; cases
 that need a change are written to ``tmp_path`` as a textual mutation of
@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from acrn_ivshmem.config import LintConfig
 from acrn_ivshmem.errors import UsageError
-from acrn_ivshmem.lint import lint
-from acrn_ivshmem.loader import from_document, kind_of
-from acrn_ivshmem.model import Scenario
-from acrn_ivshmem.upgrade import (
+from acrn_ivshmem.io.xmlio import parse_bytes, parse_file
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
+from acrn_ivshmem.model.loader import from_document, kind_of
+from acrn_ivshmem.model.syntax import Scenario
+from acrn_ivshmem.upgrade.scenario import (
     Assignment, merge_regions, merged_assignments, upgrade,
 )
-from acrn_ivshmem.xmlio import parse_bytes, parse_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "acrn-data"
 HERE = Path(__file__).resolve().parent / "test_upgrade"

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem.errors import InputError
-from acrn_ivshmem.loader import load
-from acrn_ivshmem.xmlio import (
+from acrn_ivshmem.io.xmlio import (
     MAX_BYTES, Loc, parse_bytes, parse_file, root_name,
 )
+from acrn_ivshmem.model.loader import load
 
 DATA = Path(__file__).parent / "test_xmlio"
 

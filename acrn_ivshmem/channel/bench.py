@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from .. import channel
-from ..ivshmem_server import IvshmemServer
+from ..runtime.ivshmem_server import IvshmemServer
 
 __all__ = ["BIG", "Bench", "REGION", "SMALL", "find_compiler", "main",
            "report"]

@@ -32,8 +32,8 @@ from operator import add
 
 from .errors import ChannelError, CorruptRegion
 from .layout import (
-    BATCH, BATCH_COUNT, COUNTER_OFFSETS, EPOCH, EPOCH_PAYLOAD, MESSAGE,
-    RECORD, RECORD_HEADER, WRAP, max_message, record_size,
+    BATCH, BATCH_COUNT, COUNTER_OFFSETS, EPOCH, EPOCH_PAYLOAD, MESSAGE, RECORD,
+    RECORD_HEADER, WRAP, max_message, record_size,
 )
 
 _PADS = tuple(bytes(count) for count in range(8))

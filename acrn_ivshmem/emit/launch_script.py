@@ -1,4 +1,4 @@
-"""Render a :class:`~acrn_ivshmem.launch_plan.Plan` as an acrn-dm script.
+"""Render a :class:`~acrn_ivshmem.plan.acrn_dm.Plan` as an acrn-dm script.
 
 The script has the shape of the scripts ACRN v3 generates (a header
 naming the VM, helper functions, the VM's type, scheduler and pCPU
@@ -8,10 +8,10 @@ with helper functions of acrn-shm's own. The result passes ``bash -n``
 and shellcheck.
 
 No text from an input is ever expanded by bash: a literal word is
-written bare only when it is a :data:`~acrn_ivshmem.launch_plan.SHELL_WORD`
+written bare only when it is a :data:`~acrn_ivshmem.plan.acrn_dm.SHELL_WORD`
 (letters, digits and ``_ @ % + = : , . / -``, which no shell reads
 specially), and single-quoted otherwise. The only expansions in
-``dm_params`` are :class:`~acrn_ivshmem.launch_plan.Ref` parts, plain
+``dm_params`` are :class:`~acrn_ivshmem.plan.acrn_dm.Ref` parts, plain
 ``${mac}`` and ``${dir_*}`` references to variables the script sets in
 its initialisation; a word holding one is double-quoted, and its literal
 parts must then be shell words.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..launch_plan import SHELL_WORD, DmParam, Plan, Ref, Word
+from ..plan.acrn_dm import SHELL_WORD, DmParam, Plan, Ref, Word
 
 __all__ = ["render", "ivshmem_args", "script_name"]
 

@@ -14,9 +14,7 @@ from lsprotocol import types
 
 from . import vbdfs
 from .context import element_at, sibling_value
-from .engine import (
-    ALLOWED_SIZES, MAX_REGION_ID, Board, Scenario, is_decimal,
-)
+from .engine import ALLOWED_SIZES, MAX_REGION_ID, Board, Scenario, is_decimal
 from .text import Pos, Text, lsp_range
 
 PROVIDERS = ("Hypervisor", "Device Model")

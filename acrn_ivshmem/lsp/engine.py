@@ -1,7 +1,7 @@
 """Everything the language server takes from the rest of acrn-shm.
 
 The other modules of this package import acrn-shm only through here:
-the lint engine (:class:`~acrn_ivshmem.lint.Linter`, the board found as
+the lint engine (:class:`~acrn_ivshmem.lint.engine.Linter`, the board found as
 ``lint`` finds it), ``[tool.acrn-shm]`` configuration, the parser, the
 model, the rules and their documentation. A move of those modules
 changes this file alone.
@@ -15,20 +15,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from .. import rule_docs
-from ..config import LintConfig, load_config
+from ..diagnostics import TextFix
 from ..errors import AcrnShmError
-from ..lint import Linter, find_board_beside
-from ..loader import load
-from ..model import (
+from ..io.xmlio import Document, parse_bytes, root_name, source_encoding
+from ..lint import rule_docs
+from ..lint.config import LintConfig, load_config
+from ..lint.engine import Linter, find_board_beside
+from ..model.loader import load
+from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, Bdf, Board, LaunchConfig, Region, Scenario, Vm,
     VmKind, is_decimal, parse_vbdf,
 )
-from ..rules import RULES, TextFix
+from ..rules import RULES
 from ..rules._vbdfs import VbdfUse, vbdf_uses
 from ..rules.region_id import MAXIMUM as MAX_REGION_ID
 from ..rules.region_size import ALLOWED as ALLOWED_SIZES
-from ..xmlio import Document, parse_bytes, root_name, source_encoding
 
 __all__ = [
     "ALLOWED_SIZES", "FIRST_IVSHMEM_DEVICE", "MAX_REGION_ID", "RULES",

@@ -23,9 +23,7 @@ from pygls.uris import to_fs_path
 
 from .. import __version__
 from . import actions, completion, diagnostics, hover, navigation
-from .engine import (
-    LintConfig, Linted, Problem, Scenario, Workspace, encode,
-)
+from .engine import LintConfig, Linted, Problem, Scenario, Workspace, encode
 from .text import Pos, Text
 
 #: Seconds without a change before the structure check (ISM001) runs.

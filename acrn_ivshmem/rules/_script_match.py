@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..launch_plan import slot_text, vm_regions
-from ..model import LaunchScript, Region, Scenario, ScriptIvshmem, parse_vbdf
+from ..model.syntax import (
+    LaunchScript, Region, Scenario, ScriptIvshmem, parse_vbdf,
+)
+from ..plan.acrn_dm import slot_text, vm_regions
 
 
 class Expected(NamedTuple):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from ..errors import quoted
-from ..model import Scenario, Value
+from ..model.syntax import Scenario, Value
 
 
 class VbdfUse(NamedTuple):

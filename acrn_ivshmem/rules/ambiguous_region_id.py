@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Region, Scenario, lowest_free_id
-from ._finding import Finding, TextFix
+from ..diagnostics import Finding, TextFix
+from ..model.syntax import Board, Region, Scenario, lowest_free_id
 
 CODE = "ISM216"
 NAME = "ambiguous-region-id"

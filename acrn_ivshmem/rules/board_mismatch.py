@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
-from ._finding import Finding
+from ..diagnostics import Finding
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM307"
 NAME = "board-mismatch"

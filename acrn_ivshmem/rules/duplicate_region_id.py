@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Region, Scenario, lowest_free_id
-from ._finding import Finding
+from ..diagnostics import Finding
+from ..model.syntax import Board, Region, Scenario, lowest_free_id
 
 CODE = "ISM212"
 NAME = "duplicate-region-id"

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import AcrnShmError, quoted
-from ..launch_plan import plan
-from ..model import Board, Scenario
-from ._finding import Finding
+from ..model.syntax import Board, Scenario
+from ..plan.acrn_dm import plan
 
 CODE = "ISM501"
 NAME = "launch-slot-clash"

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
-from ..model import MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal
-from ._finding import Finding
+from ..model.syntax import (
+    MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal,
+)
 
 CODE = "ISM211"
 NAME = "region-id"

@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
-from ..model import Board, Scenario
-from ._finding import Finding
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM207"
 NAME = "region-name-chars"

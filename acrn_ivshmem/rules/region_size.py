@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
-from ..model import Board, Scenario, is_decimal
-from ._finding import Finding
+from ..model.syntax import Board, Scenario, is_decimal
 
 CODE = "ISM201"
 NAME = "region-size"

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Board, Scenario
-from ._finding import Finding
+from ..diagnostics import Finding
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM003"
 NAME = "unknown-element"

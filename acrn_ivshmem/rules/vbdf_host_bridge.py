@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..diagnostics import Finding
 from ..errors import quoted
-from ..model import Bdf, Board, Scenario, VmKind, parse_vbdf
-from ._finding import Finding
+from ..model.syntax import Bdf, Board, Scenario, VmKind, parse_vbdf
 from ._vbdfs import vbdf_uses
 
 CODE = "ISM305"

@@ -1,0 +1,3 @@
+"""Region edits that keep every other byte of the file, and the gate that
+refuses an edit adding an error.
+"""

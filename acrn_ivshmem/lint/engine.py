@@ -1,0 +1,427 @@
+"""The lint engine: find the files, load them, run every rule.
+
+:func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders:
+a folder laid out like ACRN's ``misc/config_tools/data/<board>/`` (one
+board XML plus scenarios), or a tree of them such as ``data/`` itself
+(:func:`xml_folders`), and returns every diagnostic in one pass. Input
+errors of one file or folder do not stop the others; they are returned
+separately.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from ..diagnostics import Diagnostic, Finding, TextFix
+from ..errors import AcrnShmError, InputError, UsageError, located
+from ..io.xmlio import Document, open_input, read_bytes, root_name
+from ..model.loader import Loaded, from_document, load
+from ..model.syntax import (
+    Board, LaunchConfig, Scenario, Suppression, Suppressions,
+)
+from ..rules import RULES
+from . import schema
+from .config import LintConfig
+
+_BOARD_MARKERS = (b"<BIOS_INFO", b"<PCI_DEVICE", b"<CPU_PROCESSOR_INFO",
+                  b"<BASE_BOARD_INFO")
+#: Rules about elements that the structure check (ISM001) may report
+#: too; at an element ISM001 reports, their finding is dropped.
+_STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
+
+
+class PendingFix(NamedTuple):
+    """A safe fix offered by rule ``code`` for the file at ``path``."""
+
+    path: str
+    code: str
+    fix: TextFix
+
+
+class LintResult(NamedTuple):
+    """Diagnostics (sorted), input errors (one line each), the number of
+    files linted (files that could not be read are not counted) and the
+    safe fixes the rules offer."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    errors: tuple[str, ...]
+    files: int
+    fixes: tuple[PendingFix, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """2 for unreadable input, 1 for any error finding, else 0."""
+        if self.errors:
+            return 2
+        if any(d.severity == "error" for d in self.diagnostics):
+            return 1
+        return 0
+
+
+class _Job(NamedTuple):
+    path: str
+    board_path: str | None
+
+
+class XmlFolder(NamedTuple):
+    """A folder that holds XML files: its path and the files' names."""
+
+    path: str
+    names: tuple[str, ...]
+
+
+def xml_folders(top: str) -> Iterator[XmlFolder | InputError]:
+    """Every folder at or below ``top`` that holds ``.xml`` files.
+
+    This is how ``lint`` reads a folder argument: a board folder
+    (``<board>.xml`` plus scenarios, as in ACRN's
+    ``misc/config_tools/data/<board>/``), a folder of such folders
+    (``data/`` itself), or deeper trees. Every folder is a board folder
+    of its own, whatever its depth, and a folder that holds XML files
+    is searched below too. Names that start with ``.`` (hidden files
+    and folders, ACRN's build copies ``.scenario.xml``) are skipped,
+    except ``top`` itself. Symbolic links to folders are followed, but
+    each real folder is visited once, so a link loop ends. The order is
+    stable: depth first, names sorted by code point, a folder's own
+    files before its subfolders. A folder that cannot be listed yields
+    an :class:`InputError` (and the walk goes on); folders without XML
+    files yield nothing.
+    """
+    seen: set[tuple[int, int]] = set()
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield InputError(located(
+                folder, None, None,
+                f"cannot read this folder: {exc.strerror or exc}"))
+            continue
+        names, below = [], []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if _is_folder(entry):
+                below.append(os.path.join(folder, entry.name))
+            elif entry.name.endswith(".xml"):
+                names.append(entry.name)
+        if names:
+            yield XmlFolder(folder, tuple(names))
+        pending.extend(reversed(below))
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISDIR(entry.stat().st_mode)
+    except OSError:
+        return False  # a broken link: no folder
+
+
+class Linter:
+    """Lints files with one configuration, loading each file once."""
+
+    def __init__(self, config: LintConfig | None = None):
+        self.config = config or LintConfig()
+        self._loaded: dict[str, Loaded | AcrnShmError] = {}
+        self._board_findings: dict[str, list[Finding]] = {}
+        self._fixes: list[PendingFix] = []
+
+    def preload(self, document: Document) -> None:
+        """Lint ``document`` in place of the file at its path (for edits).
+
+        Raises :class:`AcrnShmError` if it is no ACRN XML.
+        """
+        key = os.path.normpath(document.path)
+        self._loaded[key] = Loaded(from_document(document), document)
+
+    def load(self, path: str) -> Loaded:
+        """Load ``path`` once; raise the same error again on later calls."""
+        key = os.path.normpath(path)
+        if key not in self._loaded:
+            try:
+                self._loaded[key] = load(path)
+            except AcrnShmError as exc:
+                self._loaded[key] = exc
+        loaded = self._loaded[key]
+        if isinstance(loaded, AcrnShmError):
+            raise loaded
+        return loaded
+
+    def _forget(self, path: str) -> None:
+        # Boards are shared by many scenarios; other files are done with.
+        key = os.path.normpath(path)
+        if not isinstance(getattr(self._loaded.get(key), "model", None),
+                          Board):
+            self._loaded.pop(key, None)
+
+    def lint(self, paths: list[str],
+             board_path: str | None = None) -> LintResult:
+        """Lint ``paths`` (files or folders), with ``board_path`` if given.
+
+        A folder is a tree: see :func:`xml_folders`.
+        """
+        self._fixes = []
+        errors: list[str] = []
+        if board_path is not None:
+            try:
+                board = self.load(board_path)
+            except AcrnShmError as exc:
+                return LintResult((), (str(exc),), 0)
+            if not isinstance(board.model, Board):
+                raise UsageError(
+                    f"{board_path}: --board expects a board XML, but this "
+                    f"is a {_what(board.model)}")
+        diagnostics: list[Diagnostic] = []
+        checked_boards: set[str] = set()
+        linted = 0
+        for jobs in self._jobs(paths, board_path, errors):
+            # A folder at a time: its files are loaded, linted, forgotten.
+            for job in jobs:
+                try:
+                    diagnostics.extend(self._lint_one(job, checked_boards))
+                    linted += 1
+                except AcrnShmError as exc:
+                    errors.append(str(exc))
+                self._forget(job.path)
+        return LintResult(tuple(sorted(set(diagnostics))), tuple(errors),
+                          linted, tuple(self._fixes))
+
+    def _jobs(self, paths: list[str], board_path: str | None,
+              errors: list[str]) -> Iterator[list[_Job]]:
+        # The jobs of each file, and of each folder of each tree, in
+        # order; problems with a path or folder go to ``errors``.
+        for path in paths:
+            if not os.path.isdir(path):
+                yield [_Job(path, board_path)]
+                continue
+            found = False
+            for folder in xml_folders(path):
+                if isinstance(folder, AcrnShmError):
+                    errors.append(str(folder))
+                    continue
+                found = True
+                files = [os.path.normpath(os.path.join(folder.path, name))
+                         for name in folder.names]
+                try:
+                    jobs = self._folder_jobs(folder.path, files, board_path)
+                except AcrnShmError as exc:
+                    errors.append(str(exc))
+                else:
+                    yield jobs
+                # The folder is done: drop its files, boards too (not
+                # the --board, which every folder uses).
+                for file in files:
+                    if board_path is None or file != os.path.normpath(
+                            board_path):
+                        self._loaded.pop(file, None)
+            if not found:
+                errors.append(located(
+                    path, None, None,
+                    "no .xml file in this folder or in any folder below "
+                    "it"))
+
+    def _folder_jobs(self, folder: str, files: list[str],
+                     board_path: str | None) -> list[_Job]:
+        boards = []
+        for file in files:
+            try:
+                if isinstance(self.load(file).model, Board):
+                    boards.append(file)
+            except AcrnShmError:
+                pass  # reported when its job runs
+        if board_path is None and boards:
+            board_path = _choose_board(folder, boards)
+        return [_Job(file, board_path) for file in files]
+
+    def _lint_one(self, job: _Job,
+                  checked_boards: set[str]) -> list[Diagnostic]:
+        loaded = self.load(job.path)
+        model = loaded.model
+        if isinstance(model, Board):
+            return self._board_structure(job.path, checked_boards)
+        kind = "launch" if isinstance(model, LaunchConfig) else model.format
+        found: list[tuple[str, Finding]] = []
+        if self.config.enabled("ISM001"):  # the slow check: skip unused
+            found = [("ISM001", finding) for finding in
+                     schema.check_structure(loaded.document, kind,
+                                            self.config.use_cache)]
+        extra: list[Diagnostic] = []
+        if isinstance(model, Scenario):
+            board = None
+            board_path = job.board_path or find_board_beside(job.path,
+                                                             model)
+            if board_path is not None:
+                board = self._board(board_path)
+                extra = self._board_structure(board_path, checked_boards)
+            for code, rule in RULES.items():
+                if rule.TARGET == "scenario" and self.config.enabled(code):
+                    found.extend((code, f) for f in rule.check(model, board))
+            found = self._one_per_element(found)
+        else:
+            scenario = self._launch_scenario(job.path, model)
+            for code, rule in RULES.items():
+                if rule.TARGET == "launch" and self.config.enabled(code):
+                    found.extend(
+                        (code, f) for f in rule.check(model, scenario))
+        return self._diagnostics(job.path, found,
+                                 model.suppressions) + extra
+
+    def _one_per_element(self, found: list[tuple[str, Finding]]
+                         ) -> list[tuple[str, Finding]]:
+        # One finding per misplaced element: ISM001's, when it is on.
+        if not self.config.enabled("ISM001"):
+            return found
+        reported = {f.loc for code, f in found if code == "ISM001"}
+        return [(code, f) for code, f in found
+                if code not in _STRUCTURE_CODES or f.loc not in reported]
+
+    def _board(self, path: str) -> Board:
+        model = self.load(path).model
+        if not isinstance(model, Board):
+            raise UsageError(f"{path}: expected a board XML, found a "
+                             f"{_what(model)}")
+        return model
+
+    def _board_structure(self, path: str,
+                         checked: set[str]) -> list[Diagnostic]:
+        key = os.path.normpath(path)
+        if key in checked or not self.config.enabled("ISM001"):
+            return []
+        checked.add(key)
+        if key not in self._board_findings:  # once, for every lint()
+            self._board_findings[key] = schema.check_structure(
+                self.load(path).document, "board", self.config.use_cache)
+        findings = self._board_findings[key]
+        return self._diagnostics(path, [("ISM001", f) for f in findings],
+                                 ())
+
+    def _launch_scenario(self, path: str,
+                         launch: LaunchConfig) -> Scenario | None:
+        if not launch.scenario_name:
+            return None
+        candidate = os.path.join(os.path.dirname(path),
+                                 launch.scenario_name + ".xml")
+        if not os.path.isfile(candidate):
+            return None
+        try:
+            model = self.load(candidate).model
+        except AcrnShmError:
+            return None
+        return model if isinstance(model, Scenario) else None
+
+    def _diagnostics(self, path: str, found: list[tuple[str, Finding]],
+                     suppressions: tuple[Suppression, ...]
+                     ) -> list[Diagnostic]:
+        result = []
+        silenced = Suppressions(suppressions)
+        for code, finding in found:
+            if not self.config.enabled(code):
+                continue
+            if silenced.covers(code, finding.loc):
+                continue
+            result.append(Diagnostic(
+                path, finding.loc.line, finding.loc.column, code,
+                self.config.severity_of(code), finding.message,
+                finding.hint))
+            if finding.fix is not None:
+                self._fixes.append(PendingFix(path, code, finding.fix))
+        return result
+
+
+def lint(paths: list[str], board_path: str | None = None,
+         config: LintConfig | None = None) -> LintResult:
+    """Lint ``paths`` with ``config``; see :class:`Linter`."""
+    return Linter(config).lint(paths, board_path)
+
+
+def _what(model) -> str:
+    if isinstance(model, Board):
+        return "board XML"
+    if isinstance(model, LaunchConfig):
+        return "launch XML"
+    return f"{model.format} scenario XML"
+
+
+def _choose_board(folder: str, boards: list[str]) -> str:
+    if len(boards) == 1:
+        return boards[0]
+    own = os.path.basename(os.path.abspath(folder)) + ".xml"
+    named = os.path.normpath(os.path.join(folder, own))
+    if named in boards:
+        return named
+    raise UsageError(
+        f"{folder}: holds {len(boards)} board XMLs ("
+        + ", ".join(os.path.basename(b) for b in boards)
+        + f"), so its files were not linted; name the board to use {own}"
+        " or pass it with --board")
+
+
+def find_board_beside(scenario_path: str,
+                      scenario: Scenario) -> str | None:
+    """The board XML in the scenario's folder, or None.
+
+    Tries ``<board>.xml`` (from a legacy scenario's ``board`` attribute)
+    and ``<folder name>.xml`` first, then any XML whose first kilobytes
+    hold a board section such as ``<BIOS_INFO>``. Only regular files
+    are read; anything else named ``*.xml`` there (a FIFO, a socket, a
+    device, a folder) is passed over without being opened.
+    """
+    folder = os.path.dirname(scenario_path) or "."
+    preferred = []
+    if scenario.board_name:
+        preferred.append(scenario.board_name + ".xml")
+    preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".xml"))
+    except OSError:
+        return None
+    own = os.path.basename(scenario_path)
+    ordered = [n for n in preferred if n in names] + names
+    for name in ordered:
+        if name == own:
+            continue
+        candidate = os.path.join(folder, name)
+        if _looks_like_board(candidate):
+            return candidate
+    return None
+
+
+def is_acrn_xml(path: str) -> bool:
+    """Whether ``path`` is an XML whose root element is ``<acrn-config>``.
+
+    For ``lint --skip-other-xml`` (the pre-commit hook, which is given
+    every staged XML). Looks only through the prolog to the root's start
+    tag (:func:`xmlio.root_name`): no DTD is loaded and no entity is
+    expanded, whatever the XML library's limits are. A file that cannot
+    be read that far counts as ACRN's, so that lint reports the problem.
+    """
+    try:
+        name = root_name(read_bytes(path))
+    except AcrnShmError:
+        return True
+    return name is None or name == "acrn-config"
+
+
+def _looks_like_board(path: str) -> bool:
+    # Only a regular file is opened (a FIFO beside the scenario would
+    # block the read for good) and only its first 8 KiB are read.
+    try:
+        fd = open_input(path)
+    except InputError:
+        return False
+    try:
+        head = os.read(fd, 8192)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return b"<acrn-config" in head and any(
+        marker in head for marker in _BOARD_MARKERS)

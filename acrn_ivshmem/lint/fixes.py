@@ -1,0 +1,73 @@
+"""Apply the safe fixes that rules offer, as byte-range replacements.
+
+A fix names the text it expects at a line and column; it is applied only
+if exactly that text is there, so a fix never touches anything else and
+a stale fix is skipped rather than misapplied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..diagnostics import TextFix
+
+
+def line_starts(data: bytes) -> list[int]:
+    """Byte offset of the start of every line (1-based line i → [i-1])."""
+    starts = [0]
+    index = data.find(b"\n")
+    while index >= 0:
+        starts.append(index + 1)
+        index = data.find(b"\n", index + 1)
+    return starts
+
+
+def apply_fixes(data: bytes, fixes: Iterable[TextFix]
+                ) -> tuple[bytes, list[TextFix]]:
+    """Apply ``fixes`` to ``data``; return the new bytes and those applied.
+
+    Columns count characters; a fix on a line with non-ASCII text before
+    it, an overlapping fix or one whose text is no longer there is
+    skipped.
+    """
+    starts = line_starts(data)
+    spans = []
+    for fix in fixes:
+        if not 1 <= fix.loc.line <= len(starts):
+            continue
+        begin = starts[fix.loc.line - 1]
+        if not data[begin:begin + fix.loc.column - 1].isascii():
+            continue
+        offset = begin + fix.loc.column - 1
+        old = fix.old.encode("utf-8")
+        if data[offset:offset + len(old)] != old:
+            continue
+        spans.append((offset, offset + len(old), fix,
+                      _new_bytes(data, begin, offset, fix.new)))
+    spans.sort(key=lambda span: span[:2])
+    applied: list[TextFix] = []
+    pieces = []
+    cursor = 0
+    for start, end, fix, new in spans:
+        if start < cursor:
+            continue
+        pieces.append(data[cursor:start])
+        pieces.append(new)
+        cursor = end
+        applied.append(fix)
+    pieces.append(data[cursor:])
+    return b"".join(pieces), applied
+
+
+def _new_bytes(data: bytes, line: int, offset: int, new: str) -> bytes:
+    """``new`` as bytes, each line feed written as the line end and
+    indentation of the line that starts at ``line`` (see TextFix)."""
+    text = new.encode("utf-8")
+    if b"\n" not in text:
+        return text
+    lead = data[line:offset]
+    if lead.strip(b" \t"):
+        return text.replace(b"\n", b"")
+    end = data.find(b"\n", offset)
+    newline = b"\r\n" if end > 0 and data[end - 1:end] == b"\r" else b"\n"
+    return text.replace(b"\n", newline + lead)
