@@ -1,0 +1,205 @@
+"""End to end: a message channel between two real QEMU guests.
+
+The host initialises the region of ``scenario-xmls/hybrid_rt_v3.xml``
+(``shm_region_0``, 2 MB) with a channel header of that name; each guest
+gets the flags ``acrn-shm qemu-args`` gives its VM. Guest A opens the
+channel by name and sends 10,000 messages of random sizes with sequence
+numbers and checksums; guest B checks each and answers through the
+other ring; A checks the answers (``test_e2e_channel/exchange.py``).
+Once over ivshmem-plain, polling; once over ivshmem-doorbell with
+``acrn-shm ivshmem-server``, where both guests must have been woken by
+the doorbell (vfio-pci and MSI-X in the guest: q35 with an intel-iommu,
+the kernel's vfio modules from ``.ci/install-e2e``).
+
+The guests run the host's own Python and ``acrn_ivshmem`` from an
+initramfs (:func:`e2e_guests.python_initramfs`). Without QEMU, busybox,
+the kernel or its vfio modules these tests skip, saying what is
+missing; in CI (``ACRN_SHM_REQUIRE_TOOLS=1``) they fail instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from acrn_ivshmem import channel
+
+from e2e_guests import (
+    MISSING, PROJECT, TOOLS, Guests, ServerProcess, python_initramfs,
+    qemu_args, unix_connections, vfio_modules, wait_until,
+)
+
+SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
+REGION = "shm_region_0"  # its region in the scenario: 2 MB, 00:08.0
+VMS = {"a": "PRE_RT_VM0", "b": "POST_STD_VM1"}
+COUNT = 10_000
+HERE = Path(__file__).with_suffix("")
+INIT = HERE / "channel_init.sh"
+EXCHANGE = HERE / "exchange.py"
+#: What the guests need of the package: the channel and its imports.
+PACKAGE = ("__init__.py", "errors.py", "guest.py", *sorted(
+    f"channel/{path.name}"
+    for path in (PROJECT / "acrn_ivshmem" / "channel").glob("*.py")))
+#: The vfio route: a vIOMMU (before the ivshmem device) for vfio-pci.
+Q35_IOMMU = ["-M", "q35", "-device", "intel-iommu"]
+GUEST_MB = 256  # the initramfs holds a Python: 128 MB cannot unpack it
+GUEST_SECONDS = 150
+
+MODULES, NO_MODULES = vfio_modules()
+MISSING_HERE = MISSING or NO_MODULES
+# CI installs everything (.ci/install-e2e) and sets this: no silent skip.
+if MISSING_HERE is not None and os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
+    pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
+else:
+    pytestmark = pytest.mark.skipif(
+        MISSING_HERE is not None,
+        reason=f"{MISSING_HERE}; or run .ci/install-e2e")
+
+
+@pytest.fixture
+def fail_missing_e2e_tools():
+    """Fail (not skip) when CI lacks what the e2e tests need."""
+    pytest.fail(f"{MISSING_HERE}; .ci/install-e2e should have installed it")
+
+
+def load_exchange():
+    """The guest program as a module (for its message generator)."""
+    spec = importlib.util.spec_from_file_location("exchange", EXCHANGE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def channel_initramfs(tmp_path_factory) -> Path:
+    """busybox, channel_init.sh, Python, acrn_ivshmem, exchange.py as
+    /opt/guest.py and the vfio modules."""
+    path = tmp_path_factory.mktemp("channel-guest") / "initramfs.cpio"
+    path.write_bytes(python_initramfs(INIT, PACKAGE,
+                                      {"opt/guest.py": EXCHANGE}, MODULES))
+    return path
+
+
+def init_backing_file(path: Path) -> None:
+    """What the host does before the guests start: the region's file,
+    with a channel header named as the scenario names the region."""
+    with channel.Region.open_file(path, create_size=2 << 20) as region:
+        channel.init_region(region, REGION)
+
+
+def run_exchange(guests: Guests, flags: dict[str, list[str]],
+                 **params: str) -> dict[str, list[str]]:
+    """Boot A and B with ``flags`` per guest; return their IVC lines."""
+    seed = str(secrets.randbits(31))
+    for name in "ab":
+        guests.start(name, flags[name], ivrole=name, ivname=REGION,
+                     ivcount=str(COUNT), ivseed=seed, **params)
+    results = {name: guests.results(name, "IVC ") for name in "ab"}
+    exchange = load_exchange()
+    total = sum(map(len, exchange.messages(int(seed), COUNT)))
+    for name in "ab":
+        seconds = [line for line in results[name]
+                   if line.startswith("seconds ")]
+        print(f"guest {name}: {seconds}")
+    results["bytes"] = total
+    return results
+
+
+def without_seconds(lines: list[str]) -> list[str]:
+    return [line for line in lines
+            if not re.fullmatch(r"seconds \d+\.\d\d", line)]
+
+
+def test_two_guests_exchange_10000_messages_polling(tmp_path,
+                                                    channel_initramfs):
+    started = time.monotonic()
+    shm_dir = tmp_path / "shm"
+    shm_dir.mkdir()
+    init_backing_file(shm_dir / REGION)
+    flags = {name: qemu_args("--scenario", str(SCENARIO), "--vm", vm,
+                             "--shm-dir", str(shm_dir))
+             for name, vm in VMS.items()}
+    assert "ivshmem-plain," in " ".join(flags["a"])
+    guests = Guests(tmp_path, channel_initramfs, seconds=GUEST_SECONDS,
+                    memory_mb=GUEST_MB)
+    try:
+        results = run_exchange(guests, flags)
+    finally:
+        guests.kill_all()
+    total = results["bytes"]
+    # ivshmem-plain has no MSI-X: one line says so, and the sides poll.
+    polling = ("stderr 0000:00:08.0 has no MSI-X (ivshmem-plain?); polling "
+               "instead of the doorbell")
+    assert without_seconds(results["a"]) == [
+        f"opened '{REGION}' as peer 0, polling",
+        f"sent {COUNT} messages ({total} bytes), {COUNT} answers checked",
+        polling, "done rc=0"], guests.log("a")
+    assert without_seconds(results["b"]) == [
+        f"opened '{REGION}' as peer 1, polling",
+        f"received {COUNT} messages ({total} bytes), all checked and "
+        "answered", polling, "done rc=0"], guests.log("b")
+    print(f"channel e2e, polling: {time.monotonic() - started:.1f} s "
+          f"({TOOLS.accel.name})")
+
+
+def test_two_guests_exchange_10000_messages_woken_by_the_doorbell(
+        tmp_path, channel_initramfs):
+    started = time.monotonic()
+    # A short directory: socket paths are limited to 107 bytes.
+    sock_dir = tempfile.mkdtemp(prefix="ivc-e2e-")
+    socket_path = os.path.join(sock_dir, "ivshmem.sock")
+    shm_name = f"acrn-shm-e2e-{os.getpid()}-{secrets.token_hex(4)}"
+    shm_file = Path("/dev/shm") / shm_name
+    init_backing_file(shm_file)  # the server serves this file
+    guests = Guests(tmp_path, channel_initramfs, seconds=GUEST_SECONDS,
+                    memory_mb=GUEST_MB)
+    server = ServerProcess(socket_path, shm_name)
+    try:
+        wait_until(lambda: unix_connections(socket_path)[0],
+                   "the server to listen")
+        flags = {name: Q35_IOMMU + qemu_args(
+            "--scenario", str(SCENARIO), "--vm", vm, "--doorbell",
+            "--socket", socket_path, "--vectors", "1")
+            for name, vm in VMS.items()}
+        assert "ivshmem-doorbell," in " ".join(flags["a"])
+        results = run_exchange(guests, flags, ivvfio="1",
+                               ivdoorbell="on", intel_iommu="on")
+        header = channel.Region.open_file(shm_file)
+        try:
+            name = header.header().name
+        finally:
+            header.close()
+    finally:
+        guests.kill_all()
+        stopped = server.stop()
+        shm_file.unlink(missing_ok=True)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    total = results["bytes"]
+    lines = {}
+    for side in "ab":
+        found = without_seconds(results[side])
+        woken = [line for line in found if line.startswith("woken by ")]
+        # Both sides blocked on their MSI-X eventfd and were rung.
+        assert len(woken) == 1 and int(woken[0].split()[4]) > 0, (
+            guests.log(side))
+        lines[side] = [line for line in found if line not in woken]
+    ids = [re.fullmatch(r"opened '\w+' as peer \d, doorbell id (\d+)",
+                        lines[side][0]) for side in "ab"]
+    assert all(ids) and len({match.group(1) for match in ids}) == 2, lines
+    assert lines["a"][1:] == [
+        f"sent {COUNT} messages ({total} bytes), {COUNT} answers checked",
+        "done rc=0"], guests.log("a")
+    assert lines["b"][1:] == [
+        f"received {COUNT} messages ({total} bytes), all checked and "
+        "answered", "done rc=0"], guests.log("b")
+    assert (name, stopped[0]) == (REGION, 0), stopped[1]
+    print(f"channel e2e, doorbell: {time.monotonic() - started:.1f} s "
+          f"({TOOLS.accel.name})")
