@@ -141,7 +141,8 @@ def python_initramfs(init: Path, package: tuple[str, ...],
     """busybox, ``init`` as /init, the host's python3 and the standard
     library the guest program needs, the package files ``package``
     (paths under ``acrn_ivshmem/``) in /opt, ``extra`` files (name in
-    the image: host path) and kernel ``modules`` in /lib/vfio. No
+    the image: host path; executable) and kernel ``modules`` in
+    /lib/vfio. No
     acrn-shm install, no pip."""
     directory = 0o040755
     entries = {}
@@ -163,14 +164,16 @@ def python_initramfs(init: Path, package: tuple[str, ...],
     add("init", 0o100755, init.read_bytes())
     sources = [PROJECT / "acrn_ivshmem" / name for name in package]
     extra = extra or {}
-    for path in python_files([*sources, *extra.values()]):
+    scanned = [*sources, *(path for path in extra.values()
+                           if path.suffix == ".py")]
+    for path in python_files(scanned):
         add(str(path).lstrip("/"), 0o100755, path.read_bytes())
     add("usr/bin/python3", 0o120777,
         os.path.realpath(sys.executable).encode())
     for name, source in zip(package, sources):
         add(f"opt/acrn_ivshmem/{name}", 0o100644, source.read_bytes())
     for name, source in extra.items():
-        add(name, 0o100644, source.read_bytes())
+        add(name, 0o100755, source.read_bytes())
     for module in modules:
         add(f"lib/vfio/{module.name}", 0o100644, module.read_bytes())
     return qemu_lab.newc([(name, *entry)
