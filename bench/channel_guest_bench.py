@@ -33,19 +33,15 @@ sys.path[:0] = [str(PROJECT), str(PROJECT / "tests")]
 
 from acrn_ivshmem import channel  # noqa: E402
 from e2e_guests import (  # noqa: E402
-    MISSING, TOOLS, Guests, ServerProcess, python_initramfs, qemu_args,
-    unix_connections, vfio_modules, wait_until,
+    CHANNEL_INIT, CHANNEL_PACKAGE, IOMMU_PARAMS, MISSING, Q35_IOMMU, TOOLS,
+    Guests, ServerProcess, python_initramfs, qemu_args, unix_connections,
+    vfio_modules, wait_until,
 )
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
 REGION = "shm_region_0"
 VMS = {"a": "PRE_RT_VM0", "b": "POST_STD_VM1"}
-INIT = PROJECT / "tests" / "test_e2e_channel" / "channel_init.sh"
 WORK = PROJECT / "bench" / "channel_guest_work.py"
-PACKAGE = ("__init__.py", "errors.py", "guest.py", *sorted(
-    f"channel/{path.name}"
-    for path in (PROJECT / "acrn_ivshmem" / "channel").glob("*.py")))
-Q35_IOMMU = ["-M", "q35", "-device", "intel-iommu"]
 SMALL, BIG = 64, 65536
 GB = 1e9
 
@@ -68,8 +64,8 @@ def run_guests(folder: Path, binary: Path) -> dict[str, list[str]]:
         raise SystemExit(f"{missing}; run .ci/install-e2e")
     image = folder / "initramfs.cpio"
     image.write_bytes(python_initramfs(
-        INIT, PACKAGE, {"opt/guest.py": WORK, "opt/channel_bench": binary},
-        modules))
+        CHANNEL_INIT, CHANNEL_PACKAGE,
+        {"opt/guest.py": WORK, "opt/channel_bench": binary}, modules))
     sock_dir = tempfile.mkdtemp(prefix="ivc-bench-")
     socket_path = os.path.join(sock_dir, "ivshmem.sock")
     shm_name = f"acrn-shm-bench-{os.getpid()}-{secrets.token_hex(4)}"
@@ -86,7 +82,7 @@ def run_guests(folder: Path, binary: Path) -> dict[str, list[str]]:
                 "--scenario", str(SCENARIO), "--vm", vm, "--doorbell",
                 "--socket", socket_path, "--vectors", "1")
             guests.start(name, flags, ivrole=name, ivname=REGION,
-                         ivvfio="1", intel_iommu="on")
+                         **IOMMU_PARAMS)
         lines = {name: guests.results(name, "IVC ") for name in "ab"}
         measured = {name: guests.results(name, "IVB ") for name in "ab"}
     finally:

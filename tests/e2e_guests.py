@@ -42,6 +42,17 @@ GUEST_KERNEL = (os.environ.get(qemu_lab.KERNEL_ENV)
 VFIO_MODULES = ("irqbypass", "vfio", "vfio_iommu_type1", "vfio_virqfd",
                 "vfio-pci-core", "vfio-pci")
 
+#: What a channel guest needs of the package: the channel and its imports.
+CHANNEL_PACKAGE = ("__init__.py", "errors.py", "guest.py", *sorted(
+    f"channel/{path.name}"
+    for path in (PROJECT / "acrn_ivshmem" / "channel").glob("*.py")))
+#: The /init of the channel guests (tests/test_e2e_channel.py, bench/).
+CHANNEL_INIT = PROJECT / "tests" / "test_e2e_channel" / "channel_init.sh"
+#: The guest doorbell's route: a vIOMMU (before the ivshmem device) for
+#: vfio-pci, and the kernel parameter that turns it on.
+Q35_IOMMU = ["-M", "q35", "-device", "intel-iommu"]
+IOMMU_PARAMS = {"intel_iommu": "on", "ivvfio": "1"}
+
 
 def guest_environ() -> dict[str, str]:
     """The variable naming the tests' guest kernel, if there is one."""

@@ -33,23 +33,16 @@ import pytest
 from acrn_ivshmem import channel
 
 from e2e_guests import (
-    MISSING, PROJECT, TOOLS, Guests, ServerProcess, python_initramfs,
-    qemu_args, unix_connections, vfio_modules, wait_until,
+    CHANNEL_INIT, CHANNEL_PACKAGE, IOMMU_PARAMS, MISSING, PROJECT,
+    Q35_IOMMU, TOOLS, Guests, ServerProcess, python_initramfs, qemu_args,
+    unix_connections, vfio_modules, wait_until,
 )
 
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
 REGION = "shm_region_0"  # its region in the scenario: 2 MB, 00:08.0
 VMS = {"a": "PRE_RT_VM0", "b": "POST_STD_VM1"}
 COUNT = 10_000
-HERE = Path(__file__).with_suffix("")
-INIT = HERE / "channel_init.sh"
-EXCHANGE = HERE / "exchange.py"
-#: What the guests need of the package: the channel and its imports.
-PACKAGE = ("__init__.py", "errors.py", "guest.py", *sorted(
-    f"channel/{path.name}"
-    for path in (PROJECT / "acrn_ivshmem" / "channel").glob("*.py")))
-#: The vfio route: a vIOMMU (before the ivshmem device) for vfio-pci.
-Q35_IOMMU = ["-M", "q35", "-device", "intel-iommu"]
+EXCHANGE = Path(__file__).with_suffix("") / "exchange.py"
 GUEST_MB = 256  # the initramfs holds a Python: 128 MB cannot unpack it
 GUEST_SECONDS = 150
 
@@ -83,7 +76,7 @@ def channel_initramfs(tmp_path_factory) -> Path:
     """busybox, channel_init.sh, Python, acrn_ivshmem, exchange.py as
     /opt/guest.py and the vfio modules."""
     path = tmp_path_factory.mktemp("channel-guest") / "initramfs.cpio"
-    path.write_bytes(python_initramfs(INIT, PACKAGE,
+    path.write_bytes(python_initramfs(CHANNEL_INIT, CHANNEL_PACKAGE,
                                       {"opt/guest.py": EXCHANGE}, MODULES))
     return path
 
@@ -170,8 +163,8 @@ def test_two_guests_exchange_10000_messages_woken_by_the_doorbell(
             "--socket", socket_path, "--vectors", "1")
             for name, vm in VMS.items()}
         assert "ivshmem-doorbell," in " ".join(flags["a"])
-        results = run_exchange(guests, flags, ivvfio="1",
-                               ivdoorbell="on", intel_iommu="on")
+        results = run_exchange(guests, flags, ivdoorbell="on",
+                               **IOMMU_PARAMS)
         header = channel.Region.open_file(shm_file)
         try:
             name = header.header().name
