@@ -143,38 +143,49 @@ def test_two_guests_exchange_10000_messages_polling(tmp_path,
           f"({TOOLS.accel.name})")
 
 
-def test_two_guests_exchange_10000_messages_woken_by_the_doorbell(
-        tmp_path, channel_initramfs):
-    started = time.monotonic()
+@pytest.fixture
+def doorbell_server(tmp_path):
+    """``acrn-shm ivshmem-server`` serving the region's file, already
+    initialised; yields the flags of each VM (ivshmem-doorbell) and the
+    file. Checks at the end that the file still holds the channel and
+    that the server stopped cleanly."""
     # A short directory: socket paths are limited to 107 bytes.
     sock_dir = tempfile.mkdtemp(prefix="ivc-e2e-")
     socket_path = os.path.join(sock_dir, "ivshmem.sock")
     shm_name = f"acrn-shm-e2e-{os.getpid()}-{secrets.token_hex(4)}"
     shm_file = Path("/dev/shm") / shm_name
     init_backing_file(shm_file)  # the server serves this file
-    guests = Guests(tmp_path, channel_initramfs, seconds=GUEST_SECONDS,
-                    memory_mb=GUEST_MB)
     server = ServerProcess(socket_path, shm_name)
     try:
         wait_until(lambda: unix_connections(socket_path)[0],
                    "the server to listen")
-        flags = {name: Q35_IOMMU + qemu_args(
+        flags = {name: qemu_args(
             "--scenario", str(SCENARIO), "--vm", vm, "--doorbell",
             "--socket", socket_path, "--vectors", "1")
             for name, vm in VMS.items()}
         assert "ivshmem-doorbell," in " ".join(flags["a"])
-        results = run_exchange(guests, flags, ivdoorbell="on",
-                               **IOMMU_PARAMS)
-        header = channel.Region.open_file(shm_file)
-        try:
-            name = header.header().name
-        finally:
-            header.close()
+        yield flags
+        with channel.Region.open_file(shm_file) as region:
+            name = region.header().name
     finally:
-        guests.kill_all()
         stopped = server.stop()
         shm_file.unlink(missing_ok=True)
         shutil.rmtree(sock_dir, ignore_errors=True)
+    assert (name, stopped[0]) == (REGION, 0), stopped[1]
+
+
+def test_two_guests_exchange_10000_messages_woken_by_the_doorbell(
+        tmp_path, channel_initramfs, doorbell_server):
+    started = time.monotonic()
+    guests = Guests(tmp_path, channel_initramfs, seconds=GUEST_SECONDS,
+                    memory_mb=GUEST_MB)
+    try:
+        results = run_exchange(
+            guests, {name: Q35_IOMMU + flags
+                     for name, flags in doorbell_server.items()},
+            ivdoorbell="on", **IOMMU_PARAMS)
+    finally:
+        guests.kill_all()
     total = results["bytes"]
     lines = {}
     for side in "ab":
@@ -193,6 +204,37 @@ def test_two_guests_exchange_10000_messages_woken_by_the_doorbell(
     assert lines["b"][1:] == [
         f"received {COUNT} messages ({total} bytes), all checked and "
         "answered", "done rc=0"], guests.log("b")
-    assert (name, stopped[0]) == (REGION, 0), stopped[1]
     print(f"channel e2e, doorbell: {time.monotonic() - started:.1f} s "
           f"({TOOLS.accel.name})")
+
+
+def test_a_doorbell_device_without_its_route_polls_after_one_line(
+        tmp_path, channel_initramfs, doorbell_server):
+    """ivshmem-doorbell on the pc machine (no IOMMU): guest A has the
+    vfio modules, which cannot take the device; guest B has none. Each
+    opens the channel, says what is missing in one line and polls."""
+    guests = Guests(tmp_path, channel_initramfs, seconds=GUEST_SECONDS,
+                    memory_mb=GUEST_MB)
+    try:
+        for name in "ab":
+            guests.start(name, doorbell_server[name], ivrole=name,
+                         ivname=REGION, ivcount="0", ivseed="1",
+                         **({"ivvfio": "1"} if name == "a" else {}))
+        results = {name: without_seconds(guests.results(name, "IVC "))
+                   for name in "ab"}
+    finally:
+        guests.kill_all()
+    polling = "; polling instead of the doorbell"
+    assert results["a"] == [
+        f"opened '{REGION}' as peer 0, polling",
+        "sent 0 messages (0 bytes), 0 answers checked",
+        "stderr 0000:00:08.0: vfio-pci did not take the device: no IOMMU "
+        "(QEMU: -M q35 -device intel-iommu, kernel: intel_iommu=on) and no "
+        f"vfio enable_unsafe_noiommu_mode{polling}", "done rc=0"], (
+        guests.log("a"))
+    assert results["b"] == [
+        f"opened '{REGION}' as peer 1, polling",
+        "received 0 messages (0 bytes), all checked and answered",
+        "stderr 0000:00:08.0: the vfio-pci driver is not loaded (modules "
+        "irqbypass, vfio, vfio_iommu_type1, vfio_virqfd, vfio-pci-core, "
+        f"vfio-pci){polling}", "done rc=0"], guests.log("b")
