@@ -12,9 +12,10 @@ the doorbell (vfio-pci and MSI-X in the guest: q35 with an intel-iommu,
 the kernel's vfio modules from ``.ci/install-e2e``).
 
 The guests run the host's own Python and ``acrn_ivshmem`` from an
-initramfs (:func:`e2e_guests.python_initramfs`). Without QEMU, busybox,
-the kernel or its vfio modules these tests skip, saying what is
-missing; in CI (``ACRN_SHM_REQUIRE_TOOLS=1``) they fail instead.
+initramfs (:func:`e2e_guests.python_initramfs`). Without QEMU, busybox
+or the kernel these tests skip, and without the kernel's vfio modules
+the doorbell tests skip, saying what is missing; in CI
+(``ACRN_SHM_REQUIRE_TOOLS=1``) they fail instead.
 """
 
 from __future__ import annotations
@@ -47,20 +48,31 @@ GUEST_MB = 256  # the initramfs holds a Python: 128 MB cannot unpack it
 GUEST_SECONDS = 150
 
 MODULES, NO_MODULES = vfio_modules()
-MISSING_HERE = MISSING or NO_MODULES
-# CI installs everything (.ci/install-e2e) and sets this: no silent skip.
-if MISSING_HERE is not None and os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
+# Read at import: the autouse fixture clears ACRN_* before each test.
+REQUIRE_TOOLS = bool(os.environ.get("ACRN_SHM_REQUIRE_TOOLS"))
+# CI installs everything (.ci/install-e2e) and sets it: no silent skip.
+if MISSING is not None and REQUIRE_TOOLS:
     pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
 else:
     pytestmark = pytest.mark.skipif(
-        MISSING_HERE is not None,
-        reason=f"{MISSING_HERE}; or run .ci/install-e2e")
+        MISSING is not None, reason=f"{MISSING}; or run .ci/install-e2e")
 
 
 @pytest.fixture
 def fail_missing_e2e_tools():
     """Fail (not skip) when CI lacks what the e2e tests need."""
-    pytest.fail(f"{MISSING_HERE}; .ci/install-e2e should have installed it")
+    pytest.fail(f"{MISSING}; .ci/install-e2e should have installed it")
+
+
+@pytest.fixture
+def vfio_route():
+    """The guest kernel's vfio modules (the doorbell tests need them):
+    skip without them, or fail in CI."""
+    if NO_MODULES is not None:
+        if REQUIRE_TOOLS:
+            pytest.fail(f"{NO_MODULES}; .ci/install-e2e should have "
+                        "installed them")
+        pytest.skip(f"{NO_MODULES}; or run .ci/install-e2e")
 
 
 def load_exchange():
@@ -144,7 +156,7 @@ def test_two_guests_exchange_10000_messages_polling(tmp_path,
 
 
 @pytest.fixture
-def doorbell_server(tmp_path):
+def doorbell_server(tmp_path, vfio_route):
     """``acrn-shm ivshmem-server`` serving the region's file, already
     initialised; yields the flags of each VM (ivshmem-doorbell) and the
     file. Checks at the end that the file still holds the channel and
