@@ -44,8 +44,8 @@ from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.rules import RULES
 
 from conftest import ACRN_DATA, PROJECT, TESTS
+from e2e_guests import guest_environ
 from test_build import GOOD_MODULES, _script, _stubs, _tools
-from test_e2e_qemu import guest_environ
 
 DOCS = PROJECT / "docs"
 RULE_PAGES = DOCS / "rules"
