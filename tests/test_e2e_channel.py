@@ -33,6 +33,7 @@ import pytest
 
 from acrn_ivshmem import channel
 
+from conftest import require, tools_mark
 from e2e_guests import (
     CHANNEL_INIT, CHANNEL_PACKAGE, IOMMU_PARAMS, MISSING, PROJECT,
     Q35_IOMMU, TOOLS, Guests, ServerProcess, python_initramfs, qemu_args,
@@ -48,31 +49,14 @@ GUEST_MB = 256  # the initramfs holds a Python: 128 MB cannot unpack it
 GUEST_SECONDS = 150
 
 MODULES, NO_MODULES = vfio_modules()
-# Read at import: the autouse fixture clears ACRN_* before each test.
-REQUIRE_TOOLS = bool(os.environ.get("ACRN_SHM_REQUIRE_TOOLS"))
-# CI installs everything (.ci/install-e2e) and sets it: no silent skip.
-if MISSING is not None and REQUIRE_TOOLS:
-    pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
-else:
-    pytestmark = pytest.mark.skipif(
-        MISSING is not None, reason=f"{MISSING}; or run .ci/install-e2e")
-
-
-@pytest.fixture
-def fail_missing_e2e_tools():
-    """Fail (not skip) when CI lacks what the e2e tests need."""
-    pytest.fail(f"{MISSING}; .ci/install-e2e should have installed it")
+pytestmark = tools_mark(MISSING)
 
 
 @pytest.fixture
 def vfio_route():
     """The guest kernel's vfio modules (the doorbell tests need them):
     skip without them, or fail in CI."""
-    if NO_MODULES is not None:
-        if REQUIRE_TOOLS:
-            pytest.fail(f"{NO_MODULES}; .ci/install-e2e should have "
-                        "installed them")
-        pytest.skip(f"{NO_MODULES}; or run .ci/install-e2e")
+    require(NO_MODULES)
 
 
 def load_exchange():
@@ -87,6 +71,7 @@ def load_exchange():
 def channel_initramfs(tmp_path_factory) -> Path:
     """busybox, channel_init.sh, Python, acrn_ivshmem, exchange.py as
     /opt/guest.py and the vfio modules."""
+    require(MISSING)  # before the tests' own check: a wider scope
     path = tmp_path_factory.mktemp("channel-guest") / "initramfs.cpio"
     path.write_bytes(python_initramfs(CHANNEL_INIT, CHANNEL_PACKAGE,
                                       {"opt/guest.py": EXCHANGE}, MODULES))

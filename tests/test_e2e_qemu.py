@@ -37,7 +37,7 @@ from acrn_ivshmem.qemu_try import (
     GUEST_INIT, message_offset, message_words,
 )
 
-from conftest import PROJECT, run_acrn_shm
+from conftest import PROJECT, require, run_acrn_shm, tools_mark
 from e2e_guests import (
     MISSING, TOOLS, Guests, ServerProcess, python_initramfs, qemu_args,
     unix_connections, wait_until,
@@ -47,18 +47,7 @@ SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
 MIB = 1024 * 1024
 
 
-# CI installs everything (.ci/install-e2e) and sets this: no silent skip.
-if MISSING is not None and os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
-    pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
-else:
-    pytestmark = pytest.mark.skipif(
-        MISSING is not None, reason=f"{MISSING}; or run .ci/install-e2e")
-
-
-@pytest.fixture
-def fail_missing_e2e_tools():
-    """Fail (not skip) when CI lacks what the e2e tests need."""
-    pytest.fail(f"{MISSING}; .ci/install-e2e should have installed it")
+pytestmark = tools_mark(MISSING)
 
 
 def qemu_try(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -87,6 +76,7 @@ def masked(text: str) -> str:
 @pytest.fixture(scope="session")
 def initramfs(tmp_path_factory) -> Path:
     """busybox with qemu-try's /init."""
+    require(MISSING)  # before the tests' own check: a wider scope
     path = tmp_path_factory.mktemp("guest") / "initramfs.cpio"
     path.write_bytes(qemu_lab.guest_initramfs(TOOLS.busybox,
                                               GUEST_INIT.encode()))
@@ -102,6 +92,7 @@ GUEST_TOOL_INIT = Path(__file__).with_suffix("") / "guest_tool.sh"
 def guest_tool_initramfs(tmp_path_factory) -> Path:
     """busybox, ``guest_tool.sh`` as /init, the host's python3 and the
     guest tool in /opt (no acrn-shm install, no pip)."""
+    require(MISSING)
     path = tmp_path_factory.mktemp("guest-tool") / "initramfs.cpio"
     path.write_bytes(python_initramfs(GUEST_TOOL_INIT, GUEST_TOOL))
     return path
