@@ -1338,6 +1338,8 @@ def build_app():
         """
         raise typer.Exit(print_rule_doc(code, output_format))
 
+    from .channel_cli import channel_app
+    app.add_typer(channel_app(), name="channel")
     return app
 
 

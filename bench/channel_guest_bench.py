@@ -7,8 +7,8 @@ as ivshmem-doorbell through ``acrn-shm ivshmem-server``, with a q35
 machine and an intel-iommu so that the guest doorbell works. In the
 guests (bench/channel_guest_work.py): a memcpy of 64 KiB blocks (the
 anchor), 64-byte and 64 KiB messages one way, and a 64-byte ping-pong,
-in C (bench/channel_bench.c, built static here) and in Python, polling,
-and the Python ping-pong woken by the doorbell.
+in C (acrn_ivshmem/channel/channel_bench.c, built static here) and in
+Python, polling, and the Python ping-pong woken by the doorbell.
 
 Absolute figures under TCG mean little; the ratio to the memcpy inside
 the same guest is the figure. Nothing here asserts a time.
@@ -47,12 +47,12 @@ GB = 1e9
 
 
 def build_c(cc: str, folder: Path) -> Path:
-    """bench/channel_bench.c, static (the guest has no libc)."""
+    """channel_bench.c, static (the guest has no libc)."""
     binary = folder / "channel_bench"
-    subprocess.run([cc, "-static", "-O2", "-std=c99", "-I",
-                    str(PROJECT / "acrn_ivshmem" / "channel"),
-                    str(PROJECT / "bench" / "channel_bench.c"), "-o",
-                    str(binary)], check=True)
+    source = PROJECT / "acrn_ivshmem" / "channel"
+    subprocess.run([cc, "-static", "-O2", "-std=c99", "-I", str(source),
+                    str(source / "channel_bench.c"), "-o", str(binary)],
+                   check=True)
     return binary
 
 

@@ -5,8 +5,8 @@ Guest A (``ivrole=a``, peer 0) and guest B (``ivrole=b``, peer 1) run
 the same phases in the same order on the channel named ``ivname``; each
 phase consumes exactly what the other side's phase produces, so the two
 need no other synchronisation. Phases, with the C ones by
-``/opt/channel_bench`` (bench/channel_bench.c, static) on the BAR2
-``resource2`` file:
+``/opt/channel_bench`` (acrn_ivshmem/channel/channel_bench.c, static)
+on the BAR2 ``resource2`` file:
 
 1. memcpy of 64 KiB blocks in C and in Python (A only): the anchor;
 2. C: 64-byte messages A to B, then 64 KiB messages, then a 64-byte

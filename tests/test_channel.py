@@ -720,7 +720,8 @@ def test_the_runtime_side_needs_only_the_standard_library(tmp_path):
         "acrn_ivshmem.channel.guest_doorbell "
         "acrn_ivshmem.channel.layout acrn_ivshmem.channel.peers "
         "acrn_ivshmem.channel.region acrn_ivshmem.channel.ring "
-        "acrn_ivshmem.channel.vfio acrn_ivshmem.errors\n"
+        "acrn_ivshmem.channel.status acrn_ivshmem.channel.vfio "
+        "acrn_ivshmem.errors\n"
         "third-party: none\n")
 
 

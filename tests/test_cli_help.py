@@ -23,7 +23,8 @@ COMMANDS = sorted(typer.main.get_command(build_app()).commands)
 
 def test_every_command_is_listed():
     assert COMMANDS == sorted([
-        "add-region", "build", "check-launch", "explain", "graph", "guest",
+        "add-region", "build", "channel", "check-launch", "explain",
+        "graph", "guest",
         "host-prep", "ivshmem-server", "launch-script", "libvirt-xml",
         "lint", "lsp", "qemu-args", "qemu-try", "regions", "remove-region", "rules",
         "set-region", "upgrade"])

@@ -134,6 +134,16 @@ def same_line(expected: str, actual: str) -> bool:
     return re.fullmatch(pattern, actual) is not None
 
 
+def page_files(path: Path) -> list[tuple[str, str]]:
+    """The code blocks of ``path`` whose first line names a file (``#
+    file: NAME`` or ``// file: NAME``): each (name, the whole block),
+    written into the work folder before the page runs."""
+    text = path.read_text(encoding="utf-8")
+    return [(match.group(2), match.group(1)) for match in re.finditer(
+        r"^```[a-z]+\n((?:#|//) file: ([\w.-]+)\n.*?)^```$", text,
+        re.S | re.M)]
+
+
 def setup_lines(path: Path) -> list[str]:
     """The lines of every ``sh`` block of ``path``."""
     text = path.read_text(encoding="utf-8")
@@ -245,6 +255,8 @@ def run_page(page: Path, tmp_path: Path, real: bool = False) -> list[Step]:
         shutil.copytree(PROJECT / folder, work / folder)
     steps = console_steps(page)
     assert steps, f"{page.name} has no console block"
+    for name, text in page_files(page):
+        (work / name).write_text(text, encoding="utf-8")
     unknown = [line for line in setup_lines(page) if line not in SETUP]
     assert not unknown, f"{page.name}: set-up the test does not stand in " \
         f"for: {unknown}"
@@ -257,6 +269,8 @@ def run_page(page: Path, tmp_path: Path, real: bool = False) -> list[Step]:
            "LANG": "C.UTF-8", "TERM": "dumb", "COLUMNS": "100",
            # A terminal's line buffering: stdout and stderr in order.
            "PYTHONUNBUFFERED": "1"}
+    if re.search(r"(^| )cc ", commands) and shutil.which("cc") is None:
+        missing.append("no C compiler (cc)")
     if "acrn-shm qemu-try" in commands:
         try:
             qemu_lab.find_tools(environ=guest_environ())
@@ -343,6 +357,17 @@ def test_every_page_setup_step_is_known():
 
 def test_ci_page_runs_as_written(tmp_path):
     run_page(DOCS / "ci.md", tmp_path)
+
+
+def test_channel_page_runs_as_written(tmp_path):
+    """Scenario, plan, init, send and receive from the command line, in
+    Python and in C."""
+    assert [name for name, _ in page_files(DOCS / "channel.md")] == [
+        "upper.py", "peer.c"]
+    steps = run_page(DOCS / "channel.md", tmp_path)
+    shown = " ".join(step.command for step in steps)
+    for command in ("plan", "init", "send", "recv", "stat", "c-header"):
+        assert f"acrn-shm channel {command} " in shown
 
 
 def test_install_block_is_the_readmes_first_command():

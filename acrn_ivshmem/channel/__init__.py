@@ -34,14 +34,15 @@ from .peers import PeerInfo
 from .region import (
     Region, find_guest_device, find_guest_region, init_region,
 )
+from .status import PeerStatus, RegionStatus, RingStatus, region_status
 
 __all__ = [
     "Backoff", "C_HEADER", "Channel", "ChannelError", "ChannelTimeout",
-    "CorruptRegion", "GuestDoorbell", "Header", "PeerInfo", "Region",
-    "ServerDoorbell", "WAIT_CAP", "c_header", "connect",
-    "find_guest_device", "find_guest_region", "full_fence",
-    "guest_doorbell", "init_region", "max_message", "open_file",
-    "open_guest", "write_c_header",
+    "CorruptRegion", "GuestDoorbell", "Header", "PeerInfo", "PeerStatus",
+    "Region", "RegionStatus", "RingStatus", "ServerDoorbell", "WAIT_CAP",
+    "c_header", "connect", "find_guest_device", "find_guest_region",
+    "full_fence", "guest_doorbell", "init_region", "max_message",
+    "open_file", "open_guest", "region_status", "write_c_header",
 ]
 
 #: The file name of the C implementation shipped in this package.

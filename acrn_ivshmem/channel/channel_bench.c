@@ -1,7 +1,7 @@
 /*
- * The C side of bench/channel_bench.py: each mode prints one line of
+ * The C side of acrn_ivshmem/channel/bench.py: each mode prints one line of
  * numbers that the Python script reads. Build (the script does it):
- *   cc -O2 -std=c99 -I acrn_ivshmem/channel bench/channel_bench.c
+ *   cc -O2 -std=c99 -I acrn_ivshmem/channel acrn_ivshmem/channel/channel_bench.c
  *
  *   memcpy SIZE BYTES             copy SIZE-byte blocks round a 2 MiB
  *                                 buffer: prints seconds
