@@ -9,7 +9,9 @@ other ring; A checks the answers (``test_e2e_channel/exchange.py``).
 Once over ivshmem-plain, polling; once over ivshmem-doorbell with
 ``acrn-shm ivshmem-server``, where both guests must have been woken by
 the doorbell (vfio-pci and MSI-X in the guest: q35 with an intel-iommu,
-the kernel's vfio modules from ``.ci/install-e2e``).
+the kernel's vfio modules from ``.ci/install-e2e``). And once over
+ivshmem-doorbell without an IOMMU, then without the modules: each guest
+polls after the one line that says what is missing.
 
 The guests run the host's own Python and ``acrn_ivshmem`` from an
 initramfs (:func:`e2e_guests.python_initramfs`). Without QEMU, busybox
