@@ -28,6 +28,39 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ACRN_SHM_CACHE_DIR", str(tmp_path / "cache"))
 
 
+#: CI installs what the QEMU end-to-end tests need (.ci/install-e2e) and
+#: sets this: there a missing tool fails a test instead of skipping it.
+#: Read at import: the autouse fixture clears ACRN_* before each test.
+REQUIRE_TOOLS = bool(os.environ.get("ACRN_SHM_REQUIRE_TOOLS"))
+
+
+def require(missing: str | None) -> None:
+    """Skip the running test when ``missing`` says what it lacks (None:
+    nothing); in CI (:data:`REQUIRE_TOOLS`) fail it instead."""
+    if missing is None:
+        return
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{missing}; .ci/install-e2e should have installed it")
+    pytest.skip(f"{missing}; or run .ci/install-e2e")
+
+
+def tools_mark(missing: str | None):
+    """``pytestmark`` for a module whose tests all need tools: skipped
+    (before any fixture) when ``missing`` says what is not there, failed
+    in CI (:data:`REQUIRE_TOOLS`)."""
+    if missing is not None and REQUIRE_TOOLS:
+        return pytest.mark.usefixtures("fail_missing_tools")
+    return pytest.mark.skipif(missing is not None,
+                              reason=f"{missing}; or run .ci/install-e2e")
+
+
+@pytest.fixture
+def fail_missing_tools(request):
+    """Fail (not skip) when CI lacks what the module's tests need (its
+    ``MISSING``)."""
+    require(request.module.MISSING)
+
+
 @pytest.fixture
 def acrn_data() -> Path:
     """The real ACRN XMLs beside the project (../shared/acrn-data)."""

@@ -716,9 +716,11 @@ def test_the_runtime_side_needs_only_the_standard_library(tmp_path):
         "[b'hello', b'world']\n"
         "acrn_ivshmem acrn_ivshmem.channel acrn_ivshmem.channel.channel "
         "acrn_ivshmem.channel.doorbell acrn_ivshmem.channel.errors "
+        "acrn_ivshmem.channel.guest_doorbell "
         "acrn_ivshmem.channel.layout acrn_ivshmem.channel.peers "
         "acrn_ivshmem.channel.region acrn_ivshmem.channel.ring "
-        "acrn_ivshmem.channel.status acrn_ivshmem.errors\n"
+        "acrn_ivshmem.channel.status acrn_ivshmem.channel.vfio "
+        "acrn_ivshmem.errors\n"
         "third-party: none\n")
 
 

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ACRN_DATA, PROJECT, TESTS
+from e2e_guests import guest_environ
 from test_build import GOOD_MODULES, _script, _stubs, _tools
-from test_e2e_qemu import guest_environ
 
 from acrn_ivshmem.cli import print_rule_doc
 from acrn_ivshmem.errors import UsageError

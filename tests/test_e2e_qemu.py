@@ -24,63 +24,30 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shlex
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, run_acrn_shm
 
-from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.host import qemu_lab
 from acrn_ivshmem.host.qemu_try import (
     GUEST_INIT, message_offset, message_words,
 )
 
+from conftest import PROJECT, require, run_acrn_shm, tools_mark
+from e2e_guests import (
+    MISSING, TOOLS, Guests, ServerProcess, python_initramfs, qemu_args,
+    unix_connections, wait_until,
+)
+
 SCENARIO = PROJECT / "scenario-xmls" / "hybrid_rt_v3.xml"
-GUEST_SECONDS = 40  # a guest takes 2-4 s under TCG on a 2-core host
 MIB = 1024 * 1024
 
 
-# Read at import: the autouse fixture clears ACRN_* before each test.
-# CI installs acrn-shm from a copy, where qemu-try cannot see the
-# checkout's .ci/cache, so the tests name it.
-GUEST_KERNEL = (os.environ.get(qemu_lab.KERNEL_ENV)
-                or str(PROJECT / ".ci" / "cache" / "vmlinuz"))
-
-
-def guest_environ() -> dict[str, str]:
-    """The variable naming the tests' guest kernel, if there is one."""
-    if os.path.isfile(GUEST_KERNEL):
-        return {qemu_lab.KERNEL_ENV: GUEST_KERNEL}
-    return {}
-
-
-def _find_tools() -> tuple[qemu_lab.Tools | None, str | None]:
-    try:
-        return qemu_lab.find_tools(environ=guest_environ()), None
-    except UsageError as exc:
-        return None, str(exc)
-
-
-TOOLS, MISSING = _find_tools()
-# CI installs everything (.ci/install-e2e) and sets this: no silent skip.
-if MISSING is not None and os.environ.get("ACRN_SHM_REQUIRE_TOOLS"):
-    pytestmark = pytest.mark.usefixtures("fail_missing_e2e_tools")
-else:
-    pytestmark = pytest.mark.skipif(
-        MISSING is not None, reason=f"{MISSING}; or run .ci/install-e2e")
-
-
-@pytest.fixture
-def fail_missing_e2e_tools():
-    """Fail (not skip) when CI lacks what the e2e tests need."""
-    pytest.fail(f"{MISSING}; .ci/install-e2e should have installed it")
+pytestmark = tools_mark(MISSING)
 
 
 def qemu_try(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -109,6 +76,7 @@ def masked(text: str) -> str:
 @pytest.fixture(scope="session")
 def initramfs(tmp_path_factory) -> Path:
     """busybox with qemu-try's /init."""
+    require(MISSING)  # before the tests' own check: a wider scope
     path = tmp_path_factory.mktemp("guest") / "initramfs.cpio"
     path.write_bytes(qemu_lab.guest_initramfs(TOOLS.busybox,
                                               GUEST_INIT.encode()))
@@ -118,78 +86,15 @@ def initramfs(tmp_path_factory) -> Path:
 #: The guest tool's own files, as ``pip install`` would place them.
 GUEST_TOOL = ("__init__.py", "guest.py", "errors.py")
 GUEST_TOOL_INIT = Path(__file__).with_suffix("") / "guest_tool.sh"
-#: Lists the files of every module the guest tool can import (its own
-#: imports, also those inside functions, and argparse's lazy ones).
-_CLOSURE = """
-import ast, importlib, sys
-tree = ast.parse(open(sys.argv[1], encoding="utf-8").read())
-names = {"shutil", "locale", "gettext", "runpy", "encodings.ascii",
-         "encodings.latin_1"}
-for node in ast.walk(tree):
-    if isinstance(node, ast.Import):
-        names |= {alias.name for alias in node.names}
-    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-        names.add(node.module)
-for name in sorted(names):
-    importlib.import_module(name)
-for module in list(sys.modules.values()):
-    if getattr(module, "__file__", None):
-        print(module.__file__)
-"""
-
-
-def python_files() -> list[Path]:
-    """The Python running the tests (with its shared libraries) and the
-    standard library modules the guest tool needs: what a guest with a
-    plain ``python3`` has. Each keeps its path."""
-    python = Path(os.path.realpath(sys.executable))  # a venv's base
-    listed = subprocess.run(
-        [str(python), "-I", "-c", _CLOSURE,
-         str(PROJECT / "acrn_ivshmem" / "guest.py")],
-        capture_output=True, text=True, check=True).stdout.split()
-    stdlib = Path(os.path.dirname(os.__file__)).resolve()
-    files = {python} | {Path(name) for name in listed
-                        if Path(name).resolve().is_relative_to(stdlib)
-                        and "packages" not in name
-                        and not name.endswith("sitecustomize.py")}
-    for binary in [python, *(f for f in files if f.suffix == ".so")]:
-        needed = subprocess.run(["ldd", str(binary)], capture_output=True,
-                                text=True, check=True).stdout
-        files |= {Path(path) for path in re.findall(
-            r"(/\S+\.so[.\d]*) \(0x", needed)}
-    return sorted(files)
 
 
 @pytest.fixture(scope="session")
 def guest_tool_initramfs(tmp_path_factory) -> Path:
     """busybox, ``guest_tool.sh`` as /init, the host's python3 and the
     guest tool in /opt (no acrn-shm install, no pip)."""
-    directory = 0o040755
-    entries = {}
-
-    def add(name: str, mode: int, data: bytes = b"", rdev: int = 0):
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            entries.setdefault("/".join(parts[:depth]),
-                               (directory, b"", 0))
-        entries[name] = (mode, data, rdev)
-
-    add("dev/console", 0o020600, rdev=os.makedev(5, 1))
-    for folder in ("proc", "sys", "tmp", "bin"):
-        add(folder, directory)
-    add("bin/busybox", 0o100755, Path(TOOLS.busybox).read_bytes())
-    add("init", 0o100755, GUEST_TOOL_INIT.read_bytes())
-    for path in python_files():
-        add(str(path).lstrip("/"), 0o100755, path.read_bytes())
-    add("usr/bin/python3", 0o120777,
-        os.path.realpath(sys.executable).encode())
-    for name in GUEST_TOOL:
-        add(f"opt/acrn_ivshmem/{name}", 0o100644,
-            (PROJECT / "acrn_ivshmem" / name).read_bytes())
-    image = qemu_lab.newc([(name, *entry)
-                           for name, entry in sorted(entries.items())])
+    require(MISSING)
     path = tmp_path_factory.mktemp("guest-tool") / "initramfs.cpio"
-    path.write_bytes(image)
+    path.write_bytes(python_initramfs(GUEST_TOOL_INIT, GUEST_TOOL))
     return path
 
 
@@ -197,117 +102,11 @@ def guest_tool_initramfs(tmp_path_factory) -> Path:
 # Guests and the server
 
 
-class Guests:
-    """QEMU processes of one test, each under ``timeout`` in its own
-    process group; :meth:`kill_all` ends what is left."""
-
-    def __init__(self, directory: Path, initramfs: Path,
-                 seconds: int = GUEST_SECONDS,
-                 memory_mb: int = qemu_lab.GUEST_MB):
-        self.directory = directory
-        self.initramfs = initramfs
-        self.seconds = seconds
-        self.memory_mb = memory_mb
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, device_args: list[str], **params: str):
-        """Boot guest ``name``; ``params`` go on the kernel command line."""
-        argv = qemu_lab.qemu_command(
-            TOOLS, str(self.initramfs), str(self.directory / f"{name}.log"),
-            params, device_args, self.memory_mb)
-        with open(self.directory / f"{name}.qemu.txt", "wb") as output:
-            self.processes[name] = subprocess.Popen(
-                ["timeout", "-k", "5", str(self.seconds), *argv],
-                stdin=subprocess.DEVNULL, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True)
-
-    def results(self, name: str, prefix: str = "IVE ") -> list[str]:
-        """Wait for guest ``name``; return its lines that start with
-        ``prefix`` (without it)."""
-        self.processes[name].wait(self.seconds + 10)
-        return [line.strip()[len(prefix):]
-                for line in self.log(name).splitlines()
-                if line.startswith(prefix)]
-
-    def log(self, name: str) -> str:
-        """The serial log, then QEMU's own output (for failures)."""
-        texts = []
-        for suffix in (".log", ".qemu.txt"):
-            path = self.directory / f"{name}{suffix}"
-            if path.exists():
-                texts.append(path.read_text(errors="replace"))
-        return "\n--- qemu ---\n".join(texts)
-
-    def kill_all(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
 @pytest.fixture
 def guests(tmp_path, initramfs):
     running = Guests(tmp_path, initramfs)
     yield running
     running.kill_all()
-
-
-def qemu_args(*argv: str, warning: str = "") -> list[str]:
-    """The flags ``acrn-shm qemu-args ARGV`` prints, as argv words; it
-    says ``warning`` (a line) on stderr, or nothing."""
-    result = run_acrn_shm(["qemu-args", *argv], PROJECT)
-    assert (result.returncode, result.stderr) == (
-        0, f"acrn-shm: warning: {warning}\n" if warning else ""), result
-    assert result.stdout.count("\n") == 1, result.stdout
-    return shlex.split(result.stdout)
-
-
-def unix_connections(path: str) -> tuple[bool, int]:
-    """Whether ``path`` is listening, and how many peers connected to
-    it (accepted or not yet), from /proc/net/unix."""
-    listening, connected = False, 0
-    with open("/proc/net/unix", encoding="utf-8", errors="replace") as file:
-        for line in file:
-            fields = line.split()
-            if len(fields) == 8 and fields[7] == path:
-                if fields[3] == "00010000":  # __SO_ACCEPTCON
-                    listening = True
-                else:
-                    connected += 1
-    return listening, connected
-
-
-def wait_until(condition, what: str, seconds: float = 10.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
-class ServerProcess:
-    """``acrn-shm ivshmem-server`` in a process of its own."""
-
-    def __init__(self, socket_path: str, shm_name: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "acrn_ivshmem", "ivshmem-server",
-             "--socket", socket_path, "--size", "2", "--vectors", "1",
-             "--shm", shm_name],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
-
-    def stop(self) -> tuple[int | None, str]:
-        """Send SIGTERM (killed if it lingers); return the exit status
-        (None if killed) and what it wrote on stderr."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            status = self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            status = None
-            self.process.kill()
-            self.process.wait()
-        errors = self.process.stderr.read()
-        self.process.stderr.close()
-        return status, errors
 
 
 # ---------------------------------------------------------------------------

@@ -28,18 +28,21 @@ import os
 from .channel import WAIT_CAP, Channel, connect, open_file, open_guest
 from .doorbell import Backoff, ServerDoorbell, full_fence
 from .errors import ChannelError, ChannelTimeout, CorruptRegion
+from .guest_doorbell import GuestDoorbell, guest_doorbell
 from .layout import Header, max_message
 from .peers import PeerInfo
-from .region import Region, find_guest_region, init_region
+from .region import (
+    Region, find_guest_device, find_guest_region, init_region,
+)
 from .status import PeerStatus, RegionStatus, RingStatus, region_status
 
 __all__ = [
     "Backoff", "C_HEADER", "Channel", "ChannelError", "ChannelTimeout",
-    "CorruptRegion", "Header", "PeerInfo", "PeerStatus", "Region",
-    "RegionStatus", "RingStatus", "ServerDoorbell", "WAIT_CAP", "c_header",
-    "connect", "find_guest_region", "full_fence", "init_region",
-    "max_message", "open_file", "open_guest", "region_status",
-    "write_c_header",
+    "CorruptRegion", "GuestDoorbell", "Header", "PeerInfo", "PeerStatus",
+    "Region", "RegionStatus", "RingStatus", "ServerDoorbell", "WAIT_CAP",
+    "c_header", "connect", "find_guest_device", "find_guest_region",
+    "full_fence", "guest_doorbell", "init_region", "max_message",
+    "open_file", "open_guest", "region_status", "write_c_header",
 ]
 
 #: The file name of the C implementation shipped in this package.

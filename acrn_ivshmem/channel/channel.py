@@ -19,7 +19,8 @@ from .doorbell import Backoff, ServerDoorbell, full_fence, server_doorbell
 from .errors import ChannelError, ChannelTimeout, CorruptRegion
 from .layout import DOORBELL_PRESENT, WAIT_DATA, WAIT_ROOM, check_machine
 from .peers import PeerInfo, Slot, Watch
-from .region import Region, find_guest_region, init_region
+from .guest_doorbell import guest_doorbell
+from .region import Region, find_guest_device, init_region
 from .ring import RingReader, RingWriter
 
 __all__ = ["Channel", "connect", "open_file", "open_guest"]
@@ -206,6 +207,13 @@ class Channel:
             self._notify(WAIT_ROOM)
 
     @property
+    def doorbell(self):
+        """The doorbell this side rings and waits on
+        (:class:`ServerDoorbell`, :class:`GuestDoorbell`), or None when
+        it polls."""
+        return self._doorbell
+
+    @property
     def peer_epoch(self) -> int:
         """The epoch of the peer that wrote the messages last returned
         (0 before its first EPOCH record was read)."""
@@ -373,9 +381,23 @@ def connect(socket_path: str, peer: int, *, init: str | None = None,
 
 
 def open_guest(name: str, peer: int, *, sysfs: str = "/sys",
+               doorbell: str = "auto", dev: str = "/dev",
                **options) -> Channel:
     """Inside a guest: peer ``peer`` of the channel named ``name``,
-    found by scanning the ivshmem devices' BAR2 headers. It polls
-    (``options`` go to :class:`Channel`)."""
-    region = find_guest_region(name, sysfs)
-    return _opened(region, peer, None, name=name, **options)
+    found by scanning the ivshmem devices' BAR2 headers.
+
+    ``doorbell``: ``"auto"`` rings and waits through the device's
+    doorbell (:class:`~acrn_ivshmem.channel.GuestDoorbell`: MSI-X,
+    vfio-pci, an IOMMU, root) when it can, else polls after one warning
+    line naming what is missing; ``"on"`` raises that as a
+    :class:`ChannelError`; ``"off"`` polls. ``dev`` is where ``vfio/``
+    is. ``options`` go to :class:`Channel`.
+    """
+    device = find_guest_device(name, sysfs)
+    region = Region.from_device(device)
+    try:
+        bell = guest_doorbell(device, doorbell, dev=dev)
+    except BaseException:
+        region.close()
+        raise
+    return _opened(region, peer, bell, name=name, **options)

@@ -15,7 +15,8 @@ A channel waits (for data, or for room) in one of two ways:
 A doorbell object has ``word`` (the value for the state table: ``1 <<
 32 | id << 16 | vector``), ``ring(word)``, ``wait(seconds)``, ``fileno()``
 and ``close()``; the guest's (BAR0 doorbell register to ring, a vfio
-MSI-X eventfd to wait) follows the same shape.
+MSI-X eventfd to wait: :class:`~.guest_doorbell.GuestDoorbell`) follows
+the same shape.
 """
 
 from __future__ import annotations

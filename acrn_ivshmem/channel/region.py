@@ -24,7 +24,8 @@ from . import layout
 from .errors import ChannelError
 from .layout import Header
 
-__all__ = ["Region", "find_guest_region", "init_region"]
+__all__ = ["Region", "find_guest_device", "find_guest_region",
+           "init_region"]
 
 _MAGIC_WORD = int.from_bytes(layout.MAGIC, "little")
 
@@ -188,9 +189,10 @@ def _refuse_attached(region: Region) -> None:
                 f"{status >> 8}); stop it, or initialise with force")
 
 
-def find_guest_region(name: str, sysfs: str = "/sys") -> Region:
-    """Inside a guest: the ivshmem device whose BAR2 holds the channel
-    header named ``name``, mapped read-write (root needed).
+def find_guest_device(name: str, sysfs: str = "/sys"):
+    """Inside a guest: the ivshmem device (an
+    :class:`acrn_ivshmem.guest.IvshmemDevice`) whose BAR2 holds the
+    channel header named ``name`` (root needed).
 
     Scans every 1af4:1110 PCI function (:func:`acrn_ivshmem.guest.
     find_devices`) and reads each BAR2 header; devices without one are
@@ -220,4 +222,10 @@ def find_guest_region(name: str, sysfs: str = "/sys") -> Region:
         how = "no" if not matches else "more than one"
         raise ChannelError(f"{how} ivshmem device holds channel "
                            f"{quoted(name)}; devices: {listed}")
-    return Region.from_device(matches[0])
+    return matches[0]
+
+
+def find_guest_region(name: str, sysfs: str = "/sys") -> Region:
+    """Inside a guest: BAR2 of :func:`find_guest_device`'s device,
+    mapped read-write (root needed)."""
+    return Region.from_device(find_guest_device(name, sysfs))
