@@ -32,7 +32,6 @@ from lxml import etree
 
 from . import schema as structure
 from .errors import InputError, UsageError, located
-from .rules import Finding
 from .xmlio import Document, Loc
 
 _XS = "http://www.w3.org/2001/XMLSchema"
@@ -83,7 +82,8 @@ def tree_path(acrn_src: str | None) -> str:
     return acrn_src
 
 
-def _require_xmlschema() -> None:
+def require_xmlschema() -> None:
+    """Raise :class:`UsageError` when xmlschema or elementpath is missing."""
     import importlib.util
 
     for name in ("xmlschema", "elementpath"):
@@ -119,7 +119,12 @@ def _read_xsd(path: str) -> etree._ElementTree:
     try:
         tree = etree.parse(path, parser)
         tree.xinclude()
-    except (OSError, etree.XMLSyntaxError, etree.XIncludeError) as exc:
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        raise InputError(located(path, line, column,
+                                 f"cannot read this ACRN schema: {exc.msg}")
+                         ) from None
+    except (OSError, etree.XIncludeError) as exc:
         raise InputError(located(path, None, None,
                                  f"cannot read this ACRN schema: {exc}")
                          ) from None
@@ -510,7 +515,7 @@ def check(acrn_src: str, scenario: Document, board: Document | None,
     Without a board only the syntax is checked (ACRN's data checks read
     the board). Raises :class:`InputError` for an unusable tree.
     """
-    _require_xmlschema()
+    require_xmlschema()
     if os.environ.get("ACRN_SHM_NO_CACHE"):
         use_cache = False
     schema_dir = os.path.join(acrn_src, SCHEMA_DIR)
@@ -788,9 +793,3 @@ def _shown(item) -> str:
     if isinstance(item, etree._Element):
         return str(item.text)
     return str(item)
-
-
-def findings_of(found: list[AcrnFinding]) -> list[tuple[str, Finding]]:
-    """``(code, Finding)`` pairs for the lint engine (scenario's only)."""
-    return [(f.code, Finding(f.loc, f.message)) for f in found
-            if not f.in_board]

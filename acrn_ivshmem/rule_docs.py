@@ -122,7 +122,9 @@ def _sentence(line: str) -> str:
 def _target(rule: ModuleType) -> str:
     what = {"scenario": "scenario XMLs", "launch": "v2.x launch XMLs",
             "document": "every XML", "script": "launch scripts "
-            "(acrn-shm check-launch)"}[rule.TARGET]
+            "(acrn-shm check-launch)",
+            "acrn": "scenario XMLs with lint --acrn-schema and an ACRN "
+            "source tree"}[rule.TARGET]
     return what + (", with the board XML" if rule.NEEDS_BOARD else "")
 
 

@@ -1,9 +1,11 @@
 """The lint rules: one module each, registered here explicitly.
 
 Every rule module has ``CODE``, ``NAME``, ``SEVERITY`` (the default),
-``TARGET`` (``scenario``, ``launch``, ``document``, ``script``),
+``TARGET`` (``scenario``, ``launch``, ``document``, ``script``,
+``acrn`` for ACRN's own checks of ``lint --acrn-schema``),
 ``NEEDS_BOARD``, a docstring that is its documentation, and (except
-ISM001, which the schema check implements) a ``check()`` generator
+ISM001 and the ``acrn`` rules, which the schema checks implement) a
+``check()`` generator
 yielding :class:`Finding`. Codes are stable and never reused.
 """
 
@@ -19,6 +21,10 @@ __all__ = ["RULES", "Finding", "TextFix", "get", "summary"]
 
 #: Every rule module, by file name (keep sorted).
 MODULE_NAMES = (
+    "acrn_check_skipped",
+    "acrn_data_error",
+    "acrn_data_warning",
+    "acrn_syntax",
     "ambiguous_region_id",
     "board_mismatch",
     "board_missing",
