@@ -121,8 +121,9 @@ def _read_xsd(path: str) -> etree._ElementTree:
         tree.xinclude()
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
+        reason = re.sub(r", line \d+, column \d+$", "", exc.msg)
         raise InputError(located(path, line, column,
-                                 f"cannot read this ACRN schema: {exc.msg}")
+                                 f"cannot read this ACRN schema: {reason}")
                          ) from None
     except (OSError, etree.XIncludeError) as exc:
         raise InputError(located(path, None, None,
