@@ -51,8 +51,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         if acrn_src is not None and not acrn_schema:
             return _fail("--acrn-src is only used with --acrn-schema")
         if acrn_schema:
-            settings = replace(settings, acrn_src=_acrn_tree(
-                acrn_src, settings.use_cache))
+            settings = replace(settings, acrn_src=_acrn_tree(acrn_src))
         result = lint(paths, board, settings)
         if diff:
             # The diff only; files that could not be read still say so.
@@ -73,16 +72,14 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     return result.exit_code
 
 
-def _acrn_tree(acrn_src: str | None, use_cache: bool) -> str:
-    """The ACRN tree of ``--acrn-schema``, its schemas built (or loaded
-    from the cache) once, before any file is linted: a missing or bad
-    tree is one error, not one per file."""
+def _acrn_tree(acrn_src: str | None) -> str:
+    """The ACRN tree of ``--acrn-schema``. Its schemas are read when a
+    file needs them (not when every result is cached); a tree they
+    cannot be built from stops the run with one error."""
     from . import acrn_schema
 
     tree = acrn_schema.tree_path(acrn_src)
     acrn_schema.require_xmlschema()
-    acrn_schema.built(tree, use_cache and not os.environ.get(
-        "ACRN_SHM_NO_CACHE"))
     return tree
 
 

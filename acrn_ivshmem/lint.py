@@ -18,7 +18,9 @@ from typing import NamedTuple
 from . import schema
 from .config import LintConfig
 from .diagnostics import Diagnostic
-from .errors import AcrnShmError, InputError, UsageError, located
+from .errors import (
+    AcrnShmError, InputError, SourceTreeError, UsageError, located,
+)
 from .loader import Loaded, from_document, load
 from .model import Board, LaunchConfig, Scenario, Suppression, Suppressions
 from .rules import RULES, Finding, TextFix
@@ -186,6 +188,8 @@ class Linter:
                 try:
                     diagnostics.extend(self._lint_one(job, checked_boards))
                     linted += 1
+                except SourceTreeError:
+                    raise  # every file would fail the same way
                 except AcrnShmError as exc:
                     errors.append(str(exc))
                 self._forget(job.path)
