@@ -37,7 +37,7 @@ from .xmlio import Document, Loc
 _XS = "http://www.w3.org/2001/XMLSchema"
 _ACRN = "https://projectacrn.org"
 _NS = {"xs": _XS}
-_CACHE_FORMAT = "acrn-1"
+_CACHE_FORMAT = "acrn-2"
 #: Where an ACRN tree keeps its schemas.
 SCHEMA_DIR = os.path.join("misc", "config_tools", "schema")
 #: ACRN's severities and the codes they are reported with.
@@ -424,11 +424,15 @@ class _Check(NamedTuple):
 
 class Built(NamedTuple):
     """What a tree's schemas give: the syntax schema (xmlschema), the
-    split XSD (bytes, for the default values) and the data checks."""
+    split XSD (bytes, for the default values), the data checks, the
+    names each check's expressions hold and those of all of them (see
+    :func:`_names`)."""
 
     schema: object
     xsd: bytes
     checks: tuple[_Check, ...]
+    names: tuple[frozenset[str] | None, ...]
+    all_names: frozenset[str] | None
 
 
 def _build(schema_dir: str) -> Built:
@@ -457,7 +461,10 @@ def _build(schema_dir: str) -> Built:
             text = doc.text or "" if doc is not None else ""
         checks.append(_Check(node.get("test") or "true()", severity,
                              report_on, text))
-    return Built(schema, etree.tostring(xsd), tuple(checks))
+    checks = tuple(checks)
+    return Built(schema, etree.tostring(xsd), checks,
+                 tuple(_names((entry,)) for entry in checks),
+                 _names(checks))
 
 
 @functools.cache
@@ -538,7 +545,9 @@ def check(acrn_src: str, scenario: Document, board: Document | None,
                         in_board in json.load(stream)]
         except (OSError, ValueError, TypeError):
             pass
-    findings = _check(built(acrn_src, use_cache), scenario, board)
+    findings = _check(built(acrn_src, use_cache), scenario, board,
+                      _tree_key(os.path.join(acrn_src, SCHEMA_DIR))
+                      if use_cache else None)
     if result_path is not None:
         structure._store(result_path, [
             [f.code, f.severity, f.xpath, f.message, f.loc.line,
@@ -572,8 +581,8 @@ class _Where:
         return document.loc_or_root(original), in_board
 
 
-def _check(schema: Built, scenario: Document,
-           board: Document | None) -> list[AcrnFinding]:
+def _check(schema: Built, scenario: Document, board: Document | None,
+           cache_key: str | None = None) -> list[AcrnFinding]:
     where = _Where(scenario, board)
     scenario.loc(scenario.root)  # positions of the original elements
     root, originals = _copy(scenario)
@@ -582,7 +591,7 @@ def _check(schema: Built, scenario: Document,
     _Populator(xsd).run(root)
     findings = list(_syntax(schema, root, where))
     if board is not None:
-        findings.extend(_data(schema, root, board, where))
+        findings.extend(_data(schema, root, board, where, cache_key))
     return findings
 
 
@@ -601,57 +610,82 @@ def _syntax(schema: Built, root, where: _Where):
                           error.reason or str(error.message), loc, in_board)
 
 
-def _data(schema: Built, root, board: Document, where: _Where):
+def _data(schema: Built, root, board: Document, where: _Where,
+          cache_key: str | None):
+    parents = {child: parent for parent in root.iter() for child in parent}
+    board_root, originals = _copy(board)
+    where.add(originals, True)
+    if schema.all_names is not None:
+        _prune(board_root, schema.all_names)
+    root.extend(list(board_root))
+    below = _tags_below(root)
+    for index, entry in enumerate(schema.checks):
+        # Each check runs on the part of the tree it can reach (see
+        # _prune): some tens of elements instead of hundreds; and its
+        # outcome is cached by that part's bytes, which an edit
+        # elsewhere leaves alone.
+        view, back = root, {}
+        if schema.names[index] is not None:
+            view = _projection(root, schema.names[index], below, back)
+        path = None
+        if cache_key is not None:
+            digest = hashlib.sha256(f"{cache_key} {index} ".encode())
+            digest.update(etree.tostring(view))
+            path = os.path.join(structure.cache_dir(),
+                                f"acrn-check-{digest.hexdigest()}.json")
+        outcome = _cached_outcome(path)
+        if outcome is None:
+            outcome = _outcome(entry, view)
+            if path is not None:
+                structure._store(path, outcome)
+        nodes = list(view.iter()) if outcome else []
+        for code, severity, message, at in outcome:
+            node = back.get(nodes[at], nodes[at]) if at >= 0 else root
+            loc, in_board = where.loc(node)
+            xpath = _xpath(node, parents) if at >= 0 else ""
+            yield AcrnFinding(code, severity, xpath, message, loc, in_board)
+
+
+def _cached_outcome(path: str | None) -> list | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as stream:
+            outcome = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return outcome if isinstance(outcome, list) else None
+
+
+def _outcome(entry: _Check, view) -> list:
+    """What one check finds in ``view``: ``[code, severity, message,
+    index]`` items, the index in ``view.iter()`` of the element reported
+    on (-1: the document itself)."""
     from elementpath import XPathContext, get_node_tree
     from elementpath.exceptions import ElementPathError
 
     from .acrn_xpath import Unsupported
 
-    parents = {child: parent for parent in root.iter() for child in parent}
-    board_root, originals = _copy(board)
-    where.add(originals, True)
-    names = _names(schema.checks)
-    if names is not None:
-        _prune(board_root, names)
-    root.extend(list(board_root))
-    below = _tags_below(root)
-    for entry in schema.checks:
-        # Each check runs on the part of the tree it can reach (see
-        # _prune): some tens of elements instead of hundreds.
-        view, back = root, {}
-        own = _names((entry,))
-        if own is not None:
-            view = _projection(root, own, below, back)
-        tree = get_node_tree(view)
-        try:
-            token = _compiled(entry.test)
-            if token.boolean_value(list(token.select(XPathContext(tree)))):
-                continue
-            variables = _counter_example(token, XPathContext(tree))
-            nodes = [back.get(node, node) for node in _select(
-                tree, entry.report_on, variables) if _is_element(node)]
-            paths = [_xpath(node, parents) for node in nodes]
-            message = _describe(tree, entry.text, variables)
-        except Unsupported as exc:
-            yield AcrnFinding(SKIPPED_CODE, "info", "",
-                              f"ACRN check not evaluated: {exc}: "
-                              f"{' '.join(entry.test.split())}",
-                              where.loc(root)[0])
-            continue
-        except ElementPathError as exc:
-            yield AcrnFinding(SKIPPED_CODE, "info", "",
-                              f"ACRN check not evaluated: {exc}",
-                              where.loc(root)[0])
-            continue
-        code = CODES.get(entry.severity, CODES["error"])
-        if not nodes:
-            loc, in_board = where.loc(root)
-            yield AcrnFinding(code, entry.severity, "", message, loc,
-                              in_board)
-        for node, path in zip(nodes, paths):
-            loc, in_board = where.loc(node)
-            yield AcrnFinding(code, entry.severity, path, message, loc,
-                              in_board)
+    tree = get_node_tree(view)
+    try:
+        token = _compiled(entry.test)
+        if token.boolean_value(list(token.select(XPathContext(tree)))):
+            return []
+        variables = _counter_example(token, XPathContext(tree))
+        nodes = [node for node in _select(tree, entry.report_on, variables)
+                 if _is_element(node)]
+        message = _describe(tree, entry.text, variables)
+    except Unsupported as exc:
+        return [[SKIPPED_CODE, "info", f"ACRN check not evaluated: {exc}: "
+                 f"{' '.join(entry.test.split())}", -1]]
+    except ElementPathError as exc:
+        return [[SKIPPED_CODE, "info", f"ACRN check not evaluated: {exc}",
+                 -1]]
+    code = CODES.get(entry.severity, CODES["error"])
+    if not nodes:
+        return [[code, entry.severity, message, -1]]
+    order = {node: number for number, node in enumerate(view.iter())}
+    return [[code, entry.severity, message, order[node]] for node in nodes]
 
 
 @functools.cache

@@ -9,7 +9,7 @@ goal (5x):
 
 - a fresh cache folder: nothing cached, the tree's schemas are built;
 - a changed file: the built schema comes from the cache (pickled), the
-  file's bytes are new (a comment added each round);
+  file is edited (the region's size and a comment, new each round);
 - the same bytes again: the result comes from the cache.
 
 acrn-shm runs with ``--select ISM9``: ACRN's checks only, what the
@@ -45,6 +45,7 @@ def report(acrn_shm: list[str], data: Path, work: Path, runs: int) -> None:
     board = data / "whl-ipc-i5" / "whl-ipc-i5.xml"
     scenario = work / "acrn_schema_hybrid_rt.xml"
     shutil.copy(data / "whl-ipc-i5" / "hybrid_rt.xml", scenario)
+    original = scenario.read_text(encoding="utf-8")
     acrn = [python, "-W", "ignore", str(validator), str(board),
             str(scenario)]
     lint = [*acrn_shm, "lint", "--acrn-schema", "--acrn-src", tree,
@@ -62,8 +63,13 @@ def report(acrn_shm: list[str], data: Path, work: Path, runs: int) -> None:
                     os.environ, ACRN_SHM_CACHE_DIR=fresh)))
             finally:
                 shutil.rmtree(fresh, ignore_errors=True)
-            with open(scenario, "a", encoding="utf-8") as stream:
-                stream.write(f"<!-- bench round {index} -->\n")
+            # An edit as a user makes it: the region's size and a
+            # comment inside the root (new bytes even when sizes repeat).
+            text = original.replace(
+                "<IVSHMEM_SIZE>2<",
+                f"<IVSHMEM_SIZE>{4 << index % 7}<").replace(
+                "</acrn-config>", f"<!-- round {index} --></acrn-config>")
+            scenario.write_text(text, encoding="utf-8")
             env = dict(os.environ, ACRN_SHM_CACHE_DIR=warm)
             times["changed"].append(_wall(lint, env))
             times["same"].append(_wall(lint, env))

@@ -231,6 +231,28 @@ def test_the_cache_follows_the_schema_files(workdir, tmp_path):
     assert len(_cached(tmp_path / "cache", "acrn-schema-*.pickle")) == 2
 
 
+def test_each_check_is_cached_by_the_part_it_reads(workdir, tmp_path):
+    # An edit reaches the checks that read what changed; the others come
+    # from the cache, and the findings are those of an uncached run.
+    _found(workdir, "broken.xml")
+    stored = set(_cached(tmp_path / "cache", "acrn-check-*.json"))
+    assert len(stored) == 3  # one per data check
+    scenario = workdir / "broken.xml"
+    scenario.write_text(scenario.read_text(encoding="utf-8").replace(
+        "<pcpu>7</pcpu>", "<pcpu>6</pcpu>"), encoding="utf-8")
+    cached = _found(workdir, "broken.xml")
+    added = set(_cached(tmp_path / "cache", "acrn-check-*.json")) - stored
+    # Both VM checks name <vm>, so they read each <vm> whole; the CLOS
+    # check reads no <vm> and comes from the cache.
+    assert len(added) == 2
+    assert cached[-1] == (15, 22, "ISM903", 'VM "TWIN" runs on CPU 6, '
+                          "which board tiny lacks.")
+    result = lint([str(scenario)], str(workdir / "board.xml"), LintConfig(
+        select=("ISM9",), acrn_src=str(workdir / "tree"), use_cache=False))
+    assert cached == [(d.line, d.column, d.code, d.message)
+                      for d in result.diagnostics]
+
+
 # --- Against ACRN's own validator, on a real tree --------------------------
 
 real_tree = pytest.mark.skipif(
@@ -321,7 +343,13 @@ def test_findings_equal_acrns_validator(board, scenario, kind, tmp_path):
     shutil.copy(folder / f"{board}.xml", board_path)
     path = tmp_path / scenario
     data = (folder / scenario).read_bytes()
-    path.write_bytes(mutated(data) if kind == "mutated" else data)
+    path.write_bytes(data)
+    if kind == "mutated":
+        # The shipped file first: the mutated one is checked as an edit
+        # is, with the checks its changes do not reach from the cache.
+        acrn_schema.check(ACRN_SRC, parse_file(str(path)),
+                          parse_file(str(board_path)))
+        path.write_bytes(mutated(data))
     ours = acrn_schema.check(ACRN_SRC, parse_file(str(path)),
                              parse_file(str(board_path)))
     assert not [f for f in ours if f.code == acrn_schema.SKIPPED_CODE]
