@@ -291,6 +291,15 @@ def _value(node, name: str, number: int) -> str:
     raise ValueError("unknown expression")
 
 
+@functools.cache
+def _alternative(test: str):
+    # An xs:alternative's test, parsed once (as elementpath.select would
+    # parse it for each element).
+    from elementpath import XPath2Parser
+
+    return XPath2Parser().parse(test)
+
+
 class _Populator:
     """Adds ACRN's default values to a scenario, as ACRN's validator does
     before it checks the syntax: a missing required element that has a
@@ -312,10 +321,11 @@ class _Populator:
     def _type(self, tag: str, declaration, xml_node):
         chosen = declaration
         if xml_node is not None:
-            import elementpath
+            from elementpath import XPathContext
 
             for alternative in declaration.findall("xs:alternative", _NS):
-                if elementpath.select(xml_node, alternative.get("test")):
+                token = _alternative(alternative.get("test"))
+                if token.get_results(XPathContext(xml_node)):
                     chosen = alternative
                     break
         found = chosen.find(tag, _NS)
@@ -624,16 +634,20 @@ def _data(schema: Built, root, board: Document, where: _Where,
         # _prune): some tens of elements instead of hundreds; and its
         # outcome is cached by that part's bytes, which an edit
         # elsewhere leaves alone.
-        view, back = root, {}
-        if schema.names[index] is not None:
-            view = _projection(root, schema.names[index], below, back)
+        names = schema.names[index]
         path = None
         if cache_key is not None:
             digest = hashlib.sha256(f"{cache_key} {index} ".encode())
-            digest.update(etree.tostring(view))
+            if names is None:
+                digest.update(etree.tostring(root))
+            else:
+                _digest(root, names, below, digest)
             path = os.path.join(structure.cache_dir(),
                                 f"acrn-check-{digest.hexdigest()}.json")
         outcome = _cached_outcome(path)
+        view, back = root, {}
+        if names is not None and (outcome is None or outcome):
+            view = _projection(root, names, below, back)
         if outcome is None:
             outcome = _outcome(entry, view)
             if path is not None:
@@ -761,6 +775,24 @@ def _projection(root, names: frozenset[str], below: dict, back: dict):
                if isinstance(child.tag, str) and below[child] & names)
     back[top] = root
     return top
+
+
+def _digest(node, names: frozenset[str], below: dict, digest) -> None:
+    """Feed ``digest`` what :func:`_projection` would copy of ``node``'s
+    children, without copying: equal digests, equal projections."""
+    for child in node:
+        if not isinstance(child.tag, str) or not below[child] & names:
+            continue
+        if child.tag in names:
+            piece = b"W" + etree.tostring(child)
+        else:
+            piece = b"P" + repr((child.tag, sorted(child.attrib.items()),
+                                 child.text)).encode()
+        digest.update(len(piece).to_bytes(8, "little"))
+        digest.update(piece)
+        if child.tag not in names:
+            _digest(child, names, below, digest)
+            digest.update(b"E")
 
 
 def _prune(root, names: frozenset[str]) -> None:
