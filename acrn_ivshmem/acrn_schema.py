@@ -12,8 +12,10 @@ the user's own file; ACRN's XPath stays available in
 
 The built schema is cached like the structure check's (pickled, only
 loaded from the user's own files), keyed by the bytes of every ``.xsd``
-file under the tree's schema folder, and results are cached by those
-and the scenario's and board's bytes.
+file under the tree's schema folder; results are cached by those and
+the scenario's and board's bytes, and each data check's outcome by the
+part of the tree it can read (:func:`_names`), so that an edit re-runs
+only the checks that read what changed.
 """
 
 from __future__ import annotations
@@ -569,9 +571,7 @@ class _Where:
     """Finds the source position of copied elements."""
 
     def __init__(self, scenario: Document, board: Document | None):
-        self.documents = [(scenario, False)]
-        if board is not None:
-            self.documents.append((board, True))
+        self.documents = (scenario, board)
         self.originals: dict = {}
 
     def add(self, originals: dict, in_board: bool) -> None:
@@ -584,10 +584,10 @@ class _Where:
         while node is not None and node not in self.originals:
             node = node.getparent()
         if node is None:
-            scenario = self.documents[0][0]
+            scenario = self.documents[0]
             return scenario.loc(scenario.root), False
         original, in_board = self.originals[node]
-        document = self.documents[1 if in_board else 0][0]
+        document = self.documents[1 if in_board else 0]
         return document.loc_or_root(original), in_board
 
 
