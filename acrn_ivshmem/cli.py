@@ -27,8 +27,13 @@ LINT_FORMATS = ("text", "json", "sarif", "github")
 def run_lint(paths: list[str], board: str | None, output_format: str,
              select: list[str] | None, ignore: list[str] | None,
              config: str | None, no_cache: bool, fix: bool = False,
-             diff: bool = False, skip_other_xml: bool = False) -> int:
-    """Lint (and fix), print the report, and return the exit status."""
+             diff: bool = False, skip_other_xml: bool = False,
+             acrn_schema: bool = False, acrn_src: str | None = None) -> int:
+    """Lint (and fix), print the report, and return the exit status.
+
+    With ``acrn_schema``, ACRN's own checks (ISM901-ISM904) run too,
+    with the schemas of the tree ``acrn_src`` (default: ``$ACRN_SRC``).
+    """
     from dataclasses import replace
 
     from .lint.config import load_config, parse_codes
@@ -54,6 +59,10 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
                                + parse_codes(",".join(ignore), "--ignore"))
         if no_cache:
             settings = replace(settings, use_cache=False)
+        if acrn_src is not None and not acrn_schema:
+            return _fail("--acrn-src is only used with --acrn-schema")
+        if acrn_schema:
+            settings = replace(settings, acrn_src=_acrn_tree(acrn_src))
         result = lint(paths, board, settings)
         if diff:
             # The diff only; files that could not be read still say so.
@@ -73,6 +82,17 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     for error in result.errors:
         _fail(error)
     return result.exit_code
+
+
+def _acrn_tree(acrn_src: str | None) -> str:
+    """The ACRN tree of ``--acrn-schema``. Its schemas are read when a
+    file needs them (not when every result is cached); a tree they
+    cannot be built from stops the run with one error."""
+    from .lint import acrn_schema
+
+    tree = acrn_schema.tree_path(acrn_src)
+    acrn_schema.require_xmlschema()
+    return tree
 
 
 def _apply_fixes(fixes, write: bool) -> bool:
@@ -767,6 +787,14 @@ def build_app():
         skip_other_xml: Annotated[bool, typer.Option(
             "--skip-other-xml", help="Skip files whose root element is "
             "not <acrn-config> (for pre-commit).")] = False,
+        acrn_schema: Annotated[bool, typer.Option(
+            "--acrn-schema", help="Also run ACRN's own checks (ISM901-"
+            "ISM904): the schema and data checks of an ACRN source tree, "
+            "reported at lines of your file.")] = False,
+        acrn_src: Annotated[Optional[str], typer.Option(
+            "--acrn-src", metavar="DIR",
+            help="The ACRN source tree for --acrn-schema (default: "
+            "$ACRN_SRC).")] = None,
     ) -> None:
         """Check IVSHMEM regions of ACRN scenarios against every rule.
 
@@ -774,7 +802,7 @@ def build_app():
         """
         raise typer.Exit(run_lint(paths, board, output_format, select,
                                   ignore, config, no_cache, fix, diff,
-                                  skip_other_xml))
+                                  skip_other_xml, acrn_schema, acrn_src))
 
     def complete_vms(ctx: typer.Context, incomplete: str) -> list[str]:
         # Comma-separated: complete the last name, offer each VM once.
@@ -1393,8 +1421,10 @@ QUICK_COMMANDS = {
     "lint": QuickCommand(
         run_lint, ["paths"], {**_BOARD, "--output-format": "output_format",
                     "-f": "output_format", "--select": "select",
-                    "--ignore": "ignore", "--config": "config"},
-        ["--no-cache", "--fix", "--diff", "--skip-other-xml"],
+                    "--ignore": "ignore", "--config": "config",
+                    "--acrn-src": "acrn_src"},
+        ["--no-cache", "--fix", "--diff", "--skip-other-xml",
+         "--acrn-schema"],
         repeatable=["select", "ignore"],
         choices={"output_format": LINT_FORMATS},
         defaults={"output_format": "text"}, variadic=True),

@@ -88,3 +88,8 @@ class GraphvizError(AcrnShmError):
 
 class IvshmemProtocolError(AcrnShmError):
     """An ivshmem server sent what the doorbell protocol does not allow."""
+
+
+class SourceTreeError(InputError):
+    """An ACRN source tree that cannot be used (``--acrn-schema``): it
+    stops the whole run, since every file would fail the same way."""

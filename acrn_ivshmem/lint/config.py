@@ -36,6 +36,9 @@ class LintConfig:
     severity: tuple[tuple[str, str], ...] = ()
     source: str = "defaults"
     use_cache: bool = True
+    #: The ACRN source tree whose schemas ``lint --acrn-schema`` reads
+    #: (ISM901-ISM904); None runs acrn-shm's own rules only.
+    acrn_src: str | None = None
 
     def enabled(self, code: str) -> bool:
         """True when ``code`` is selected and not ignored."""

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from ..diagnostics import Diagnostic, Finding, TextFix
-from ..errors import AcrnShmError, InputError, UsageError, located
+from ..errors import (
+    AcrnShmError, InputError, SourceTreeError, UsageError, located,
+)
 from ..io.xmlio import Document, open_input, read_bytes, root_name
 from ..model.loader import Loaded, from_document, load
 from ..model.syntax import (
@@ -188,6 +190,8 @@ class Linter:
                 try:
                     diagnostics.extend(self._lint_one(job, checked_boards))
                     linted += 1
+                except SourceTreeError:
+                    raise  # every file would fail the same way
                 except AcrnShmError as exc:
                     errors.append(str(exc))
                 self._forget(job.path)
@@ -265,6 +269,8 @@ class Linter:
                 if rule.TARGET == "scenario" and self.config.enabled(code):
                     found.extend((code, f) for f in rule.check(model, board))
             found = self._one_per_element(found)
+            extra += self._acrn_checks(job.path, loaded.document,
+                                       board_path)
         else:
             scenario = self._launch_scenario(job.path, model)
             for code, rule in RULES.items():
@@ -273,6 +279,29 @@ class Linter:
                         (code, f) for f in rule.check(model, scenario))
         return self._diagnostics(job.path, found,
                                  model.suppressions) + extra
+
+    def _acrn_checks(self, path: str, document: Document,
+                     board_path: str | None) -> list[Diagnostic]:
+        # ACRN's own checks (--acrn-schema): the scenario's findings, and
+        # those ACRN places in the board, reported in the board XML.
+        if self.config.acrn_src is None or not any(
+                self.config.enabled(code) for code, rule in RULES.items()
+                if rule.TARGET == "acrn"):
+            return []
+        from . import acrn_schema
+
+        board = self.load(board_path).document if board_path else None
+        found = acrn_schema.check(self.config.acrn_src, document, board,
+                                  self.config.use_cache)
+        result = self._diagnostics(
+            path, [(f.code, Finding(f.loc, f.message)) for f in found
+                   if not f.in_board],
+            self.load(path).model.suppressions)
+        if board_path is not None:
+            result += self._diagnostics(
+                board_path, [(f.code, Finding(f.loc, f.message))
+                             for f in found if f.in_board], ())
+        return result
 
     def _one_per_element(self, found: list[tuple[str, Finding]]
                          ) -> list[tuple[str, Finding]]:

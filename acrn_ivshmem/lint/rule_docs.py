@@ -85,6 +85,14 @@ def index() -> str:
         out.append(f"| [{code}]({page_name(rule)}) | {rule.NAME} | "
                    f"{rule.SEVERITY} | "
                    f"{_sentence(summary(rule)).replace('|', '&#124;')} |")
+    out += ["", "The ISM9xx codes are ACRN's own checks. They run only with "
+            "`acrn-shm lint --acrn-schema`, which reads the schemas of the "
+            "ACRN source tree named by `--acrn-src DIR` (or `ACRN_SRC`) and "
+            "reports what that tree's `validator.py` would, at lines of "
+            "your file: ISM901 for what ACRN calls a syntax error, ISM902 "
+            "and ISM903 for its data checks of severity error and warning, "
+            "ISM904 for a data check acrn-shm could not evaluate. Like "
+            "every code, they are stable and never reused."]
     return "\n".join(out) + "\n"
 
 
@@ -122,7 +130,9 @@ def _sentence(line: str) -> str:
 def _target(rule: ModuleType) -> str:
     what = {"scenario": "scenario XMLs", "launch": "v2.x launch XMLs",
             "document": "every XML", "script": "launch scripts "
-            "(acrn-shm check-launch)"}[rule.TARGET]
+            "(acrn-shm check-launch)",
+            "acrn": "scenario XMLs with lint --acrn-schema and an ACRN "
+            "source tree"}[rule.TARGET]
     return what + (", with the board XML" if rule.NEEDS_BOARD else "")
 
 

@@ -1,9 +1,11 @@
 """The lint rules: one module each, registered here explicitly.
 
 Every rule module has ``CODE``, ``NAME``, ``SEVERITY`` (the default),
-``TARGET`` (``scenario``, ``launch``, ``document``, ``script``),
+``TARGET`` (``scenario``, ``launch``, ``document``, ``script``,
+``acrn`` for ACRN's own checks of ``lint --acrn-schema``),
 ``NEEDS_BOARD``, a docstring that is its documentation, and (except
-ISM001, which the schema check implements) a ``check()`` generator
+ISM001 and the ``acrn`` rules, which the schema checks implement) a
+``check()`` generator
 yielding :class:`~acrn_ivshmem.diagnostics.Finding`. Each module is
 named after its rule (``NAME`` with ``-`` as ``_``) and imported below
 by name. Codes are stable and never reused.
@@ -15,6 +17,7 @@ from types import ModuleType
 
 from ..errors import UsageError, quoted
 from . import (
+    acrn_check_skipped, acrn_data_error, acrn_data_warning, acrn_syntax,
     ambiguous_region_id, board_mismatch, board_missing,
     dm_region_needs_post_launched, duplicate_ivshmem, duplicate_region_id,
     duplicate_region_name, duplicate_vbdf, duplicate_vm_in_region,

@@ -38,7 +38,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     from . import RULES
 
     skipped = ", ".join(
-        code for code, rule in RULES.items() if rule.NEEDS_BOARD)
+        code for code, rule in RULES.items()
+        if rule.NEEDS_BOARD and rule.TARGET == "scenario")
     yield Finding(
         scenario.root_loc,
         f"no board XML given or found beside the scenario; "
