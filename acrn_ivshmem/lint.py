@@ -247,10 +247,9 @@ class Linter:
             return self._board_structure(job.path, checked_boards)
         kind = "launch" if isinstance(model, LaunchConfig) else model.format
         found: list[tuple[str, Finding]] = []
-        if self.config.enabled("ISM001"):  # the slow check: skip unused
+        if self.config.enabled("ISM001"):
             found = [("ISM001", finding) for finding in
-                     schema.check_structure(loaded.document, kind,
-                                            self.config.use_cache)]
+                     schema.check_structure(loaded.document, kind)]
         extra: list[Diagnostic] = []
         if isinstance(model, Scenario):
             board = None
@@ -296,7 +295,7 @@ class Linter:
         checked.add(key)
         if key not in self._board_findings:  # once, for every lint()
             self._board_findings[key] = schema.check_structure(
-                self.load(path).document, "board", self.config.use_cache)
+                self.load(path).document, "board")
         findings = self._board_findings[key]
         return self._diagnostics(path, [("ISM001", f) for f in findings],
                                  ())
