@@ -18,11 +18,10 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
              config: str | None, no_cache: bool, fix: bool = False,
              diff: bool = False, skip_other_xml: bool = False) -> int:
     """Lint (and fix), print the report, and return the exit status."""
-    from dataclasses import replace
-
     from .config import load_config, parse_codes
     from .formats import FORMATS
     from .lint import is_acrn_xml, lint
+    from .record import replace
 
     formatter = FORMATS.get(output_format)
     if formatter is None:
