@@ -6,7 +6,6 @@ a v2.x launch XML; anything else is an :class:`InputError`.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
@@ -358,6 +357,8 @@ def _close_name(name: str, known: dict) -> str | None:
     for candidate in known:
         if candidate.lower() == name.lower():
             return candidate
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
     return close[0] if close else None
 

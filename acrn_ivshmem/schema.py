@@ -25,11 +25,7 @@ validate with a newly built schema.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import json
 import os
-import stat
 import sys
 
 from .loader import refuse_much_to_read, schema_path, schema_text
@@ -72,6 +68,8 @@ def check_structure_xsd(document: Document, kind: str,
     :func:`~acrn_ivshmem.loader.refuse_much_to_read`): xmlschema costs
     some 8 to 25 microseconds for each child and attribute it reads.
     """
+    import json
+
     refuse_much_to_read(document, kind)
     if os.environ.get("ACRN_SHM_NO_CACHE"):
         use_cache = False
@@ -95,6 +93,8 @@ def check_structure_xsd(document: Document, kind: str,
 def _validator_stamp() -> bytes:
     # Identifies the installed xmlschema and elementpath without
     # importing them (importing costs more than a whole cached lint run).
+    import importlib.util
+
     stamps = []
     for name in ("xmlschema", "elementpath"):
         spec = importlib.util.find_spec(name)
@@ -107,6 +107,8 @@ def _validator_stamp() -> bytes:
 
 
 def _cache_key(xsd: bytes, data: bytes) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     for part in (_CACHE_FORMAT.encode(), _validator_stamp(), xsd, data):
         digest.update(len(part).to_bytes(8, "little"))
@@ -115,6 +117,8 @@ def _cache_key(xsd: bytes, data: bytes) -> str:
 
 
 def _store(path: str, payload: list) -> None:
+    import json
+
     _store_bytes(path, json.dumps(payload).encode())
 
 
@@ -188,6 +192,8 @@ def _load_own_pickle(path: str):
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
+    import stat
+
     try:
         info = os.fstat(fd)
         if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid()
