@@ -136,7 +136,12 @@ def read_size(document: Document, kind: str) -> ReadSize:
 
 def refuse_much_to_read(document: Document, kind: str) -> None:
     """Raise :class:`InputError` when :func:`read_size` of ``document``
-    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`."""
+    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`.
+
+    A document found small enough is not measured again (the loader and
+    the structure check both ask)."""
+    if kind in document.small_enough:
+        return
     size = read_size(document, kind)
     real_items, real_chars = _REAL_MOST[kind]
     for amount, limits, what, real in (
@@ -150,6 +155,7 @@ def refuse_much_to_read(document: Document, kind: str) -> None:
                 document.path, None, None,
                 f"{amount} {what}; the limit is {limits[kind]} for a "
                 f"{_KIND_NAMES[kind]} (real ones have up to {real})"))
+    document.small_enough.add(kind)
 
 
 class Loaded(NamedTuple):
@@ -326,30 +332,34 @@ def element_notes(document: Document, fmt: str
     pending = [(document.root, vocabulary.children(fmt))]
     while pending:
         element, known = pending.pop()
-        parent = etree.QName(element).localname
         first: dict[str, etree._Element] = {}
         for child in element.iterchildren(etree.Element):
-            qname = etree.QName(child)
-            if qname.namespace is not None:
+            tag = child.tag
+            entry = known.get(tag)  # never a namespaced one
+            if entry is not None:
+                if tag not in first:
+                    first[tag] = child
+                elif not entry.repeats:
+                    notes.append(ElementNote(
+                        "repeated", tag, _local(element), document.loc(child),
+                        first=document.loc(first[tag])))
+                pending.append((child, entry.children))
+            elif tag[0] == "{":  # in a namespace
+                qname = etree.QName(child)
                 written = (f"{child.prefix}:{qname.localname}"
                            if child.prefix else qname.localname)
                 notes.append(ElementNote(
-                    "namespaced", written, parent, document.loc(child),
-                    namespace=qname.namespace))
-                continue
-            entry = known.get(child.tag)
-            if entry is None:
+                    "namespaced", written, _local(element),
+                    document.loc(child), namespace=qname.namespace))
+            else:
                 notes.append(ElementNote(
-                    "unknown", child.tag, parent, document.loc(child),
-                    suggestion=_close_name(child.tag, known)))
-                continue
-            if child.tag in first and not entry.repeats:
-                notes.append(ElementNote(
-                    "repeated", child.tag, parent, document.loc(child),
-                    first=document.loc(first[child.tag])))
-            first.setdefault(child.tag, child)
-            pending.append((child, entry.children))
+                    "unknown", tag, _local(element), document.loc(child),
+                    suggestion=_close_name(tag, known)))
     return tuple(sorted(notes, key=lambda note: note.loc))
+
+
+def _local(element: etree._Element) -> str:
+    return element.tag.rpartition("}")[2]
 
 
 def _close_name(name: str, known: dict) -> str | None:

@@ -79,8 +79,13 @@ def _make(cls, order: bool):
     else:
         values = attrgetter(*names) if names else (lambda item: ())
 
+    count = len(names)
+
     def __init__(self, *args, **kwargs):
-        if len(args) > len(names):
+        if not kwargs and len(args) == count:  # the quick, usual case
+            self.__dict__.update(zip(names, args))
+            return
+        if len(args) > count:
             raise TypeError(f"{title}.__init__() takes {len(names) + 1} "
                             f"positional arguments but {len(args) + 1} "
                             "were given")

@@ -105,6 +105,9 @@ class Document:
         self._index: dict | None = None
         self._elements: list | None = None
         self._comments: list[Comment] = []
+        #: The kinds of document (``loader.refuse_much_to_read``) this
+        #: one is known to be small enough for.
+        self.small_enough: set[str] = set()
 
     def _positions(self) -> tuple[_Positions, dict]:
         if self._index is None:
