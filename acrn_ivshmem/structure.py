@@ -320,8 +320,7 @@ class _Walk:
             if attribute.required and attribute.name not in attrib:
                 self._add(element,
                           f"missing required attribute {attribute.name!r}")
-        by_name = {attribute.name: attribute
-                   for attribute in declared.attributes}
+        by_name = _by_name(declared.attributes)
         for name, value in attrib.items():
             attribute = by_name.get(name)
             if attribute is None:
@@ -342,7 +341,7 @@ class _Walk:
         # Each declared element while it may still occur; anything else,
         # a later copy of an element allowed once included, goes to the
         # wildcard, unchecked.
-        particles = {p.name: p for p in declared.particles}
+        particles = _by_name(declared.particles)
         seen: dict[str, int] = {}
         for child in element:
             particle = particles.get(child.tag)
@@ -356,7 +355,7 @@ class _Walk:
 
     def _closed_children(self, element, declared: ComplexType) -> None:
         particles = declared.particles
-        by_name = {p.name: p for p in particles}
+        by_name = _by_name(particles)
         counts = dict.fromkeys(by_name, 0)
         errors: list[tuple[int, list[str] | None]] = []
         alive = True
@@ -418,6 +417,12 @@ class _Walk:
                     "(" + " | ".join(map(repr, expected)) + ")")
             reason += f". Tag {tags} expected"
         self._add(element, reason, child)
+
+
+@functools.cache
+def _by_name(items: tuple) -> dict:
+    # A description's particles or attributes by name, made once.
+    return {item.name: item for item in items}
 
 
 _XSI_KNOWN = frozenset(_XSI + name for name in (

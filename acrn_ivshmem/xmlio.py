@@ -477,6 +477,9 @@ def _scan_positions(data: bytes, path: str
             path, loc.line, loc.column,
             f"{what} is not allowed (acrn-shm reads no DTDs or entities)"))
 
+    # Text is only wanted right after a start tag: the handler is set
+    # there and taken away once it has run or the element has ended, so
+    # the other pieces of text (indentation, mostly) cost no call.
     def start_element(_name, _attrs):
         nonlocal awaiting
         parent = stack[-1] if stack else -1
@@ -484,10 +487,12 @@ def _scan_positions(data: bytes, path: str
         push(awaiting)
         extend((parser.CurrentLineNumber, parser.CurrentColumnNumber,
                 parser.CurrentByteIndex, 0, 0, 0, 0, 0, parent))
+        parser.CharacterDataHandler = character_data
 
     def end_element(_name):
         nonlocal awaiting
         awaiting = -1
+        parser.CharacterDataHandler = None
         base = pop()
         record[base + 3] = parser.CurrentLineNumber
         record[base + 4] = parser.CurrentColumnNumber
@@ -495,17 +500,16 @@ def _scan_positions(data: bytes, path: str
 
     def character_data(_data):
         nonlocal awaiting
-        if awaiting >= 0:
-            record[awaiting + 6] = parser.CurrentLineNumber
-            record[awaiting + 7] = parser.CurrentColumnNumber
-            awaiting = -1
+        record[awaiting + 6] = parser.CurrentLineNumber
+        record[awaiting + 7] = parser.CurrentColumnNumber
+        awaiting = -1
+        parser.CharacterDataHandler = None
 
     def comment(text):
         comment_marks.append((text, here(), len(record) // fields))
 
     parser.StartElementHandler = start_element
     parser.EndElementHandler = end_element
-    parser.CharacterDataHandler = character_data
     parser.CommentHandler = comment
     parser.StartDoctypeDeclHandler = (
         lambda *_args: refuse("a DOCTYPE declaration"))
