@@ -24,8 +24,6 @@ from __future__ import annotations
 import codecs
 import re
 from collections import Counter
-from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -37,7 +35,8 @@ from .model import (
     FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
     decimal_int, is_decimal, lowest_free_id, parse_vbdf,
 )
-from .xmlio import Document, parse_bytes, source_encoding
+from .record import frozen
+from .xmlio import Document, escape, parse_bytes, source_encoding
 
 __all__ = ["EditResult", "RegionSpec", "add_region", "element_span",
            "remove_region", "set_region"]
@@ -62,7 +61,7 @@ _BLANKS = re.compile(rb"[ \t]*")
 _ASCII = "".join(map(chr, range(0x20, 0x7F)))
 
 
-@dataclass(frozen=True)
+@frozen
 class RegionSpec:
     """What the user asked for; None (or empty) keeps or defaults a field.
 
@@ -79,7 +78,7 @@ class RegionSpec:
     vbdfs: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class EditResult:
     """The whole new file, a one-line summary, and the v3 members.
 

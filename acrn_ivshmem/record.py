@@ -5,6 +5,7 @@
 ``__init__`` taking the annotated fields in order (positional or by
 name, with the class-level defaults), ``__repr__``, ``__eq__`` and
 ``__hash__`` over the fields, the order comparisons, ``__match_args__``,
+a ``__post_init__`` called after ``__init__``,
 and assignment refused with :class:`FrozenInstanceError` (an
 ``AttributeError``, as dataclasses' is). ``dataclasses.fields``,
 ``replace`` and ``asdict`` work on them too: ``__dataclass_fields__``
@@ -80,10 +81,11 @@ def _make(cls, order: bool):
         values = attrgetter(*names) if names else (lambda item: ())
 
     count = len(names)
+    post_init = cls.__dict__.get("__post_init__")
 
     def __init__(self, *args, **kwargs):
-        if not kwargs and len(args) == count:  # the quick, usual case
-            self.__dict__.update(zip(names, args))
+        if not kwargs and len(args) == count and post_init is None:
+            self.__dict__.update(zip(names, args))  # the quick, usual case
             return
         if len(args) > count:
             raise TypeError(f"{title}.__init__() takes {len(names) + 1} "
@@ -107,6 +109,8 @@ def _make(cls, order: bool):
             else:
                 raise TypeError(f"{title}.__init__() missing required "
                                 f"argument: {name!r}")
+        if post_init is not None:
+            post_init(self)
 
     def __repr__(self):
         shown = ", ".join(f"{name}={value!r}"

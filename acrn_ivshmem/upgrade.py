@@ -78,7 +78,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -94,7 +93,7 @@ from .model import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
     VmKind, is_decimal, parse_vbdf,
 )
-from .xmlio import Document, Loc, parse_bytes
+from .xmlio import Document, Loc, escape, parse_bytes
 
 __all__ = [
     "Assignment", "COPIED", "COPIED_VM", "DISCARDED", "GUEST_FLAGS",

@@ -94,3 +94,17 @@ def test_the_lint_path_imports_no_dataclasses(tmp_path):
                           text=True, check=True, timeout=60, cwd=tmp_path)
     assert done.stdout.splitlines()[-2:] == [
         "1 error in 1 file", "1 False"]  # ISM001: id='x' is no integer
+
+
+@frozen
+class Checked:
+    """A record whose __post_init__ normalises a field."""
+
+    text: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "text", self.text.strip())
+
+
+def test_post_init_runs_after_init():
+    assert Checked(" a ").text == "a" and Checked(text=" b ").text == "b"

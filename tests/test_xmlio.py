@@ -14,7 +14,7 @@ from lxml import etree
 from acrn_ivshmem.errors import InputError
 from acrn_ivshmem.loader import load
 from acrn_ivshmem.xmlio import (
-    MAX_BYTES, Loc, parse_bytes, parse_file, root_name,
+    MAX_BYTES, Loc, escape, parse_bytes, parse_file, root_name,
 )
 
 DATA = Path(__file__).parent / "test_xmlio"
@@ -281,3 +281,10 @@ def test_root_name_steps_over_any_internal_subset(pieces, name):
     data = (f"<?xml version='1.0'?>\n<!DOCTYPE {name} [" + "".join(pieces)
             + f"]>\n<{name}>&a;</{name}>\n").encode()
     assert root_name(data) == name
+
+
+@given(st.text())
+def test_escape_is_saxutils_escape(text):
+    from xml.sax.saxutils import escape as sax_escape
+
+    assert escape(text) == sax_escape(text)
