@@ -401,21 +401,25 @@ def _dm_settings(document: Document
             connections.setdefault(vm_name, []).append((connection, end))
     found = []
     for element in root.iterfind("vm"):
-        if _stripped(element.find("load_order")) != "POST_LAUNCHED_VM":
+        # Its first child of each name: a dict lookup instead of a find.
+        child: dict[str, etree._Element] = {}
+        for node in element:
+            child.setdefault(node.tag, node)
+        if _stripped(child.get("load_order")) != "POST_LAUNCHED_VM":
             continue
-        name = _stripped(element.find("name"))
+        name = _stripped(child.get("name"))
         if not name:
             continue
 
         def flag(tag: str, default: str = "n") -> bool:
-            return (_stripped(element.find(tag)) or default) == "y"
+            return (_stripped(child.get(tag)) or default) == "y"
 
         pci_vuarts = []
         for index, (connection, end) in enumerate(
                 connections.get(name, ()), start=1):
             if _stripped(connection.find("type")) == "pci":
                 pci_vuarts.append((index, _value(document, end.find("vbdf"))))
-        virtio = element.find("virtio_devices")
+        virtio = child.get("virtio_devices")
         if virtio is None:
             virtio = etree.Element("virtio_devices")
         gpu = None
@@ -429,14 +433,14 @@ def _dm_settings(document: Document
                            _stripped(display.find("monitor_id")))
                 for display in gpu_element.iterfind("displays/display")))
         found.append((name, DeviceModelSettings(
-            vm_type=_stripped(element.find("vm_type")) or "STANDARD_VM",
-            os_type=_stripped(element.find("os_type")),
+            vm_type=_stripped(child.get("vm_type")) or "STANDARD_VM",
+            os_type=_stripped(child.get("os_type")),
             own_pcpu=flag("own_pcpu"),
             pcpus=_texts(element, "cpu_affinity//pcpu_id"),
             memory_mb=_stripped(element.find("memory/size")),
             vbootloader=flag("vbootloader", "y"),
             vuart0=flag("vuart0"),
-            console_vuart=_stripped(element.find("console_vuart")),
+            console_vuart=_stripped(child.get("console_vuart")),
             lapic_passthrough=flag("lapic_passthrough"),
             usb_devs=_texts(element, "usb_xhci/usb_dev"),
             inputs=tuple(
@@ -461,7 +465,7 @@ def _dm_settings(document: Document
             vsocks=_texts(virtio, "vsock"),
             pci_devs=_texts(element, "pci_devs/pci_dev"),
             customized_parameters=_stripped(
-                element.find("customized_parameters")) or None,
+                child.get("customized_parameters")) or None,
             pci_vuarts=tuple(pci_vuarts),
         )))
     return tuple(found)
