@@ -131,6 +131,7 @@ class Linter:
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
         self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
+        self._rule_lists: dict[tuple, list[tuple[str, object]]] = {}
 
     def preload(self, document: Document) -> None:
         """Lint ``document`` in place of the file at its path (for edits).
@@ -258,18 +259,26 @@ class Linter:
             if board_path is not None:
                 board = self._board(board_path)
                 extra = self._board_structure(board_path, checked_boards)
-            for code, rule in RULES.items():
-                if rule.TARGET == "scenario" and self.config.enabled(code):
-                    found.extend((code, f) for f in rule.check(model, board))
+            for code, rule in self._enabled_rules("scenario"):
+                found.extend((code, f) for f in rule.check(model, board))
             found = self._one_per_element(found)
         else:
             scenario = self._launch_scenario(job.path, model)
-            for code, rule in RULES.items():
-                if rule.TARGET == "launch" and self.config.enabled(code):
-                    found.extend(
-                        (code, f) for f in rule.check(model, scenario))
+            for code, rule in self._enabled_rules("launch"):
+                found.extend((code, f) for f in rule.check(model, scenario))
         return self._diagnostics(job.path, found,
                                  model.suppressions) + extra
+
+    def _enabled_rules(self, target: str) -> list[tuple[str, object]]:
+        # (code, rule) of the enabled rules of ``target``, worked out once
+        # for a configuration, not for every file.
+        key = (self.config, target)
+        rules = self._rule_lists.get(key)
+        if rules is None:
+            rules = self._rule_lists[key] = [
+                (code, rule) for code, rule in RULES.items()
+                if rule.TARGET == target and self.config.enabled(code)]
+        return rules
 
     def _one_per_element(self, found: list[tuple[str, Finding]]
                          ) -> list[tuple[str, Finding]]:

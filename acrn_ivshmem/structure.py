@@ -294,8 +294,9 @@ class _Walk:
         self._attributes(element, declared)
         if _XSI + "nil" in element.attrib:
             self._add(element, "element is not nillable")
+        children = list(element)  # lxml makes each child's proxy once
         if declared.simple is not None:
-            if len(element):
+            if children:
                 self._add(element,
                           "a simple content element can't have child "
                           "elements")
@@ -304,13 +305,13 @@ class _Walk:
                 self._add(element, reason)
             return
         if (element.text and element.text.strip()) or any(
-                child.tail and child.tail.strip() for child in element):
+                child.tail and child.tail.strip() for child in children):
             self._add(element,
                       "character data between child elements not allowed")
         if declared.open:
-            self._open_children(element, declared)
+            self._open_children(children, declared)
         else:
-            self._closed_children(element, declared)
+            self._closed_children(element, children, declared)
 
     def _attributes(self, element, declared: ComplexType) -> None:
         attrib = element.attrib
@@ -337,13 +338,13 @@ class _Walk:
             if reason:
                 self._add(element, f"attribute {name}={shown!r}: {reason}")
 
-    def _open_children(self, element, declared: ComplexType) -> None:
+    def _open_children(self, children: list, declared: ComplexType) -> None:
         # Each declared element while it may still occur; anything else,
         # a later copy of an element allowed once included, goes to the
         # wildcard, unchecked.
         particles = _by_name(declared.particles)
         seen: dict[str, int] = {}
-        for child in element:
+        for child in children:
             particle = particles.get(child.tag)
             if particle is None:
                 continue
@@ -353,14 +354,15 @@ class _Walk:
             seen[particle.name] = count + 1
             self._element(child, self.types[particle.type])
 
-    def _closed_children(self, element, declared: ComplexType) -> None:
+    def _closed_children(self, element, children: list,
+                         declared: ComplexType) -> None:
         particles = declared.particles
         by_name = _by_name(particles)
         counts = dict.fromkeys(by_name, 0)
         errors: list[tuple[int, list[str] | None]] = []
         alive = True
         position = 0  # a sequence's current particle
-        for index, child in enumerate(element):
+        for index, child in enumerate(children):
             particle = by_name.get(child.tag)
             if alive:
                 if declared.model == "all":
@@ -383,7 +385,7 @@ class _Walk:
         if alive:
             missing = self._missing(declared, counts, position)
             if missing:
-                errors.append((len(element), missing))
+                errors.append((len(children), missing))
         for index, expected in errors:
             self._children_error(element, index, expected)
 
