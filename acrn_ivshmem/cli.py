@@ -34,11 +34,10 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     With ``acrn_schema``, ACRN's own checks (ISM901-ISM904) run too,
     with the schemas of the tree ``acrn_src`` (default: ``$ACRN_SRC``).
     """
-    from dataclasses import replace
-
     from .lint.config import load_config, parse_codes
     from .lint.engine import is_acrn_xml, lint
     from .lint.formats import FORMATS
+    from .record import replace
 
     formatter = FORMATS.get(output_format)
     if formatter is None:

@@ -8,8 +8,9 @@ The bottom of the package, beside :mod:`acrn_ivshmem.errors`: a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
+
+from .record import frozen
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -43,7 +44,7 @@ class Finding(NamedTuple):
     fix: TextFix | None = None
 
 
-@dataclass(frozen=True, order=True)
+@frozen(order=True)
 class Diagnostic:
     """One finding at one place of one file.
 

@@ -37,9 +37,12 @@ def shortened(text: object) -> str:
     :data:`MAX_SHOWN` characters of the escaped text, the last one an
     ellipsis when it was cut. An escape is never cut in two.
     """
+    text = str(text)
+    if len(text) <= MAX_SHOWN and text.isprintable():
+        return text  # the usual case: nothing to escape or cut
     pieces = []
     size = 0
-    for char in str(text):
+    for char in text:
         piece = f"\\x{ord(char):02x}" if _is_control(char) else char
         pieces.append(piece)
         size += len(piece)

@@ -333,13 +333,13 @@ def memoize_board_structure(companions: Companions) -> None:
     known = {}
     for path in companions.boards:
         document = companions.documents[path]
-        known[document.data] = original(document, "board", False)
+        known[document.data] = original(document, "board")
 
-    def check_structure(document, kind, use_cache=True):
+    def check_structure(document, kind):
         findings = known.get(document.data) if kind == "board" else None
         if findings is not None:
             return list(findings)
-        return original(document, kind, False)
+        return original(document, kind)
 
     schema.check_structure = check_structure
 

@@ -62,8 +62,8 @@ class Layer:
 
 LAYERS = (
     Layer("base", SHARED, 0,
-          ("__init__.py", "errors.py", "diagnostics.py", "units.py",
-           "shm.py"),
+          ("__init__.py", "errors.py", "diagnostics.py", "record.py",
+           "units.py", "shm.py"),
           "the error family, Diagnostic/Finding/TextFix, sizes, "
           "shared-memory facts of a Linux host"),
     Layer("io", CONFIG, 1, ("io/",),

@@ -682,3 +682,16 @@ def test_add_lints_clean(key, acrn_data, tmp_path):
         result = lint([str(target)], str(board_copy))
         assert not result.errors
         assert [d for d in result.diagnostics if d.severity == "error"] == []
+
+
+def test_not_xml_is_the_complement_of_the_xml_char_production():
+    # Every code point: the characters XML 1.0 allows (its Char
+    # production) are exactly those _NOT_XML does not find.
+    from acrn_ivshmem.edit import _NOT_XML
+
+    allowed = re.compile(
+        "[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    every = "".join(map(chr, range(0x110000)))
+    found = {match.start() for match in _NOT_XML.finditer(every)}
+    assert found == {point for point in range(0x110000)
+                     if not allowed.match(every[point])}

@@ -31,7 +31,7 @@ from acrn_ivshmem.io import xmlio
 from acrn_ivshmem.io.xmlio import (
     MAX_ATTRIBUTES, MAX_NODES, Loc, parse_bytes, parse_file,
 )
-from acrn_ivshmem.lint import schema
+from acrn_ivshmem.lint import schema, structure
 from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import Linter
 from acrn_ivshmem.model import loader
@@ -229,13 +229,17 @@ def test_too_much_to_read_is_refused_before_the_model(
     assert built == []
 
 
-def test_the_structure_check_refuses_before_xmlschema(monkeypatch):
+@pytest.mark.parametrize("check, walk", [
+    (schema.check_structure, (structure, "check")),
+    (schema.check_structure_xsd, (schema, "_validate"))],
+    ids=["fast", "xmlschema"])
+def test_the_structure_check_refuses_before_checking(monkeypatch, check,
+                                                     walk):
     validated = []
-    monkeypatch.setattr(schema, "_validate",
-                        lambda *args, **kw: validated.append(args))
+    monkeypatch.setattr(*walk, lambda *args, **kw: validated.append(args))
     document = parse_bytes(shapes.generate("regions", 200), "x.xml")
     with pytest.raises(InputError, match="^x.xml: 2211 children"):
-        schema.check_structure(document, "v3", use_cache=False)
+        check(document, "v3")
     assert validated == []
 
 

@@ -1,6 +1,7 @@
-"""The structure check's caches: results keyed by the document bytes,
-and the built XSD schemas, pickled, which are only loaded from the
-user's own, private files."""
+"""The xmlschema-based structure check (the oracle of the fast one) and
+its caches: results keyed by the document bytes, and the built XSD
+schemas, pickled, which are only loaded from the user's own, private
+files."""
 
 from __future__ import annotations
 
@@ -79,17 +80,31 @@ def test_a_pickled_schema_finds_what_a_built_one_finds(monkeypatch):
     assert len(corpus) > 300
 
 
-def test_schemas_are_pickled_privately_and_only_with_the_cache(tmp_path):
+def test_schemas_are_pickled_privately_and_only_with_the_cache():
     cache = Path(os.environ["ACRN_SHM_CACHE_DIR"])
-    scenario = str(ACRN_DATA / "v3.3" / "whl-ipc-i5" / "hybrid_rt.xml")
-    Linter(LintConfig(use_cache=False)).lint([scenario])
+    scenario = ACRN_DATA / "v3.3" / "whl-ipc-i5" / "hybrid_rt.xml"
+    board = scenario.with_name("whl-ipc-i5.xml")
+    documents = [(parse_file(str(scenario)), "v3"),
+                 (parse_file(str(board)), "board")]
+    for document, kind in documents:
+        schema.check_structure_xsd(document, kind, use_cache=False)
     assert not cache.exists()
-    Linter(LintConfig(use_cache=True)).lint([scenario])
+    for document, kind in documents:
+        schema.check_structure_xsd(document, kind, use_cache=True)
     pickles = sorted(cache.glob("schema-*.pickle"))
     assert len(pickles) == 2  # the scenario's and the board's
     for path in pickles:
         assert path.stat().st_mode & 0o777 == 0o600
     assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def test_lint_needs_no_cache():
+    # The fast structure check neither reads nor writes the cache.
+    cache = Path(os.environ["ACRN_SHM_CACHE_DIR"])
+    scenario = str(ACRN_DATA / "v3.3" / "whl-ipc-i5" / "hybrid_rt.xml")
+    result = Linter(LintConfig(use_cache=True)).lint([scenario])
+    assert result.files == 1 and not result.errors
+    assert not cache.exists()
 
 
 def own_pickle(path: Path, value=None) -> Path:

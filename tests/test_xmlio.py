@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from acrn_ivshmem.errors import InputError
+from acrn_ivshmem.model.loader import load
 from acrn_ivshmem.io.xmlio import (
-    MAX_BYTES, Loc, parse_bytes, parse_file, root_name,
+    MAX_BYTES, Loc, escape, parse_bytes, parse_file, root_name,
 )
 from acrn_ivshmem.model.loader import load
 
@@ -281,3 +282,10 @@ def test_root_name_steps_over_any_internal_subset(pieces, name):
     data = (f"<?xml version='1.0'?>\n<!DOCTYPE {name} [" + "".join(pieces)
             + f"]>\n<{name}>&a;</{name}>\n").encode()
     assert root_name(data) == name
+
+
+@given(st.text())
+def test_escape_is_saxutils_escape(text):
+    from xml.sax.saxutils import escape as sax_escape
+
+    assert escape(text) == sax_escape(text)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from lxml import etree
 
@@ -27,6 +26,7 @@ from ..io.xmlio import Document, Loc, parse_bytes
 from ..lint.engine import Linter, find_board_beside
 from ..model.loader import from_document
 from ..model.syntax import Board, Scenario
+from ..record import frozen
 from .regions import EditResult
 
 __all__ = ["GatedEdit", "added_errors", "changed_ranges", "gate_edit"]
@@ -35,7 +35,7 @@ __all__ = ["GatedEdit", "added_errors", "changed_ranges", "gate_edit"]
 Changes = Sequence[tuple[int, int, int]]
 
 
-@dataclass(frozen=True)
+@frozen
 class GatedEdit:
     """An edit made in memory and linted: ``result`` (the new bytes,
     summary and replaced ranges) and ``added``, the errors the edit

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 from ..diagnostics import SEVERITIES
 from ..errors import UsageError, quoted, shortened
 from ..io.xmlio import read_input
+from ..record import frozen
 from ..rules import RULES
 
 KEYS = ("select", "ignore", "severity")
@@ -23,7 +23,7 @@ KEYS = ("select", "ignore", "severity")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class LintConfig:
     """What to report and how severe it is.
 

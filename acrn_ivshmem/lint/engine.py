@@ -135,6 +135,7 @@ class Linter:
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
         self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
+        self._rule_lists: dict[tuple, list[tuple[str, object]]] = {}
 
     def preload(self, document: Document) -> None:
         """Lint ``document`` in place of the file at its path (for edits).
@@ -253,10 +254,9 @@ class Linter:
             return self._board_structure(job.path, checked_boards)
         kind = "launch" if isinstance(model, LaunchConfig) else model.format
         found: list[tuple[str, Finding]] = []
-        if self.config.enabled("ISM001"):  # the slow check: skip unused
+        if self.config.enabled("ISM001"):
             found = [("ISM001", finding) for finding in
-                     schema.check_structure(loaded.document, kind,
-                                            self.config.use_cache)]
+                     schema.check_structure(loaded.document, kind)]
         extra: list[Diagnostic] = []
         if isinstance(model, Scenario):
             board = None
@@ -265,18 +265,15 @@ class Linter:
             if board_path is not None:
                 board = self._board(board_path)
                 extra = self._board_structure(board_path, checked_boards)
-            for code, rule in RULES.items():
-                if rule.TARGET == "scenario" and self.config.enabled(code):
-                    found.extend((code, f) for f in rule.check(model, board))
+            for code, rule in self._enabled_rules("scenario"):
+                found.extend((code, f) for f in rule.check(model, board))
             found = self._one_per_element(found)
             extra += self._acrn_checks(job.path, loaded.document,
                                        board_path)
         else:
             scenario = self._launch_scenario(job.path, model)
-            for code, rule in RULES.items():
-                if rule.TARGET == "launch" and self.config.enabled(code):
-                    found.extend(
-                        (code, f) for f in rule.check(model, scenario))
+            for code, rule in self._enabled_rules("launch"):
+                found.extend((code, f) for f in rule.check(model, scenario))
         return self._diagnostics(job.path, found,
                                  model.suppressions) + extra
 
@@ -303,6 +300,17 @@ class Linter:
                              for f in found if f.in_board], ())
         return result
 
+    def _enabled_rules(self, target: str) -> list[tuple[str, object]]:
+        # (code, rule) of the enabled rules of ``target``, worked out once
+        # for a configuration, not for every file.
+        key = (self.config, target)
+        rules = self._rule_lists.get(key)
+        if rules is None:
+            rules = self._rule_lists[key] = [
+                (code, rule) for code, rule in RULES.items()
+                if rule.TARGET == target and self.config.enabled(code)]
+        return rules
+
     def _one_per_element(self, found: list[tuple[str, Finding]]
                          ) -> list[tuple[str, Finding]]:
         # One finding per misplaced element: ISM001's, when it is on.
@@ -327,7 +335,7 @@ class Linter:
         checked.add(key)
         if key not in self._board_findings:  # once, for every lint()
             self._board_findings[key] = schema.check_structure(
-                self.load(path).document, "board", self.config.use_cache)
+                self.load(path).document, "board")
         findings = self._board_findings[key]
         return self._diagnostics(path, [("ISM001", f) for f in findings],
                                  ())

@@ -6,7 +6,6 @@ the text to print (ending with a newline, or empty).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -46,11 +45,17 @@ def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
 
 def json_(diagnostics: Sequence[Diagnostic], files: int) -> str:
     """A JSON array of objects with exactly the diagnostic keys."""
+    import json  # here: the text format, the usual one, needs none
+
     return json.dumps([d.as_dict() for d in diagnostics], indent=2) + "\n"
 
 
 def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
     """A SARIF 2.1.0 log for code-scanning tools."""
+    import json
+
+    from . import rule_docs
+
     codes = sorted(RULES)
     index = {code: i for i, code in enumerate(codes)}
     rules = [{

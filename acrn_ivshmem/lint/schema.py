@@ -1,29 +1,31 @@
-"""Structure checks with xmlschema against acrn-shm's own XSDs (ISM001).
+"""The structure check (ISM001) against acrn-shm's own XSDs.
 
 Each kind of document (legacy and v3 scenario, v2.x launch XML, board)
 has an XSD 1.1 file in ``schemas/`` that describes the parts acrn-shm
 reads and lets every other element through (open content). Findings
 carry the line and column of the offending element.
 
-Building the schemas costs far more than validating, so results are
+:func:`check_structure` is the check lint runs: :mod:`.structure` walks
+the tree the loader parsed against a compact description read from the
+XSD, in about a millisecond, with no xmlschema import and no cache.
+
+:func:`check_structure_xsd` validates with xmlschema (XSD 1.1) instead.
+It is the oracle the fast check is compared with
+(``tests/test_structure_equivalence.py``), and gives the same findings.
+Building a schema costs far more than validating, so its results are
 cached on disk, keyed by the SHA-256 of the schema, the installed
-xmlschema and elementpath, and the document bytes: an unchanged file is
-not validated twice. A changed file needs xmlschema, and the schema it
-builds is cached too, pickled (building it costs some 170 ms, loading
-the pickle some 20 ms). A pickle is only loaded from a regular file that
-the user owns and that nobody else can write, in the user's own cache
-folder. Set ``ACRN_SHM_NO_CACHE=1`` (or pass ``use_cache=False``) to
-always validate with a newly built schema.
+xmlschema and elementpath, and the document bytes; the built schema is
+cached too, pickled (building it costs some 170 ms, loading the pickle
+some 20 ms). A pickle is only loaded from a regular file that the user
+owns and that nobody else can write, in the user's own cache folder.
+Set ``ACRN_SHM_NO_CACHE=1`` (or pass ``use_cache=False``) to always
+validate with a newly built schema.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import json
 import os
-import stat
 import sys
 
 from ..diagnostics import Finding
@@ -43,14 +45,31 @@ def cache_dir() -> str:
     return os.path.join(base, "acrn-shm")
 
 
-def check_structure(document: Document, kind: str,
-                    use_cache: bool = True) -> list[Finding]:
-    """Validate ``document`` (of ``kind``) and return the findings.
+def check_structure(document: Document, kind: str) -> list[Finding]:
+    """Check the structure of ``document`` (of ``kind``) and return the
+    findings, those :func:`check_structure_xsd` gives.
 
     Raises :class:`InputError` when there is too much to read (see
-    :func:`~acrn_ivshmem.model.loader.refuse_much_to_read`): the check costs
+    :func:`~acrn_ivshmem.model.loader.refuse_much_to_read`).
+    """
+    from .structure import check
+
+    refuse_much_to_read(document, kind)
+    return [Finding(document.loc_or_root(error.element), error.message)
+            for error in check(document.root, kind)]
+
+
+def check_structure_xsd(document: Document, kind: str,
+                        use_cache: bool = True) -> list[Finding]:
+    """Validate ``document`` (of ``kind``) with xmlschema and return the
+    findings: the oracle of :func:`check_structure`.
+
+    Raises :class:`InputError` when there is too much to read (see
+    :func:`~acrn_ivshmem.model.loader.refuse_much_to_read`): xmlschema costs
     some 8 to 25 microseconds for each child and attribute it reads.
     """
+    import json
+
     refuse_much_to_read(document, kind)
     if os.environ.get("ACRN_SHM_NO_CACHE"):
         use_cache = False
@@ -74,6 +93,8 @@ def check_structure(document: Document, kind: str,
 def _validator_stamp() -> bytes:
     # Identifies the installed xmlschema and elementpath without
     # importing them (importing costs more than a whole cached lint run).
+    import importlib.util
+
     stamps = []
     for name in ("xmlschema", "elementpath"):
         spec = importlib.util.find_spec(name)
@@ -86,6 +107,8 @@ def _validator_stamp() -> bytes:
 
 
 def _cache_key(xsd: bytes, data: bytes) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     for part in (_CACHE_FORMAT.encode(), _validator_stamp(), xsd, data):
         digest.update(len(part).to_bytes(8, "little"))
@@ -94,6 +117,8 @@ def _cache_key(xsd: bytes, data: bytes) -> str:
 
 
 def _store(path: str, payload: list) -> None:
+    import json
+
     _store_bytes(path, json.dumps(payload).encode())
 
 
@@ -167,6 +192,8 @@ def _load_own_pickle(path: str):
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
+    import stat
+
     try:
         info = os.fstat(fd)
         if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid()

@@ -6,7 +6,6 @@ a v2.x launch XML; anything else is an :class:`InputError`.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
@@ -138,7 +137,12 @@ def read_size(document: Document, kind: str) -> ReadSize:
 
 def refuse_much_to_read(document: Document, kind: str) -> None:
     """Raise :class:`InputError` when :func:`read_size` of ``document``
-    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`."""
+    (of ``kind``) is over :data:`MAX_READ` or :data:`MAX_READ_TEXT`.
+
+    A document found small enough is not measured again (the loader and
+    the structure check both ask)."""
+    if kind in document.small_enough:
+        return
     size = read_size(document, kind)
     real_items, real_chars = _REAL_MOST[kind]
     for amount, limits, what, real in (
@@ -152,6 +156,7 @@ def refuse_much_to_read(document: Document, kind: str) -> None:
                 document.path, None, None,
                 f"{amount} {what}; the limit is {limits[kind]} for a "
                 f"{_KIND_NAMES[kind]} (real ones have up to {real})"))
+    document.small_enough.add(kind)
 
 
 class Loaded(NamedTuple):
@@ -328,30 +333,34 @@ def element_notes(document: Document, fmt: str
     pending = [(document.root, vocabulary.children(fmt))]
     while pending:
         element, known = pending.pop()
-        parent = etree.QName(element).localname
         first: dict[str, etree._Element] = {}
         for child in element.iterchildren(etree.Element):
-            qname = etree.QName(child)
-            if qname.namespace is not None:
+            tag = child.tag
+            entry = known.get(tag)  # never a namespaced one
+            if entry is not None:
+                if tag not in first:
+                    first[tag] = child
+                elif not entry.repeats:
+                    notes.append(ElementNote(
+                        "repeated", tag, _local(element), document.loc(child),
+                        first=document.loc(first[tag])))
+                pending.append((child, entry.children))
+            elif tag[0] == "{":  # in a namespace
+                qname = etree.QName(child)
                 written = (f"{child.prefix}:{qname.localname}"
                            if child.prefix else qname.localname)
                 notes.append(ElementNote(
-                    "namespaced", written, parent, document.loc(child),
-                    namespace=qname.namespace))
-                continue
-            entry = known.get(child.tag)
-            if entry is None:
+                    "namespaced", written, _local(element),
+                    document.loc(child), namespace=qname.namespace))
+            else:
                 notes.append(ElementNote(
-                    "unknown", child.tag, parent, document.loc(child),
-                    suggestion=_close_name(child.tag, known)))
-                continue
-            if child.tag in first and not entry.repeats:
-                notes.append(ElementNote(
-                    "repeated", child.tag, parent, document.loc(child),
-                    first=document.loc(first[child.tag])))
-            first.setdefault(child.tag, child)
-            pending.append((child, entry.children))
+                    "unknown", tag, _local(element), document.loc(child),
+                    suggestion=_close_name(tag, known)))
     return tuple(sorted(notes, key=lambda note: note.loc))
+
+
+def _local(element: etree._Element) -> str:
+    return element.tag.rpartition("}")[2]
 
 
 def _close_name(name: str, known: dict) -> str | None:
@@ -359,6 +368,8 @@ def _close_name(name: str, known: dict) -> str | None:
     for candidate in known:
         if candidate.lower() == name.lower():
             return candidate
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
     return close[0] if close else None
 
@@ -391,21 +402,25 @@ def _dm_settings(document: Document
             connections.setdefault(vm_name, []).append((connection, end))
     found = []
     for element in root.iterfind("vm"):
-        if _stripped(element.find("load_order")) != "POST_LAUNCHED_VM":
+        # Its first child of each name: a dict lookup instead of a find.
+        child: dict[str, etree._Element] = {}
+        for node in element:
+            child.setdefault(node.tag, node)
+        if _stripped(child.get("load_order")) != "POST_LAUNCHED_VM":
             continue
-        name = _stripped(element.find("name"))
+        name = _stripped(child.get("name"))
         if not name:
             continue
 
         def flag(tag: str, default: str = "n") -> bool:
-            return (_stripped(element.find(tag)) or default) == "y"
+            return (_stripped(child.get(tag)) or default) == "y"
 
         pci_vuarts = []
         for index, (connection, end) in enumerate(
                 connections.get(name, ()), start=1):
             if _stripped(connection.find("type")) == "pci":
                 pci_vuarts.append((index, _value(document, end.find("vbdf"))))
-        virtio = element.find("virtio_devices")
+        virtio = child.get("virtio_devices")
         if virtio is None:
             virtio = etree.Element("virtio_devices")
         gpu = None
@@ -419,14 +434,14 @@ def _dm_settings(document: Document
                            _stripped(display.find("monitor_id")))
                 for display in gpu_element.iterfind("displays/display")))
         found.append((name, DeviceModelSettings(
-            vm_type=_stripped(element.find("vm_type")) or "STANDARD_VM",
-            os_type=_stripped(element.find("os_type")),
+            vm_type=_stripped(child.get("vm_type")) or "STANDARD_VM",
+            os_type=_stripped(child.get("os_type")),
             own_pcpu=flag("own_pcpu"),
             pcpus=_texts(element, "cpu_affinity//pcpu_id"),
             memory_mb=_stripped(element.find("memory/size")),
             vbootloader=flag("vbootloader", "y"),
             vuart0=flag("vuart0"),
-            console_vuart=_stripped(element.find("console_vuart")),
+            console_vuart=_stripped(child.get("console_vuart")),
             lapic_passthrough=flag("lapic_passthrough"),
             usb_devs=_texts(element, "usb_xhci/usb_dev"),
             inputs=tuple(
@@ -451,7 +466,7 @@ def _dm_settings(document: Document
             vsocks=_texts(virtio, "vsock"),
             pci_devs=_texts(element, "pci_devs/pci_dev"),
             customized_parameters=_stripped(
-                element.find("customized_parameters")) or None,
+                child.get("customized_parameters")) or None,
             pci_vuarts=tuple(pci_vuarts),
         )))
     return tuple(found)

@@ -1,4 +1,4 @@
-"""The ACRN configuration as acrn-shm sees it: frozen dataclasses.
+"""The ACRN configuration as acrn-shm sees it: frozen records.
 
 Everything a rule needs is here, with the source location of every value,
 so rules never touch XML. Values keep the user's raw text; rules decide
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 from typing import NamedTuple
 
 from ..errors import quoted, shortened
 from ..io.xmlio import Document, Loc
+from ..record import frozen
 
 __all__ = [
     "Bdf", "Board", "ElementNote", "LaunchConfig", "LaunchInputs",
@@ -98,7 +98,7 @@ def parse_vbdf(text: str | None) -> Bdf | None:
     return Bdf(int(bus, 16), int(device, 16), int(function))
 
 
-@dataclass(frozen=True)
+@frozen
 class Value:
     """A piece of text from the source and where it starts."""
 
@@ -106,7 +106,7 @@ class Value:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class Vm:
     """A VM of a scenario.
 
@@ -133,7 +133,7 @@ class Vm:
         return f"id {shortened(self.id_text)}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Member:
     """One VM's membership in a region.
 
@@ -146,7 +146,7 @@ class Member:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class LegacyText:
     """A legacy ``IVSHMEM_REGION`` string split into its comma fields.
 
@@ -160,7 +160,7 @@ class LegacyText:
     prefix: Value | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Region:
     """A shared-memory region.
 
@@ -212,7 +212,7 @@ class Region:
             number <= MAX_REGION_ID) else None
 
 
-@dataclass(frozen=True)
+@frozen
 class VuartEndpoint:
     """One end of a PCI vUART connection (v3): VM name and VBDF."""
 
@@ -222,7 +222,7 @@ class VuartEndpoint:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class VirtioConsole:
     """A v3 ``virtio_devices/console``: use type, backend and its path."""
 
@@ -231,7 +231,7 @@ class VirtioConsole:
     path: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuDisplay:
     """One display of a v3 virtio GPU (window or full screen)."""
 
@@ -241,7 +241,7 @@ class GpuDisplay:
     monitor_id: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class DeviceModelSettings:
     """What acrn-dm needs for a post-launched VM (v3 ``<vm>`` settings).
 
@@ -272,7 +272,7 @@ class DeviceModelSettings:
     pci_vuarts: tuple[tuple[int, Value | None], ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Suppression:
     """``<!-- acrn-shm: ignore CODE -->``: codes silenced in an element.
 
@@ -321,7 +321,7 @@ class Suppressions:
         return index > 0 and self._reach[code][index - 1] >= loc
 
 
-@dataclass(frozen=True)
+@frozen
 class ElementNote:
     """An element of a scenario that ACRN refuses and acrn-shm skips.
 
@@ -344,7 +344,7 @@ class ElementNote:
     suggestion: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Scenario:
     """A scenario XML.
 
@@ -439,7 +439,7 @@ class Scenario:
         return found
 
 
-@dataclass(frozen=True)
+@frozen
 class Board:
     """A board XML: its name and the PCI functions that exist natively.
 
@@ -454,7 +454,7 @@ class Board:
     apic_ids: tuple[tuple[int, int], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class LaunchVm:
     """A ``user_vm`` (``uos`` before v2.7) of a v2.x launch XML."""
 
@@ -464,7 +464,7 @@ class LaunchVm:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class LaunchConfig:
     """A v2.x launch XML: the post-launched VMs and their ``shm_region``."""
 
@@ -476,7 +476,7 @@ class LaunchConfig:
     root_loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class ScriptIvshmem:
     """An ivshmem device found in a launch script.
 
@@ -497,7 +497,7 @@ class ScriptIvshmem:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@frozen
 class LaunchScript:
     """The parts of an acrn-dm launch script that ``check-launch`` reads.
 
@@ -517,7 +517,7 @@ class LaunchScript:
     dm_argument: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LaunchInputs:
     """A v3 scenario (converted if it was legacy) and its board.
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 
 from ..errors import UsageError, located, quoted, shortened
 from ..io.xmlio import Loc
@@ -37,6 +36,7 @@ from ..model.syntax import (
     REGION_NAME, VM_NAME, Board, DeviceModelSettings, Region, Scenario, Value,
     is_decimal, parse_vbdf,
 )
+from ..record import frozen
 
 __all__ = ["DmParam", "Plan", "Ref", "SlotClash", "UnsafeValue", "Word",
            "plan", "vm_regions", "word_text"]
@@ -57,7 +57,7 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAC_INIT = ("mac=$(cat /sys/class/net/e*/address)", "mac=${mac:0:17}")
 
 
-@dataclass(frozen=True)
+@frozen
 class Ref:
     """``${name}`` in a parameter: a variable the script sets itself."""
 
@@ -81,7 +81,7 @@ def word_text(word: Word) -> str:
                    for part in word)
 
 
-@dataclass(frozen=True)
+@frozen
 class DmParam:
     """One acrn-dm parameter line.
 
@@ -102,7 +102,7 @@ class DmParam:
         return ("-s", ",".join(word_text(word) for word in self.words))
 
 
-@dataclass(frozen=True)
+@frozen
 class SlotClash:
     """Two devices on one slot, or a device on a reserved slot."""
 
@@ -111,7 +111,7 @@ class SlotClash:
     hint: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """The parameters of one VM's acrn-dm call and what the script needs.
 

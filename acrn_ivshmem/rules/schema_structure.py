@@ -1,10 +1,10 @@
 """ISM001 schema-structure: the XML has the structure ACRN expects.
 
 What it does
-    Validates the file with xmlschema against acrn-shm's own XSDs
-    (``schemas/``): the ``IVSHMEM`` block of legacy and v3 scenarios,
-    the VM list, PCI vUART connections, v2.x launch ``shm_regions`` and
-    the board parts acrn-shm reads. Other elements are allowed.
+    Checks the file against acrn-shm's own XSDs (``schemas/``): the
+    ``IVSHMEM`` block of legacy and v3 scenarios, the VM list, PCI vUART
+    connections, v2.x launch ``shm_regions`` and the board parts
+    acrn-shm reads. Other elements are allowed.
 
 Why it matters
     ACRN's build rejects a misplaced or misspelt element with an XPath

@@ -78,14 +78,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from ..errors import (
     InputError, UsageError, escaped, located, quoted, shortened,
 )
-from ..io.xmlio import Document, Loc, parse_bytes
+from ..io.xmlio import Document, Loc, escape, parse_bytes
 from ..model.loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
     launch_from, refuse_much_to_read, scenario_from, split_legacy,
