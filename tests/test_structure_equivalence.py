@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,8 +63,40 @@ def assert_same(data: bytes, label: str = "") -> int:
     document, kind = loaded
     fast = schema.check_structure(document, kind)
     oracle = schema.check_structure_xsd(document, kind, use_cache=True)
-    assert fast == oracle, (label, data.decode("utf-8", "replace"))
+    assert (normalized(fast, document.root)
+            == normalized(oracle, document.root)), (
+        label, data.decode("utf-8", "replace"))
     return len(oracle)
+
+
+_PREFIXED = re.compile(r"'([A-Za-z_][\w.-]*):([A-Za-z_][\w.-]*)'")
+_SHOWN_VALUE = re.compile(r"(attribute [^=]+=)'((?:[^'\\]|\\.)*)'")
+_ESCAPE = r"(?:\\x[0-9a-f]{2}|\\u[0-9a-f]{4}|\s)"
+
+
+def normalized(findings, root) -> list:
+    """``findings`` with the two spellings xmlschema chooses by state it
+    keeps between documents, not by the document, made one: a namespaced
+    tag in a message as ``{uri}local`` (xmlschema writes ``prefix:local``
+    or ``{uri}local`` depending on the namespace maps of the documents it
+    saw before), and a shown attribute value without the Unicode blanks
+    around it (U+0085 and the like: shown stripped or not, the same way).
+    Seen in CI's full run, where the checks agreed when run alone."""
+    prefixes = {prefix: uri for element in root.iter()
+                for prefix, uri in (element.nsmap or {}).items() if prefix}
+
+    def clark(match):
+        uri = prefixes.get(match.group(1))
+        return f"'{{{uri}}}{match.group(2)}'" if uri else match.group(0)
+
+    def unblank(match):
+        value = re.sub(rf"^(?:{_ESCAPE})+|(?:{_ESCAPE})+$", "",
+                       match.group(2))
+        return f"{match.group(1)}'{value}'"
+
+    return [(finding.loc, _SHOWN_VALUE.sub(
+        unblank, _PREFIXED.sub(clark, finding.message)), finding.hint)
+        for finding in findings]
 
 
 def test_every_real_file_and_fixture(corpus):
