@@ -128,6 +128,15 @@ def worker(kind: str, path: str, size: int, count: int) -> None:
             sent = 0
             while sent < count:
                 sent += chan.send_batch(batch[:count - sent])
+    elif kind == "recv" and size >= 4096:
+        # Large messages: recv_into one buffer, no bytes object each.
+        with channel.open_file(path, 1, **STREAMING) as chan:
+            buffer = bytearray(size)
+            chan.recv_into(buffer)
+            start = time.perf_counter()
+            for _ in range(count - 1):
+                chan.recv_into(buffer)
+            print(f"{time.perf_counter() - start:.9f}")
     elif kind == "recv":
         with channel.open_file(path, 1, **STREAMING) as chan:
             # Release every 256 KiB or so, for the writer to refill.
