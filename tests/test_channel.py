@@ -340,6 +340,43 @@ def test_batch_limits_and_leftovers():
     assert word(made, 0x280) == word(made, 0x200)
 
 
+
+def test_recv_into_copies_each_kind_of_record_into_the_buffer():
+    made = region()
+    writer, reader = pair(made)
+    big = bytes(range(256)) * 20
+    writer.send(big)  # a MESSAGE record (after the writer's EPOCH record)
+    writer.send_batch([b"one", b"three"])  # a BATCH record
+    buffer = bytearray(len(big) + 5)
+    assert reader.recv_into(buffer) == len(big)
+    assert buffer[:len(big)] == big and buffer[len(big):] == bytes(5)
+    assert reader.recv_into(memoryview(buffer)[10:]) == 3
+    assert buffer[10:13] == b"one"
+    assert reader.recv_into(buffer) == 5 and buffer[:5] == b"three"
+    assert word(made, 0x280) == word(made, 0x200)
+    with pytest.raises(ChannelTimeout) as caught:
+        reader.recv_into(buffer, timeout=0)
+    assert str(caught.value).endswith("no message in 0 s")
+
+
+def test_recv_into_a_short_buffer_leaves_the_message():
+    writer, reader = pair(region())
+    writer.send(b"x" * 100)
+    writer.send_batch([b"abcdef", b"gh"])
+    short = bytearray(4)
+    for expected in (b"x" * 100, b"abcdef"):
+        with pytest.raises(ChannelError) as caught:
+            reader.recv_into(short, timeout=0)
+        assert str(caught.value) == (
+            "channel 'shm_region_0' (buffer) ring 0: the next message "
+            f"has {len(expected)} bytes; the "
+            "buffer holds 4")
+        assert reader.recv(timeout=0) == expected
+    assert reader.recv_into(short, timeout=0) == 2 and short[:2] == b"gh"
+    with pytest.raises(TypeError):
+        reader.recv_into(b"read-only")
+
+
 # ---------------------------------------------------------------------------
 # Peers, epochs, restarts
 

@@ -739,7 +739,7 @@ def quick_counts(monkeypatch):
 
     monkeypatch.setattr(bench.Bench, "count",
                         lambda self, size, full: 2000 if size == 64 else 50)
-    monkeypatch.setattr(bench.Bench, "memcpy", lambda self: 1e9)
+    monkeypatch.setattr(bench.Bench, "memcpy", lambda self, span: 1e9)
 
 
 def test_bench_prints_every_figure_beside_its_goal(monkeypatch, capsys,
@@ -756,7 +756,7 @@ def test_bench_prints_every_figure_beside_its_goal(monkeypatch, capsys,
                      False) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"; over {shm / 'ring'}; one run per throughput figure" in out[0]
-    assert len(out) == 26
+    assert len(out) == 27
     goals = [line for line in out if "goal" in line or ">=" in line]
     assert [line.split("  ")[1].strip() for line in goals[1:]] == [
         "C, 64 B, ivch_send (a publish each)",

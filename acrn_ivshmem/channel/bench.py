@@ -128,6 +128,15 @@ def worker(kind: str, path: str, size: int, count: int) -> None:
             sent = 0
             while sent < count:
                 sent += chan.send_batch(batch[:count - sent])
+    elif kind == "recv" and size >= 4096:
+        # Large messages: recv_into one buffer, no bytes object each.
+        with channel.open_file(path, 1, **STREAMING) as chan:
+            buffer = bytearray(size)
+            chan.recv_into(buffer)
+            start = time.perf_counter()
+            for _ in range(count - 1):
+                chan.recv_into(buffer)
+            print(f"{time.perf_counter() - start:.9f}")
     elif kind == "recv":
         with channel.open_file(path, 1, **STREAMING) as chan:
             # Release every 256 KiB or so, for the writer to refill.
@@ -284,10 +293,22 @@ class Bench:
             else max(2000, full // (10 if self.quick else 1))
 
     # anchors
-    def memcpy(self) -> float:
+    def ring_capacity(self) -> int:
+        """The capacity of ring 0 of the regions measured over."""
+        if self.target is None:
+            return channel.layout.default_rings(self.size)[0][1]
+        with channel.Region.open_file(self.target) as region:
+            try:
+                return region.header().rings[0][1]
+            except channel.ChannelError:
+                return channel.layout.default_rings(region.size)[0][1]
+
+    def memcpy(self, span: int) -> float:
+        """Bytes per second of a one-thread memcpy of 64 KiB blocks into
+        a ``span``-byte buffer round (``BIG``: cache-hot)."""
         total = 4e9 if not self.quick else 1e9
         return total / self.median(lambda: float(
-            run([self.c, "memcpy", BIG, total]).split()[0]))
+            run([self.c, "memcpy", BIG, total, span]).split()[0]))
 
     def c_stream(self, kind: str, size: int, count: int) -> float:
         return count / self.median(lambda: float(
@@ -437,7 +458,12 @@ def report(bench: Bench) -> None:
           f"{'one run' if bench.runs == 1 else 'median of 3 runs'} per "
           "throughput figure", flush=True)
 
-    memcpy = bench.memcpy()
+    # The goal ratios use the cache-hot memcpy (the issue's "memcpy of
+    # the same buffer"); the copy through a ring-sized buffer is what
+    # the bytes of a message actually travel through.
+    memcpy = bench.memcpy(BIG)
+    capacity = bench.ring_capacity()
+    memcpy_ring = bench.memcpy(capacity)
     c_unix = bench.c_stream("unix", SMALL, n_c_small // 10)
     c_pipe = bench.c_stream("pipe", SMALL, n_c_small // 10)
     c_unix_big = bench.c_stream("unix", BIG, n_big) * BIG
@@ -448,7 +474,10 @@ def report(bench: Bench) -> None:
     py_pipe_big = bench.py_stream("pipe", BIG, n_big) * BIG
     table("anchors (two processes, one write per message)",
           ["", "C", "Python"],
-          [["memcpy of 64 KiB blocks, one thread", bandwidth(memcpy), "-"],
+          [["memcpy of 64 KiB blocks, one thread, cache-hot (ratios use it)",
+            bandwidth(memcpy), "-"],
+           [f"memcpy of 64 KiB blocks round a {capacity >> 10} KiB buffer "
+            "(the ring)", bandwidth(memcpy_ring), "-"],
            ["UNIX socket pair, 64 B", rate(c_unix), rate(py_unix)],
            ["pipe, 64 B", rate(c_pipe), rate(py_pipe)],
            ["UNIX socket pair, 64 KiB", bandwidth(c_unix_big),
@@ -467,13 +496,16 @@ def report(bench: Bench) -> None:
            ["C, 64 B, ivch_write + a publish per 64", rate(c_batch),
             ">= 10 M msg/s", verdict(c_batch >= 10e6,
                                      f"{c_batch / 1e6:.1f}")],
-           ["C, 64 KiB", bandwidth(c_big), ">= 80% of memcpy",
-            verdict(c_big >= 0.8 * memcpy, f"{c_big / memcpy:.0%}")],
+           ["C, 64 KiB", bandwidth(c_big), ">= 80% of cache-hot memcpy",
+            verdict(c_big >= 0.8 * memcpy, f"{c_big / memcpy:.0%}; "
+                    f"{c_big / memcpy_ring:.0%} of the ring memcpy")],
            ["Python, 64 B, send_batch/recv_batch", rate(py_small),
             ">= 5x the Python socket pair",
             verdict(py_small >= 5 * py_unix, f"{py_small / py_unix:.1f}x")],
-           ["Python, 64 KiB", bandwidth(py_big), ">= 50% of memcpy",
-            verdict(py_big >= 0.5 * memcpy, f"{py_big / memcpy:.0%}")]])
+           ["Python, 64 KiB", bandwidth(py_big),
+            ">= 50% of cache-hot memcpy",
+            verdict(py_big >= 0.5 * memcpy, f"{py_big / memcpy:.0%}; "
+                    f"{py_big / memcpy_ring:.0%} of the ring memcpy")]])
 
     rows = []
     for label, (median, p99) in (

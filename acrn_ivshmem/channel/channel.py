@@ -200,6 +200,41 @@ class Channel:
             self._broken = exc
             raise
 
+    def recv_into(self, buffer, timeout: float | None = None, *,
+                  release: bool = True) -> int:
+        """Copy one message into ``buffer`` (a writable bytes-like
+        object, such as a bytearray or a memoryview) and return its
+        length, waiting until ``timeout`` seconds (None: forever).
+
+        The copy goes from the ring straight into ``buffer``: no bytes
+        object is made, which is what large messages gain from. Raises
+        :class:`ChannelTimeout` when none came, :class:`ChannelError`
+        when the message is longer than ``buffer`` (it stays: a later
+        receive returns it), TypeError for a read-only buffer.
+        ``release`` as in :meth:`recv_batch`."""
+        self._usable()
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("recv_into needs a writable buffer")
+        view = view.cast("B")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reader = self._reader
+        try:
+            while True:
+                size = reader.read_into(view) if reader.poll() else None
+                if release:
+                    self.release()
+                if size is not None:
+                    return size
+                if reader.poll():
+                    continue  # an EPOCH or WRAP record was read
+                if not self._wait(WAIT_DATA, deadline, reader.poll):
+                    raise ChannelTimeout(f"{self.where}: no message in "
+                                         f"{timeout} s")
+        except CorruptRegion as exc:
+            self._broken = exc
+            raise
+
     def release(self) -> None:
         """Give back the room of every message received so far."""
         self._usable()

@@ -295,6 +295,44 @@ class RingReader(_Ring):
         self._tail = tail
         return out
 
+    def read_into(self, buffer: memoryview) -> int | None:
+        """Copy the next published message into ``buffer`` (a writable
+        memoryview of bytes); its length, or None when there is none.
+        A MESSAGE record goes straight from the ring into ``buffer``,
+        with no bytes object between. Raises :class:`ChannelError` for a
+        message longer than ``buffer``, which stays to be read again."""
+        if self._failed is None and not self._left:
+            tail, head = self._tail, self._head
+            if tail < head:
+                offset = tail % self.capacity
+                size, kind = RECORD.unpack_from(self._data, offset)
+                if kind == MESSAGE:
+                    total = self._check_record(size, kind, offset,
+                                               head - tail)
+                    self._fits(size, buffer)
+                    start = offset + RECORD_HEADER
+                    buffer[:size] = self._data[start:start + size]
+                    self._tail = tail + total
+                    return size
+        before = self._tail
+        found = self.read(1)
+        if not found:
+            return None
+        (message,) = found
+        if len(message) > buffer.nbytes:
+            if not self._left:  # read(1) passed the whole record
+                self._left_end, self._tail = self._tail, before
+            self._left.insert(0, message)
+            self._fits(len(message), buffer)
+        buffer[:len(message)] = message
+        return len(message)
+
+    def _fits(self, size: int, buffer: memoryview) -> None:
+        if size > buffer.nbytes:
+            raise ChannelError(
+                f"{self.name}: the next message has {size} bytes; the "
+                f"buffer holds {buffer.nbytes}")
+
     def _record(self, out: list, limit: int, head: int,
                 tail: int) -> tuple[int, bool]:
         """Read the record at ``tail``: (the new tail, whether to stop
