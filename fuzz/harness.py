@@ -1,7 +1,7 @@
 """What acrn-shm does with one input, in memory, and what must hold.
 
 Each method of :class:`Harness` makes the library calls of one command
-of ``acrn_ivshmem/cli.py`` (``run_lint``, ``run_edit``, ``run_upgrade``,
+of ``acrn_ivshmem/cli/`` (``run_lint``, ``run_edit``, ``run_upgrade``,
 ``run_launch_script``, ``run_check_launch``) on the bytes of a file
 instead of the file: no terminal, no lock, nothing written. It raises
 :class:`Violation` where the command would misbehave:
@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from acrn_ivshmem.cli import _spec
+from acrn_ivshmem.cli.regions import _spec
 from acrn_ivshmem.diagnostics import Diagnostic
 from acrn_ivshmem.edit.regions import (
     EditResult, RegionSpec, add_region, remove_region, set_region,

@@ -28,7 +28,7 @@ from conftest import ACRN_DATA, run_acrn_shm
 from lxml import etree
 
 from acrn_ivshmem.lint import acrn_schema
-from acrn_ivshmem.cli import run_lint
+from acrn_ivshmem.cli.lint import run_lint
 from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.io.xmlio import parse_file

@@ -95,7 +95,7 @@ LAYERS = (
     Layer("host", HOST, 8, ("host/",),
           "QEMU guests on a region (qemu-try), host preparation"),
     Layer("lsp", APP, 9, ("lsp/",), "the language server"),
-    Layer("cli", APP, 10, ("cli.py", "channel_cli.py", "__main__.py"),
+    Layer("cli", APP, 10, ("cli/", "__main__.py"),
           "the acrn-shm command"),
 )
 

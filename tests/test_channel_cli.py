@@ -22,7 +22,7 @@ import pytest
 
 from acrn_ivshmem import channel
 from acrn_ivshmem.channel import Channel, Region, init_region, layout
-from acrn_ivshmem.channel_cli import escape_message, is_text_line
+from acrn_ivshmem.cli.channel import escape_message, is_text_line
 
 from conftest import PROJECT, run_acrn_shm
 from test_channel_doorbell import initialised, serving, sock_dir  # noqa: F401
@@ -746,7 +746,7 @@ def test_bench_prints_every_figure_beside_its_goal(monkeypatch, capsys,
                                                    shm):
     import shutil
 
-    from acrn_ivshmem.channel_cli import run_bench
+    from acrn_ivshmem.cli.channel import run_bench
 
     if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
         pytest.skip("no C compiler")
@@ -878,7 +878,7 @@ def test_no_server_there_polls_after_one_line(tmp_path):
 
 def test_bench_finds_a_guest_regions_bar2(sysfs):  # noqa: F811
     from acrn_ivshmem import guest
-    from acrn_ivshmem.channel_cli import _resource2
+    from acrn_ivshmem.cli.channel import _resource2
 
     devices = guest.find_devices(sysfs)
     with Region.from_device(guest.select_device(devices, "0a.0")) as made:

@@ -164,7 +164,7 @@ def test_config_is_found_from_the_working_directory(workdir):
 def typer_command(name: str):
     import typer.main
 
-    from acrn_ivshmem.cli import build_app
+    from acrn_ivshmem.cli.app import build_app
 
     return typer.main.get_command(build_app()).commands[name]
 
@@ -172,7 +172,7 @@ def typer_command(name: str):
 @pytest.mark.parametrize("name", ["lint", "add-region", "set-region",
                                   "remove-region"])
 def test_quick_parser_has_the_options_of_typer(name):
-    from acrn_ivshmem.cli import QUICK_COMMANDS
+    from acrn_ivshmem.cli.quick import QUICK_COMMANDS
 
     quick = QUICK_COMMANDS[name]
     params = typer_command(name).params
@@ -220,7 +220,7 @@ QUICK_LINES = [
 
 @pytest.mark.parametrize("name, argv", QUICK_LINES)
 def test_quick_parser_parses_as_click_does(name, argv):
-    from acrn_ivshmem.cli import QUICK_COMMANDS, parse_quick
+    from acrn_ivshmem.cli.quick import QUICK_COMMANDS, parse_quick
 
     parsed = parse_quick(QUICK_COMMANDS[name], list(argv))
     clicks = typer_command(name).make_context(name, list(argv)).params
@@ -245,7 +245,7 @@ def test_quick_parser_parses_as_click_does(name, argv):
     ("remove-region", ["s.xml", "x", "--size", "4"]),
 ])
 def test_quick_parser_leaves_the_rest_to_typer(name, argv):
-    from acrn_ivshmem.cli import QUICK_COMMANDS, parse_quick
+    from acrn_ivshmem.cli.quick import QUICK_COMMANDS, parse_quick
 
     assert parse_quick(QUICK_COMMANDS[name], argv) is None
 

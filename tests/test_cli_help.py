@@ -13,7 +13,7 @@ import typer
 from conftest import PROJECT, run_acrn_shm
 
 from acrn_ivshmem import __version__
-from acrn_ivshmem.cli import build_app
+from acrn_ivshmem.cli.app import build_app
 from acrn_ivshmem.rules import RULES
 
 BIN = Path(sys.executable).parent

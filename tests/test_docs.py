@@ -41,7 +41,7 @@ from conftest import ACRN_DATA, PROJECT, TESTS
 from e2e_guests import guest_environ
 from test_build import GOOD_MODULES, _script, _stubs, _tools
 
-from acrn_ivshmem.cli import print_rule_doc
+from acrn_ivshmem.cli.lint import print_rule_doc
 from acrn_ivshmem.errors import UsageError
 from acrn_ivshmem.host import qemu_lab
 from acrn_ivshmem.lint import rule_docs

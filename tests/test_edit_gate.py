@@ -21,7 +21,7 @@ from conftest import PROJECT, run_acrn_shm
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from acrn_ivshmem.cli import run_quick
+from acrn_ivshmem.cli.quick import run_quick
 from acrn_ivshmem.diagnostics import Diagnostic
 from acrn_ivshmem.edit.gate import added_errors, changed_ranges, gate_edit
 from acrn_ivshmem.edit.regions import RegionSpec, add_region, remove_region

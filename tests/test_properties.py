@@ -299,7 +299,7 @@ def test_command_line_edit_with_hostile_name_on_one_line(tmp_path):
 
 def test_option_error_is_one_line():
     # Found by fuzzing (fixed in cli.py): a bad --vbdf value is quoted.
-    from acrn_ivshmem.cli import _spec
+    from acrn_ivshmem.cli.regions import _spec
 
     with pytest.raises(AcrnShmError) as caught:
         _spec(vms="0,1", vbdf=["a\nb"])

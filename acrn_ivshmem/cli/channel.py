@@ -24,7 +24,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import AcrnShmError, UsageError, escaped, quoted
+from ..errors import AcrnShmError, UsageError, escaped, quoted
 
 __all__ = ["channel_app", "escape_message", "is_text_line"]
 
@@ -91,7 +91,7 @@ def _is_path(target: str) -> bool:
 
 
 def _device(selector: str, sysfs: str):
-    from . import guest
+    from .. import guest
 
     return guest.select_device(guest.find_devices(sysfs), selector)
 
@@ -106,7 +106,7 @@ def _one_target(target: str | None, device: str | None) -> None:
 
 def _open_region(target: str | None, device: str | None, sysfs: str):
     """The region TARGET or ``--device`` names, mapped."""
-    from . import channel
+    from .. import channel
 
     _one_target(target, device)
     if device is not None:
@@ -117,7 +117,7 @@ def _open_region(target: str | None, device: str | None, sysfs: str):
 
 
 def _guest_region(name: str, sysfs: str):
-    from . import channel
+    from .. import channel
 
     with _host_hint(name):
         return channel.find_guest_region(name, sysfs)
@@ -126,7 +126,7 @@ def _guest_region(name: str, sysfs: str):
 @contextlib.contextmanager
 def _host_hint(name: str):
     """Add to "no device holds channel NAME" how to name a host file."""
-    from . import channel
+    from .. import channel
 
     try:
         yield
@@ -141,7 +141,7 @@ def _host_hint(name: str):
 def _open_channel(target: str | None, device: str | None, sysfs: str,
                   peer: int, server: str | None, takeover: bool):
     """Attach to TARGET as ``peer``."""
-    from . import channel
+    from .. import channel
 
     _one_target(target, device)
     options = {"takeover": takeover}
@@ -194,7 +194,7 @@ def _run(body) -> int:
 def run_init(path: str | None, size_mb: int | None, name: str,
              force: bool, device: str | None, sysfs: str) -> int:
     """Lay out a channel header in a host file or a guest region."""
-    from . import channel
+    from .. import channel
 
     def body() -> int:
         if path is not None and device is not None:
@@ -223,7 +223,7 @@ def run_init(path: str | None, size_mb: int | None, name: str,
 
 
 def _init_file(path: str, size_mb: int | None):
-    from . import channel
+    from .. import channel
 
     if size_mb is not None and size_mb < 1:
         raise UsageError(f"--size {size_mb}: give 1 MB or more")
@@ -247,7 +247,7 @@ def run_send(target: str | None, peer: int, file: str | None,
              frame: int, server: str | None, timeout: float | None,
              takeover: bool, device: str | None, sysfs: str) -> int:
     """Send stdin's lines (or a file's frames) as messages."""
-    from . import channel
+    from .. import channel
 
     def body() -> int:
         if frame < 1:
@@ -294,7 +294,7 @@ class _Sender:
         """Each message in a record of its own: a receiver releases
         whole records, so a batch record would make ``recv --count``
         that stops inside it receive its first part again next time."""
-        from .channel import ChannelTimeout
+        from ..channel import ChannelTimeout
 
         for message in messages:
             if not self.chan.send_batch((message,), self.timeout):
@@ -492,7 +492,7 @@ def run_stat(target: str | None, device: str | None, sysfs: str,
     """Print the header, the peers and the rings."""
     import json
 
-    from .channel import region_status
+    from ..channel import region_status
 
     def body() -> int:
         if output_format not in _FORMATS:
@@ -556,7 +556,7 @@ def run_bench(target: str | None, device: str | None, sysfs: str,
               size_mb: int | None, quick: bool, cc: str | None,
               force: bool) -> int:
     """Measure (see :mod:`acrn_ivshmem.channel.bench`)."""
-    from .channel import bench, region_status
+    from ..channel import bench, region_status
 
     def body() -> int:
         if (target is not None or device is not None) and (
@@ -587,7 +587,7 @@ def run_bench(target: str | None, device: str | None, sysfs: str,
 
 def _resource2(name: str | None, device: str | None, sysfs: str) -> str:
     """The BAR2 file of the guest device ``--device`` or ``name`` finds."""
-    from . import guest
+    from .. import guest
 
     if device is not None:
         return os.path.join(_device(device, sysfs).path, "resource2")
@@ -600,13 +600,13 @@ def _resource2(name: str | None, device: str | None, sysfs: str) -> str:
 
 def run_c_header(folder: str | None) -> int:
     """Write ivshmem_channel.h into ``folder`` (or print it)."""
-    from .channel import C_HEADER, c_header
+    from ..channel import C_HEADER, c_header
 
     def body() -> int:
         if folder is None:
             sys.stdout.write(c_header())
             return 0
-        from .io.xmlio import save_output
+        from ..io.xmlio import save_output
 
         if not os.path.isdir(folder):
             raise UsageError(f"{folder}: not a folder (-o takes the folder "
@@ -623,8 +623,8 @@ def run_plan(scenario: str, board: str | None, launch: list[str],
     """Print where each VM's end of each region is."""
     import json
 
-    from .emit.channel_plan import plan_channels
-    from .emit.launch import parse_version
+    from ..emit.channel_plan import plan_channels
+    from ..emit.launch import parse_version
 
     def body() -> int:
         if output_format not in _FORMATS:
@@ -709,7 +709,7 @@ def channel_app() -> typer.Typer:
             value for value in _FORMATS if value.startswith(incomplete)])
 
     def size_mb(text: str) -> int:
-        from .units import parse_size_mb
+        from ..units import parse_size_mb
 
         return parse_size_mb(text, "--size")
 

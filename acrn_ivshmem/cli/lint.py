@@ -1,0 +1,157 @@
+"""``acrn-shm lint``, ``rules`` and ``explain``: lint, fix, and the
+rules' documentation."""
+
+import os
+import sys
+
+from ..errors import AcrnShmError, UsageError, quoted
+from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
+from .render import columns, plain_console, write_diff
+
+LINT_FORMATS = ("text", "json", "sarif", "github")
+
+
+def run_lint(paths: list[str], board: str | None, output_format: str,
+             select: list[str] | None, ignore: list[str] | None,
+             config: str | None, no_cache: bool, fix: bool = False,
+             diff: bool = False, skip_other_xml: bool = False,
+             acrn_schema: bool = False, acrn_src: str | None = None) -> int:
+    """Lint (and fix), print the report, and return the exit status.
+
+    With ``acrn_schema``, ACRN's own checks (ISM901-ISM904) run too,
+    with the schemas of the tree ``acrn_src`` (default: ``$ACRN_SRC``).
+    """
+    from ..lint.config import load_config, parse_codes
+    from ..lint.engine import is_acrn_xml, lint
+    from ..lint.formats import FORMATS
+    from ..record import replace
+
+    formatter = FORMATS.get(output_format)
+    if formatter is None:
+        return fail(f"unknown output format {quoted(output_format)}; choose "
+                     + ", ".join(FORMATS))
+    if skip_other_xml:
+        paths = [path for path in paths
+                 if os.path.isdir(path) or is_acrn_xml(path)]
+        if not paths:
+            return EXIT_OK
+    try:
+        settings = load_config(config)
+        if select:
+            settings = replace(settings, select=parse_codes(
+                ",".join(select), "--select"))
+        if ignore:
+            settings = replace(settings, ignore=settings.ignore
+                               + parse_codes(",".join(ignore), "--ignore"))
+        if no_cache:
+            settings = replace(settings, use_cache=False)
+        if acrn_src is not None and not acrn_schema:
+            return fail("--acrn-src is only used with --acrn-schema")
+        if acrn_schema:
+            settings = replace(settings, acrn_src=_acrn_tree(acrn_src))
+        result = lint(paths, board, settings)
+        if diff:
+            # The diff only; files that could not be read still say so.
+            changed = bool(result.fixes) and _apply_fixes(result.fixes,
+                                                          write=False)
+            for error in result.errors:
+                fail(error)
+            return (EXIT_USAGE if result.errors
+                    else EXIT_FINDINGS if changed else EXIT_OK)
+        if fix and result.fixes:
+            _apply_fixes(result.fixes, write=True)
+            result = lint(paths, board, settings)
+    except AcrnShmError as exc:
+        return fail(str(exc))
+    if result.files or result.diagnostics or not result.errors:
+        sys.stdout.write(formatter(result.diagnostics, result.files))
+    for error in result.errors:
+        fail(error)
+    return result.exit_code
+
+
+def _acrn_tree(acrn_src: str | None) -> str:
+    """The ACRN tree of ``--acrn-schema``. Its schemas are read when a
+    file needs them (not when every result is cached); a tree they
+    cannot be built from stops the run with one error."""
+    from ..lint import acrn_schema
+
+    tree = acrn_schema.tree_path(acrn_src)
+    acrn_schema.require_xmlschema()
+    return tree
+
+
+def _apply_fixes(fixes, write: bool) -> bool:
+    """Apply fixes file by file (locked, atomic); list each on stderr.
+
+    With ``write`` False, print a unified diff instead. Returns whether
+    any file changed.
+    """
+    from ..io.xmlio import locked, read_bytes, save_atomic
+    from ..lint.fixes import apply_fixes
+
+    by_path: dict[str, list] = {}
+    for pending in fixes:
+        by_path.setdefault(pending.path, []).append(pending)
+    changed = False
+    for path, pending in by_path.items():
+        codes = {p.fix: p.code for p in pending}
+        with locked(path):
+            before = read_bytes(path)
+            after, applied = apply_fixes(before, [p.fix for p in pending])
+            if not applied:
+                continue
+            changed = True
+            if write:
+                save_atomic(path, after, before)
+        for done in applied:
+            sys.stderr.write(
+                f"{'fixed' if write else 'would fix'}: {path}:"
+                f"{done.loc.line}:{done.loc.column}: {codes[done]} "
+                f"{quoted(done.old)} -> {quoted(done.new)}\n")
+        if not write:
+            write_diff(path, before, after)
+    return changed
+
+
+def print_rules(output_format: str) -> int:
+    """Print the rule table (or JSON); return the exit status."""
+    import json
+
+    from ..rules import RULES, summary
+
+    rows = [(code, rule.NAME, rule.SEVERITY, summary(rule))
+            for code, rule in RULES.items()]
+    if output_format == "json":
+        sys.stdout.write(json.dumps(
+            [dict(zip(("code", "name", "severity", "summary"), row))
+             for row in rows], indent=2) + "\n")
+        return EXIT_OK
+    if output_format != "text":
+        return fail(f"unknown output format {quoted(output_format)}; choose "
+                     "text, json")
+    from rich.table import Table
+
+    table = Table("code", "name", "severity", "summary",
+                  title="acrn-shm rules")
+    for row in rows:
+        table.add_row(*row)
+    plain_console(width=max(100, columns())).print(table)
+    return EXIT_OK
+
+
+def print_rule_doc(code: str, output_format: str = "text") -> int:
+    """Print one rule's documentation; return the exit status."""
+    from ..lint import rule_docs
+    from ..rules import get
+
+    render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
+    if output_format not in render:
+        return fail(f"unknown output format {quoted(output_format)}; choose "
+                     "text, markdown")
+    try:
+        rule = get(code)
+    except UsageError as exc:
+        return fail(str(exc))
+    sys.stdout.write(render[output_format](rule))
+    return EXIT_OK

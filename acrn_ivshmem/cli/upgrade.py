@@ -1,0 +1,71 @@
+"""``acrn-shm upgrade``: a legacy scenario (or its regions) to v3."""
+
+import os
+import sys
+
+from ..errors import AcrnShmError, escaped
+from .exits import EXIT_OK, fail
+from .regions import run_edit
+from .render import columns, plain_console
+
+
+def run_upgrade(legacy: str, output: str | None, launches: list[str],
+                into: str | None, board: str | None, force: bool) -> int:
+    """Upgrade ``legacy``; write, merge or print; show what was assigned."""
+    from ..io.xmlio import open_input, parse_file, save_output
+    from ..lint.engine import find_board_beside
+    from ..model.loader import from_document
+    from ..model.syntax import Scenario
+    from ..upgrade.scenario import merge_regions, merged_assignments, upgrade
+
+    try:
+        if into is not None:
+            # Refused before the work (and its notes), not after it.
+            os.close(open_input(into))
+        document = parse_file(legacy)
+        model = from_document(document)
+        if not isinstance(model, Scenario) or not model.is_legacy:
+            return fail(f"{legacy}: not a legacy (ACRN v2.x) scenario; "
+                         "nothing to upgrade")
+        board_path = board or find_board_beside(legacy, model)
+        board_document = parse_file(board_path) if board_path else None
+        result = upgrade(document, [parse_file(p) for p in launches],
+                         board=board_document)
+    except AcrnShmError as exc:
+        return fail(str(exc))
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+    if into is not None:
+        def merge(target, _board_model):
+            from ..edit.regions import EditResult
+
+            rows = merged_assignments(target, result)
+            _print_assignments(rows)
+            return EditResult(merge_regions(target, result),
+                              f"merged {len(rows)} region member(s) from "
+                              f"{legacy}", ())
+        return run_edit(into, None, merge, False, False, force)
+    _print_assignments(result.assignments)
+    if output is None:
+        sys.stdout.write(result.data.decode("utf-8"))
+        return EXIT_OK
+    try:
+        save_output(output, result.data)
+    except AcrnShmError as exc:
+        return fail(str(exc))
+    sys.stderr.write(f"wrote {output}\n")
+    return EXIT_OK
+
+
+def _print_assignments(rows) -> None:
+    # To stderr: stdout may carry the converted XML.
+    from rich.table import Table
+
+    table = Table("region", "provider", "MB", "VM", "VM id", "VBDF",
+                  "from", title="IVSHMEM regions converted")
+    for row in rows:
+        table.add_row(*map(escaped, (
+            row.region, row.provider, str(row.size), row.vm_name,
+            "-" if row.vm_id is None else str(row.vm_id), row.vbdf,
+            row.source)))
+    plain_console(stderr=True, width=max(100, columns())).print(table)
