@@ -183,6 +183,38 @@ def test_quick_parser_has_the_options_of_typer(name):
         param.name for param in params if not param.opts[0].startswith("-"))
 
 
+@pytest.mark.parametrize("name", ["lint", "add-region", "set-region",
+                                  "remove-region"])
+def test_quick_parser_reads_each_option_as_typer_does(name):
+    # Both come from one declaration (cli/spec.py); what each parser
+    # makes of it must agree, option by option.
+    import click
+
+    from acrn_ivshmem.cli.quick import QUICK_COMMANDS
+
+    quick = QUICK_COMMANDS[name]
+    seen = []
+    for param in typer_command(name).params:
+        if param.name == "help":
+            continue
+        seen.append(param.name)
+        if isinstance(param, click.Argument):
+            assert param.required
+            assert (param.nargs == -1) == (
+                quick.variadic and param.name == quick.positionals[-1])
+            continue
+        takes = quick.flags if param.is_flag else quick.values
+        assert {opt: takes.get(opt) for opt in param.opts} == dict.fromkeys(
+            param.opts, param.name)
+        assert param.multiple == (param.name in quick.repeatable)
+        assert (param.type == click.INT) == (param.name in quick.integers)
+        assert not param.required
+        assert quick.defaults.get(
+            param.name, False if param.is_flag else None) == param.default
+    assert seen == [p.param for p in quick.spec.params]
+    assert typer_command(name).callback.__doc__ == quick.spec.help
+
+
 QUICK_LINES = [
     ("lint", ["a.xml"]),
     ("lint", ["a.xml", "b.xml", "dir"]),

@@ -5,17 +5,71 @@ import sys
 
 from .. import __version__
 from .exits import EXIT_OK
-from .lint import (
-    LINT_FORMATS, print_rule_doc, print_rules, run_lint,
-)
+from .build import run_build
 from .launch import run_check_launch, run_launch_script
+from .lint import LINT, LINT_FORMATS, print_rule_doc, print_rules
 from .qemu import run_ivshmem_server, run_qemu, run_qemu_try, size_option
 from .regions import (
-    completed_scenario, print_regions, run_graph, run_region_edit,
-    scenario_names,
+    ADD_REGION, EDIT_OPTIONS, REMOVE_REGION, SET_REGION, print_regions,
+    run_graph,
 )
+from .spec import Argument, Command, Option
 from .upgrade import run_upgrade
-from .build import run_build
+
+
+def choices(values):
+    """Shell completion offering ``values``."""
+    def complete(incomplete: str) -> list[str]:
+        return [value for value in values if value.startswith(incomplete)]
+    return complete
+
+
+def typer_option(option: Option):
+    """The typer option of a declared :class:`~.spec.Option`."""
+    import typer
+
+    return typer.Option(
+        *option.names, metavar=option.metavar, help=option.help,
+        autocompletion=option.complete or (
+            choices(option.choices) if option.choices else None))
+
+
+def _annotation(param):
+    """The annotated type typer reads a declared parameter from."""
+    from typing import Annotated, Optional
+
+    import typer
+
+    if isinstance(param, Argument):
+        return Annotated[list[str] if param.variadic else str,
+                         typer.Argument(metavar=param.metavar,
+                                        help=param.help,
+                                        autocompletion=param.complete)]
+    kind = list[param.kind] if param.multiple else param.kind
+    if param.default is None:
+        kind = Optional[kind]
+    return Annotated[kind, typer_option(param)]
+
+
+def add_command(app, command: Command) -> None:
+    """Add the typer command made from ``command`` to ``app``."""
+    import inspect
+
+    import typer
+
+    def run(**params) -> None:
+        raise typer.Exit(command.run(**params))
+
+    run.__signature__ = inspect.Signature([
+        inspect.Parameter(
+            param.param, inspect.Parameter.KEYWORD_ONLY,
+            default=(inspect.Parameter.empty if isinstance(param, Argument)
+                     else param.default),
+            annotation=_annotation(param))
+        for param in command.params])
+    run.__doc__ = command.help
+    run.__name__ = command.name.replace("-", "_")
+    app.command(command.name)(run)
 
 
 def build_app():
@@ -35,11 +89,6 @@ def build_app():
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
-    def choices(values):
-        def complete(incomplete: str) -> list[str]:
-            return [value for value in values if value.startswith(incomplete)]
-        return complete
-
     def version_callback(value: bool) -> None:
         if value:
             sys.stdout.write(f"acrn-shm {__version__}\n")
@@ -53,181 +102,9 @@ def build_app():
     ) -> None:
         """Inter-VM shared memory (IVSHMEM) for ACRN and QEMU."""
 
-    @app.command()
-    def lint(
-        paths: Annotated[list[str], typer.Argument(
-            metavar="SCENARIO.xml|DIR...",
-            help="Scenario or launch XMLs, or folders: each folder at or "
-            "below DIR that holds XMLs is a board folder (one board XML "
-            "plus scenarios).")],
-        board: Annotated[Optional[str], typer.Option(
-            "--board", "-b", metavar="BOARD.xml",
-            help="Board XML (default: the one beside each scenario).")
-        ] = None,
-        output_format: Annotated[str, typer.Option(
-            "--output-format", "-f", metavar="|".join(LINT_FORMATS),
-            help="How to print the findings.",
-            autocompletion=choices(LINT_FORMATS))] = "text",
-        select: Annotated[Optional[list[str]], typer.Option(
-            "--select", metavar="CODES",
-            help="Only these codes or prefixes (comma-separated).")] = None,
-        ignore: Annotated[Optional[list[str]], typer.Option(
-            "--ignore", metavar="CODES",
-            help="Skip these codes or prefixes (comma-separated).")] = None,
-        config: Annotated[Optional[str], typer.Option(
-            "--config", metavar="PYPROJECT.toml",
-            help="Read [tool.acrn-shm] from this file (default: the "
-            "nearest pyproject.toml).")] = None,
-        no_cache: Annotated[bool, typer.Option(
-            "--no-cache",
-            help="Do not read or write the result cache.")] = False,
-        fix: Annotated[bool, typer.Option(
-            "--fix", help="Apply the safe fixes (listed on stderr), then "
-            "report what is left.")] = False,
-        diff: Annotated[bool, typer.Option(
-            "--diff", help="Print the safe fixes as a unified diff; write "
-            "nothing.")] = False,
-        skip_other_xml: Annotated[bool, typer.Option(
-            "--skip-other-xml", help="Skip files whose root element is "
-            "not <acrn-config> (for pre-commit).")] = False,
-        acrn_schema: Annotated[bool, typer.Option(
-            "--acrn-schema", help="Also run ACRN's own checks (ISM901-"
-            "ISM904): the schema and data checks of an ACRN source tree, "
-            "reported at lines of your file.")] = False,
-        acrn_src: Annotated[Optional[str], typer.Option(
-            "--acrn-src", metavar="DIR",
-            help="The ACRN source tree for --acrn-schema (default: "
-            "$ACRN_SRC).")] = None,
-    ) -> None:
-        """Check IVSHMEM regions of ACRN scenarios against every rule.
-
-        Example: acrn-shm lint --board whl-ipc-i5.xml hybrid_rt.xml
-        """
-        raise typer.Exit(run_lint(paths, board, output_format, select,
-                                  ignore, config, no_cache, fix, diff,
-                                  skip_other_xml, acrn_schema, acrn_src))
-
-    def complete_vms(ctx: typer.Context, incomplete: str) -> list[str]:
-        # Comma-separated: complete the last name, offer each VM once.
-        done, comma, last = incomplete.rpartition(",")
-        chosen = done.split(",") if comma else []
-        return [done + comma + vm
-                for vm in scenario_names(completed_scenario(ctx), "vms")
-                if vm.startswith(last) and vm not in chosen]
-
-    def complete_provider(incomplete: str) -> list[str]:
-        return [p for p in ("hv", "dm") if p.startswith(incomplete)]
-
-    def complete_region(ctx: typer.Context, incomplete: str) -> list[str]:
-        return [name for name in scenario_names(completed_scenario(ctx),
-                                                "regions")
-                if name.startswith(incomplete)]
-
-    region_name = typer.Argument(metavar="NAME",
-                                 autocompletion=complete_region)
-
-    edit_options = {
-        "board": typer.Option(
-            "--board", "-b", metavar="BOARD.xml",
-            help="Board XML (default: the one beside the scenario)."),
-        "diff": typer.Option(
-            "--diff", help="Preview: print the edit as a unified diff and "
-            "write nothing; exit 1 if the edit would be refused."),
-        "dry_run": typer.Option(
-            "--dry-run", help="Write nothing; say what the edit does."),
-        "force": typer.Option(
-            "--force", help="Write even if the edit adds lint errors."),
-        "size": typer.Option(
-            "--size", metavar="SIZE",
-            help="MB (8), or with a binary unit: 512M, 1G, 1024K. ACRN "
-            "takes a power of two from 2 to 512 MB; other sizes are "
-            "refused as lint errors (ISM201)."),
-        "vms": typer.Option("--vms", metavar="A,B[,C]",
-                            help="VMs by name or id, comma-separated.",
-                            autocompletion=complete_vms),
-        "provider": typer.Option("--provider", metavar="hv|dm",
-                                 help="Hypervisor (hv) or device model "
-                                 "(dm).", autocompletion=complete_provider),
-        "region_id": typer.Option(
-            "--region-id", metavar="N",
-            help="IVSHMEM_REGION_ID, the PCI subsystem id the guest sees "
-            "(0..65535, one per region: ISM212). Only ACRN v3.3 knows it: "
-            "v3.0-v3.2 reject the element, v2.x scenarios cannot hold "
-            "it."),
-        "vbdf": typer.Option("--vbdf", metavar="VM=bb:dd.f",
-                             help="A VM's VBDF (repeatable; v3)."),
-    }
-
-    @app.command("add-region")
-    def add_region_command(
-        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        name: Annotated[Optional[str], typer.Option(
-            "--name", help="Region name (default: first free "
-            "shm_region_N).")] = None,
-        size: Annotated[Optional[str], edit_options["size"]] = None,
-        vms: Annotated[Optional[str], edit_options["vms"]] = None,
-        provider: Annotated[str, edit_options["provider"]] = "hv",
-        region_id: Annotated[Optional[int], edit_options["region_id"]
-                             ] = None,
-        vbdf: Annotated[Optional[list[str]], edit_options["vbdf"]] = None,
-        board: Annotated[Optional[str], edit_options["board"]] = None,
-        diff: Annotated[bool, edit_options["diff"]] = False,
-        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
-        force: Annotated[bool, edit_options["force"]] = False,
-    ) -> None:
-        """Add a region to a legacy or v3 scenario, keeping every byte.
-
-        Defaults: the first free shm_region_N, 2 MB, hv, each VM's first
-        free VBDF and, when any region of the file has an
-        IVSHMEM_REGION_ID, the lowest id no region has.
-
-        Example: acrn-shm add-region hybrid_rt.xml --vms 0,2 --size 4
-        """
-        raise typer.Exit(run_region_edit(
-            "add-region", scenario, name, size, vms, provider, region_id,
-            vbdf, board, diff, dry_run, force))
-
-    @app.command("remove-region")
-    def remove_region_command(
-        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        name: Annotated[str, region_name],
-        board: Annotated[Optional[str], edit_options["board"]] = None,
-        diff: Annotated[bool, edit_options["diff"]] = False,
-        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
-        force: Annotated[bool, edit_options["force"]] = False,
-    ) -> None:
-        """Remove a region by name (the file as it was before add-region
-        added it, when it was the last).
-
-        Example: acrn-shm remove-region hybrid_rt.xml shm_region_1
-        """
-        raise typer.Exit(run_region_edit(
-            "remove-region", scenario, name, board=board, diff=diff,
-            dry_run=dry_run, force=force))
-
-    @app.command("set-region")
-    def set_region_command(
-        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        name: Annotated[str, region_name],
-        size: Annotated[Optional[str], edit_options["size"]] = None,
-        vms: Annotated[Optional[str], edit_options["vms"]] = None,
-        provider: Annotated[Optional[str], edit_options["provider"]
-                            ] = None,
-        region_id: Annotated[Optional[int], edit_options["region_id"]
-                             ] = None,
-        vbdf: Annotated[Optional[list[str]], edit_options["vbdf"]] = None,
-        board: Annotated[Optional[str], edit_options["board"]] = None,
-        diff: Annotated[bool, edit_options["diff"]] = False,
-        dry_run: Annotated[bool, edit_options["dry_run"]] = False,
-        force: Annotated[bool, edit_options["force"]] = False,
-    ) -> None:
-        """Change a region's size, VMs, provider, region id or VBDFs.
-
-        Example: acrn-shm set-region hybrid_rt.xml shm_region_0 --size 4
-        """
-        raise typer.Exit(run_region_edit(
-            "set-region", scenario, name, size, vms, provider, region_id,
-            vbdf, board, diff, dry_run, force))
+    add_command(app, LINT)
+    for command in (ADD_REGION, REMOVE_REGION, SET_REGION):
+        add_command(app, command)
 
     @app.command("upgrade")
     def upgrade_command(
@@ -244,8 +121,9 @@ def build_app():
             "--into", metavar="V3.xml",
             help="Merge the converted regions into this v3 scenario "
             "instead.")] = None,
-        board: Annotated[Optional[str], edit_options["board"]] = None,
-        force: Annotated[bool, edit_options["force"]] = False,
+        board: Annotated[Optional[str], typer_option(
+            EDIT_OPTIONS["board"])] = None,
+        force: Annotated[bool, typer_option(EDIT_OPTIONS["force"])] = False,
     ) -> None:
         """Convert a legacy (v2.x) scenario, or its regions, to ACRN v3.
 

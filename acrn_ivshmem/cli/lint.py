@@ -7,6 +7,7 @@ import sys
 from ..errors import AcrnShmError, UsageError, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
 from .render import columns, plain_console, write_diff
+from .spec import Argument, Command, Option
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -155,3 +156,44 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
         return fail(str(exc))
     sys.stdout.write(render[output_format](rule))
     return EXIT_OK
+
+
+#: ``acrn-shm lint``: the typer command and the quick parser are made
+#: from this one declaration.
+LINT = Command("lint", run_lint, (
+    Argument("paths", "SCENARIO.xml|DIR...", variadic=True,
+             help="Scenario or launch XMLs, or folders: each folder at or "
+             "below DIR that holds XMLs is a board folder (one board XML "
+             "plus scenarios)."),
+    Option("board", ("--board", "-b"), metavar="BOARD.xml",
+           help="Board XML (default: the one beside each scenario)."),
+    Option("output_format", ("--output-format", "-f"), default="text",
+           metavar="|".join(LINT_FORMATS), choices=LINT_FORMATS,
+           help="How to print the findings."),
+    Option("select", ("--select",), multiple=True, metavar="CODES",
+           help="Only these codes or prefixes (comma-separated)."),
+    Option("ignore", ("--ignore",), multiple=True, metavar="CODES",
+           help="Skip these codes or prefixes (comma-separated)."),
+    Option("config", ("--config",), metavar="PYPROJECT.toml",
+           help="Read [tool.acrn-shm] from this file (default: the "
+           "nearest pyproject.toml)."),
+    Option("no_cache", ("--no-cache",), bool, False,
+           help="Do not read or write the result cache."),
+    Option("fix", ("--fix",), bool, False,
+           help="Apply the safe fixes (listed on stderr), then report "
+           "what is left."),
+    Option("diff", ("--diff",), bool, False,
+           help="Print the safe fixes as a unified diff; write nothing."),
+    Option("skip_other_xml", ("--skip-other-xml",), bool, False,
+           help="Skip files whose root element is not <acrn-config> (for "
+           "pre-commit)."),
+    Option("acrn_schema", ("--acrn-schema",), bool, False,
+           help="Also run ACRN's own checks (ISM901-ISM904): the schema "
+           "and data checks of an ACRN source tree, reported at lines of "
+           "your file."),
+    Option("acrn_src", ("--acrn-src",), metavar="DIR",
+           help="The ACRN source tree for --acrn-schema (default: "
+           "$ACRN_SRC)."),
+), """Check IVSHMEM regions of ACRN scenarios against every rule.
+
+Example: acrn-shm lint --board whl-ipc-i5.xml hybrid_rt.xml""")

@@ -2,63 +2,41 @@
 ``add-region``, ``set-region`` and ``remove-region`` parsed without
 loading typer."""
 
-import functools
-
-from .lint import LINT_FORMATS, run_lint
-from .regions import run_region_edit
+from .lint import LINT
+from .regions import ADD_REGION, REMOVE_REGION, SET_REGION
+from .spec import Argument, Command
 
 
 class QuickCommand:
-    """What the quick parser knows of one command: the function that
-    runs it (called with the parameters), its positional parameters
-    (``variadic``: one or more of the last), its options (option string
-    -> parameter), flags, repeatable and integer parameters, allowed
-    values, and the defaults typer would give."""
+    """What the quick parser knows of one command, read from its
+    :class:`~.spec.Command`: the function that runs it (called with the
+    parameters), its positional parameters (``variadic``: one or more of
+    the last), its options (option string -> parameter), flags (the
+    same), repeatable and integer parameters, allowed values, and the
+    defaults typer would give."""
 
-    def __init__(self, run, positionals, values, flags=(), repeatable=(),
-                 integers=(), choices=None, defaults=None,
-                 variadic=False):
-        self.run = run
-        self.positionals = tuple(positionals)
-        self.values = dict(values)
-        self.flags = {flag: flag.lstrip("-").replace("-", "_")
-                      for flag in flags}
-        self.repeatable = tuple(repeatable)
-        self.integers = tuple(integers)
-        self.choices = dict(choices or {})
-        self.defaults = dict(defaults or {})
-        self.variadic = variadic
+    def __init__(self, command: Command):
+        options = [p for p in command.params if not isinstance(p, Argument)]
+        arguments = [p for p in command.params if isinstance(p, Argument)]
+        self.spec = command
+        self.run = command.run
+        self.positionals = tuple(p.param for p in arguments)
+        self.variadic = any(p.variadic for p in arguments)
+        self.values = {name: p.param for p in options if not p.is_flag
+                       for name in p.names}
+        self.flags = {name: p.param for p in options if p.is_flag
+                      for name in p.names}
+        self.repeatable = tuple(p.param for p in options if p.multiple)
+        self.integers = tuple(p.param for p in options if p.kind is int)
+        self.choices = {p.param: p.choices for p in options
+                        if p.choices is not None}
+        self.defaults = {p.param: p.default for p in options
+                         if p.default not in (None, False)}
 
 
-_BOARD = {"--board": "board", "-b": "board"}
-_EDIT_FLAGS = ("--diff", "--dry-run", "--force")
-_REGION_VALUES = {"--size": "size", "--vms": "vms", "--provider": "provider",
-                  "--region-id": "region_id", "--vbdf": "vbdf", **_BOARD}
 #: The commands the quick parser takes (the common, scripted ones).
-QUICK_COMMANDS = {
-    "lint": QuickCommand(
-        run_lint, ["paths"], {**_BOARD, "--output-format": "output_format",
-                    "-f": "output_format", "--select": "select",
-                    "--ignore": "ignore", "--config": "config",
-                    "--acrn-src": "acrn_src"},
-        ["--no-cache", "--fix", "--diff", "--skip-other-xml",
-         "--acrn-schema"],
-        repeatable=["select", "ignore"],
-        choices={"output_format": LINT_FORMATS},
-        defaults={"output_format": "text"}, variadic=True),
-    "add-region": QuickCommand(
-        functools.partial(run_region_edit, "add-region"), ["scenario"],
-        {"--name": "name", **_REGION_VALUES}, _EDIT_FLAGS,
-        repeatable=["vbdf"], integers=["region_id"],
-        defaults={"provider": "hv"}),
-    "set-region": QuickCommand(
-        functools.partial(run_region_edit, "set-region"),
-        ["scenario", "name"], _REGION_VALUES, _EDIT_FLAGS,
-        repeatable=["vbdf"], integers=["region_id"]),
-    "remove-region": QuickCommand(
-        functools.partial(run_region_edit, "remove-region"),
-        ["scenario", "name"], _BOARD, _EDIT_FLAGS),
-}
+QUICK_COMMANDS = {command.name: QuickCommand(command) for command in (
+    LINT, ADD_REGION, SET_REGION, REMOVE_REGION)}
 
 
 def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:

@@ -1,12 +1,14 @@
 """``acrn-shm add-region``, ``set-region``, ``remove-region``,
 ``regions`` and ``graph``: a scenario's regions edited, listed, drawn."""
 
+import functools
 import os
 import sys
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
 from .render import columns, plain_console, write_diff
+from .spec import Argument, Command, Option, with_default
 
 
 def run_edit(path: str, board: str | None, change, diff: bool,
@@ -211,3 +213,93 @@ def run_graph(scenario: str, output: str | None,
     except AcrnShmError as exc:
         return fail(str(exc))
     return EXIT_OK
+
+
+def complete_vms(ctx, incomplete: str) -> list[str]:
+    """For shell completion of ``--vms``: comma-separated, the last name
+    completed, each VM offered once."""
+    done, comma, last = incomplete.rpartition(",")
+    chosen = done.split(",") if comma else []
+    return [done + comma + vm
+            for vm in scenario_names(completed_scenario(ctx), "vms")
+            if vm.startswith(last) and vm not in chosen]
+
+
+def complete_provider(incomplete: str) -> list[str]:
+    """For shell completion of ``--provider``."""
+    return [p for p in ("hv", "dm") if p.startswith(incomplete)]
+
+
+def complete_region(ctx, incomplete: str) -> list[str]:
+    """For shell completion of a region NAME."""
+    return [name for name in scenario_names(completed_scenario(ctx),
+                                            "regions")
+            if name.startswith(incomplete)]
+
+
+#: The options of the region edits (``board`` and ``force`` are
+#: upgrade's too), by parameter.
+EDIT_OPTIONS = {option.param: option for option in (
+    Option("size", ("--size",), metavar="SIZE",
+           help="MB (8), or with a binary unit: 512M, 1G, 1024K. ACRN "
+           "takes a power of two from 2 to 512 MB; other sizes are "
+           "refused as lint errors (ISM201)."),
+    Option("vms", ("--vms",), metavar="A,B[,C]",
+           help="VMs by name or id, comma-separated.",
+           complete=complete_vms),
+    Option("provider", ("--provider",), metavar="hv|dm",
+           help="Hypervisor (hv) or device model (dm).",
+           complete=complete_provider),
+    Option("region_id", ("--region-id",), int, metavar="N",
+           help="IVSHMEM_REGION_ID, the PCI subsystem id the guest sees "
+           "(0..65535, one per region: ISM212). Only ACRN v3.3 knows it: "
+           "v3.0-v3.2 reject the element, v2.x scenarios cannot hold it."),
+    Option("vbdf", ("--vbdf",), multiple=True, metavar="VM=bb:dd.f",
+           help="A VM's VBDF (repeatable; v3)."),
+    Option("board", ("--board", "-b"), metavar="BOARD.xml",
+           help="Board XML (default: the one beside the scenario)."),
+    Option("diff", ("--diff",), bool, False,
+           help="Preview: print the edit as a unified diff and write "
+           "nothing; exit 1 if the edit would be refused."),
+    Option("dry_run", ("--dry-run",), bool, False,
+           help="Write nothing; say what the edit does."),
+    Option("force", ("--force",), bool, False,
+           help="Write even if the edit adds lint errors."),
+)}
+_SCENARIO = Argument("scenario", "SCENARIO.xml")
+_REGION_NAME = Argument("name", "NAME", complete=complete_region)
+_GATE = tuple(EDIT_OPTIONS[key] for key in ("board", "diff", "dry_run",
+                                            "force"))
+_CHANGES = tuple(EDIT_OPTIONS[key] for key in ("size", "vms", "provider",
+                                               "region_id", "vbdf"))
+
+ADD_REGION = Command(
+    "add-region", functools.partial(run_region_edit, "add-region"), (
+        _SCENARIO,
+        Option("name", ("--name",),
+               help="Region name (default: first free shm_region_N)."),
+        *(with_default(option, "hv") if option.param == "provider"
+          else option for option in _CHANGES),
+        *_GATE,
+    ), """Add a region to a legacy or v3 scenario, keeping every byte.
+
+Defaults: the first free shm_region_N, 2 MB, hv, each VM's first
+free VBDF and, when any region of the file has an
+IVSHMEM_REGION_ID, the lowest id no region has.
+
+Example: acrn-shm add-region hybrid_rt.xml --vms 0,2 --size 4""")
+
+REMOVE_REGION = Command(
+    "remove-region", functools.partial(run_region_edit, "remove-region"),
+    (_SCENARIO, _REGION_NAME, *_GATE),
+    """Remove a region by name (the file as it was before add-region
+added it, when it was the last).
+
+Example: acrn-shm remove-region hybrid_rt.xml shm_region_1""")
+
+SET_REGION = Command(
+    "set-region", functools.partial(run_region_edit, "set-region"),
+    (_SCENARIO, _REGION_NAME, *_CHANGES, *_GATE),
+    """Change a region's size, VMs, provider, region id or VBDFs.
+
+Example: acrn-shm set-region hybrid_rt.xml shm_region_0 --size 4""")

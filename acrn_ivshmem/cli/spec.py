@@ -1,0 +1,66 @@
+"""Commands declared once: their arguments, options and help as plain
+records, from which :mod:`.app` makes the typer command and :mod:`.quick`
+the parser of the quick path (which must not load typer).
+
+A command module declares a :class:`Command` (``LINT`` in
+:mod:`.lint`, the region edits in :mod:`.regions`); its ``run`` is
+called with one keyword per parameter, as typer would call it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..record import frozen, replace
+
+
+@frozen
+class Argument:
+    """A positional parameter: ``variadic`` takes one or more words."""
+
+    param: str
+    metavar: str
+    help: str | None = None
+    variadic: bool = False
+    #: Shell completion: a function ``(ctx, incomplete) -> [str]``.
+    complete: Callable | None = None
+
+
+@frozen
+class Option:
+    """An option: its spellings (``names``), the parameter it fills, the
+    value's type (``bool`` for a flag), the default (None: no value),
+    whether it repeats (a list), the values it allows (also offered for
+    completion) and its help."""
+
+    param: str
+    names: tuple[str, ...]
+    kind: type = str
+    default: object = None
+    multiple: bool = False
+    metavar: str | None = None
+    help: str | None = None
+    choices: tuple[str, ...] | None = None
+    complete: Callable | None = None
+
+    @property
+    def is_flag(self) -> bool:
+        """True for an option that takes no value."""
+        return self.kind is bool
+
+
+@frozen
+class Command:
+    """One command: its name, its parameters in the order of the help,
+    its help text (summary, details, an example) and ``run``, called with
+    the parameters by keyword; it returns the exit status."""
+
+    name: str
+    run: Callable[..., int]
+    params: tuple
+    help: str
+
+
+def with_default(option: Option, default: object) -> Option:
+    """``option`` with another default (the same option elsewhere)."""
+    return replace(option, default=default)
