@@ -5,6 +5,7 @@ import sys
 from ..errors import AcrnShmError, escaped
 from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, exit_status
 from .render import plain_console
+from .spec import Command, Option
 
 
 def run_build(request) -> int:
@@ -59,3 +60,44 @@ def run_build(request) -> int:
                      f"({result.make.objects} objects compiled); log: "
                      f"{result.plan.log_path}\n")
     return EXIT_OK
+
+
+def run_build_command(acrn_src: str, board: str, scenario: str,
+                      out: str | None, release: bool, jobs: int | None,
+                      python: str | None, clean: bool,
+                      args: list[str]) -> int:
+    """``acrn-shm build``: its options, and extra make arguments after
+    ``--`` (``args``), as a build request."""
+    from ..build.hypervisor import BuildRequest
+
+    if args and args[0] == "--":
+        args = args[1:]
+    return run_build(BuildRequest(acrn_src, board, scenario, out, release,
+                                  jobs, python, clean, tuple(args)))
+
+
+BUILD = Command("build", run_build_command, (
+    Option("acrn_src", ("--acrn-src",), metavar="DIR", required=True,
+           help="An ACRN source tree (acrn-hypervisor checkout)."),
+    Option("board", ("--board",), metavar="BOARD.xml", required=True,
+           help="The board XML."),
+    Option("scenario", ("--scenario",), metavar="SCENARIO.xml",
+           required=True, help="The scenario XML."),
+    Option("out", ("--out",), metavar="DIR",
+           help="ACRN's O=: artefacts land in DIR/hypervisor."),
+    Option("release", ("--release",), bool, False,
+           help="RELEASE=y (default: a debug build)."),
+    Option("jobs", ("--jobs", "-j"), int, metavar="N", help="make -jN."),
+    Option("python", ("--python",), metavar="PATH",
+           help="Python for ACRN's scripts (needs elementpath<3, "
+           "xmlschema<2); default $ACRN_SHM_BUILD_PYTHON."),
+    Option("clean", ("--clean",), bool, False,
+           help="Remove a build folder configured for another board or "
+           "scenario first."),
+), """Lint, then build the ACRN hypervisor with its own make.
+
+Extra make arguments go after --. Example: acrn-shm build
+--acrn-src ~/acrn-hypervisor --board whl-ipc-i5.xml --scenario
+hybrid_rt.xml --out build-hybrid""",
+    extra_args=True, context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True})

@@ -25,6 +25,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted
+from .exits import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, fail
 
 __all__ = ["channel_app", "escape_message", "is_text_line"]
 
@@ -37,16 +38,10 @@ _FORMATS = ("text", "json")
 _BACKSLASH = {0x5C: "\\\\", 0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
 
 
-def _error(message: str) -> int:
-    """Print one ``acrn-shm: error:`` line; return exit status 2."""
-    sys.stderr.write(f"acrn-shm: error: {escaped(message)}\n")
-    return 2
-
-
 def _timeout(message: str) -> int:
-    """Print why nothing (more) came; return exit status 1."""
+    """Print why nothing (more) came; return :data:`EXIT_FINDINGS`."""
     sys.stderr.write(f"acrn-shm: {escaped(message)}\n")
-    return 1
+    return EXIT_FINDINGS
 
 
 def _is_control(code: int) -> bool:
@@ -177,13 +172,13 @@ def _run(body) -> int:
     try:
         return body()
     except AcrnShmError as exc:
-        return _error(str(exc))
+        return fail(str(exc))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # No second error when Python flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     finally:
         log.removeHandler(handler)
 
@@ -218,7 +213,7 @@ def run_init(path: str | None, size_mb: int | None, name: str,
             f"{escaped(where)}: channel {quoted(header.name)}, "
             f"{header.region_size} bytes: two rings of {capacity} bytes, "
             f"messages up to {channel.max_message(capacity)} bytes\n")
-        return 0
+        return EXIT_OK
     return _run(body)
 
 
@@ -277,7 +272,7 @@ def run_send(target: str | None, peer: int, file: str | None,
         finally:
             if source is not None:
                 source.close()
-        return 0
+        return EXIT_OK
     return _run(body)
 
 
@@ -440,7 +435,7 @@ def _recv_lines(chan, count: int | None, timeout: float | None,
         if not messages:
             out.flush()
             if got and count is None:
-                return 0
+                return EXIT_OK
             return _missing(chan, count, got, timeout)
         for message in messages:
             if escape:
@@ -456,7 +451,7 @@ def _recv_lines(chan, count: int | None, timeout: float | None,
             got += 1
         out.flush()
         chan.release()
-    return 0
+    return EXIT_OK
 
 
 def _recv_raw(chan, count: int | None, timeout: float | None,
@@ -470,18 +465,18 @@ def _recv_raw(chan, count: int | None, timeout: float | None,
         messages = chan.recv_batch(most, timeout, release=False)
         if not messages:
             if got and count is None:
-                return 0
+                return EXIT_OK
             return _missing(chan, count, got, timeout)
         for message in messages:
             if not message:
                 chan.release()
-                return 0
+                return EXIT_OK
             view = memoryview(message)
             while view:
                 view = view[os.write(sink, view):]
             got += 1
         chan.release()
-    return 0
+    return EXIT_OK
 
 
 # -- stat ------------------------------------------------------------------
@@ -506,7 +501,7 @@ def run_stat(target: str | None, device: str | None, sysfs: str,
             sys.stdout.write(json.dumps(status.as_dict(), indent=2) + "\n")
         else:
             sys.stdout.write(_stat_text(status))
-        return 0
+        return EXIT_OK
     return _run(body)
 
 
@@ -581,7 +576,7 @@ def run_bench(target: str | None, device: str | None, sysfs: str,
         elif size < 1 << 20:
             raise UsageError(f"--size {size_mb}: give 1 MB or more")
         bench.measure(quick, cc, size, path)
-        return 0
+        return EXIT_OK
     return _run(body)
 
 
@@ -605,7 +600,7 @@ def run_c_header(folder: str | None) -> int:
     def body() -> int:
         if folder is None:
             sys.stdout.write(c_header())
-            return 0
+            return EXIT_OK
         from ..io.xmlio import save_output
 
         if not os.path.isdir(folder):
@@ -614,7 +609,7 @@ def run_c_header(folder: str | None) -> int:
         path = os.path.join(folder, C_HEADER)
         save_output(path, c_header().encode("utf-8"))
         sys.stdout.write(f"wrote {escaped(path)}\n")
-        return 0
+        return EXIT_OK
     return _run(body)
 
 
@@ -637,7 +632,7 @@ def run_plan(scenario: str, board: str | None, launch: list[str],
                              + "\n")
         else:
             sys.stdout.write(_plan_text(planned))
-        return 0
+        return EXIT_OK
     return _run(body)
 
 

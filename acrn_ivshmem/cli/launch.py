@@ -5,13 +5,16 @@ import sys
 
 from ..errors import AcrnShmError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
+from .lint import LINT_FORMATS
+from .spec import LAUNCH_XMLS, Argument, Command, Option
 
 
-def run_launch_script(scenario: str, board: str, vms: list[str],
+def run_launch_script(scenario: str, board: str, vm: list[str] | None,
                       all_vms: bool, out_dir: str | None,
                       acrn_version: str | None, ivshmem_args: bool,
-                      launches: list[str]) -> int:
-    """Write (or print) launch scripts; lint the inputs first."""
+                      launch: list[str] | None) -> int:
+    """Write (or print) launch scripts for the VMs ``vm`` (default: every
+    post-launched VM); lint the inputs first."""
     import shlex
 
     from ..emit.launch import gated_scripts, parse_version
@@ -21,6 +24,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     from ..lint.formats import text
     from ..upgrade.launch_inputs import load_for_launch
 
+    vms, launches = vm or [], launch or []
     if vms and all_vms:
         return fail("give --vm NAME or --all, not both")
     try:
@@ -65,7 +69,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
 
 
 def run_check_launch(script: str, scenario: str, vm: str | None,
-                     launches: list[str], output_format: str) -> int:
+                     launch: list[str] | None, output_format: str) -> int:
     """Compare a launch script with the scenario; lint-style report."""
     from ..emit.launch import check_script
     from ..lint.config import load_config
@@ -77,10 +81,50 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
         return fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     try:
-        inputs = load_for_launch(scenario, None, launches)
+        inputs = load_for_launch(scenario, None, launch or [])
         found = check_script(script, inputs, vm, load_config(None))
     except AcrnShmError as exc:
         return fail(str(exc))
     sys.stdout.write(formatter(found, 1))
     return (EXIT_FINDINGS if any(d.severity == "error" for d in found)
             else EXIT_OK)
+
+
+LAUNCH_SCRIPT = Command("launch-script", run_launch_script, (
+    Argument("scenario", "SCENARIO.xml"),
+    Option("board", ("--board",), metavar="BOARD.xml", required=True,
+           help="The board XML (APIC ids of the VM's pCPUs)."),
+    Option("vm", ("--vm",), multiple=True, metavar="NAME",
+           help="Only this post-launched VM (repeatable)."),
+    Option("all_vms", ("--all",), bool, False,
+           help="Every post-launched VM (the default)."),
+    Option("out_dir", ("--output-dir", "-o"), metavar="DIR",
+           help="Write launch_user_vm_id<N>.sh files here (default: print "
+           "the one script)."),
+    Option("acrn_version", ("--acrn-version",), metavar="X.Y",
+           help="acrn-dm to write for: 3.3 and later pass the region id "
+           "(default 3.3; 2.7 for legacy scenarios)."),
+    Option("ivshmem_args", ("--ivshmem-args",), bool, False,
+           help="Print only the raw acrn-dm ivshmem arguments."),
+    LAUNCH_XMLS,
+), """Write acrn-dm launch scripts for post-launched VMs.
+
+Example: acrn-shm launch-script hybrid_rt.xml --board whl-ipc-i5.xml
+--vm POST_STD_VM1 -o scripts/""")
+
+CHECK_LAUNCH = Command("check-launch", run_check_launch, (
+    Argument("script", "SCRIPT.sh"),
+    Option("scenario", ("--scenario",), metavar="SCENARIO.xml",
+           required=True, help="The scenario the script should follow."),
+    Option("vm", ("--vm",), metavar="NAME",
+           help="The VM the script starts (default: from its header, else "
+           "acrn-dm's last argument)."),
+    LAUNCH_XMLS,
+    Option("output_format", ("--output-format", "-f"), default="text",
+           metavar="|".join(LINT_FORMATS), choices=LINT_FORMATS,
+           help="Report format."),
+), """Report where a launch script's ivshmem devices drift from the
+scenario.
+
+Example: acrn-shm check-launch launch_user_vm_id1.sh --scenario
+hybrid_rt.xml""")

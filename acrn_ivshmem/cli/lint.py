@@ -7,7 +7,7 @@ import sys
 from ..errors import AcrnShmError, UsageError, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
 from .render import columns, plain_console, write_diff
-from .spec import Argument, Command, Option
+from .spec import TABLE_OR_JSON, Argument, Command, Option
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -197,3 +197,46 @@ LINT = Command("lint", run_lint, (
 ), """Check IVSHMEM regions of ACRN scenarios against every rule.
 
 Example: acrn-shm lint --board whl-ipc-i5.xml hybrid_rt.xml""")
+
+
+def run_lsp(stdio: bool, no_cache: bool) -> int:
+    """``acrn-shm lsp``: the language server on stdin and stdout
+    (``stdio`` is what editors pass; it is the only way)."""
+    from ..lsp import serve
+
+    return serve(use_cache=not no_cache)
+
+
+def complete_code(incomplete: str) -> list[str]:
+    """For shell completion of a rule code, in the case typed so far
+    (explain takes ism201 as well)."""
+    from ..rules import RULES
+
+    return [incomplete + code[len(incomplete):] for code in RULES
+            if code.startswith(incomplete.upper())]
+
+
+LSP = Command("lsp", run_lsp, (
+    Option("stdio", ("--stdio",), bool, False,
+           help="Talk over stdin and stdout (the only way; accepted "
+           "because editors pass it)."),
+    Option("no_cache", ("--no-cache",), bool, False,
+           help="Do not read or write the result cache."),
+), """Run the language server (LSP) on stdin and stdout for editors.
+
+Example: acrn-shm lsp   (started by the editor; see docs/editors.md)""")
+
+RULES = Command("rules", print_rules, (TABLE_OR_JSON,),
+                """List every rule: code, name, default severity, summary.
+
+Example: acrn-shm rules""")
+
+EXPLAIN = Command("explain", print_rule_doc, (
+    Argument("code", help="A rule code, e.g. ISM201.",
+             complete=complete_code),
+    Option("output_format", ("--output-format", "-f"), default="text",
+           metavar="text|markdown", choices=("text", "markdown"),
+           help="Plain text, or the Markdown page of docs/rules/."),
+), """Print the documentation of one rule.
+
+Example: acrn-shm explain ISM201""")

@@ -1,12 +1,15 @@
-"""``acrn-shm qemu-args``, ``libvirt-xml``, ``host-prep``, ``qemu-try``
-and ``ivshmem-server``: QEMU on this host."""
+"""``acrn-shm qemu-args``, ``libvirt-xml``, ``host-prep``, ``qemu-try``,
+``ivshmem-server`` and ``guest``: QEMU on this host, and the guest
+tool."""
 
+import functools
 import os
 import sys
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
 from .render import plain_console
+from .spec import Command, Option
 
 
 def _qemu_plan(options: dict):
@@ -44,9 +47,10 @@ def _qemu_plan(options: dict):
                            hugepages=options["hugepages"])
 
 
-def run_qemu(what: str, options: dict, check: bool = False,
-             mode: str = "660") -> int:
-    """qemu-args, libvirt-xml or host-prep from the shared options."""
+def run_qemu(what: str, check: bool = False, mode: str = "660",
+             **options) -> int:
+    """qemu-args, libvirt-xml or host-prep (``what``) from the shared
+    options (:data:`QEMU_OPTIONS`)."""
     from ..emit.libvirt_xml import libvirt_xml
     from ..host.prep import host_prep
 
@@ -82,7 +86,7 @@ def run_qemu(what: str, options: dict, check: bool = False,
     return EXIT_OK
 
 
-def run_qemu_try(options: dict) -> int:
+def run_qemu_try(**options) -> int:
     """Boot two guests on a region with a live status line; report what
     crossed (0), what did not (1), or why they cannot boot (2)."""
     from ..host import qemu_lab, qemu_try
@@ -164,3 +168,128 @@ def size_option(text: str) -> int:
     from ..units import parse_size_mb
 
     return parse_size_mb(text, "--size")
+
+
+def run_guest(args: list[str]) -> int:
+    """``acrn-shm guest ARGS``: the guest tool, as ``python3 -m
+    acrn_ivshmem.guest ARGS``."""
+    from ..guest import main as guest_main
+
+    return guest_main(args, "acrn-shm guest")
+
+
+#: The options qemu-args, libvirt-xml and host-prep share, by parameter.
+QEMU_OPTIONS = {option.param: option for option in (
+    Option("scenario", ("--scenario",), metavar="S.xml",
+           help="Take the regions of --vm from this scenario."),
+    Option("vm", ("--vm",), metavar="NAME",
+           help="The VM (name, or id in a legacy scenario)."),
+    Option("region", ("--region",), metavar="NAME",
+           help="Only this region of --vm (one per ivshmem server)."),
+    Option("name", ("--name",), metavar="N",
+           help="Standalone: the region name."),
+    Option("size", ("--size",), int, metavar="MB", parser=size_option,
+           help="Standalone: size in MB (a power of two)."),
+    Option("shm_dir", ("--shm-dir",), default="/dev/shm", metavar="DIR",
+           help="Folder of the backing files (hugetlbfs for hugepages)."),
+    Option("hugepages", ("--hugepages",), bool, False,
+           help="Back the memory with huge pages."),
+    Option("master", ("--master",), bool, False,
+           help="This guest owns the memory on migration (master=on)."),
+    Option("addr", ("--addr",), metavar="dd.f",
+           help="Standalone: the PCI slot."),
+    Option("doorbell", ("--doorbell",), bool, False,
+           help="ivshmem-doorbell via an ivshmem server (it owns the "
+           "memory)."),
+    Option("socket", ("--socket",), metavar="PATH",
+           help="The ivshmem-server socket."),
+    Option("vectors", ("--vectors",), int, metavar="N",
+           help="MSI-X vectors of the doorbell."),
+)}
+
+QEMU_ARGS = Command(
+    "qemu-args", functools.partial(run_qemu, "qemu-args"),
+    tuple(QEMU_OPTIONS.values()),
+    """Print the QEMU flags that give a VM (or a region) ivshmem.
+
+Example: acrn-shm qemu-args --scenario hybrid_rt.xml --vm
+POST_STD_VM1""")
+
+LIBVIRT_XML = Command(
+    "libvirt-xml", functools.partial(run_qemu, "libvirt-xml"),
+    tuple(QEMU_OPTIONS.values()),
+    """Print the libvirt <shmem> elements for the same devices.
+
+Example: acrn-shm libvirt-xml --name shm_region_0 --size 2""")
+
+HOST_PREP = Command(
+    "host-prep", functools.partial(run_qemu, "host-prep"), (
+        *QEMU_OPTIONS.values(),
+        Option("check", ("--check",), bool, False,
+               help="Only check; create nothing."),
+        Option("mode", ("--mode",), default="660", metavar="OCTAL",
+               help="File mode of created files."),
+    ), """Create or check the backing files, hugepages and mounts on the host.
+
+Example: acrn-shm host-prep --scenario hybrid_rt.xml --vm
+POST_STD_VM1 --check""")
+
+GUEST = Command(
+    "guest", run_guest, (), """Inside a guest: list, read, write ivshmem devices, ring
+doorbells, print uio binding commands (python3 -m
+acrn_ivshmem.guest --help).
+
+Example: acrn-shm guest read -d 00:08.0 --length 64""",
+    extra_args=True, context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True,
+        "help_option_names": []})
+
+QEMU_TRY = Command("qemu-try", run_qemu_try, (
+    Option("scenario", ("--scenario",), metavar="S.xml",
+           help="Try a region of this scenario."),
+    Option("region", ("--region",), metavar="NAME",
+           help="The region (needed when the scenario has several)."),
+    Option("vms", ("--vms",), metavar="A,B",
+           help="Two VMs of the region (default: its first two)."),
+    QEMU_OPTIONS["name"],
+    QEMU_OPTIONS["size"],
+    Option("plain", ("--plain",), bool, False,
+           help="ivshmem-plain on a file, as qemu-args gives it: bytes "
+           "only, no doorbell."),
+    Option("kernel", ("--kernel",), metavar="PATH",
+           help="Guest kernel (default: $ACRN_SHM_E2E_KERNEL, "
+           ".ci/cache/vmlinuz of a checkout, the newest readable "
+           "/boot/vmlinuz-*)."),
+    Option("accel", ("--accel",), default="auto", metavar="auto|kvm|tcg",
+           help="auto: KVM with VT-x/AMD-V and /dev/kvm, else TCG."),
+    Option("timeout", ("--timeout",), float, 120.0, metavar="S",
+           help="Kill the guests after S seconds."),
+    Option("keep", ("--keep",), metavar="DIR",
+           help="Keep the consoles, QEMU command lines, image and memory "
+           "in DIR (new or empty)."),
+), """Boot two small QEMU guests on a region; show bytes and a
+doorbell crossing.
+
+Example: acrn-shm qemu-try --scenario hybrid_rt_v3.xml --region
+shm_region_0""")
+
+IVSHMEM_SERVER = Command("ivshmem-server", run_ivshmem_server, (
+    Option("socket", ("--socket",), metavar="PATH", required=True,
+           help="UNIX socket to listen on."),
+    Option("size", ("--size",), int, metavar="MB", parser=size_option,
+           required=True, help="Shared memory size in MB."),
+    Option("vectors", ("--vectors",), int, 1, metavar="N",
+           help="Interrupt vectors per peer."),
+    Option("shm", ("--shm",), metavar="NAME",
+           help="Use /dev/shm/NAME, or DIR/NAME with --mem-dir (default: "
+           "anonymous memory)."),
+    Option("mem_dir", ("--mem-dir",), metavar="DIR",
+           help="Make the memory in DIR, a hugetlbfs mount say (QEMU's "
+           "ivshmem-server -m): an unnamed file, or DIR/NAME with --shm."),
+    Option("pidfile", ("--pidfile",), metavar="PATH",
+           help="Write the process id there once listening; removed on "
+           "exit."),
+), """Serve QEMU's ivshmem-doorbell protocol (Debian ships no server).
+
+Example: acrn-shm ivshmem-server --socket /tmp/ivshmem.sock --size 2
+--vectors 2""")

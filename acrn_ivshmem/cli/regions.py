@@ -8,7 +8,7 @@ import sys
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
 from .render import columns, plain_console, write_diff
-from .spec import Argument, Command, Option, with_default
+from .spec import TABLE_OR_JSON, Argument, Command, Option, with_default
 
 
 def run_edit(path: str, board: str | None, change, diff: bool,
@@ -102,7 +102,7 @@ def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
         provider=provider, region_id=region_id, vbdfs=tuple(pairs))
 
 
-def print_regions(path: str, output_format: str) -> int:
+def print_regions(scenario: str, output_format: str) -> int:
     """Print the regions of a scenario as a table or JSON."""
     import json
 
@@ -111,12 +111,12 @@ def print_regions(path: str, output_format: str) -> int:
     from ..model.syntax import Scenario
 
     try:
-        scenario = load(path).model
+        model = load(scenario).model
     except AcrnShmError as exc:
         return fail(str(exc))
-    if not isinstance(scenario, Scenario):
-        return fail(f"{path}: expected a scenario XML")
-    rows = region_rows(scenario)
+    if not isinstance(model, Scenario):
+        return fail(f"{scenario}: expected a scenario XML")
+    rows = region_rows(model)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return EXIT_OK
@@ -126,8 +126,8 @@ def print_regions(path: str, output_format: str) -> int:
     from rich.table import Table
 
     table = Table("name", "provider", "MB", "id", "VMs (VBDF)", "line",
-                  title=escaped(f"{path}: {len(rows)} IVSHMEM region(s), "
-                                f"{scenario.format} format"))
+                  title=escaped(f"{scenario}: {len(rows)} IVSHMEM region(s), "
+                                f"{model.format} format"))
     for row in rows:
         table.add_row(*map(escaped, (
             str(row["name"]), str(row["provider"]), str(row["size_mb"]),
@@ -303,3 +303,22 @@ SET_REGION = Command(
     """Change a region's size, VMs, provider, region id or VBDFs.
 
 Example: acrn-shm set-region hybrid_rt.xml shm_region_0 --size 4""")
+
+
+REGIONS = Command("regions", print_regions, (_SCENARIO, TABLE_OR_JSON),
+                  """List the IVSHMEM regions of a scenario.
+
+Example: acrn-shm regions hybrid_rt.xml -f json""")
+
+GRAPH = Command("graph", run_graph, (
+    _SCENARIO,
+    Option("output", ("--output", "-o"), metavar="FILE",
+           help="Write the picture here (.svg, .png, .pdf, .dot or .gv; "
+           "default: DOT text on stdout)."),
+    Option("output_format", ("--output-format", "-f"),
+           metavar="svg|png|pdf|dot", choices=("svg", "png", "pdf", "dot"),
+           help="The format (default: from the -o suffix)."),
+), """Draw the VMs and the IVSHMEM regions they share (PNG and PDF
+need Graphviz; SVG and DOT do not).
+
+Example: acrn-shm graph hybrid_rt.xml -o topology.svg""")

@@ -19,7 +19,7 @@ class Argument:
     """A positional parameter: ``variadic`` takes one or more words."""
 
     param: str
-    metavar: str
+    metavar: str | None = None
     help: str | None = None
     variadic: bool = False
     #: Shell completion: a function ``(ctx, incomplete) -> [str]``.
@@ -31,7 +31,8 @@ class Option:
     """An option: its spellings (``names``), the parameter it fills, the
     value's type (``bool`` for a flag), the default (None: no value),
     whether it repeats (a list), the values it allows (also offered for
-    completion) and its help."""
+    completion), its help, whether it must be given, and a function
+    that reads its text (``parser``) when ``kind`` alone does not."""
 
     param: str
     names: tuple[str, ...]
@@ -42,6 +43,8 @@ class Option:
     help: str | None = None
     choices: tuple[str, ...] | None = None
     complete: Callable | None = None
+    required: bool = False
+    parser: Callable | None = None
 
     @property
     def is_flag(self) -> bool:
@@ -53,14 +56,29 @@ class Option:
 class Command:
     """One command: its name, its parameters in the order of the help,
     its help text (summary, details, an example) and ``run``, called with
-    the parameters by keyword; it returns the exit status."""
+    the parameters by keyword; it returns the exit status. With
+    ``extra_args``, the words no parameter took go to ``run`` as
+    ``args`` (a list); ``context_settings`` are click's."""
 
     name: str
     run: Callable[..., int]
     params: tuple
     help: str
+    extra_args: bool = False
+    context_settings: dict | None = None
 
 
 def with_default(option: Option, default: object) -> Option:
     """``option`` with another default (the same option elsewhere)."""
     return replace(option, default=default)
+
+
+#: ``-f text|json`` of the commands that print a table.
+TABLE_OR_JSON = Option("output_format", ("--output-format", "-f"),
+                       default="text", metavar="text|json",
+                       choices=("text", "json"), help="A table, or JSON.")
+#: ``--launch`` of the commands that read a legacy scenario's launch XMLs.
+LAUNCH_XMLS = Option("launch", ("--launch",), multiple=True,
+                     metavar="LAUNCH.xml",
+                     help="v2.x launch XML of a legacy scenario "
+                     "(repeatable).")

@@ -5,13 +5,15 @@ import sys
 
 from ..errors import AcrnShmError, escaped
 from .exits import EXIT_OK, fail
-from .regions import run_edit
+from .regions import EDIT_OPTIONS, run_edit
 from .render import columns, plain_console
+from .spec import Argument, Command, Option
 
 
-def run_upgrade(legacy: str, output: str | None, launches: list[str],
+def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
                 into: str | None, board: str | None, force: bool) -> int:
-    """Upgrade ``legacy``; write, merge or print; show what was assigned."""
+    """Upgrade ``legacy`` (with its ``launch`` XMLs); write, merge or
+    print; show what was assigned."""
     from ..io.xmlio import open_input, parse_file, save_output
     from ..lint.engine import find_board_beside
     from ..model.loader import from_document
@@ -29,7 +31,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
                          "nothing to upgrade")
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
-        result = upgrade(document, [parse_file(p) for p in launches],
+        result = upgrade(document, [parse_file(p) for p in launch or ()],
                          board=board_document)
     except AcrnShmError as exc:
         return fail(str(exc))
@@ -69,3 +71,21 @@ def _print_assignments(rows) -> None:
             "-" if row.vm_id is None else str(row.vm_id), row.vbdf,
             row.source)))
     plain_console(stderr=True, width=max(100, columns())).print(table)
+
+
+UPGRADE = Command("upgrade", run_upgrade, (
+    Argument("legacy", "LEGACY.xml"),
+    Option("output", ("--output", "-o"), metavar="NEW.xml",
+           help="Write the v3 scenario here (default: standard output); an "
+           "existing file is replaced."),
+    Option("launch", ("--launch",), multiple=True, metavar="LAUNCH.xml",
+           help="A v2.x launch XML whose shm_regions to carry over "
+           "(repeatable)."),
+    Option("into", ("--into",), metavar="V3.xml",
+           help="Merge the converted regions into this v3 scenario "
+           "instead."),
+    EDIT_OPTIONS["board"],
+    EDIT_OPTIONS["force"],
+), """Convert a legacy (v2.x) scenario, or its regions, to ACRN v3.
+
+Example: acrn-shm upgrade hybrid_rt.xml --launch launch.xml -o v3.xml""")
