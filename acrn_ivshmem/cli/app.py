@@ -6,6 +6,7 @@ not take the command line."""
 import sys
 
 from .. import __version__
+from . import channel
 from .build import BUILD
 from .exits import EXIT_OK
 from .launch import CHECK_LAUNCH, LAUNCH_SCRIPT
@@ -49,7 +50,8 @@ def _annotation(param):
     import typer
 
     if isinstance(param, Argument):
-        return Annotated[list[str] if param.variadic else str,
+        kind = list[str] if param.variadic else str
+        return Annotated[Optional[kind] if param.optional else kind,
                          typer.Argument(metavar=param.metavar,
                                         help=param.help,
                                         autocompletion=param.complete)]
@@ -57,6 +59,15 @@ def _annotation(param):
     if param.default is None and not param.required:
         kind = Optional[kind]
     return Annotated[kind, typer_option(param)]
+
+
+def _default(param):
+    """The default typer sees: none for what must be given."""
+    import inspect
+
+    if isinstance(param, Argument):
+        return None if param.optional else inspect.Parameter.empty
+    return inspect.Parameter.empty if param.required else param.default
 
 
 def add_command(app, command: Command) -> None:
@@ -76,8 +87,7 @@ def add_command(app, command: Command) -> None:
           if command.extra_args else []),
         *(inspect.Parameter(
             param.param, keyword,
-            default=(inspect.Parameter.empty if isinstance(param, Argument)
-                     or param.required else param.default),
+            default=_default(param),
             annotation=_annotation(param))
           for param in command.params)])
     run.__doc__ = command.help
@@ -119,6 +129,11 @@ def build_app():
     for command in COMMANDS:
         add_command(app, command)
 
-    from .channel import channel_app
-    app.add_typer(channel_app(), name="channel")
+    group = typer.Typer(
+        name="channel", no_args_is_help=True, rich_markup_mode=None,
+        help=channel.HELP,
+        context_settings={"help_option_names": ["-h", "--help"]})
+    for command in channel.COMMANDS:
+        add_command(group, command)
+    app.add_typer(group, name="channel")
     return app

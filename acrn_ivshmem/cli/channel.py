@@ -20,14 +20,11 @@ import contextlib
 import os
 import shlex
 import sys
-from typing import Annotated, Optional
-
-import typer
-
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, fail
+from .spec import Argument, Command, Option
 
-__all__ = ["channel_app", "escape_message", "is_text_line"]
+__all__ = ["COMMANDS", "HELP", "escape_message", "is_text_line"]
 
 #: Bytes per frame of ``send --file`` (less when the ring's messages are
 #: shorter).
@@ -613,7 +610,7 @@ def run_c_header(folder: str | None) -> int:
     return _run(body)
 
 
-def run_plan(scenario: str, board: str | None, launch: list[str],
+def run_plan(scenario: str, board: str | None, launch: list[str] | None,
              shm_dir: str, acrn_version: str, output_format: str) -> int:
     """Print where each VM's end of each region is."""
     import json
@@ -625,7 +622,7 @@ def run_plan(scenario: str, board: str | None, launch: list[str],
         if output_format not in _FORMATS:
             raise UsageError(f"--format {quoted(output_format)}: choose "
                              "text or json")
-        planned = plan_channels(scenario, board, launch, shm_dir,
+        planned = plan_channels(scenario, board, launch or [], shm_dir,
                                 parse_version(acrn_version))
         if output_format == "json":
             sys.stdout.write(json.dumps(planned.as_dict(), indent=2)
@@ -662,228 +659,156 @@ def _plan_text(planned) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- the typer group -------------------------------------------------------
+# -- the declarations -----------------------------------------------------
 
 
-def channel_app() -> typer.Typer:
-    """The ``acrn-shm channel`` command group."""
-    app = typer.Typer(
-        name="channel", no_args_is_help=True, rich_markup_mode=None,
-        help="Message channels over an ivshmem region: lay one out, send, "
+def size_mb(text: str) -> int:
+    """Read a ``--size`` value: MB, or a number with a unit (``2M``)."""
+    from ..units import parse_size_mb
+
+    return parse_size_mb(text, "--size")
+
+
+#: The help of ``acrn-shm channel``.
+HELP = ("Message channels over an ivshmem region: lay one out, send, "
         "receive, look, measure, plan from the scenario. TARGET is a host "
-        "file (a path with '/', or an existing file), or a region name "
-        "(in a guest: the device whose channel header has it); --device "
+        "file (a path with '/', or an existing file), or a region name (in "
+        "a guest: the device whose channel header has it); --device "
         "BDF|id=N picks a guest device instead. Example: acrn-shm channel "
-        "plan hybrid_rt.xml",
-        context_settings={"help_option_names": ["-h", "--help"]})
+        "plan hybrid_rt.xml")
 
-    target_arg = typer.Argument(
-        metavar="[TARGET]",
-        help="A host file (a path with '/', or an existing file), or a "
-        "region name (in a guest: the device whose header has it).")
-    device_opt = typer.Option(
-        "--device", "-d", metavar="BDF|id=N",
-        help="In a guest: the ivshmem device at this PCI address or with "
-        "this ACRN region id (instead of TARGET).")
-    sysfs_opt = typer.Option("--sysfs", metavar="DIR",
-                             help="The sysfs mount (guest devices).")
-    peer_opt = typer.Option("--peer", "-p", metavar="0|1",
-                            help="This side: peer 0 sends on ring 0, "
-                            "peer 1 on ring 1.")
-    server_opt = typer.Option(
-        "--server", metavar="SOCKET",
-        help="An ivshmem server serving the TARGET file: wait on its "
-        "doorbells (polls, after one line, when it is not there).")
-    takeover_opt = typer.Option(
-        "--takeover", help="Attach even if another process seems to hold "
-        "the peer.")
-    format_opt = typer.Option(
-        "--format", "--output-format", "-f", metavar="text|json",
-        help="Text, or JSON.",
-        autocompletion=lambda incomplete: [
-            value for value in _FORMATS if value.startswith(incomplete)])
+_TARGET = Argument(
+    "target", "[TARGET]", optional=True,
+    help="A host file (a path with '/', or an existing file), or a region "
+    "name (in a guest: the device whose header has it).")
+_DEVICE = Option(
+    "device", ("--device", "-d"), metavar="BDF|id=N",
+    help="In a guest: the ivshmem device at this PCI address or with this "
+    "ACRN region id (instead of TARGET).")
+_SYSFS = Option("sysfs", ("--sysfs",), default="/sys", metavar="DIR",
+                help="The sysfs mount (guest devices).")
+_PEER = Option("peer", ("--peer", "-p"), int, metavar="0|1", required=True,
+               help="This side: peer 0 sends on ring 0, peer 1 on ring 1.")
+_SERVER = Option(
+    "server", ("--server",), metavar="SOCKET",
+    help="An ivshmem server serving the TARGET file: wait on its doorbells "
+    "(polls, after one line, when it is not there).")
+_TAKEOVER = Option("takeover", ("--takeover",), bool, False,
+                   help="Attach even if another process seems to hold the "
+                   "peer.")
+_FORMAT = Option("output_format", ("--format", "--output-format", "-f"),
+                 default="text", metavar="text|json", choices=_FORMATS,
+                 help="Text, or JSON.")
+_TIMEOUT = "--timeout", "-t"
 
-    def size_mb(text: str) -> int:
-        from ..units import parse_size_mb
+INIT = Command("init", run_init, (
+    Argument("path", "[PATH]", optional=True,
+             help="The host file (a QEMU backing file, e.g. "
+             "/dev/shm/shm_region_0); made (mode 0600) if missing."),
+    Option("name", ("--name", "-n"), metavar="NAME", required=True,
+           help="The region's name, as in the scenario."),
+    Option("size_mb", ("--size", "-s"), int, metavar="SIZE", parser=size_mb,
+           help="MB (2), or with a binary unit (2M, 1G): the file's size. "
+           "Needed for a new file; an existing one must have it."),
+    Option("force", ("--force",), bool, False,
+           help="Initialise even while a peer is attached."),
+    _DEVICE, _SYSFS,
+), """Lay out a channel: the named header, both rings empty, both
+peers free.
 
-        return parse_size_mb(text, "--size")
+Example: acrn-shm channel init /dev/shm/shm_region_0 --size 2
+--name shm_region_0""")
 
-    @app.command("init")
-    def init_command(
-        path: Annotated[Optional[str], typer.Argument(
-            metavar="[PATH]",
-            help="The host file (a QEMU backing file, e.g. "
-            "/dev/shm/shm_region_0); made (mode 0600) if missing.")
-        ] = None,
-        name: Annotated[str, typer.Option(
-            "--name", "-n", metavar="NAME",
-            help="The region's name, as in the scenario.")] = ...,
-        size: Annotated[Optional[int], typer.Option(
-            "--size", "-s", metavar="SIZE", parser=size_mb,
-            help="MB (2), or with a binary unit (2M, 1G): the file's size."
-            " Needed for a new file; an existing one must have it.")
-        ] = None,
-        force: Annotated[bool, typer.Option(
-            "--force", help="Initialise even while a peer is attached.")
-        ] = False,
-        device: Annotated[Optional[str], device_opt] = None,
-        sysfs: Annotated[str, sysfs_opt] = "/sys",
-    ) -> None:
-        """Lay out a channel: the named header, both rings empty, both
-        peers free.
+SEND = Command("send", run_send, (
+    _TARGET, _PEER,
+    Option("file", ("--file",), metavar="FILE",
+           help="Send FILE's bytes ('-': stdin) in frames of --frame bytes, "
+           "then an empty message as the end."),
+    Option("frame", ("--frame",), int, FRAME, metavar="BYTES",
+           help="Frame size for --file (at most the channel's message "
+           "limit)."),
+    _SERVER,
+    Option("timeout", _TIMEOUT, float, metavar="S",
+           help="Give up (exit 1) when the ring stays full S seconds "
+           "(default: wait)."),
+    _TAKEOVER, _DEVICE, _SYSFS,
+), """Send each line of stdin (without its newline) as one message.
 
-        Example: acrn-shm channel init /dev/shm/shm_region_0 --size 2
-        --name shm_region_0
-        """
-        raise typer.Exit(run_init(path, size, name, force, device, sysfs))
+Example: acrn-shm channel send /dev/shm/shm_region_0 --peer 0
+< lines.txt""")
 
-    @app.command("send")
-    def send_command(
-        target: Annotated[Optional[str], target_arg] = None,
-        peer: Annotated[int, peer_opt] = ...,
-        file: Annotated[Optional[str], typer.Option(
-            "--file", metavar="FILE",
-            help="Send FILE's bytes ('-': stdin) in frames of --frame "
-            "bytes, then an empty message as the end.")] = None,
-        frame: Annotated[int, typer.Option(
-            "--frame", metavar="BYTES",
-            help="Frame size for --file (at most the channel's message "
-            "limit).")] = FRAME,
-        server: Annotated[Optional[str], server_opt] = None,
-        timeout: Annotated[Optional[float], typer.Option(
-            "--timeout", "-t", metavar="S",
-            help="Give up (exit 1) when the ring stays full S seconds "
-            "(default: wait).")] = None,
-        takeover: Annotated[bool, takeover_opt] = False,
-        device: Annotated[Optional[str], device_opt] = None,
-        sysfs: Annotated[str, sysfs_opt] = "/sys",
-    ) -> None:
-        """Send each line of stdin (without its newline) as one message.
+RECV = Command("recv", run_recv, (
+    _TARGET, _PEER,
+    Option("count", ("--count", "-c"), int, metavar="K",
+           help="Stop after K messages (exit 1 if fewer come)."),
+    Option("timeout", _TIMEOUT, float, metavar="S",
+           help="Stop when no message came for S seconds (default: "
+           "wait)."),
+    Option("output", ("--output", "-o"), metavar="FILE",
+           help="Write the messages' bytes to FILE ('-': stdout), no "
+           "separators, until an empty message (the end send --file "
+           "sends)."),
+    Option("escape", ("--escape",), bool, False,
+           help="Print every message on one line with \\\\, \\n, \\t, "
+           "\\r and \\xNN escapes (default: print text lines as they are, "
+           "refuse others)."),
+    _SERVER, _TAKEOVER, _DEVICE, _SYSFS,
+), """Print each message as a line (or write the bytes to --output).
 
-        Example: acrn-shm channel send /dev/shm/shm_region_0 --peer 0
-        < lines.txt
-        """
-        raise typer.Exit(run_send(target, peer, file, frame, server,
-                                  timeout, takeover, device, sysfs))
+Example: acrn-shm channel recv /dev/shm/shm_region_0 --peer 1
+--count 1 --timeout 5""")
 
-    @app.command("recv")
-    def recv_command(
-        target: Annotated[Optional[str], target_arg] = None,
-        peer: Annotated[int, peer_opt] = ...,
-        count: Annotated[Optional[int], typer.Option(
-            "--count", "-c", metavar="K",
-            help="Stop after K messages (exit 1 if fewer come).")] = None,
-        timeout: Annotated[Optional[float], typer.Option(
-            "--timeout", "-t", metavar="S",
-            help="Stop when no message came for S seconds (default: "
-            "wait).")] = None,
-        output: Annotated[Optional[str], typer.Option(
-            "--output", "-o", metavar="FILE",
-            help="Write the messages' bytes to FILE ('-': stdout), no "
-            "separators, until an empty message (the end send --file "
-            "sends).")] = None,
-        escape: Annotated[bool, typer.Option(
-            "--escape", help="Print every message on one line with "
-            "\\\\, \\n, \\t, \\r and \\xNN escapes (default: print text "
-            "lines as they are, refuse others).")] = False,
-        server: Annotated[Optional[str], server_opt] = None,
-        takeover: Annotated[bool, takeover_opt] = False,
-        device: Annotated[Optional[str], device_opt] = None,
-        sysfs: Annotated[str, sysfs_opt] = "/sys",
-    ) -> None:
-        """Print each message as a line (or write the bytes to --output).
+STAT = Command("stat", run_stat, (
+    _TARGET, _FORMAT,
+    Option("watch", ("--watch", "-w"), float, 1.0, metavar="S",
+           help="Watch attached peers' heartbeats up to S seconds to bound "
+           "their age (0: do not)."),
+    _DEVICE, _SYSFS,
+), """Show the header, both peers (state, epoch, heartbeat) and each
+ring's fill.
 
-        Example: acrn-shm channel recv /dev/shm/shm_region_0 --peer 1
-        --count 1 --timeout 5
-        """
-        raise typer.Exit(run_recv(target, peer, count, timeout, output,
-                                  escape, server, takeover, device, sysfs))
+Example: acrn-shm channel stat /dev/shm/shm_region_0 -f json""")
 
-    @app.command("stat")
-    def stat_command(
-        target: Annotated[Optional[str], target_arg] = None,
-        output_format: Annotated[str, format_opt] = "text",
-        watch: Annotated[float, typer.Option(
-            "--watch", "-w", metavar="S",
-            help="Watch attached peers' heartbeats up to S seconds to "
-            "bound their age (0: do not).")] = 1.0,
-        device: Annotated[Optional[str], device_opt] = None,
-        sysfs: Annotated[str, sysfs_opt] = "/sys",
-    ) -> None:
-        """Show the header, both peers (state, epoch, heartbeat) and each
-        ring's fill.
+BENCH = Command("bench", run_bench, (
+    _TARGET,
+    Option("size_mb", ("--size", "-s"), int, metavar="SIZE", parser=size_mb,
+           help="Fresh regions of SIZE in /dev/shm (default 2 MB)."),
+    Option("quick", ("--quick",), bool, False,
+           help="Fewer messages, one run per figure."),
+    Option("cc", ("--cc",), metavar="COMPILER",
+           help="C compiler for the C side (default: cc, gcc, clang)."),
+    Option("force", ("--force",), bool, False,
+           help="Measure over a TARGET with a peer attached (it is "
+           "initialised again)."),
+    _DEVICE, _SYSFS,
+), """Measure the channel (C and Python) beside memcpy, a UNIX
+socket pair and a pipe, each figure beside its goal.
 
-        Example: acrn-shm channel stat /dev/shm/shm_region_0 -f json
-        """
-        raise typer.Exit(run_stat(target, device, sysfs, output_format,
-                                  watch))
+Example: acrn-shm channel bench --quick""")
 
-    @app.command("bench")
-    def bench_command(
-        target: Annotated[Optional[str], target_arg] = None,
-        size: Annotated[Optional[int], typer.Option(
-            "--size", "-s", metavar="SIZE", parser=size_mb,
-            help="Fresh regions of SIZE in /dev/shm (default 2 MB).")
-        ] = None,
-        quick: Annotated[bool, typer.Option(
-            "--quick", help="Fewer messages, one run per figure.")
-        ] = False,
-        cc: Annotated[Optional[str], typer.Option(
-            "--cc", metavar="COMPILER",
-            help="C compiler for the C side (default: cc, gcc, clang).")
-        ] = None,
-        force: Annotated[bool, typer.Option(
-            "--force", help="Measure over a TARGET with a peer attached "
-            "(it is initialised again).")] = False,
-        device: Annotated[Optional[str], device_opt] = None,
-        sysfs: Annotated[str, sysfs_opt] = "/sys",
-    ) -> None:
-        """Measure the channel (C and Python) beside memcpy, a UNIX
-        socket pair and a pipe, each figure beside its goal.
+C_HEADER_COMMAND = Command("c-header", run_c_header, (
+    Option("folder", ("--output", "-o"), metavar="DIR",
+           help="Write DIR/ivshmem_channel.h (default: print it)."),
+), """Write the header-only C99 implementation, ivshmem_channel.h.
 
-        Example: acrn-shm channel bench --quick
-        """
-        raise typer.Exit(run_bench(target, device, sysfs, size, quick, cc,
-                                   force))
+Example: acrn-shm channel c-header -o include/""")
 
-    @app.command("c-header")
-    def c_header_command(
-        output: Annotated[Optional[str], typer.Option(
-            "--output", "-o", metavar="DIR",
-            help="Write DIR/ivshmem_channel.h (default: print it).")
-        ] = None,
-    ) -> None:
-        """Write the header-only C99 implementation, ivshmem_channel.h.
+PLAN = Command("plan", run_plan, (
+    Argument("scenario", "SCENARIO.xml"),
+    Option("board", ("--board", "-b"), metavar="BOARD.xml",
+           help="The board (notes a Service VM VBDF on a native device)."),
+    Option("launch", ("--launch",), multiple=True, metavar="LAUNCH.xml",
+           help="A legacy scenario's launch XML (repeatable)."),
+    Option("shm_dir", ("--shm-dir",), default="/dev/shm", metavar="DIR",
+           help="Folder of QEMU's backing files."),
+    Option("acrn_version", ("--acrn-version",), default="3.3",
+           metavar="X.Y", help="acrn-dm gets the region id from 3.3 on."),
+    _FORMAT,
+), """Show, per VM that shares a region, the region, its size, the
+channel peer and how the VM reaches it under ACRN and QEMU.
 
-        Example: acrn-shm channel c-header -o include/
-        """
-        raise typer.Exit(run_c_header(output))
+Example: acrn-shm channel plan hybrid_rt.xml --board
+whl-ipc-i5.xml""")
 
-    @app.command("plan")
-    def plan_command(
-        scenario: Annotated[str, typer.Argument(metavar="SCENARIO.xml")],
-        board: Annotated[Optional[str], typer.Option(
-            "--board", "-b", metavar="BOARD.xml",
-            help="The board (notes a Service VM VBDF on a native "
-            "device).")] = None,
-        launch: Annotated[Optional[list[str]], typer.Option(
-            "--launch", metavar="LAUNCH.xml",
-            help="A legacy scenario's launch XML (repeatable).")] = None,
-        shm_dir: Annotated[str, typer.Option(
-            "--shm-dir", metavar="DIR",
-            help="Folder of QEMU's backing files.")] = "/dev/shm",
-        acrn_version: Annotated[str, typer.Option(
-            "--acrn-version", metavar="X.Y",
-            help="acrn-dm gets the region id from 3.3 on.")] = "3.3",
-        output_format: Annotated[str, format_opt] = "text",
-    ) -> None:
-        """Show, per VM that shares a region, the region, its size, the
-        channel peer and how the VM reaches it under ACRN and QEMU.
-
-        Example: acrn-shm channel plan hybrid_rt.xml --board
-        whl-ipc-i5.xml
-        """
-        raise typer.Exit(run_plan(scenario, board, launch or [], shm_dir,
-                                  acrn_version, output_format))
-
-    return app
+#: The channel commands, in the order of ``acrn-shm channel --help``.
+COMMANDS = (INIT, SEND, RECV, STAT, BENCH, C_HEADER_COMMAND, PLAN)

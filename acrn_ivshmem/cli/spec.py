@@ -9,19 +9,21 @@ called with one keyword per parameter, as typer would call it.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..record import frozen, replace
 
 
 @frozen
 class Argument:
-    """A positional parameter: ``variadic`` takes one or more words."""
+    """A positional parameter: ``variadic`` takes one or more words; an
+    ``optional`` one may be left out (None)."""
 
     param: str
     metavar: str | None = None
     help: str | None = None
     variadic: bool = False
+    optional: bool = False
     #: Shell completion: a function ``(ctx, incomplete) -> [str]``.
     complete: Callable | None = None
 
