@@ -22,7 +22,7 @@ import shlex
 import sys
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, fail
-from .spec import Argument, Command, Option
+from .spec import Argument, Command, Option, size_option
 
 __all__ = ["COMMANDS", "HELP", "escape_message", "is_text_line"]
 
@@ -662,13 +662,6 @@ def _plan_text(planned) -> str:
 # -- the declarations -----------------------------------------------------
 
 
-def size_mb(text: str) -> int:
-    """Read a ``--size`` value: MB, or a number with a unit (``2M``)."""
-    from ..units import parse_size_mb
-
-    return parse_size_mb(text, "--size")
-
-
 #: The help of ``acrn-shm channel``.
 HELP = ("Message channels over an ivshmem region: lay one out, send, "
         "receive, look, measure, plan from the scenario. TARGET is a host "
@@ -707,7 +700,8 @@ INIT = Command("init", run_init, (
              "/dev/shm/shm_region_0); made (mode 0600) if missing."),
     Option("name", ("--name", "-n"), metavar="NAME", required=True,
            help="The region's name, as in the scenario."),
-    Option("size_mb", ("--size", "-s"), int, metavar="SIZE", parser=size_mb,
+    Option("size_mb", ("--size", "-s"), int, metavar="SIZE",
+           parser=size_option,
            help="MB (2), or with a binary unit (2M, 1G): the file's size. "
            "Needed for a new file; an existing one must have it."),
     Option("force", ("--force",), bool, False,
@@ -771,7 +765,8 @@ Example: acrn-shm channel stat /dev/shm/shm_region_0 -f json""")
 
 BENCH = Command("bench", run_bench, (
     _TARGET,
-    Option("size_mb", ("--size", "-s"), int, metavar="SIZE", parser=size_mb,
+    Option("size_mb", ("--size", "-s"), int, metavar="SIZE",
+           parser=size_option,
            help="Fresh regions of SIZE in /dev/shm (default 2 MB)."),
     Option("quick", ("--quick",), bool, False,
            help="Fewer messages, one run per figure."),

@@ -54,7 +54,7 @@ def run_launch_script(scenario: str, board: str, vm: list[str] | None,
         if out_dir is None:
             if len(scripts) > 1:
                 return fail(f"{scenario} has {len(scripts)} post-launched "
-                             "VMs: give -o DIR, or --vm NAME")
+                            "VMs: give -o DIR, or --vm NAME")
             sys.stdout.write(scripts[0].text)
             return EXIT_OK
         os.makedirs(out_dir, exist_ok=True)
@@ -79,7 +79,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     formatter = FORMATS.get(output_format)
     if formatter is None:
         return fail(f"unknown output format {quoted(output_format)}; choose "
-                     + ", ".join(FORMATS))
+                    + ", ".join(FORMATS))
     try:
         inputs = load_for_launch(scenario, None, launch or [])
         found = check_script(script, inputs, vm, load_config(None))

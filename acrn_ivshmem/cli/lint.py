@@ -7,7 +7,7 @@ import sys
 from ..errors import AcrnShmError, UsageError, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
 from .render import columns, plain_console, write_diff
-from .spec import TABLE_OR_JSON, Argument, Command, Option
+from .spec import NO_CACHE, TABLE_OR_JSON, Argument, Command, Option
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
 
@@ -30,7 +30,7 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
     formatter = FORMATS.get(output_format)
     if formatter is None:
         return fail(f"unknown output format {quoted(output_format)}; choose "
-                     + ", ".join(FORMATS))
+                    + ", ".join(FORMATS))
     if skip_other_xml:
         paths = [path for path in paths
                  if os.path.isdir(path) or is_acrn_xml(path)]
@@ -130,7 +130,7 @@ def print_rules(output_format: str) -> int:
         return EXIT_OK
     if output_format != "text":
         return fail(f"unknown output format {quoted(output_format)}; choose "
-                     "text, json")
+                    "text, json")
     from rich.table import Table
 
     table = Table("code", "name", "severity", "summary",
@@ -149,7 +149,7 @@ def print_rule_doc(code: str, output_format: str = "text") -> int:
     render = {"text": rule_docs.text, "markdown": rule_docs.markdown}
     if output_format not in render:
         return fail(f"unknown output format {quoted(output_format)}; choose "
-                     "text, markdown")
+                    "text, markdown")
     try:
         rule = get(code)
     except UsageError as exc:
@@ -177,8 +177,7 @@ LINT = Command("lint", run_lint, (
     Option("config", ("--config",), metavar="PYPROJECT.toml",
            help="Read [tool.acrn-shm] from this file (default: the "
            "nearest pyproject.toml)."),
-    Option("no_cache", ("--no-cache",), bool, False,
-           help="Do not read or write the result cache."),
+    NO_CACHE,
     Option("fix", ("--fix",), bool, False,
            help="Apply the safe fixes (listed on stderr), then report "
            "what is left."),
@@ -220,8 +219,7 @@ LSP = Command("lsp", run_lsp, (
     Option("stdio", ("--stdio",), bool, False,
            help="Talk over stdin and stdout (the only way; accepted "
            "because editors pass it)."),
-    Option("no_cache", ("--no-cache",), bool, False,
-           help="Do not read or write the result cache."),
+    NO_CACHE,
 ), """Run the language server (LSP) on stdin and stdout for editors.
 
 Example: acrn-shm lsp   (started by the editor; see docs/editors.md)""")

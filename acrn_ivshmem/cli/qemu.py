@@ -9,7 +9,7 @@ import sys
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
 from .render import plain_console
-from .spec import Command, Option
+from .spec import Command, Option, size_option
 
 
 def _qemu_plan(options: dict):
@@ -163,13 +163,6 @@ def run_ivshmem_server(socket: str, size: int, vectors: int,
     return EXIT_OK
 
 
-def size_option(text: str) -> int:
-    """Read a ``--size`` value: MB, or a number with a unit (``1G``)."""
-    from ..units import parse_size_mb
-
-    return parse_size_mb(text, "--size")
-
-
 def run_guest(args: list[str]) -> int:
     """``acrn-shm guest ARGS``: the guest tool, as ``python3 -m
     acrn_ivshmem.guest ARGS``."""
@@ -235,7 +228,8 @@ Example: acrn-shm host-prep --scenario hybrid_rt.xml --vm
 POST_STD_VM1 --check""")
 
 GUEST = Command(
-    "guest", run_guest, (), """Inside a guest: list, read, write ivshmem devices, ring
+    "guest", run_guest, (),
+    """Inside a guest: list, read, write ivshmem devices, ring
 doorbells, print uio binding commands (python3 -m
 acrn_ivshmem.guest --help).
 

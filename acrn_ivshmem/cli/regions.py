@@ -122,7 +122,7 @@ def print_regions(scenario: str, output_format: str) -> int:
         return EXIT_OK
     if output_format != "text":
         return fail(f"unknown output format {quoted(output_format)}; choose "
-                     "text, json")
+                    "text, json")
     from rich.table import Table
 
     table = Table("name", "provider", "MB", "id", "VMs (VBDF)", "line",

@@ -70,11 +70,22 @@ class Command:
     context_settings: dict | None = None
 
 
+def size_option(text: str) -> int:
+    """Read a ``--size`` value: MB, or a number with a binary unit
+    (``512M``, ``1G``)."""
+    from ..units import parse_size_mb
+
+    return parse_size_mb(text, "--size")
+
+
 def with_default(option: Option, default: object) -> Option:
     """``option`` with another default (the same option elsewhere)."""
     return replace(option, default=default)
 
 
+#: ``--no-cache`` of the commands that lint.
+NO_CACHE = Option("no_cache", ("--no-cache",), bool, False,
+                  help="Do not read or write the result cache.")
 #: ``-f text|json`` of the commands that print a table.
 TABLE_OR_JSON = Option("output_format", ("--output-format", "-f"),
                        default="text", metavar="text|json",

@@ -28,7 +28,7 @@ def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
         model = from_document(document)
         if not isinstance(model, Scenario) or not model.is_legacy:
             return fail(f"{legacy}: not a legacy (ACRN v2.x) scenario; "
-                         "nothing to upgrade")
+                        "nothing to upgrade")
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
         result = upgrade(document, [parse_file(p) for p in launch or ()],
