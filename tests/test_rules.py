@@ -34,7 +34,7 @@ from acrn_ivshmem.diagnostics import SEVERITIES
 from acrn_ivshmem.io.xmlio import parse_bytes
 from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import Linter, lint
-from acrn_ivshmem.lint.fixes import apply_fixes
+from acrn_ivshmem.lint.fixes import apply_fixes, fix_files
 from acrn_ivshmem.model.vocabulary import known_names
 from acrn_ivshmem.rules import RULES
 
@@ -582,6 +582,28 @@ def test_ism216_fix_inside_a_line_adds_no_line_break():
         b"</IVSHMEM_SIZE>",
         b"<NAME>shm_region_3</NAME>\n          <IVSHMEM_SIZE>2"
         b"</IVSHMEM_SIZE><IVSHMEM_REGION_ID>3</IVSHMEM_REGION_ID>")
+
+
+def test_fix_files_writes_each_changed_file_once(tmp_path):
+    # Two files: the one with fixes is written (or, without write, left
+    # as it was) and reported with its codes; the clean one is not.
+    fixed, clean = tmp_path / "s.xml", tmp_path / "clean.xml"
+    data = (DATA / "ISM216_fail.xml").read_bytes()
+    fixed.write_bytes(data)
+    clean.write_bytes(b"<acrn-config/>")
+    pending = lint([str(fixed)], None,
+                   LintConfig(select=("ISM216",), use_cache=False)).fixes
+    stray = pending[0]._replace(path=str(clean))  # its text is not there
+    expected, applied = apply_fixes(data, [item.fix for item in pending])
+    for write in (False, True):
+        results = list(fix_files([*pending, stray], write))
+        assert [(r.path, r.before, r.after) for r in results] == [
+            (str(fixed), data, expected)]
+        assert results[0].applied == [("ISM216", fix) for fix in applied]
+        assert fixed.read_bytes() == (expected if write else data)
+        assert clean.read_bytes() == b"<acrn-config/>"
+
+
 # One finding per element, and a second IVSHMEM block ---------------------
 
 def test_structure_check_reports_an_element_once():

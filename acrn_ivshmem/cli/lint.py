@@ -83,35 +83,22 @@ def _acrn_tree(acrn_src: str | None) -> str:
 
 
 def _apply_fixes(fixes, write: bool) -> bool:
-    """Apply fixes file by file (locked, atomic); list each on stderr.
-
-    With ``write`` False, print a unified diff instead. Returns whether
-    any file changed.
+    """Apply fixes (:func:`~acrn_ivshmem.lint.fixes.fix_files`); list
+    each on stderr. With ``write`` False, print a unified diff instead.
+    Returns whether any file changed.
     """
-    from ..io.xmlio import locked, read_bytes, save_atomic
-    from ..lint.fixes import apply_fixes
+    from ..lint.fixes import fix_files
 
-    by_path: dict[str, list] = {}
-    for pending in fixes:
-        by_path.setdefault(pending.path, []).append(pending)
     changed = False
-    for path, pending in by_path.items():
-        codes = {p.fix: p.code for p in pending}
-        with locked(path):
-            before = read_bytes(path)
-            after, applied = apply_fixes(before, [p.fix for p in pending])
-            if not applied:
-                continue
-            changed = True
-            if write:
-                save_atomic(path, after, before)
-        for done in applied:
+    for fixed in fix_files(fixes, write):
+        changed = True
+        for code, done in fixed.applied:
             sys.stderr.write(
-                f"{'fixed' if write else 'would fix'}: {path}:"
-                f"{done.loc.line}:{done.loc.column}: {codes[done]} "
+                f"{'fixed' if write else 'would fix'}: {fixed.path}:"
+                f"{done.loc.line}:{done.loc.column}: {code} "
                 f"{quoted(done.old)} -> {quoted(done.new)}\n")
         if not write:
-            write_diff(path, before, after)
+            write_diff(fixed.path, fixed.before, fixed.after)
     return changed
 
 

@@ -7,9 +7,10 @@ a stale fix is skipped rather than misapplied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..diagnostics import TextFix
+from ..record import frozen
 
 
 def line_starts(data: bytes) -> list[int]:
@@ -71,3 +72,39 @@ def _new_bytes(data: bytes, line: int, offset: int, new: str) -> bytes:
     end = data.find(b"\n", offset)
     newline = b"\r\n" if end > 0 and data[end - 1:end] == b"\r" else b"\n"
     return text.replace(b"\n", newline + lead)
+
+
+@frozen
+class FixedFile:
+    """A file :func:`fix_files` changed: its bytes before and after, and
+    each fix applied with its rule's code."""
+
+    path: str
+    before: bytes
+    after: bytes
+    applied: list[tuple[str, TextFix]]
+
+
+def fix_files(pending: Iterable, write: bool) -> Iterator[FixedFile]:
+    """Apply lint's pending fixes (each with ``path``, ``code`` and
+    ``fix``, as :attr:`~acrn_ivshmem.lint.engine.LintResult.fixes` holds
+    them) file by file: each file is locked, read and fixed in memory,
+    and with ``write`` saved atomically (a file changed meanwhile is not
+    overwritten). Yields each file that changed, once its lock is
+    released."""
+    from ..io.xmlio import locked, read_bytes, save_atomic
+
+    by_path: dict[str, list] = {}
+    for item in pending:
+        by_path.setdefault(item.path, []).append(item)
+    for path, items in by_path.items():
+        codes = {item.fix: item.code for item in items}
+        with locked(path):
+            before = read_bytes(path)
+            after, applied = apply_fixes(before, [item.fix for item in items])
+            if not applied:
+                continue
+            if write:
+                save_atomic(path, after, before)
+        yield FixedFile(path, before, after,
+                        [(codes[fix], fix) for fix in applied])
