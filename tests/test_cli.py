@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,6 +215,30 @@ def test_quick_parser_reads_each_option_as_typer_does(name):
             param.name, False if param.is_flag else None) == param.default
     assert seen == [p.param for p in quick.spec.params]
     assert typer_command(name).callback.__doc__ == quick.spec.help
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["lint", "-f", "json", "clean_v3.xml"], 0),
+    (["add-region", "clean_v3.xml", "--vms", "0,2", "--dry-run"], 0),
+    (["lint", "--help"], 0),
+])
+def test_the_quick_path_loads_no_typer(argv, status, workdir):
+    # Loading typer (click, rich) costs more than linting a scenario; the
+    # quick commands are parsed from their declarations without it, and
+    # only a command line the quick parser leaves (help) loads it.
+    code = ("import sys\nfrom acrn_ivshmem.cli import main\n"
+            f"sys.argv = ['acrn-shm', *{argv!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n"
+            "    print(exc.code, sorted(m for m in sys.modules if m in "
+            "('typer', 'click', 'rich')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True, timeout=60, cwd=workdir)
+    shown, loaded = done.stdout.splitlines()[-1].split(" ", 1)
+    assert int(shown) == status
+    if argv[-1] == "--help":
+        assert "'typer'" in loaded
+    else:
+        assert loaded == "[]"
 
 
 QUICK_LINES = [
