@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from acrn_ivshmem.cli.regions import _spec
+from acrn_ivshmem.cli.regions import region_spec
 from acrn_ivshmem.diagnostics import Diagnostic
 from acrn_ivshmem.edit.regions import (
     EditResult, RegionSpec, add_region, remove_region, set_region,
@@ -581,9 +581,9 @@ def _options_spec(options: dict) -> RegionSpec | None:
     """The CLI's RegionSpec from option values, or None after checking
     its usage error (printed without a file name)."""
     try:
-        return _spec(options.get("name"), options.get("size"),
-                     options.get("vms"), options.get("provider"),
-                     options.get("region_id"), options.get("vbdf"))
+        return region_spec(options.get("name"), options.get("size"),
+                           options.get("vms"), options.get("provider"),
+                           options.get("region_id"), options.get("vbdf"))
     except AcrnShmError as exc:
         check_message(str(exc), ())
         return None

@@ -299,8 +299,8 @@ def test_command_line_edit_with_hostile_name_on_one_line(tmp_path):
 
 def test_option_error_is_one_line():
     # Found by fuzzing (fixed in cli.py): a bad --vbdf value is quoted.
-    from acrn_ivshmem.cli.regions import _spec
+    from acrn_ivshmem.cli.regions import region_spec
 
     with pytest.raises(AcrnShmError) as caught:
-        _spec(vms="0,1", vbdf=["a\nb"])
+        region_spec(vms="0,1", vbdf=["a\nb"])
     assert str(caught.value) == "--vbdf 'a\\x0ab': expected VM=bb:dd.f"

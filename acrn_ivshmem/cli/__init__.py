@@ -1,15 +1,17 @@
 """The ``acrn-shm`` command line (the only code that uses typer/rich).
 
-One small module per command group calls the library and prints:
-:mod:`.lint` (lint, rules, explain), :mod:`.regions` (add-region,
+One small module per command group declares its commands
+(:class:`.spec.Command`: arguments, options, help) and holds the
+``run_*`` functions they call, which call the library and print:
+:mod:`.lint` (lint, rules, explain, lsp), :mod:`.regions` (add-region,
 set-region, remove-region, regions, graph), :mod:`.upgrade`,
 :mod:`.launch` (launch-script, check-launch), :mod:`.qemu` (qemu-args,
-libvirt-xml, host-prep, qemu-try, ivshmem-server), :mod:`.build`,
-:mod:`.channel` (the channel group); :mod:`.app` builds the typer
-application, :mod:`.quick` parses the common command lines without
-typer, :mod:`.render` holds the output helpers and :mod:`.exits` the
-exit status table: 0 clean, 1 error findings, 2 usage or input error,
-130 interrupted.
+libvirt-xml, host-prep, qemu-try, ivshmem-server, guest), :mod:`.build`
+and :mod:`.channel` (the channel group). :mod:`.app` makes the typer
+application from the declarations, :mod:`.quick` the parser of the
+common command lines that needs no typer; :mod:`.render` holds the
+output helpers and :mod:`.exits` the exit status table: 0 clean, 1
+error findings, 2 usage or input error, 130 interrupted.
 """
 
 import os

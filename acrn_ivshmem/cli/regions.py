@@ -70,10 +70,10 @@ def run_region_edit(command: str, scenario: str, name: str | None = None,
             return remove_region(document, name)
     else:
         try:
-            spec = _spec(name if command == "add-region" else None,
-                         None if size is None else parse_size_mb(
-                             size, "--size"), vms, provider, region_id,
-                         vbdf)
+            spec = region_spec(
+                name if command == "add-region" else None,
+                None if size is None else parse_size_mb(size, "--size"),
+                vms, provider, region_id, vbdf)
         except AcrnShmError as exc:
             return fail(str(exc))
         if command == "add-region":
@@ -85,8 +85,11 @@ def run_region_edit(command: str, scenario: str, name: str | None = None,
     return run_edit(scenario, board, change, diff, dry_run, force)
 
 
-def _spec(name=None, size=None, vms=None, provider=None, region_id=None,
-          vbdf=None):
+def region_spec(name=None, size=None, vms=None, provider=None,
+                region_id=None, vbdf=None):
+    """The :class:`~acrn_ivshmem.edit.regions.RegionSpec` of the region
+    edit options as given: ``vms`` comma-separated, each ``vbdf``
+    ``VM=bb:dd.f`` (a malformed one is a :class:`UsageError`)."""
     from ..edit.regions import RegionSpec
 
     pairs = []
