@@ -6,7 +6,6 @@ import sys
 
 from ..errors import AcrnShmError, UsageError, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
-from .render import columns, plain_console, write_diff
 from .spec import NO_CACHE, TABLE_OR_JSON, Argument, Command, Option
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
@@ -88,6 +87,7 @@ def _apply_fixes(fixes, write: bool) -> bool:
     Returns whether any file changed.
     """
     from ..lint.fixes import fix_files
+    from .render import write_diff
 
     changed = False
     for fixed in fix_files(fixes, write):
@@ -107,6 +107,7 @@ def print_rules(output_format: str) -> int:
     import json
 
     from ..rules import RULES, summary
+    from .render import columns, plain_console
 
     rows = [(code, rule.NAME, rule.SEVERITY, summary(rule))
             for code, rule in RULES.items()]

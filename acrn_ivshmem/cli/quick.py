@@ -2,8 +2,8 @@
 ``add-region``, ``set-region`` and ``remove-region`` parsed without
 loading typer."""
 
-from .lint import LINT
-from .regions import ADD_REGION, REMOVE_REGION, SET_REGION
+import importlib
+
 from .spec import Argument, Command
 
 
@@ -34,9 +34,23 @@ class QuickCommand:
                          if p.default not in (None, False)}
 
 
-#: The commands the quick parser takes (the common, scripted ones).
-QUICK_COMMANDS = {command.name: QuickCommand(command) for command in (
-    LINT, ADD_REGION, SET_REGION, REMOVE_REGION)}
+#: The commands the quick parser takes (the common, scripted ones): the
+#: module of ``cli/`` that declares each, and the declaration's name
+#: there (only the module of the command run is imported).
+QUICK_COMMANDS = {
+    "lint": ("lint", "LINT"),
+    "add-region": ("regions", "ADD_REGION"),
+    "set-region": ("regions", "SET_REGION"),
+    "remove-region": ("regions", "REMOVE_REGION"),
+}
+
+
+def quick_command(name: str) -> QuickCommand:
+    """What the quick parser knows of the command ``name`` (one of
+    :data:`QUICK_COMMANDS`)."""
+    module, declaration = QUICK_COMMANDS[name]
+    return QuickCommand(getattr(
+        importlib.import_module(f"{__package__}.{module}"), declaration))
 
 
 def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:
@@ -103,6 +117,6 @@ def parse_quick(command: QuickCommand, argv: list[str]) -> dict | None:
 def run_quick(name: str, argv: list[str]) -> int | None:
     """Run ``acrn-shm NAME ARGV`` without typer when :func:`parse_quick`
     takes ``argv``; None when it does not."""
-    command = QUICK_COMMANDS[name]
+    command = quick_command(name)
     params = parse_quick(command, argv)
     return None if params is None else command.run(**params)

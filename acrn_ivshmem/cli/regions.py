@@ -7,7 +7,6 @@ import sys
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_OK, fail
-from .render import columns, plain_console, write_diff
 from .spec import TABLE_OR_JSON, Argument, Command, Option, with_default
 
 
@@ -23,6 +22,7 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     from ..edit.gate import gate_edit
     from ..io.xmlio import locked, read_bytes, save_atomic
     from ..lint.formats import text
+    from .render import write_diff
 
     try:
         with locked(path):
@@ -112,6 +112,7 @@ def print_regions(scenario: str, output_format: str) -> int:
     from ..edit.regions import region_rows
     from ..model.loader import load
     from ..model.syntax import Scenario
+    from .render import columns, plain_console
 
     try:
         model = load(scenario).model
