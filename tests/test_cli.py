@@ -217,6 +217,36 @@ def test_quick_parser_reads_each_option_as_typer_does(name):
     assert typer_command(name).callback.__doc__ == quick.spec.help
 
 
+def test_every_typer_command_is_made_from_its_declaration():
+    import click
+    import typer.main
+
+    from acrn_ivshmem.cli import app, channel
+    from acrn_ivshmem.cli.spec import Argument
+
+    root = typer.main.get_command(app.build_app())
+    made = [(root.commands[c.name], c) for c in app.COMMANDS] + [
+        (root.commands["channel"].commands[c.name], c)
+        for c in channel.COMMANDS]
+    assert list(root.commands) == [c.name for c in app.COMMANDS] + [
+        "channel"]
+    assert list(root.commands["channel"].commands) == [
+        c.name for c in channel.COMMANDS]
+    for command, declared in made:
+        params = [p for p in command.params if p.name != "help"]
+        assert [p.name for p in params] == [p.param for p in declared.params]
+        for param, spec in zip(params, declared.params):
+            if isinstance(spec, Argument):
+                assert isinstance(param, click.Argument)
+                assert param.required != spec.optional
+                continue
+            assert tuple(param.opts + param.secondary_opts) == spec.names
+            assert (param.is_flag, param.multiple, param.required) == (
+                spec.is_flag, spec.multiple, spec.required)
+            assert param.help == spec.help
+        assert command.callback.__doc__ == declared.help
+
+
 @pytest.mark.parametrize("argv, status", [
     (["lint", "-f", "json", "clean_v3.xml"], 0),
     (["add-region", "clean_v3.xml", "--vms", "0,2", "--dry-run"], 0),
