@@ -5,6 +5,7 @@ import sys
 
 from ..errors import AcrnShmError, escaped
 
+#: The exit status of every command, decided here and nowhere else in
 #: the package (the guest tool, which runs alone in a guest, uses the
 #: same numbers): done, with no error finding (warnings and infos
 #: allowed); error findings (lint, the edit gate, launch-script's
@@ -19,6 +20,14 @@ def fail(message: str) -> int:
     newline in a path, escaped); return :data:`EXIT_USAGE`."""
     sys.stderr.write(f"acrn-shm: error: {escaped(message)}\n")
     return EXIT_USAGE
+
+
+def findings_status(diagnostics) -> int:
+    """:data:`EXIT_FINDINGS` when any of ``diagnostics`` is an error,
+    else :data:`EXIT_OK` (warnings and infos allowed)."""
+    if any(d.severity == "error" for d in diagnostics):
+        return EXIT_FINDINGS
+    return EXIT_OK
 
 
 def exit_status(error: AcrnShmError) -> int:

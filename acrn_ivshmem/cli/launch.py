@@ -4,7 +4,7 @@ import os
 import sys
 
 from ..errors import AcrnShmError, escaped, quoted
-from .exits import EXIT_FINDINGS, EXIT_OK, fail
+from .exits import EXIT_FINDINGS, EXIT_OK, fail, findings_status
 from .lint import LINT_FORMATS
 from .spec import LAUNCH_XMLS, Argument, Command, Option
 
@@ -86,8 +86,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     except AcrnShmError as exc:
         return fail(str(exc))
     sys.stdout.write(formatter(found, 1))
-    return (EXIT_FINDINGS if any(d.severity == "error" for d in found)
-            else EXIT_OK)
+    return findings_status(found)
 
 
 LAUNCH_SCRIPT = Command("launch-script", run_launch_script, (

@@ -5,7 +5,7 @@ import os
 import sys
 
 from ..errors import AcrnShmError, UsageError, quoted
-from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail
+from .exits import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, fail, findings_status
 from .spec import NO_CACHE, TABLE_OR_JSON, Argument, Command, Option
 
 LINT_FORMATS = ("text", "json", "sarif", "github")
@@ -67,7 +67,8 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         sys.stdout.write(formatter(result.diagnostics, result.files))
     for error in result.errors:
         fail(error)
-    return result.exit_code
+    return EXIT_USAGE if result.errors else findings_status(
+        result.diagnostics)
 
 
 def _acrn_tree(acrn_src: str | None) -> str:

@@ -53,15 +53,6 @@ class LintResult(NamedTuple):
     files: int
     fixes: tuple[PendingFix, ...] = ()
 
-    @property
-    def exit_code(self) -> int:
-        """2 for unreadable input, 1 for any error finding, else 0."""
-        if self.errors:
-            return 2
-        if any(d.severity == "error" for d in self.diagnostics):
-            return 1
-        return 0
-
 
 class _Job(NamedTuple):
     path: str
