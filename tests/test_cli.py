@@ -217,6 +217,25 @@ def test_quick_parser_reads_each_option_as_typer_does(name):
     assert typer_command(name).callback.__doc__ == quick.spec.help
 
 
+def test_the_quick_parser_refuses_what_it_cannot_parse_as_typer():
+    # A command joining the quick path with a parameter the quick parser
+    # would read differently from typer fails at once, not on a user.
+    from acrn_ivshmem.cli import app, channel
+    from acrn_ivshmem.cli.quick import QUICK_COMMANDS, QuickCommand
+
+    refused = []
+    for command in (*app.COMMANDS, *channel.COMMANDS):
+        try:
+            QuickCommand(command)
+        except ValueError:
+            refused.append(command.name)
+    assert refused == [
+        "launch-script", "check-launch", "qemu-args", "libvirt-xml",
+        "host-prep", "guest", "qemu-try", "ivshmem-server", "build",
+        "init", "send", "recv", "stat", "bench"]
+    assert not set(refused) & set(QUICK_COMMANDS)
+
+
 def test_every_typer_command_is_made_from_its_declaration():
     import click
     import typer.main

@@ -18,6 +18,13 @@ class QuickCommand:
     def __init__(self, command: Command):
         options = [p for p in command.params if not isinstance(p, Argument)]
         arguments = [p for p in command.params if isinstance(p, Argument)]
+        # What this parser does not do, typer would do differently.
+        if command.extra_args or any(p.optional for p in arguments) or any(
+                p.required or p.parser or p.kind not in (str, int, bool)
+                for p in options):
+            raise ValueError(f"{command.name}: the quick parser takes no "
+                             "optional argument, required option, option "
+                             "parser, float or extra arguments")
         self.spec = command
         self.run = command.run
         self.positionals = tuple(p.param for p in arguments)
