@@ -91,16 +91,20 @@ class Document:
 
     Attributes: ``path`` (as given), ``data`` (the raw bytes), ``root``
     (the lxml root element), ``comments`` (every comment in document
-    order). Use :meth:`pos` and :meth:`loc` to locate an element.
-    Positions are found on first use: :meth:`loc` and :meth:`text_loc`
+    order), ``node_bound``. Use :meth:`pos` and :meth:`loc` to locate
+    an element. Positions are found on first use: :meth:`loc` and :meth:`text_loc`
     from the bytes themselves where that is exact (:class:`_StartTags`),
     everything else from a second pass with expat.
     """
 
-    def __init__(self, path: str, data: bytes, root: etree._Element):
+    def __init__(self, path: str, data: bytes, root: etree._Element,
+                 node_bound: int | None = None):
         self.path = path
         self.data = data
         self.root = root
+        #: At least the number of elements, attributes and comments
+        #: (None: unknown).
+        self.node_bound = node_bound
         self._table: _Positions | None = None
         self._index: dict | None = None
         self._elements: list | None = None
@@ -228,11 +232,18 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
     if not data.strip():
         raise InputError(located(path, None, None, "file is empty"))
     text = _refuse_doctype(data, path)
-    _refuse_many_nodes(data, text, path)
+    # Each element and comment has a "<" and each attribute a "=":
+    # counted in the bytes (any encoding where they are one byte, or two
+    # or four) and in the text (any other), they bound their numbers at
+    # C speed.
+    equals = max(data.count(b"="), text.count("="))
+    bound = max(data.count(b"<"), text.count("<")) + equals
+    _refuse_many_nodes(data, bound, path)
     del text
     root = _parse_tree(data, path)
-    _refuse_many_attributes(root, path)
-    return Document(path, data, root)
+    if equals > MAX_ATTRIBUTES:
+        _refuse_many_attributes(root, path)
+    return Document(path, data, root, bound)
 
 
 def source_encoding(data: bytes) -> str:
@@ -391,16 +402,12 @@ class _TooMany(Exception):
     pass
 
 
-def _refuse_many_nodes(data: bytes, text: str, path: str) -> None:
+def _refuse_many_nodes(data: bytes, bound: int, path: str) -> None:
     # Refuse a file of more than MAX_NODES elements, attributes and
-    # comments before lxml builds a tree of them. Each element and
-    # comment has a '<' and each attribute a '=': counted in the bytes
-    # (any encoding where they are one byte, or two or four) and in the
-    # text (any other), they bound the number at C speed. Only a file
-    # over that bound is counted exactly, by expat, up to the limit: the
-    # cost of a refusal does not grow with the file.
-    bound = max(data.count(b"<") + data.count(b"="),
-                text.count("<") + text.count("="))
+    # comments before lxml builds a tree of them. Only a file over the
+    # ``bound`` of their number (see parse_bytes) is counted exactly, by
+    # expat, up to the limit: the cost of a refusal does not grow with
+    # the file.
     if bound <= MAX_NODES:
         return
     left = [MAX_NODES]
