@@ -4,7 +4,9 @@ This is the only module that parses XML. It refuses DTDs and entity
 declarations outright (no expansion, no network, no file access), caps
 the input size, and records for every element the line and column of
 its start tag and of its text, and the span of lines it covers. The
-positions come from a first pass with expat, the tree from lxml.
+tree comes from lxml; positions, on first use, from expat's pass, or
+(start tags and text of ASCII UTF-8 documents, what lint needs) from
+the bytes, found where expat would put them.
 """
 
 from __future__ import annotations
