@@ -122,8 +122,7 @@ class Document:
         if self._index is None:
             elements = list(self.root.iter(etree.Element))
             self._elements = elements
-            self._index = {element: index
-                           for index, element in enumerate(elements)}
+            self._index = dict(zip(elements, count_from()))
         return self._index
 
     def _quick(self) -> _StartTags | None:
