@@ -340,17 +340,20 @@ def element_notes(document: Document, fmt: str
     pending = [(document.root, vocabulary.children(fmt))]
     while pending:
         element, known = pending.pop()
-        first: dict[str, etree._Element] = {}
+        once: set[str] = set()  # the tags allowed once seen so far
         for child in element.iterchildren(etree.Element):
             tag = child.tag
             entry = known.get(tag)  # never a namespaced one
             if entry is not None:
-                if tag not in first:
-                    first[tag] = child
-                elif not entry.repeats:
+                if entry.repeats:
+                    pass
+                elif tag not in once:
+                    once.add(tag)
+                else:
+                    first = next(element.iterchildren(tag))
                     notes.append(ElementNote(
                         "repeated", tag, _local(element), document.loc(child),
-                        first=document.loc(first[tag])))
+                        first=document.loc(first)))
                 if len(child):  # nothing to look at in a leaf
                     pending.append((child, entry.children))
             elif tag[0] == "{":  # in a namespace
