@@ -136,6 +136,7 @@ class Linter:
         self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
         self._rule_lists: dict[tuple, list[tuple[str, object]]] = {}
+        self._boards = BoardFinder()
 
     def preload(self, document: Document) -> None:
         """Lint ``document`` in place of the file at its path (for edits).
@@ -172,6 +173,7 @@ class Linter:
         A folder is a tree: see :func:`xml_folders`.
         """
         self._fixes = []
+        self._boards = BoardFinder()
         errors: list[str] = []
         if board_path is not None:
             try:
@@ -260,7 +262,7 @@ class Linter:
         extra: list[Diagnostic] = []
         if isinstance(model, Scenario):
             board = None
-            board_path = job.board_path or find_board_beside(job.path,
+            board_path = job.board_path or self._boards.find(job.path,
                                                              model)
             if board_path is not None:
                 board = self._board(board_path)
@@ -411,24 +413,64 @@ def find_board_beside(scenario_path: str,
     are read; anything else named ``*.xml`` there (a FIFO, a socket, a
     device, a folder) is passed over without being opened.
     """
-    folder = os.path.dirname(scenario_path) or "."
-    preferred = []
-    if scenario.board_name:
-        preferred.append(scenario.board_name + ".xml")
-    preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
-    try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".xml"))
-    except OSError:
+    return BoardFinder().find(scenario_path, scenario)
+
+
+class BoardFinder:
+    """:func:`find_board_beside` for many scenarios: each folder is
+    listed once and each file looked at once, so that N scenarios in a
+    folder cost N steps, not N times the folder's size. Answers what
+    the folders held when first looked at: use one for one run."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[list[str], set[str]] | None] = {}
+        self._looks: dict[str, bool] = {}
+        # The first two boards of each folder in name order (one may be
+        # the scenario asking), and how far the names were looked at.
+        self._first: dict[str, tuple[list[str], int]] = {}
+
+    def find(self, scenario_path: str, scenario: Scenario) -> str | None:
+        """The board XML in the scenario's folder, or None (see
+        :func:`find_board_beside`)."""
+        folder = os.path.dirname(scenario_path) or "."
+        listing = self._listing(folder)
+        if listing is None:
+            return None
+        names, present = listing
+        own = os.path.basename(scenario_path)
+        preferred = []
+        if scenario.board_name:
+            preferred.append(scenario.board_name + ".xml")
+        preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
+        for name in preferred:
+            if name != own and name in present and self._board(folder, name):
+                return os.path.join(folder, name)
+        boards, seen = self._first.get(folder, ([], 0))
+        while len(boards) < 2 and seen < len(names):
+            if self._board(folder, names[seen]):
+                boards.append(names[seen])
+            seen += 1
+        self._first[folder] = boards, seen
+        for name in boards:
+            if name != own:
+                return os.path.join(folder, name)
         return None
-    own = os.path.basename(scenario_path)
-    ordered = [n for n in preferred if n in names] + names
-    for name in ordered:
-        if name == own:
-            continue
+
+    def _listing(self, folder: str) -> tuple[list[str], set[str]] | None:
+        if folder not in self._names:
+            try:
+                names = sorted(n for n in os.listdir(folder)
+                               if n.endswith(".xml"))
+                self._names[folder] = names, set(names)
+            except OSError:
+                self._names[folder] = None
+        return self._names[folder]
+
+    def _board(self, folder: str, name: str) -> bool:
         candidate = os.path.join(folder, name)
-        if _looks_like_board(candidate):
-            return candidate
-    return None
+        if candidate not in self._looks:
+            self._looks[candidate] = _looks_like_board(candidate)
+        return self._looks[candidate]
 
 
 def is_acrn_xml(path: str) -> bool:

@@ -143,6 +143,13 @@ def refuse_much_to_read(document: Document, kind: str) -> None:
     the structure check both ask)."""
     if kind in document.small_enough:
         return
+    # What is read is at most every element and attribute, and every
+    # character: a small file needs no count.
+    bound = document.node_bound
+    if (bound is not None and bound <= MAX_READ[kind]
+            and len(document.data) <= MAX_READ_TEXT[kind]):
+        document.small_enough.add(kind)
+        return
     size = read_size(document, kind)
     real_items, real_chars = _REAL_MOST[kind]
     for amount, limits, what, real in (
@@ -333,18 +340,22 @@ def element_notes(document: Document, fmt: str
     pending = [(document.root, vocabulary.children(fmt))]
     while pending:
         element, known = pending.pop()
-        first: dict[str, etree._Element] = {}
+        once: set[str] = set()  # the tags allowed once seen so far
         for child in element.iterchildren(etree.Element):
             tag = child.tag
             entry = known.get(tag)  # never a namespaced one
             if entry is not None:
-                if tag not in first:
-                    first[tag] = child
-                elif not entry.repeats:
+                if entry.repeats:
+                    pass
+                elif tag not in once:
+                    once.add(tag)
+                else:
+                    first = next(element.iterchildren(tag))
                     notes.append(ElementNote(
                         "repeated", tag, _local(element), document.loc(child),
-                        first=document.loc(first[tag])))
-                pending.append((child, entry.children))
+                        first=document.loc(first)))
+                if len(child):  # nothing to look at in a leaf
+                    pending.append((child, entry.children))
             elif tag[0] == "{":  # in a namespace
                 qname = etree.QName(child)
                 written = (f"{child.prefix}:{qname.localname}"
