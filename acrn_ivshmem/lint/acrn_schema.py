@@ -451,12 +451,13 @@ class Built(NamedTuple):
 
 def _build(schema_dir: str) -> Built:
     from . import acrn_structure
+    from .structure import UnsupportedSchema
 
     xsd = _read_xsd(os.path.join(schema_dir, "config.xsd"))
     _slice_by_vm_kind(xsd)
     try:
         model = acrn_structure.describe(xsd)
-    except structure.UnsupportedSchema:
+    except UnsupportedSchema:
         model = None
     checks = []
     datachecks = _read_xsd(os.path.join(schema_dir, "datachecks.xsd"))
