@@ -10,7 +10,11 @@ board. Each finding is placed at the line and column of the element in
 the user's own file; ACRN's XPath stays available in
 :attr:`AcrnFinding.xpath`. No schema file is copied into acrn-shm.
 
-The built schema is cached like the structure check's (pickled, only
+The syntax check first walks a compact description of the split
+``config.xsd`` (:mod:`.acrn_structure`), which tells a valid scenario
+valid in milliseconds; only where it cannot does xmlschema build the
+schema and check (and word every finding). Both the description and
+xmlschema's schema are cached like the structure check's (pickled, only
 loaded from the user's own files), keyed by the bytes of every ``.xsd``
 file under the tree's schema folder; results are cached by those and
 the scenario's and board's bytes, and each data check's outcome by the
