@@ -307,6 +307,18 @@ def _alternative(test: str):
     return XPath2Parser().parse(test)
 
 
+def _alternative_holds(test: str, node) -> bool:
+    from .acrn_structure import alternative_holds
+
+    holds = alternative_holds(test, node)
+    if holds is None:
+        # Not the one form acrn_structure reads without elementpath.
+        from elementpath import XPathContext
+
+        holds = bool(_alternative(test).get_results(XPathContext(node)))
+    return holds
+
+
 class _Populator:
     """Adds ACRN's default values to a scenario, as ACRN's validator does
     before it checks the syntax: a missing required element that has a
@@ -328,11 +340,8 @@ class _Populator:
     def _type(self, tag: str, declaration, xml_node):
         chosen = declaration
         if xml_node is not None:
-            from elementpath import XPathContext
-
             for alternative in declaration.findall("xs:alternative", _NS):
-                token = _alternative(alternative.get("test"))
-                if token.get_results(XPathContext(xml_node)):
+                if _alternative_holds(alternative.get("test"), xml_node):
                     chosen = alternative
                     break
         found = chosen.find(tag, _NS)

@@ -438,6 +438,26 @@ def is_valid(model: Model, root) -> bool:
     return _Walk(model, name).element(root, type_ref, False)
 
 
+def alternative_holds(test: str, node) -> bool | None:
+    """Whether the ``xs:alternative`` test ``test`` holds for ``node``,
+    when it has the one form ACRN's schema uses (``.//name = 'value'``)
+    and each element it compares holds text alone; else None."""
+    match = _ALTERNATIVE.fullmatch(test)
+    if match is None:
+        return None
+    return _holds(node, match.group(1), match.group(2))
+
+
+def _holds(node, tag: str, value: str) -> bool | None:
+    # XPath's general comparison: some descendant's string value equals.
+    for found in node.iterdescendants(tag):
+        if len(found):
+            return None  # a string value of several texts
+        if (found.text or "") == value:
+            return True
+    return False
+
+
 def _identity(node) -> str | None:
     # A key two equal field values always share (xmlschema compares
     # typed values: whitespace and an integer's spelling may not count).
@@ -525,11 +545,11 @@ class _Walk:
     def _alternative(self, node, type_ref):
         _, alternatives, default = type_ref
         for tag, value, chosen in alternatives:
-            for found in node.iterdescendants(tag):
-                if len(found):
-                    return None  # a string value of several texts
-                if (found.text or "") == value:
-                    return chosen
+            holds = _holds(node, tag, value)
+            if holds is None:
+                return None
+            if holds:
+                return chosen
         return default
 
     def value(self, key: str, text: str) -> bool:
