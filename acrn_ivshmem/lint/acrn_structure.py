@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from lxml import etree
+
 from .structure import UnsupportedSchema
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -95,7 +97,6 @@ class _Describer:
             if node.tag == _XS + "unique":
                 unique.append(self._unique(node))
         particle = self._particle(element, top=True)
-        self.global_name = particle[0]
         # Every named type is described, used or not (the split schema
         # is checked whole, as xmlschema builds it whole).
         for name in self.named_simple:
@@ -512,7 +513,7 @@ class _Walk:
                 return False
             if isinstance(child.tag, str):
                 children.append(child)
-            elif not isinstance(child, _COMMENT):
+            elif not isinstance(child, etree._Comment):
                 return False
         if model == "all":
             declared = {p[0]: p for p in particles}
@@ -573,8 +574,3 @@ class _Walk:
             if most is not None and number > most:
                 return False
         return True
-
-
-from lxml import etree  # noqa: E402 - only for the comment class
-
-_COMMENT = etree._Comment
