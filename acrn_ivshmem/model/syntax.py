@@ -383,6 +383,15 @@ class Scenario:
         """True for the ACRN v2.x format."""
         return self.format == "legacy"
 
+    @cached_property
+    def resolved(self):
+        """The typed facts of this scenario
+        (:class:`~acrn_ivshmem.model.resolved.ResolvedScenario`), made
+        on first use and kept."""
+        from .resolved import _resolve_scenario
+
+        return _resolve_scenario(self)
+
     def vm_for(self, ref: str) -> Vm | None:
         """The VM a member reference names: by id (legacy) or name (v3)."""
         if self.is_legacy:
