@@ -29,7 +29,7 @@ from ..upgrade.launch_inputs import load_for_launch
 from ..plan.acrn_dm import plan as plan_launch
 from ..plan.acrn_dm import word_text
 from ..lint.engine import Linter
-from ..model.syntax import Bdf, Scenario, VmKind, is_decimal, parse_vbdf
+from ..model.syntax import Bdf, Scenario, VmKind, parse_vbdf
 from ..plan.qemu import DEFAULT_SHM_DIR, QemuPlan, plan_for_vm
 
 __all__ = ["ChannelEnd", "ChannelPlan", "PlannedRegion", "plan_channels"]
@@ -167,12 +167,12 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
             extra = ", ".join(end.vm for end in ends[2:])
             notes.append(f"{name}: a channel has two peers; {extra} "
                          "share the region but not its channel")
-        size = region.size.text.strip() if region.size is not None else ""
+        facts = scenario.resolved.region(region)
         regions.append(PlannedRegion(
-            name, int(size) if is_decimal(size) else None,
-            _PROVIDERS.get(region.land, "") if region.land else (
+            name, facts.size_mb,
+            _PROVIDERS.get(facts.provider, "") if facts.provider else (
                 region.provider.text),
-            region.id_number if region.region_id is not None else None,
+            facts.region_id if facts.region_id_explicit else None,
             tuple(ends)))
     return ChannelPlan(scenario_path, inputs.legacy, tuple(regions),
                        tuple(notes))

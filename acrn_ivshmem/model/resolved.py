@@ -28,10 +28,11 @@ one way a command reads a file it expects to be of one kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import AcrnShmError, UsageError
+from ..errors import AcrnShmError, UsageError, quoted
 from ..record import frozen
 from .syntax import (
     MAX_REGION_ID, Bdf, Board, LaunchConfig, Member, Region, Scenario,
@@ -124,6 +125,12 @@ class ResolvedRegion:
         """How messages name the region."""
         return self.syntax.label
 
+    @property
+    def size_decimal(self) -> bool:
+        """True when the size is written in ASCII decimal digits (a
+        number, though perhaps one too long to be read)."""
+        return self.size_mb is not None or self.size_reason == TOO_LONG
+
 
 def resolve_region(region: Region, scenario: Scenario | None = None
                    ) -> ResolvedRegion:
@@ -141,7 +148,8 @@ def resolve_region(region: Region, scenario: Scenario | None = None
         ResolvedMember(
             member,
             scenario.vm_for(member.vm.text)
-            if scenario is not None and member.vm is not None else None,
+            if scenario is not None and member.vm is not None
+            and member.vm.text else None,
             parse_vbdf(member.vbdf.text) if member.vbdf is not None
             else None)
         for member in region.members)
@@ -181,6 +189,9 @@ def _resolve_scenario(scenario: Scenario) -> ResolvedScenario:
         resolve_region(region, scenario) for region in scenario.regions))
 
 
+_PLACEHOLDER = re.compile(r"\{(path|quoted|kind)\}")
+
+
 def _load(source, via: Callable[[str], Loaded] | None) -> Loaded:
     from .loader import Loaded, from_document, load
 
@@ -191,14 +202,18 @@ def _load(source, via: Callable[[str], Loaded] | None) -> Loaded:
 
 def _expect(source, model_type: type, refusal: str,
             error: type[AcrnShmError],
-            via: Callable[[str], Loaded] | None) -> Loaded:
+            via: Callable[[str], Loaded] | None,
+            fmt: str | None = None) -> Loaded:
     loaded = _load(source, via)
-    if not isinstance(loaded.model, model_type):
+    if not isinstance(loaded.model, model_type) or (
+            fmt is not None and loaded.model.format != fmt):
         from .loader import kind_of
 
         path = source if isinstance(source, str) else source.path
-        kind = kind_of(loaded.document)
-        raise error(refusal.format(path=path, kind=kind))
+        values = {"path": path, "quoted": quoted(path),
+                  "kind": kind_of(loaded.document)}
+        # One pass: a path holding "{kind}" is not filled in again.
+        raise error(_PLACEHOLDER.sub(lambda m: values[m[1]], refusal))
     return loaded
 
 
@@ -206,19 +221,22 @@ def load_scenario(source: str | Document, *,
                   refusal: str = "{path}: expected a scenario XML, found "
                   "a {kind} XML",
                   error: type[AcrnShmError] = UsageError,
-                  via: Callable[[str], Loaded] | None = None) -> Loaded:
-    """Read a scenario: ``source`` is a path (read with ``via``, say a
+                  via: Callable[[str], Loaded] | None = None,
+                  fmt: str | None = None) -> Loaded:
+    """Read a scenario (of format ``fmt``, ``"legacy"`` or ``"v3"``,
+    when given): ``source`` is a path (read with ``via``, say a
     linter's ``load``, else :func:`~.loader.load`) or a parsed
     document. Returns the :class:`~.loader.Loaded` pair (its ``model``
     a :class:`~.syntax.Scenario`; ``model.resolved`` its facts).
 
     Unreadable input raises :class:`~acrn_ivshmem.errors.InputError`;
     another kind of ACRN XML raises ``error`` with ``refusal``, where
-    ``{path}`` is the file and ``{kind}`` what it is
+    ``{path}`` is the file (``{quoted}`` the same quoted) and ``{kind}``
+    what it is
     (:func:`~.loader.kind_of`: ``board``, ``launch``, ``legacy``,
     ``v3``), so that each command keeps its own words.
     """
-    return _expect(source, Scenario, refusal, error, via)
+    return _expect(source, Scenario, refusal, error, via, fmt)
 
 
 def load_board(source: str | Document, *,

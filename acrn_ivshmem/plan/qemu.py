@@ -27,9 +27,9 @@ import shlex
 from dataclasses import dataclass
 
 from ..errors import UsageError, located, quoted
-from ..model.loader import load
+from ..model.resolved import load_scenario
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, is_decimal,
+    FIRST_IVSHMEM_DEVICE, Bdf, Region, Scenario, Vm, is_decimal,
     parse_vbdf,
 )
 from ..shm import MAX_SOCKET_PATH, SHM_DIR, meminfo, mount_of
@@ -312,12 +312,8 @@ def plan_from_file(path: str, vm: str, shm_dir: str = DEFAULT_SHM_DIR, *,
     Raises :class:`~acrn_ivshmem.errors.InputError` for unreadable
     files and :class:`UsageError` for a board or launch XML.
     """
-    model = load(path).model
-    if not isinstance(model, Scenario):
-        kind = "a board XML" if isinstance(model, Board) else (
-            "a launch XML")
-        raise UsageError(located(path, None, None,
-                                 f"is {kind}; give a scenario XML"))
+    model = load_scenario(
+        path, refusal="{path}: is a {kind} XML; give a scenario XML").model
     return plan_for_vm(model, vm, shm_dir, master=master,
                        hugepages=hugepages, proc=proc, region=region,
                        doorbell=doorbell)
@@ -504,12 +500,12 @@ def _no_region_message(scenario: Scenario, vm: Vm) -> str:
 
 
 def _region_size(scenario: Scenario, region: Region) -> int:
-    text = region.size.text.strip() if region.size else ""
-    if not is_decimal(text):
+    size = scenario.resolved.region(region).size_mb
+    if size is None:
+        text = region.size.text if region.size else ""
         raise UsageError(_at(scenario, region,
                              f"region {region.label} has size "
                              f"{quoted(text)}; expected a number of MB"))
-    size = int(text)
     try:
         _check_size(size, f"the size of region {region.label}")
     except UsageError as exc:
