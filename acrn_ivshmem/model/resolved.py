@@ -16,7 +16,8 @@ The one policy for a missing or malformed value:
   missing size field is ``None`` with :data:`MISSING`.
 * **Present but malformed**: ``None`` with the reason
   (:data:`EMPTY`, :data:`NOT_DECIMAL`, :data:`TOO_LONG`,
-  :data:`OUT_OF_RANGE`, :data:`UNKNOWN_PROVIDER`). Nothing here raises:
+  :data:`OUT_OF_RANGE`); a provider text ACRN does not know is a
+  ``None`` provider. Nothing here raises:
   whoever needs a number reports the reason at the syntax value's place.
 
 Values are checked as ACRN reads them, not for what ACRN allows: a size
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SIZE_MB", "EMPTY", "MISSING", "NOT_DECIMAL", "OUT_OF_RANGE",
-    "TOO_LONG", "UNKNOWN_PROVIDER", "ResolvedMember", "ResolvedRegion",
+    "TOO_LONG", "ResolvedMember", "ResolvedRegion",
     "ResolvedScenario", "load_board", "load_launch", "load_scenario",
     "resolve", "resolve_region", "resolve_size",
 ]
@@ -58,7 +59,6 @@ EMPTY = "empty"
 NOT_DECIMAL = "not a decimal number"
 TOO_LONG = "too many digits"
 OUT_OF_RANGE = "out of range"
-UNKNOWN_PROVIDER = "not a provider ACRN knows"
 
 
 def resolve_size(value: Value | None, legacy: bool
@@ -102,7 +102,7 @@ class ResolvedRegion:
 
     ``syntax`` is the :class:`~.syntax.Region` (raw values and their
     places); ``name`` its name text (None when absent); ``provider``
-    ``"hv"``, ``"dm"`` or None (:data:`UNKNOWN_PROVIDER`);
+    ``"hv"``, ``"dm"`` or None (a text ACRN does not know);
     ``size_mb`` and ``size_reason``; ``region_id`` and
     ``region_id_reason``; ``members`` (:class:`ResolvedMember`, in
     order). ``*_explicit`` tell a written value from ACRN's default.
