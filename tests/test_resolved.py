@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from acrn_ivshmem.build.hypervisor import ShmRegion, expected_regions
 from acrn_ivshmem.errors import InputError, UsageError
 from acrn_ivshmem.io.xmlio import Loc, parse_file
+from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.model.loader import load
 from acrn_ivshmem.model.resolved import (
     EMPTY, MISSING, NOT_DECIMAL, OUT_OF_RANGE, TOO_LONG, load_board,
@@ -201,8 +203,13 @@ def test_legacy_members_by_id(tmp_path):
             for m in region.members] == [("1", 1), ("7", None)]
 
 
-@given(st.text(max_size=40) | st.from_regex(r"[0-9]{1000,1100}",
-                                            fullmatch=True))
+LONG_DIGITS = st.builds(lambda digit, count, tail: digit * count + tail,
+                        st.sampled_from("0123456789"),
+                        st.integers(990, 1010), st.text("0123456789",
+                                                       max_size=3))
+
+
+@given(st.text(max_size=40) | LONG_DIGITS)
 def test_any_size_text_is_a_number_or_a_reason(text):
     for legacy in (False, True):
         size, reason = resolve_size(Value(text, Loc(1, 1)), legacy)
@@ -336,3 +343,40 @@ def test_a_size_int_cannot_read_is_a_finding(tmp_path):
     done = run_acrn_shm(["graph", "s.xml"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "size 99999" in done.stdout
+
+
+def test_upgrade_reads_a_long_size_as_a_number(tmp_path, acrn_data):
+    # The upgrade stopped with an internal error (int() of 5000 digits).
+    text = (V27 / "hybrid_rt.xml").read_text(encoding="utf-8")
+    assert text.count("hv:/shm_region_0, 2, 0:2") == 1
+    (tmp_path / "s.xml").write_text(text.replace(
+        "hv:/shm_region_0, 2, 0:2", "hv:/shm_region_0, " + "9" * 5000
+        + ", 0:2"), encoding="utf-8")
+    done = run_acrn_shm(["upgrade", "s.xml", "-o", "v3.xml"], tmp_path)
+    shown = "9" * 79 + "\u2026"
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"acrn-shm: error: s.xml:32:25: cannot convert IVSHMEM_REGION "
+        f"'hv:/shm_region_0, {'9' * 61}\u2026': size {shown} MB is not one "
+        "of 2, 4, 8, 16, 32, 64, 128, 256, 512\n")
+    assert not (tmp_path / "v3.xml").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("65536", "region 'dm_ring' id '65536' is above 65535; the guest sees "
+     "it as a 16-bit PCI subsystem id"),
+    ("9" * 5000, f"region 'dm_ring' id '{'9' * 79}\u2026' is above 65535; "
+     "the guest sees it as a 16-bit PCI subsystem id"),
+    ("0x10", "region 'dm_ring' id '0x10' is not a decimal integer from 0 "
+     "to 65535"),
+    ("65535", None),
+])
+def test_region_id_rule_reads_the_facts(tmp_path, text, message):
+    path = tmp_path / "s.xml"
+    path.write_text((PROJECT / "scenario-xmls" / "dm_land_v3.xml").read_text(
+        encoding="utf-8").replace("<IVSHMEM_REGION_ID>1<",
+                                  f"<IVSHMEM_REGION_ID>{text}<"),
+        encoding="utf-8")
+    result = lint([str(path)], None, LintConfig(select=("ISM211",)))
+    assert [(d.line, d.column, d.message) for d in result.diagnostics] == (
+        [(23, 30, message)] if message else [])

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SIZE_MB", "EMPTY", "MISSING", "NOT_DECIMAL", "OUT_OF_RANGE",
-    "TOO_LONG", "ResolvedMember", "ResolvedRegion",
+    "TOO_LONG", "ResolvedMember",
+    "read_number", "resolve_region_id", "ResolvedRegion",
     "ResolvedScenario", "load_board", "load_launch", "load_scenario",
     "resolve", "resolve_region", "resolve_size",
 ]
@@ -70,10 +71,13 @@ def resolve_size(value: Value | None, legacy: bool
     """
     if value is None:
         return (None, MISSING) if legacy else (DEFAULT_SIZE_MB, None)
-    return _number(value.text)
+    return read_number(value.text)
 
 
-def _number(text: str) -> tuple[int | None, str | None]:
+def read_number(text: str) -> tuple[int | None, str | None]:
+    """``(number, None)`` for ASCII decimal ``text``, else ``(None,
+    reason)``: :data:`EMPTY`, :data:`NOT_DECIMAL` or :data:`TOO_LONG`.
+    Never raises."""
     if not text:
         return None, EMPTY
     if not is_decimal(text):
@@ -82,6 +86,18 @@ def _number(text: str) -> tuple[int | None, str | None]:
     if number is None:
         return None, TOO_LONG
     return number, None
+
+
+def resolve_region_id(value: Value | None) -> tuple[int | None, str | None]:
+    """``(id, None)`` or ``(None, reason)`` for a region id value: 0
+    (ACRN's default) when absent, :data:`OUT_OF_RANGE` above
+    :data:`~.syntax.MAX_REGION_ID`."""
+    if value is None:
+        return 0, None
+    number, reason = read_number(value.text)
+    if number is not None and number > MAX_REGION_ID:
+        return None, OUT_OF_RANGE
+    return number, reason
 
 
 @frozen
@@ -138,12 +154,7 @@ def resolve_region(region: Region, scenario: Scenario | None = None
     ``scenario`` (none found without it)."""
     legacy = region.legacy is not None
     size_mb, size_reason = resolve_size(region.size, legacy)
-    if region.region_id is None:
-        region_id, id_reason = 0, None
-    else:
-        region_id, id_reason = _number(region.region_id.text)
-        if region_id is not None and region_id > MAX_REGION_ID:
-            region_id, id_reason = None, OUT_OF_RANGE
+    region_id, id_reason = resolve_region_id(region.region_id)
     members = tuple(
         ResolvedMember(
             member,

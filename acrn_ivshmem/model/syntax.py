@@ -204,12 +204,11 @@ class Region:
     def id_number(self) -> int | None:
         """The id a guest sees: ``IVSHMEM_REGION_ID`` when it is a decimal
         number up to :data:`MAX_REGION_ID`, 0 (ACRN's default) when the
-        region has none, None for any other text."""
-        if self.region_id is None:
-            return 0
-        number = decimal_int(self.region_id.text)
-        return number if number is not None and (
-            number <= MAX_REGION_ID) else None
+        region has none, None for any other text (the policy of
+        :mod:`acrn_ivshmem.model.resolved`)."""
+        from .resolved import resolve_region_id
+
+        return resolve_region_id(self.region_id)[0]
 
 
 @frozen

@@ -389,8 +389,8 @@ def plan_for_vm(scenario: Scenario, vm: str,
                 f"region {quoted(name)}: VBDF {member_vbdf} is on bus "
                 f"{member_vbdf.bus:02x}; QEMU puts the device on bus 0 at "
                 f"{member_vbdf.device:02x}.{member_vbdf.function}")
-        if region.region_id is not None and region.region_id.text not in (
-                "", "0"):
+        if region.region_id is not None and region.region_id.text and (
+                region.id_number != 0):
             warnings.append(
                 f"region {quoted(name)} has region id "
                 f"{quoted(region.region_id.text)}, which QEMU cannot show "
