@@ -380,3 +380,33 @@ def test_region_id_rule_reads_the_facts(tmp_path, text, message):
     result = lint([str(path)], None, LintConfig(select=("ISM211",)))
     assert [(d.line, d.column, d.message) for d in result.diagnostics] == (
         [(23, 30, message)] if message else [])
+
+
+def test_a_vm_id_int_cannot_read_names_no_vm(tmp_path, acrn_data):
+    # Legacy VM ids of 5000 digits stopped lint (ISM205, ISM206), regions,
+    # graph and upgrade with an internal error; they name no VM.
+    text = (V27 / "hybrid_rt.xml").read_text(encoding="utf-8")
+    (tmp_path / "s.xml").write_text(text.replace(
+        "hv:/shm_region_0, 2, 0:2", "hv:/shm_region_0, 2, 0:" + "9" * 5000),
+        encoding="utf-8")
+    scenario = load_scenario(str(tmp_path / "s.xml")).model
+    (region,) = scenario.resolved.regions
+    assert [m.vm.name if m.vm else None for m in region.members] == [
+        "PRE_RT_VM0", None]
+    assert (32, 48, "ISM203") in positions([tmp_path / "s.xml"])
+    for argv in (["regions", "s.xml"], ["graph", "s.xml"]):
+        done = run_acrn_shm(argv, tmp_path)
+        assert done.returncode == 0, done.stderr
+    done = run_acrn_shm(["upgrade", "s.xml", "-o", "v3.xml"], tmp_path)
+    assert (done.returncode, done.stderr) == (2, (
+        "acrn-shm: error: s.xml:32:25: cannot convert IVSHMEM_REGION "
+        f"'hv:/shm_region_0, 2, 0:{'9' * 56}\u2026': VM id {'9' * 79}\u2026 "
+        "is not a VM of this scenario\n"))
+
+
+def test_qemu_takes_region_id_00_for_0(tmp_path):
+    path = tmp_path / "s.xml"
+    path.write_text((PROJECT / "scenario-xmls" / "dm_land_v3.xml").read_text(
+        encoding="utf-8").replace("<IVSHMEM_REGION_ID>2<",
+                                  "<IVSHMEM_REGION_ID>00<"), encoding="utf-8")
+    assert plan_from_file(str(path), "POST_STD_VM2").warnings == ()

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SIZE_MB", "EMPTY", "MISSING", "NOT_DECIMAL", "OUT_OF_RANGE",
     "TOO_LONG", "ResolvedMember",
-    "read_number", "resolve_region_id", "ResolvedRegion",
+    "read_number", "resolve_region_id", "vm_key", "ResolvedRegion",
     "ResolvedScenario", "load_board", "load_launch", "load_scenario",
     "resolve", "resolve_region", "resolve_size",
 ]
@@ -98,6 +98,14 @@ def resolve_region_id(value: Value | None) -> tuple[int | None, str | None]:
     if number is not None and number > MAX_REGION_ID:
         return None, OUT_OF_RANGE
     return number, reason
+
+
+def vm_key(ref: str, legacy: bool) -> str:
+    """What a member's VM reference ``ref`` names, as a key to compare:
+    a legacy VM id's number (``02`` and ``2`` are one VM), else the
+    text as written."""
+    number = decimal_int(ref) if legacy else None
+    return ref if number is None else str(number)
 
 
 @frozen

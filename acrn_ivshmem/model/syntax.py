@@ -394,9 +394,8 @@ class Scenario:
     def vm_for(self, ref: str) -> Vm | None:
         """The VM a member reference names: by id (legacy) or name (v3)."""
         if self.is_legacy:
-            if not is_decimal(ref.strip()):
-                return None
-            return self._vms_by_id.get(int(ref.strip()))
+            number = decimal_int(ref.strip())
+            return None if number is None else self._vms_by_id.get(number)
         return self.vm_named(ref)
 
     def vm_named(self, name: str) -> Vm | None:

@@ -92,7 +92,7 @@ from ..model.loader import (
 from ..model.resolved import TOO_LONG, read_number, resolve_size
 from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
-    VmKind, is_decimal, parse_vbdf,
+    VmKind, decimal_int, is_decimal, parse_vbdf,
 )
 from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
@@ -691,9 +691,11 @@ class _Upgrader:
         vms = []
         listed = set()
         for part in parts:
-            vm = self.by_id.get(int(part))
+            number = decimal_int(part)
+            vm = self.by_id.get(number) if number is not None else None
             if vm is None:
-                raise bad(f"VM id {int(part)} is not a VM of this scenario",
+                shown = number if number is not None else shortened(part)
+                raise bad(f"VM id {shown} is not a VM of this scenario",
                           syntax=False)
             if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
