@@ -383,7 +383,7 @@ def test_region_id_rule_reads_the_facts(tmp_path, text, message):
 
 
 def test_a_vm_id_int_cannot_read_names_no_vm(tmp_path, acrn_data):
-    # Legacy VM ids of 5000 digits stopped lint (ISM205, ISM206), regions,
+    # Legacy VM ids of 5000 digits stopped lint (ISM204, ISM205), regions,
     # graph and upgrade with an internal error; they name no VM.
     text = (V27 / "hybrid_rt.xml").read_text(encoding="utf-8")
     (tmp_path / "s.xml").write_text(text.replace(
