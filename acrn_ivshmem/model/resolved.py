@@ -29,8 +29,8 @@ one way a command reads a file it expects to be of one kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..errors import AcrnShmError, UsageError, quoted
@@ -190,11 +190,16 @@ class ResolvedScenario:
     regions: tuple[ResolvedRegion, ...]
 
     def region(self, region: Region) -> ResolvedRegion:
-        """The facts of ``region``, one of this scenario's regions."""
-        for facts in self.regions:
-            if facts.syntax is region:
-                return facts
-        return resolve_region(region, self.syntax)
+        """The facts of ``region`` (one of this scenario's regions, else
+        resolved now)."""
+        facts = self._by_region.get(id(region))
+        if facts is None or facts.syntax is not region:
+            return resolve_region(region, self.syntax)
+        return facts
+
+    @cached_property
+    def _by_region(self) -> dict[int, ResolvedRegion]:
+        return {id(facts.syntax): facts for facts in self.regions}
 
 
 def resolve(scenario: Scenario) -> ResolvedScenario:
@@ -206,9 +211,6 @@ def resolve(scenario: Scenario) -> ResolvedScenario:
 def _resolve_scenario(scenario: Scenario) -> ResolvedScenario:
     return ResolvedScenario(scenario, tuple(
         resolve_region(region, scenario) for region in scenario.regions))
-
-
-_PLACEHOLDER = re.compile(r"\{(path|quoted|kind)\}")
 
 
 def _load(source, via: Callable[[str], Loaded] | None) -> Loaded:
@@ -226,13 +228,16 @@ def _expect(source, model_type: type, refusal: str,
     loaded = _load(source, via)
     if not isinstance(loaded.model, model_type) or (
             fmt is not None and loaded.model.format != fmt):
+        import re  # only for a refusal
+
         from .loader import kind_of
 
         path = source if isinstance(source, str) else source.path
         values = {"path": path, "quoted": quoted(path),
                   "kind": kind_of(loaded.document)}
         # One pass: a path holding "{kind}" is not filled in again.
-        raise error(_PLACEHOLDER.sub(lambda m: values[m[1]], refusal))
+        raise error(re.sub(r"\{(path|quoted|kind)\}",
+                           lambda m: values[m[1]], refusal))
     return loaded
 
 
