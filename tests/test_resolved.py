@@ -39,26 +39,28 @@ def facts_of(region) -> tuple:
             [(m.vm.name if m.vm else None, m.vbdf) for m in region.members])
 
 
-def v3_scenario(tmp_path, region: str) -> Scenario:
+def scenario_of(tmp_path, ivshmem: str, vms: str) -> Scenario:
     path = tmp_path / "s.xml"
-    path.write_text(
-        "<acrn-config><hv><FEATURES><IVSHMEM><IVSHMEM_REGION>"
-        f"{region}</IVSHMEM_REGION></IVSHMEM></FEATURES></hv>"
+    path.write_text(f"<acrn-config><hv><FEATURES><IVSHMEM>{ivshmem}"
+                    f"</IVSHMEM></FEATURES></hv>{vms}</acrn-config>",
+                    encoding="utf-8")
+    return load_scenario(str(path)).model
+
+
+def v3_scenario(tmp_path, region: str) -> Scenario:
+    return scenario_of(
+        tmp_path, f"<IVSHMEM_REGION>{region}</IVSHMEM_REGION>",
         "<vm id='0'><load_order>SERVICE_VM</load_order><name>SOS</name></vm>"
         "<vm id='1'><load_order>POST_LAUNCHED_VM</load_order><name>U</name>"
-        "</vm></acrn-config>", encoding="utf-8")
-    return load_scenario(str(path)).model
+        "</vm>")
 
 
 def legacy_scenario(tmp_path, text: str) -> Scenario:
-    path = tmp_path / "s.xml"
-    path.write_text(
-        "<acrn-config><hv><FEATURES><IVSHMEM><IVSHMEM_ENABLED>y"
-        f"</IVSHMEM_ENABLED><IVSHMEM_REGION>{text}</IVSHMEM_REGION>"
-        "</IVSHMEM></FEATURES></hv><vm id='0'><vm_type>SERVICE_VM</vm_type>"
-        "</vm><vm id='1'><vm_type>POST_STD_VM</vm_type></vm></acrn-config>",
-        encoding="utf-8")
-    return load_scenario(str(path)).model
+    return scenario_of(
+        tmp_path, "<IVSHMEM_ENABLED>y</IVSHMEM_ENABLED>"
+        f"<IVSHMEM_REGION>{text}</IVSHMEM_REGION>",
+        "<vm id='0'><vm_type>SERVICE_VM</vm_type></vm>"
+        "<vm id='1'><vm_type>POST_STD_VM</vm_type></vm>")
 
 
 # --- real ACRN files ---------------------------------------------------------
