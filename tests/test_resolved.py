@@ -18,7 +18,7 @@ from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.model.loader import load
 from acrn_ivshmem.model.resolved import (
-    EMPTY, MISSING, NOT_DECIMAL, OUT_OF_RANGE, TOO_LONG, load_board,
+    EMPTY, MISSING, NOT_DECIMAL, NOT_VBDF, OUT_OF_RANGE, TOO_LONG, load_board,
     load_launch, load_scenario, resolve, resolve_size,
 )
 from acrn_ivshmem.model.syntax import Bdf, Scenario, Value, VmKind
@@ -412,3 +412,34 @@ def test_qemu_takes_region_id_00_for_0(tmp_path):
         encoding="utf-8").replace("<IVSHMEM_REGION_ID>2<",
                                   "<IVSHMEM_REGION_ID>00<"), encoding="utf-8")
     assert plan_from_file(str(path), "POST_STD_VM2").warnings == ()
+
+
+def test_qemu_reads_a_vbdf_as_acrn_does(tmp_path):
+    # ACRN's pattern and lint (ISM301) refuse a VBDF with blanks; the
+    # QEMU planner stripped them and placed the device anyway.
+    path = tmp_path / "s.xml"
+    path.write_text((PROJECT / "scenario-xmls" / "dm_land_v3.xml").read_text(
+        encoding="utf-8").replace("<VBDF>00:09.0<", "<VBDF> 00:09.0<"),
+        encoding="utf-8")
+    (region, _) = load_scenario(str(path)).model.resolved.regions
+    assert [(m.vbdf, m.vbdf_reason) for m in region.members] == [
+        (None, NOT_VBDF), (Bdf(0, 10, 0), None)]
+    assert (27, 21, "ISM301") in positions([path])
+    with pytest.raises(UsageError) as caught:
+        plan_from_file(str(path), "POST_STD_VM1")
+    assert str(caught.value) == (
+        f"{path}:27:21: VBDF ' 00:09.0' of VM 'POST_STD_VM1' in region "
+        "'dm_ring' is not 'bb:dd.f'")
+
+
+@pytest.mark.parametrize("element, reason", [
+    ("", MISSING), ("<VBDF> </VBDF>", EMPTY), ("<VBDF>0:9</VBDF>", NOT_VBDF),
+    ("<VBDF>00:09.0</VBDF>", None),
+])
+def test_vbdf_reasons(tmp_path, element, reason):
+    scenario = v3_scenario(
+        tmp_path, "<NAME>r</NAME><IVSHMEM_VMS><IVSHMEM_VM><VM_NAME>U"
+        f"</VM_NAME>{element}</IVSHMEM_VM></IVSHMEM_VMS>")
+    (member,) = scenario.resolved.regions[0].members
+    assert member.vbdf_reason == reason
+    assert (member.vbdf is None) == (reason is not None)

@@ -50,7 +50,7 @@ from ..errors import AcrnShmError, InputError, UsageError, located, quoted
 from ..io.xmlio import read_input
 from ..lint.config import LintConfig
 from ..lint.engine import Linter, LintResult
-from ..model.loader import Loaded, load
+from ..model.loader import Loaded
 from ..model.resolved import load_board, load_scenario
 from ..model.syntax import Scenario, is_decimal
 from ..units import MIB
@@ -713,11 +713,10 @@ def _check_scenario_copy(plan: BuildPlan) -> None:
                                     > os.path.getmtime(copy)):
         return
     try:
-        copied = load(copy).model
-    except AcrnShmError:
+        copied = load_scenario(copy).model
+    except AcrnShmError:  # unreadable, or not a scenario
         return
-    if (isinstance(copied, Scenario)
-            and expected_regions(copied) != plan.expected_regions):
+    if expected_regions(copied) != plan.expected_regions:
         raise StaleBuildDir(
             f"{copy}, ACRN's copy of the scenario, has other IVSHMEM "
             f"regions than {plan.scenario}, and make will not copy the "

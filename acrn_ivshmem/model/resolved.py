@@ -16,7 +16,8 @@ The one policy for a missing or malformed value:
   missing size field is ``None`` with :data:`MISSING`.
 * **Present but malformed**: ``None`` with the reason
   (:data:`EMPTY`, :data:`NOT_DECIMAL`, :data:`TOO_LONG`,
-  :data:`OUT_OF_RANGE`); a provider text ACRN does not know is a
+  :data:`OUT_OF_RANGE`, :data:`NOT_VBDF`: a VBDF is read as ACRN's
+  pattern reads it, blanks included); a provider text ACRN does not know is a
   ``None`` provider. Nothing here raises:
   whoever needs a number reports the reason at the syntax value's place.
 
@@ -45,11 +46,11 @@ if TYPE_CHECKING:
     from .loader import Loaded
 
 __all__ = [
-    "DEFAULT_SIZE_MB", "EMPTY", "MISSING", "NOT_DECIMAL", "OUT_OF_RANGE",
-    "TOO_LONG", "ResolvedMember",
-    "read_number", "resolve_region_id", "vm_key", "ResolvedRegion",
+    "DEFAULT_SIZE_MB", "EMPTY", "MISSING", "NOT_DECIMAL", "NOT_VBDF",
+    "OUT_OF_RANGE", "TOO_LONG", "ResolvedMember", "ResolvedRegion",
     "ResolvedScenario", "load_board", "load_launch", "load_scenario",
-    "resolve", "resolve_region", "resolve_size",
+    "read_number", "resolve", "resolve_region", "resolve_region_id",
+    "resolve_size", "resolve_vbdf", "vm_key",
 ]
 
 #: ACRN's default ``IVSHMEM_SIZE`` (MB) when a v3 region has none.
@@ -60,6 +61,7 @@ EMPTY = "empty"
 NOT_DECIMAL = "not a decimal number"
 TOO_LONG = "too many digits"
 OUT_OF_RANGE = "out of range"
+NOT_VBDF = "not bb:dd.f"
 
 
 def resolve_size(value: Value | None, legacy: bool
@@ -108,16 +110,30 @@ def vm_key(ref: str, legacy: bool) -> str:
     return ref if number is None else str(number)
 
 
+def resolve_vbdf(value: Value | None) -> tuple[Bdf | None, str | None]:
+    """``(Bdf, None)`` or ``(None, reason)`` for a member's VBDF:
+    :data:`MISSING` when absent (ACRN's populator picks one),
+    :data:`EMPTY` when blank, :data:`NOT_VBDF` for any other text that is
+    not exactly ACRN's ``bb:dd.f``."""
+    if value is None:
+        return None, MISSING
+    if not value.text.strip():
+        return None, EMPTY
+    bdf = parse_vbdf(value.text)
+    return (bdf, None) if bdf is not None else (None, NOT_VBDF)
+
+
 @frozen
 class ResolvedMember:
     """A region member: ``syntax`` (the :class:`~.syntax.Member`), the
     ``vm`` it names (None when no VM of the scenario has that name or
     id) and its parsed ``vbdf`` (None when absent or not ACRN's
-    ``bb:dd.f``)."""
+    ``bb:dd.f``, the reason in ``vbdf_reason``)."""
 
     syntax: Member
     vm: Vm | None
     vbdf: Bdf | None
+    vbdf_reason: str | None
 
 
 @frozen
@@ -169,8 +185,7 @@ def resolve_region(region: Region, scenario: Scenario | None = None
             scenario.vm_for(member.vm.text)
             if scenario is not None and member.vm is not None
             and member.vm.text else None,
-            parse_vbdf(member.vbdf.text) if member.vbdf is not None
-            else None)
+            *resolve_vbdf(member.vbdf))
         for member in region.members)
     return ResolvedRegion(
         region, region.name.text if region.name is not None else None,

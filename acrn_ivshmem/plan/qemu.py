@@ -27,10 +27,9 @@ import shlex
 from dataclasses import dataclass
 
 from ..errors import UsageError, located, quoted
-from ..model.resolved import load_scenario
+from ..model.resolved import NOT_VBDF, load_scenario
 from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, Bdf, Region, Scenario, Vm, is_decimal,
-    parse_vbdf,
 )
 from ..shm import MAX_SOCKET_PATH, SHM_DIR, meminfo, mount_of
 from ..units import MIB
@@ -522,20 +521,17 @@ def _addresses(scenario: Scenario, vm: Vm,
                 for index in range(len(regions))]
     explicit: list[Bdf | None] = []
     for region in regions:
-        member = next(member for member in region.members
-                      if member.vm is not None
-                      and _is_member(scenario, vm, member.vm.text))
-        if member.vbdf is None or not member.vbdf.text.strip():
-            explicit.append(None)
-            continue
-        bdf = parse_vbdf(member.vbdf.text.strip())
-        if bdf is None:
-            loc = member.vbdf.loc
+        member = next(
+            facts for facts in scenario.resolved.region(region).members
+            if facts.syntax.vm is not None
+            and _is_member(scenario, vm, facts.syntax.vm.text))
+        if member.vbdf_reason == NOT_VBDF:
+            loc = member.syntax.vbdf.loc
             raise UsageError(located(
                 scenario.path, loc.line, loc.column,
-                f"VBDF {quoted(member.vbdf.text)} of VM {vm.label} in "
-                f"region {region.label} is not 'bb:dd.f'"))
-        explicit.append(bdf)
+                f"VBDF {quoted(member.syntax.vbdf.text)} of VM {vm.label} "
+                f"in region {region.label} is not 'bb:dd.f'"))
+        explicit.append(member.vbdf)  # None: ACRN's default below
     # ACRN's populator: the lowest of 00:08.0..00:0f.0 this VM leaves free.
     used = {bdf for bdf in explicit if bdf is not None}
     result = []
