@@ -17,9 +17,9 @@ The one policy for a missing or malformed value:
 * **Present but malformed**: ``None`` with the reason
   (:data:`EMPTY`, :data:`NOT_DECIMAL`, :data:`TOO_LONG`,
   :data:`OUT_OF_RANGE`, :data:`NOT_VBDF`: a VBDF is read as ACRN's
-  pattern reads it, blanks included); a provider text ACRN does not know is a
-  ``None`` provider. Nothing here raises:
-  whoever needs a number reports the reason at the syntax value's place.
+  pattern reads it, blanks included); a provider text ACRN does not
+  know is a ``None`` provider. Nothing here raises: whoever needs a
+  number reports the reason at the syntax value's place.
 
 Values are checked as ACRN reads them, not for what ACRN allows: a size
 of 3 is 3 here and the rule ``region-size`` refuses it.
@@ -271,9 +271,8 @@ def load_scenario(source: str | Document, *,
     Unreadable input raises :class:`~acrn_ivshmem.errors.InputError`;
     another kind of ACRN XML raises ``error`` with ``refusal``, where
     ``{path}`` is the file (``{quoted}`` the same quoted) and ``{kind}``
-    what it is
-    (:func:`~.loader.kind_of`: ``board``, ``launch``, ``legacy``,
-    ``v3``), so that each command keeps its own words.
+    what it is (:func:`~.loader.kind_of`: ``board``, ``launch``,
+    ``legacy``, ``v3``), so that each command keeps its own words.
     """
     return _expect(source, Scenario, refusal, error, via, fmt)
 
