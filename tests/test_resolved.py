@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ACRN_DATA, positions, run_acrn_shm
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acrn_ivshmem.build.hypervisor import ShmRegion, expected_regions
@@ -443,3 +443,22 @@ def test_vbdf_reasons(tmp_path, element, reason):
     (member,) = scenario.resolved.regions[0].members
     assert member.vbdf_reason == reason
     assert (member.vbdf is None) == (reason is not None)
+
+
+SIZE_TEXT = st.text(st.sampled_from("0123456789 +-.xMk\u0664"), max_size=8) | (
+    st.integers(0, 10 ** 6).map(str)) | LONG_DIGITS
+
+
+@settings(max_examples=40, deadline=None)
+@given(SIZE_TEXT)
+def test_region_size_rule_follows_the_facts(tmp_path_factory, text):
+    # Whatever the size text, lint reports ISM201 exactly when the
+    # resolved size is not one ACRN takes, and never stops.
+    folder = tmp_path_factory.mktemp("size")
+    scenario = v3_scenario(
+        folder, f"<NAME>r</NAME><IVSHMEM_SIZE>{text}</IVSHMEM_SIZE>")
+    (region,) = scenario.resolved.regions
+    result = lint([scenario.path], None, LintConfig(select=("ISM201",)))
+    assert not result.errors
+    assert bool(result.diagnostics) == (
+        region.size_mb not in (2, 4, 8, 16, 32, 64, 128, 256, 512))
