@@ -181,8 +181,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
     """Upgrade ``legacy``; write, merge or print; show what was assigned."""
     from .io.xmlio import open_input, parse_file, save_output
     from .lint.engine import find_board_beside
-    from .model.loader import from_document
-    from .model.syntax import Scenario
+    from .model.resolved import load_scenario
     from .upgrade.scenario import merge_regions, merged_assignments, upgrade
 
     try:
@@ -190,10 +189,9 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
             # Refused before the work (and its notes), not after it.
             os.close(open_input(into))
         document = parse_file(legacy)
-        model = from_document(document)
-        if not isinstance(model, Scenario) or not model.is_legacy:
-            return _fail(f"{legacy}: not a legacy (ACRN v2.x) scenario; "
-                         "nothing to upgrade")
+        model = load_scenario(
+            document, fmt="legacy", refusal="{path}: not a legacy (ACRN "
+            "v2.x) scenario; nothing to upgrade").model
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
         result = upgrade(document, [parse_file(p) for p in launches],
@@ -610,15 +608,13 @@ def print_regions(path: str, output_format: str) -> int:
     import json
 
     from .edit.regions import region_rows
-    from .model.loader import load
-    from .model.syntax import Scenario
+    from .model.resolved import load_scenario
 
     try:
-        scenario = load(path).model
+        scenario = load_scenario(
+            path, refusal="{path}: expected a scenario XML").model
     except AcrnShmError as exc:
         return _fail(str(exc))
-    if not isinstance(scenario, Scenario):
-        return _fail(f"{path}: expected a scenario XML")
     rows = region_rows(scenario)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -687,16 +683,13 @@ def scenario_names(path: str | None, what: str) -> list[str]:
     of the scenario at ``path``; none when it cannot be read. Names that
     a shell would split or that hold control characters are left out.
     """
-    from .model.loader import load
-    from .model.syntax import Scenario
+    from .model.resolved import load_scenario
 
     if not path:
         return []
     try:
-        model = load(path).model
+        model = load_scenario(path).model
     except (AcrnShmError, OSError):
-        return []
-    if not isinstance(model, Scenario):
         return []
     if what == "vms":
         names = [vm.name or vm.id_text or "" for vm in model.vms]

@@ -70,7 +70,8 @@ LAYERS = (
           "safe XML parsing with positions, special files, locked "
           "atomic writes"),
     Layer("model", CONFIG, 2, ("model/",),
-          "the syntax model and its loaders; launch script readers"),
+          "the syntax model, its resolved facts (model/resolved.py) and "
+          "their loaders; launch script readers"),
     Layer("plan", CONFIG, 3, ("plan/",),
           "acrn-dm and QEMU device plans, used by rules and emitters"),
     Layer("rules", CONFIG, 4, ("rules/",),

@@ -24,8 +24,8 @@ from ..diagnostics import Diagnostic
 from ..errors import UsageError
 from ..io.xmlio import Document, Loc, parse_bytes
 from ..lint.engine import Linter, find_board_beside
-from ..model.loader import from_document
-from ..model.syntax import Board, Scenario
+from ..model.resolved import load_board, load_scenario
+from ..model.syntax import Board
 from ..record import frozen
 from .regions import EditResult
 
@@ -59,17 +59,16 @@ def gate_edit(path: str, data: bytes, board: str | None,
     made, or a file lint cannot check.
     """
     document = parse_bytes(data, path)
-    scenario = from_document(document)
-    if not isinstance(scenario, Scenario):
-        raise UsageError(f"{path}: expected a scenario XML")
+    scenario = load_scenario(
+        document, refusal="{path}: expected a scenario XML").model
     board_path = board or find_board_beside(path, scenario)
     # One linter: it keeps the board, read once for all checks.
     linter = Linter()
     board_model = None
     if board_path is not None:
-        board_model = linter.load(board_path).model
-        if not isinstance(board_model, Board):
-            raise UsageError(f"{board_path}: --board expects a board XML")
+        board_model = load_board(
+            board_path, via=linter.load,
+            refusal="{path}: --board expects a board XML").model
     try:
         result = change(document, board_model)
     except UsageError as exc:

@@ -30,9 +30,10 @@ from lxml import etree
 from ..errors import AcrnShmError, UsageError, escaped, quoted, shortened
 from ..io.xmlio import Document, escape, parse_bytes, source_encoding
 from ..model.loader import from_document
+from ..model.resolved import load_scenario
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
-    decimal_int, is_decimal, lowest_free_id, parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Scenario, Vm, VmKind,
+    is_decimal, lowest_free_id, parse_vbdf,
 )
 from ..record import frozen
 
@@ -238,11 +239,9 @@ class _Editor:
     """Byte edits on one document, and what new text should look like."""
 
     def __init__(self, document: Document):
-        model = from_document(document)
-        if not isinstance(model, Scenario):
-            raise UsageError(
-                f"{quoted(document.path)} is not a scenario XML; regions live "
-                "in the scenario")
+        model = load_scenario(
+            document, refusal="{quoted} is not a scenario XML; regions "
+            "live in the scenario").model
         self.document = document
         self.data = document.data
         self.scenario: Scenario = model
@@ -805,20 +804,18 @@ def _wrappers(element, legacy: bool) -> list:
 def _spec_of(scenario: Scenario, loc) -> RegionSpec | None:
     """What add_region needs to write the region at ``loc`` again, or
     None for values it would not write that way."""
-    region: Region | None = next(
-        (r for r in scenario.regions if r.loc == loc), None)
-    if (region is None or region.name is None or region.size is None
-            or region.land is None or region.malformed):
+    facts = next((r for r in scenario.resolved.regions
+                  if r.syntax.loc == loc), None)
+    if (facts is None or facts.name is None or not facts.size_explicit
+            or facts.size_mb is None or facts.provider is None
+            or facts.syntax.malformed or facts.region_id is None):
         return None
-    size = decimal_int(region.size.text)
-    region_id = (None if region.region_id is None
-                 else decimal_int(region.region_id.text))
-    if size is None or (region.region_id is not None and region_id is None):
-        return None
+    region = facts.syntax
     members = [m for m in region.members if m.vm is not None]
     return RegionSpec(
-        name=region.name.text, size=size, provider=region.land,
-        region_id=region_id, vms=tuple(m.vm.text for m in members),
+        name=facts.name, size=facts.size_mb, provider=facts.provider,
+        region_id=facts.region_id if facts.region_id_explicit else None,
+        vms=tuple(m.vm.text for m in members),
         vbdfs=() if scenario.is_legacy else tuple(
             (m.vm.text, m.vbdf.text) for m in members
             if m.vbdf is not None))
@@ -940,26 +937,27 @@ def _set_members(editor: _Editor, region, name: str, vbdfs,
 def region_rows(scenario: Scenario) -> list[dict]:
     """The regions of ``scenario`` as ``acrn-shm regions -f json`` shows
     them: name, provider, size in MB, region id, line, and the member
-    VMs (name, id, VBDF), in document order. A value that is missing or
-    not a decimal number is None."""
+    VMs (name, id, VBDF), in document order. Sizes and region ids are
+    the resolved facts as written: None when missing (ACRN's default
+    applies) or unreadable (see :mod:`acrn_ivshmem.model.resolved`)."""
     rows = []
-    for region in scenario.regions:
+    for facts in scenario.resolved.regions:
         members = []
-        for member in region.members:
-            ref = member.vm.text if member.vm else ""
-            vm = scenario.vm_for(ref) if ref else None
+        for member in facts.members:
+            ref = member.syntax.vm.text if member.syntax.vm else ""
+            vm = member.vm
             members.append({
                 "vm": vm.name if vm and vm.name else ref,
                 "vm_id": vm.id if vm else None,
-                "vbdf": member.vbdf.text if member.vbdf else None})
+                "vbdf": member.syntax.vbdf.text if member.syntax.vbdf
+                else None})
         rows.append({
-            "name": region.name.text if region.name else None,
-            "provider": region.land,
-            "size_mb": decimal_int(region.size.text) if region.size
+            "name": facts.name,
+            "provider": facts.provider,
+            "size_mb": facts.size_mb if facts.size_explicit else None,
+            "region_id": facts.region_id if facts.region_id_explicit
             else None,
-            "region_id": decimal_int(region.region_id.text)
-            if region.region_id else None,
-            "line": region.loc.line,
+            "line": facts.syntax.loc.line,
             "vms": members,
         })
     return rows

@@ -43,8 +43,8 @@ ACRN_PATTERN = re.compile(
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     """Yield a finding per string ACRN's schema pattern refuses."""
-    for region in scenario.regions:
-        legacy = region.legacy
+    for facts in scenario.resolved.regions:
+        region, legacy = facts.syntax, facts.syntax.legacy
         if legacy is None or region.malformed or region.name is None:
             continue
         raw = legacy.raw
@@ -52,8 +52,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         ids = [m.vm.text for m in region.members if m.vm is not None]
         prefix = legacy.prefix.text if legacy.prefix else ""
-        if (prefix not in ("hv:/", "dm:/") or region.size is None
-                or not is_decimal(region.size.text)
+        if (prefix not in ("hv:/", "dm:/") or not facts.size_decimal
                 or not all(is_decimal(i) for i in ids)
                 or not re.fullmatch(r"\w+", region.name.text)):
             continue  # other rules report what is wrong

@@ -89,9 +89,10 @@ from ..model.loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
     launch_from, refuse_much_to_read, scenario_from, split_legacy,
 )
+from ..model.resolved import TOO_LONG, read_number, resolve_size
 from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
-    VmKind, is_decimal, parse_vbdf,
+    VmKind, decimal_int, is_decimal, parse_vbdf,
 )
 from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
@@ -675,22 +676,26 @@ class _Upgrader:
         name = first.text[4:]
         if not name:
             raise bad("the name after the prefix is empty")
-        if not is_decimal(size_field.text):
+        size, reason = resolve_size(size_field, legacy=True)
+        if size is None and reason != TOO_LONG:
             raise bad(f"size {quoted(size_field.text)} is not a decimal "
                       "number of MB")
         parts = [part.strip() for part in ids_field.text.split(":")]
         if len(parts) < 2 or not all(is_decimal(part) for part in parts):
             raise bad(f"VM ids {quoted(ids_field.text)} must be two or more "
                       "decimal ids separated by ':'")
-        self._check_name_size(name, int(size_field.text),
+        self._check_name_size(name, size if size is not None
+                              else shortened(size_field.text),
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         vms = []
         listed = set()
         for part in parts:
-            vm = self.by_id.get(int(part))
+            number = decimal_int(part)
+            vm = self.by_id.get(number) if number is not None else None
             if vm is None:
-                raise bad(f"VM id {int(part)} is not a VM of this scenario",
+                shown = number if number is not None else shortened(part)
+                raise bad(f"VM id {shown} is not a VM of this scenario",
                           syntax=False)
             if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
@@ -712,7 +717,8 @@ class _Upgrader:
                                           "scenario"))
         self.regions[name] = region
 
-    def _check_name_size(self, name: str, size: int, bad):
+    def _check_name_size(self, name: str, size: int | str, bad):
+        # size: MB, or the digits (shortened) of a number too long to read
         if not REGION_NAME.fullmatch(name):
             raise bad(f"region name {quoted(name)} is not valid in v3 (1-27 "
                       "ASCII letters, digits or '_'): rename it first")
@@ -866,11 +872,12 @@ class _Upgrader:
         if len(fields) != 2 or not fields[0]:
             raise bad("it needs a name and a size, separated by one comma")
         name, size_text = fields
-        if not is_decimal(size_text):
+        size, reason = read_number(size_text)
+        if size is None and reason != TOO_LONG:
             raise bad(f"size {quoted(size_text)} is not a decimal number "
                       "of MB")
-        size = int(size_text)
-        self._check_name_size(name, size,
+        self._check_name_size(name, size if size is not None
+                              else shortened(size_text),
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         region = self.regions.get(name)
