@@ -147,12 +147,14 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     """
     from .edit.gate import gate_edit
     from .io.xmlio import locked, read_bytes, save_atomic
+    from .lint.config import load_config
     from .lint.formats import text
 
     try:
         with locked(path):
             before = read_bytes(path)
-            gated = gate_edit(path, before, board, change)
+            gated = gate_edit(path, before, board, change,
+                              load_config(None))
             result, added = gated.result, gated.added
             if diff:
                 _write_diff(path, before, result.data)
