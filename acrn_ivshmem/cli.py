@@ -182,6 +182,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
                 into: str | None, board: str | None, force: bool) -> int:
     """Upgrade ``legacy``; write, merge or print; show what was assigned."""
     from .io.xmlio import open_input, parse_file, save_output
+    from .lint.config import load_config
     from .lint.engine import find_board_beside
     from .model.loader import from_document
     from .model.syntax import Scenario
@@ -198,8 +199,9 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
                          "nothing to upgrade")
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
+        settings = load_config(None)
         result = upgrade(document, [parse_file(p) for p in launches],
-                         board=board_document)
+                         board=board_document, config=settings)
     except AcrnShmError as exc:
         return _fail(str(exc))
     for note in result.notes:
@@ -210,7 +212,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
 
             rows = merged_assignments(target, result)
             _print_assignments(rows)
-            return EditResult(merge_regions(target, result),
+            return EditResult(merge_regions(target, result, settings),
                               f"merged {len(rows)} region member(s) from "
                               f"{legacy}", ())
         return run_edit(into, None, merge, False, False, force)
