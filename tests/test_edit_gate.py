@@ -302,7 +302,7 @@ def _would_be(argv: list[str], data: bytes) -> bytes:
         return path.read_bytes()
 
 
-# -- the gate reads [tool.acrn-shm] as lint does -------------------------------
+# -- the gate reads [tool.acrn-shm] as lint does ----------------------------
 
 
 @pytest.mark.parametrize("config, lint_output", [
@@ -322,8 +322,7 @@ def test_the_gate_follows_pyproject_like_lint(ten, config, lint_output):
                            "--size", "3", "--provider", "dm"], ten.parent)
     assert (result.returncode, result.stdout, result.stderr) == (
         0, "ten_hv.xml: changed region 'shm_region_0': size 3 MB; "
-        "provider dm\n",
-        "")
+        "provider dm\n", "")
     result = run_acrn_shm(["lint", "--select", "ISM201", ten.name],
                           ten.parent)
     assert (result.returncode, result.stdout) == (

@@ -54,8 +54,9 @@ def gate_edit(path: str, data: bytes, board: str | None,
 
     ``board`` is the board XML, or None for the one beside the
     scenario; ``config`` what lint reports and how severe (default:
-    every rule at its own severity). Writes nothing: hold :func:`acrn_ivshmem.io.xmlio.locked`
-    around reading ``data``, this call and the write. Raises
+    every rule at its own severity). Writes nothing: hold
+    :func:`acrn_ivshmem.io.xmlio.locked` around reading ``data``, this
+    call and the write. Raises
     :class:`UsageError` (one line naming the file) for a file that is
     not a scenario, a board that is not a board, an edit that cannot be
     made, or a file lint cannot check.

@@ -115,8 +115,9 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
     a legacy scenario's launch XMLs; ``shm_dir`` the folder of QEMU's
     backing files; ``acrn_version`` decides whether acrn-dm gets the
     region id; ``config`` what a legacy scenario's conversion is checked
-    with (default: every rule at its own severity). Raises :class:`~acrn_ivshmem.errors.AcrnShmError` (one
-    line naming the file) for files that cannot be read or planned.
+    with (default: every rule at its own severity). Raises
+    :class:`~acrn_ivshmem.errors.AcrnShmError` (one line naming the
+    file) for files that cannot be read or planned.
     """
     linter = Linter(config)
     inputs = load_for_launch(scenario_path, board_path, launch_paths, linter)

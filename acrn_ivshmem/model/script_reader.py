@@ -164,7 +164,7 @@ def _suppression(line: str, marks, pending):
     if not stripped or pending is None:
         return pending, None
     codes, loc = pending
-    (_start, first), (last_start, last) = marks[0], marks[-1]
+    first, (last_start, last) = marks[0][1], marks[-1]
     return None, Suppression(codes, Loc(first, 1),
                              Loc(last, len(line) - last_start + 1), loc)
 
