@@ -156,3 +156,20 @@ def test_run_rules_stamps_found_findings():
         (9, 2, "ISM501", "warning", "clash", "move it"),
         (6, 7, "ISM201", "error", "size", "")]
     assert checked.fixes == []
+
+
+def test_run_rules_keeps_the_asked_severities():
+    """``severities``: rules at other configured severities do not run
+    (ISM106, a warning, made an error here, runs; ISM002, info, not)."""
+    from acrn_ivshmem.model.loader import load
+
+    scenario = load(str(PACKAGE.parent / "tests" / "test_rules"
+                        / "ISM106_fail.xml")).model
+    config = LintConfig(severity=(("ISM106", "error"),))
+    every = run_rules(config, "s.xml", "scenario", (scenario, None))
+    errors = run_rules(config, "s.xml", "scenario", (scenario, None),
+                       severities=("error",))
+    assert sorted({(d.code, d.severity) for d in every.diagnostics}) == [
+        ("ISM002", "info"), ("ISM106", "error")]
+    assert [(d.code, d.severity) for d in errors.diagnostics] == [
+        ("ISM106", "error")]

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import NamedTuple
 
-from ..diagnostics import Diagnostic, Finding, TextFix
+from ..diagnostics import SEVERITIES, Diagnostic, Finding, TextFix
 from ..errors import (
     AcrnShmError, InputError, SourceTreeError, UsageError, located,
 )
@@ -81,7 +81,8 @@ class Checked(NamedTuple):
 
 def run_rules(config: LintConfig, path: str, target: str | None = None,
               args: tuple = (), found: Iterable[tuple[str, Finding]] = (),
-              suppressions: tuple[Suppression, ...] = ()) -> Checked:
+              suppressions: tuple[Suppression, ...] = (),
+              severities: tuple[str, ...] = SEVERITIES) -> Checked:
     """Run the rules of ``target`` that ``config`` enables on ``args``
     and make their findings diagnostics of the file ``path``.
 
@@ -94,15 +95,18 @@ def run_rules(config: LintConfig, path: str, target: str | None = None,
     is dropped, so is a finding a suppression covers, and each
     diagnostic gets the configured severity. Where ISM001 reports an
     element, the other structure codes' findings there are dropped.
+    Only codes whose configured severity is one of ``severities`` run
+    and are reported (``("error",)``: what stops a command).
     """
     found = list(found)
     if target is not None:
-        for code, rule in _enabled_rules(config, target):
+        for code, rule in _enabled_rules(config, target, severities):
             found.extend((code, finding) for finding in rule.check(*args))
     silenced = Suppressions(suppressions)
     diagnostics, fixes = [], []
     for code, finding in _one_per_element(config, found):
-        if not config.enabled(code) or silenced.covers(code, finding.loc):
+        if (not config.enabled(code) or silenced.covers(code, finding.loc)
+                or config.severity_of(code) not in severities):
             continue
         diagnostics.append(Diagnostic(
             path, finding.loc.line, finding.loc.column, code,
@@ -113,12 +117,15 @@ def run_rules(config: LintConfig, path: str, target: str | None = None,
 
 
 @functools.lru_cache(maxsize=64)
-def _enabled_rules(config: LintConfig,
-                   target: str) -> tuple[tuple[str, ModuleType], ...]:
-    # (code, rule) of the enabled rules of ``target``, worked out once
-    # for a configuration, not for every file.
+def _enabled_rules(config: LintConfig, target: str,
+                   severities: tuple[str, ...]
+                   ) -> tuple[tuple[str, ModuleType], ...]:
+    # (code, rule) of the enabled rules of ``target`` at one of
+    # ``severities``, worked out once for a configuration, not for
+    # every file.
     return tuple((code, rule) for code, rule in RULES.items()
-                 if rule.TARGET == target and config.enabled(code))
+                 if rule.TARGET == target and config.enabled(code)
+                 and config.severity_of(code) in severities)
 
 
 def _one_per_element(config: LintConfig, found: list[tuple[str, Finding]]

@@ -1553,9 +1553,9 @@ def _errors(config: LintConfig, path: str, scenario: Scenario,
             board: Board | None) -> list[Diagnostic]:
     """The error findings of the scenario rules on ``scenario``, as
     lint reports them with ``config``; in rule order."""
-    checked = run_rules(config, path, "scenario", (scenario, board),
-                        suppressions=scenario.suppressions)
-    return [d for d in checked.diagnostics if d.severity == "error"]
+    return run_rules(config, path, "scenario", (scenario, board),
+                     suppressions=scenario.suppressions,
+                     severities=("error",)).diagnostics
 
 
 def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
