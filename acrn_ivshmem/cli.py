@@ -147,12 +147,14 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     """
     from .edit.gate import gate_edit
     from .io.xmlio import locked, read_bytes, save_atomic
+    from .lint.config import load_config
     from .lint.formats import text
 
     try:
         with locked(path):
             before = read_bytes(path)
-            gated = gate_edit(path, before, board, change)
+            gated = gate_edit(path, before, board, change,
+                              load_config(None))
             result, added = gated.result, gated.added
             if diff:
                 _write_diff(path, before, result.data)
@@ -180,6 +182,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
                 into: str | None, board: str | None, force: bool) -> int:
     """Upgrade ``legacy``; write, merge or print; show what was assigned."""
     from .io.xmlio import open_input, parse_file, save_output
+    from .lint.config import load_config
     from .lint.engine import find_board_beside
     from .model.resolved import load_scenario
     from .upgrade.scenario import merge_regions, merged_assignments, upgrade
@@ -194,8 +197,9 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
             "v2.x) scenario; nothing to upgrade").model
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
+        settings = load_config(None)
         result = upgrade(document, [parse_file(p) for p in launches],
-                         board=board_document)
+                         board=board_document, config=settings)
     except AcrnShmError as exc:
         return _fail(str(exc))
     for note in result.notes:
@@ -206,7 +210,7 @@ def run_upgrade(legacy: str, output: str | None, launches: list[str],
 
             rows = merged_assignments(target, result)
             _print_assignments(rows)
-            return EditResult(merge_regions(target, result),
+            return EditResult(merge_regions(target, result, settings),
                               f"merged {len(rows)} region member(s) from "
                               f"{legacy}", ())
         return run_edit(into, None, merge, False, False, force)
@@ -232,6 +236,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     from .emit.launch import gated_scripts, parse_version
     from .emit.launch_script import ivshmem_args as raw_args
     from .io.xmlio import save_output
+    from .lint.config import load_config
     from .lint.engine import Linter
     from .lint.formats import text
     from .upgrade.launch_inputs import load_for_launch
@@ -239,7 +244,7 @@ def run_launch_script(scenario: str, board: str, vms: list[str],
     if vms and all_vms:
         return _fail("give --vm NAME or --all, not both")
     try:
-        linter = Linter()
+        linter = Linter(load_config(None))
         inputs = load_for_launch(scenario, board, launches, linter)
         version = parse_version(acrn_version or (
             "2.7" if inputs.legacy else "3.3"))
@@ -284,6 +289,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     """Compare a launch script with the scenario; lint-style report."""
     from .emit.launch import check_script
     from .lint.config import load_config
+    from .lint.engine import Linter
     from .lint.formats import FORMATS
     from .upgrade.launch_inputs import load_for_launch
 
@@ -292,8 +298,9 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
         return _fail(f"unknown output format {quoted(output_format)}; choose "
                      + ", ".join(FORMATS))
     try:
-        inputs = load_for_launch(scenario, None, launches)
-        found = check_script(script, inputs, vm, load_config(None))
+        settings = load_config(None)
+        inputs = load_for_launch(scenario, None, launches, Linter(settings))
+        found = check_script(script, inputs, vm, settings)
     except AcrnShmError as exc:
         return _fail(str(exc))
     sys.stdout.write(formatter(found, 1))

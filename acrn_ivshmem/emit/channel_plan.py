@@ -28,6 +28,7 @@ from ..errors import quoted
 from ..upgrade.launch_inputs import load_for_launch
 from ..plan.acrn_dm import plan as plan_launch
 from ..plan.acrn_dm import word_text
+from ..lint.config import LintConfig
 from ..lint.engine import Linter
 from ..model.syntax import Bdf, Scenario, VmKind
 from ..plan.qemu import DEFAULT_SHM_DIR, QemuPlan, plan_for_vm
@@ -104,7 +105,8 @@ class ChannelPlan:
 def plan_channels(scenario_path: str, board_path: str | None = None,
                   launch_paths: Sequence[str] = (),
                   shm_dir: str = DEFAULT_SHM_DIR,
-                  acrn_version: tuple[int, int] = (3, 3)) -> ChannelPlan:
+                  acrn_version: tuple[int, int] = (3, 3),
+                  config: LintConfig | None = None) -> ChannelPlan:
     """Plan the channel ends of every region of the scenario at
     ``scenario_path``.
 
@@ -112,10 +114,12 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
     VM VBDF on one of its native devices is noted; ``launch_paths`` are
     a legacy scenario's launch XMLs; ``shm_dir`` the folder of QEMU's
     backing files; ``acrn_version`` decides whether acrn-dm gets the
-    region id. Raises :class:`~acrn_ivshmem.errors.AcrnShmError` (one
-    line naming the file) for files that cannot be read or planned.
+    region id; ``config`` what a legacy scenario's conversion is checked
+    with (default: every rule at its own severity). Raises
+    :class:`~acrn_ivshmem.errors.AcrnShmError` (one line naming the
+    file) for files that cannot be read or planned.
     """
-    linter = Linter()
+    linter = Linter(config)
     inputs = load_for_launch(scenario_path, board_path, launch_paths, linter)
     scenario = inputs.scenario
     notes: list[str] = []

@@ -1,5 +1,11 @@
 """The lint engine: find the files, load them, run every rule.
 
+:func:`run_rules` is the one place rules run: every command that checks
+something (lint, the edit gate, launch-script, check-launch, upgrade's
+self-check and merge, the language server) calls it, directly or
+through :class:`Linter`, so that ``[tool.acrn-shm]`` select, ignore and
+severity and inline suppressions mean the same everywhere.
+
 :func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders:
 a folder laid out like ACRN's ``misc/config_tools/data/<board>/`` (one
 board XML plus scenarios), or a tree of them such as ``data/`` itself
@@ -10,12 +16,14 @@ separately.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import NamedTuple
 
-from ..diagnostics import Diagnostic, Finding, TextFix
+from ..diagnostics import SEVERITIES, Diagnostic, Finding, TextFix
 from ..errors import (
     AcrnShmError, InputError, SourceTreeError, UsageError, located,
 )
@@ -61,6 +69,75 @@ class LintResult(NamedTuple):
         if any(d.severity == "error" for d in self.diagnostics):
             return 1
         return 0
+
+
+class Checked(NamedTuple):
+    """What :func:`run_rules` found: diagnostics, in the order the
+    findings came, and the fixes they offer."""
+
+    diagnostics: list[Diagnostic]
+    fixes: list[PendingFix]
+
+
+def run_rules(config: LintConfig, path: str, target: str | None = None,
+              args: tuple = (), found: Iterable[tuple[str, Finding]] = (),
+              suppressions: tuple[Suppression, ...] = (),
+              severities: tuple[str, ...] = SEVERITIES) -> Checked:
+    """Run the rules of ``target`` that ``config`` enables on ``args``
+    and make their findings diagnostics of the file ``path``.
+
+    ``args`` are what the rules' ``check()`` takes: ``(scenario,
+    board)`` for ``scenario``, ``(launch, scenario)`` for ``launch``,
+    ``(script, scenario, vm_name)`` for ``script``. ``found`` holds
+    ``(code, finding)`` pairs of checks that are no rule's ``check()``
+    (the structure check ISM001, ACRN's checks, the slot clashes of
+    planned scripts); they go first. A code ``config`` does not select
+    is dropped, so is a finding a suppression covers, and each
+    diagnostic gets the configured severity. Where ISM001 reports an
+    element, the other structure codes' findings there are dropped.
+    Only codes whose configured severity is one of ``severities`` run
+    and are reported (``("error",)``: what stops a command).
+    """
+    found = list(found)
+    if target is not None:
+        for code, rule in _enabled_rules(config, target, severities):
+            found.extend((code, finding) for finding in rule.check(*args))
+    silenced = Suppressions(suppressions)
+    diagnostics, fixes = [], []
+    for code, finding in _one_per_element(config, found):
+        if (not config.enabled(code) or silenced.covers(code, finding.loc)
+                or config.severity_of(code) not in severities):
+            continue
+        diagnostics.append(Diagnostic(
+            path, finding.loc.line, finding.loc.column, code,
+            config.severity_of(code), finding.message, finding.hint))
+        if finding.fix is not None:
+            fixes.append(PendingFix(path, code, finding.fix))
+    return Checked(diagnostics, fixes)
+
+
+@functools.lru_cache(maxsize=64)
+def _enabled_rules(config: LintConfig, target: str,
+                   severities: tuple[str, ...]
+                   ) -> tuple[tuple[str, ModuleType], ...]:
+    # (code, rule) of the enabled rules of ``target`` at one of
+    # ``severities``, worked out once for a configuration, not for
+    # every file.
+    return tuple((code, rule) for code, rule in RULES.items()
+                 if rule.TARGET == target and config.enabled(code)
+                 and config.severity_of(code) in severities)
+
+
+def _one_per_element(config: LintConfig, found: list[tuple[str, Finding]]
+                     ) -> list[tuple[str, Finding]]:
+    # One finding per misplaced element: ISM001's, when it is on.
+    if not config.enabled("ISM001"):
+        return found
+    reported = {f.loc for code, f in found if code == "ISM001"}
+    if not reported:
+        return found
+    return [(code, f) for code, f in found
+            if code not in _STRUCTURE_CODES or f.loc not in reported]
 
 
 class _Job(NamedTuple):
@@ -135,7 +212,6 @@ class Linter:
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
         self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
-        self._rule_lists: dict[tuple, list[tuple[str, object]]] = {}
         self._boards = BoardFinder()
 
     def preload(self, document: Document) -> None:
@@ -267,17 +343,15 @@ class Linter:
             if board_path is not None:
                 board = self._board(board_path)
                 extra = self._board_structure(board_path, checked_boards)
-            for code, rule in self._enabled_rules("scenario"):
-                found.extend((code, f) for f in rule.check(model, board))
-            found = self._one_per_element(found)
+            own = self._run(job.path, "scenario", (model, board), found,
+                            model.suppressions)
             extra += self._acrn_checks(job.path, loaded.document,
                                        board_path)
         else:
             scenario = self._launch_scenario(job.path, model)
-            for code, rule in self._enabled_rules("launch"):
-                found.extend((code, f) for f in rule.check(model, scenario))
-        return self._diagnostics(job.path, found,
-                                 model.suppressions) + extra
+            own = self._run(job.path, "launch", (model, scenario), found,
+                            model.suppressions)
+        return own + extra
 
     def _acrn_checks(self, path: str, document: Document,
                      board_path: str | None) -> list[Diagnostic]:
@@ -292,35 +366,15 @@ class Linter:
         board = self.load(board_path).document if board_path else None
         found = acrn_schema.check(self.config.acrn_src, document, board,
                                   self.config.use_cache)
-        result = self._diagnostics(
-            path, [(f.code, Finding(f.loc, f.message)) for f in found
-                   if not f.in_board],
+        result = self._run(
+            path, None, (), [(f.code, Finding(f.loc, f.message))
+                             for f in found if not f.in_board],
             self.load(path).model.suppressions)
         if board_path is not None:
-            result += self._diagnostics(
-                board_path, [(f.code, Finding(f.loc, f.message))
-                             for f in found if f.in_board], ())
+            result += self._run(
+                board_path, None, (), [(f.code, Finding(f.loc, f.message))
+                                       for f in found if f.in_board], ())
         return result
-
-    def _enabled_rules(self, target: str) -> list[tuple[str, object]]:
-        # (code, rule) of the enabled rules of ``target``, worked out once
-        # for a configuration, not for every file.
-        key = (self.config, target)
-        rules = self._rule_lists.get(key)
-        if rules is None:
-            rules = self._rule_lists[key] = [
-                (code, rule) for code, rule in RULES.items()
-                if rule.TARGET == target and self.config.enabled(code)]
-        return rules
-
-    def _one_per_element(self, found: list[tuple[str, Finding]]
-                         ) -> list[tuple[str, Finding]]:
-        # One finding per misplaced element: ISM001's, when it is on.
-        if not self.config.enabled("ISM001"):
-            return found
-        reported = {f.loc for code, f in found if code == "ISM001"}
-        return [(code, f) for code, f in found
-                if code not in _STRUCTURE_CODES or f.loc not in reported]
 
     def _board(self, path: str) -> Board:
         model = self.load(path).model
@@ -339,8 +393,8 @@ class Linter:
             self._board_findings[key] = schema.check_structure(
                 self.load(path).document, "board")
         findings = self._board_findings[key]
-        return self._diagnostics(path, [("ISM001", f) for f in findings],
-                                 ())
+        return self._run(path, None, (), [("ISM001", f) for f in findings],
+                         ())
 
     def _launch_scenario(self, path: str,
                          launch: LaunchConfig) -> Scenario | None:
@@ -356,23 +410,15 @@ class Linter:
             return None
         return model if isinstance(model, Scenario) else None
 
-    def _diagnostics(self, path: str, found: list[tuple[str, Finding]],
-                     suppressions: tuple[Suppression, ...]
-                     ) -> list[Diagnostic]:
-        result = []
-        silenced = Suppressions(suppressions)
-        for code, finding in found:
-            if not self.config.enabled(code):
-                continue
-            if silenced.covers(code, finding.loc):
-                continue
-            result.append(Diagnostic(
-                path, finding.loc.line, finding.loc.column, code,
-                self.config.severity_of(code), finding.message,
-                finding.hint))
-            if finding.fix is not None:
-                self._fixes.append(PendingFix(path, code, finding.fix))
-        return result
+    def _run(self, path: str, target: str | None, args: tuple,
+             found: list[tuple[str, Finding]],
+             suppressions: tuple[Suppression, ...]) -> list[Diagnostic]:
+        # The engine's one step (run_rules); the fixes are kept for
+        # the LintResult.
+        checked = run_rules(self.config, path, target, args, found,
+                            suppressions)
+        self._fixes.extend(checked.fixes)
+        return checked.diagnostics
 
 
 def lint(paths: list[str], board_path: str | None = None,

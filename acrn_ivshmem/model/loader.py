@@ -269,16 +269,24 @@ def _advance(loc: Loc, text: str, offset: int, start: int = 0) -> Loc:
                offset - text.rindex("\n", start, offset))
 
 
+def suppressed_codes(comment: str) -> frozenset[str] | None:
+    """The codes of a comment ``acrn-shm: ignore CODE...`` (its text
+    without the comment marks), or None for any other comment."""
+    match = _SUPPRESS.match(comment)
+    if match is None:
+        return None
+    return frozenset(code.upper()
+                     for code in re.split(r"[\s,]+", match.group(1))
+                     if code)
+
+
 def suppressions_of(document: Document) -> tuple[Suppression, ...]:
     """Every ``<!-- acrn-shm: ignore CODE... -->`` and the lines it covers."""
     found = []
     for comment in document.comments:
-        match = _SUPPRESS.match(comment.text)
-        if match is None or comment.next_element is None:
+        codes = suppressed_codes(comment.text)
+        if codes is None or comment.next_element is None:
             continue
-        codes = frozenset(
-            code.upper() for code in re.split(r"[\s,]+", match.group(1))
-            if code)
         pos = document.pos(comment.next_element)
         found.append(Suppression(codes, pos.start, pos.end, comment.loc))
     return tuple(found)

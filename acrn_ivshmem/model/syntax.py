@@ -513,7 +513,10 @@ class LaunchScript:
     ``anchor`` is the ``acrn-dm`` call (or the ``dm_params`` array),
     where a missing device is reported; ``dm_call`` is where the acrn-dm
     command starts and ``dm_argument`` its last argument as written
-    (None without an acrn-dm command).
+    (None without an acrn-dm command). ``suppressions`` come from
+    ``# acrn-shm: ignore CODE`` comment lines: each covers the next
+    command (the next line that is neither blank nor a comment, with
+    its continuation lines).
     """
 
     path: str
@@ -522,6 +525,7 @@ class LaunchScript:
     anchor: Loc
     dm_call: Loc | None = None
     dm_argument: str | None = None
+    suppressions: tuple[Suppression, ...] = ()
 
 
 @frozen

@@ -28,7 +28,8 @@ def load_for_launch(scenario_path: str, board_path: str | None,
     """Read the scenario (and board); convert a legacy one to v3.
 
     Files are loaded through ``linter`` (a new one by default), so that
-    linting them afterwards with the same linter reads each file once.
+    linting them afterwards with the same linter reads each file once;
+    its configuration is the one the conversion is checked with.
     """
     linter = linter or Linter()
     loaded = load_scenario(scenario_path, via=linter.load)
@@ -44,7 +45,8 @@ def load_for_launch(scenario_path: str, board_path: str | None,
                              "is for legacy (v2.x) ones")
         return LaunchInputs(model, board, False, (loaded.document,))
     launches = [linter.load(path).document for path in launch_paths]
-    result = upgrade(loaded.document, launches, board=board_document)
+    result = upgrade(loaded.document, launches, board=board_document,
+                     config=linter.config)
     converted = parse_bytes(result.data, scenario_path)
     return LaunchInputs(scenario_from(converted, "v3"), board, True,
                         (*launches, loaded.document))

@@ -81,10 +81,13 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..diagnostics import Diagnostic
 from ..errors import (
     InputError, UsageError, escaped, located, quoted, shortened,
 )
 from ..io.xmlio import Document, Loc, escape, parse_bytes
+from ..lint.config import LintConfig
+from ..lint.engine import run_rules
 from ..model.loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
     launch_from, refuse_much_to_read, scenario_from, split_legacy,
@@ -263,12 +266,15 @@ class UpgradeResult:
 
 
 def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
-            board: Document | None = None) -> UpgradeResult:
+            board: Document | None = None,
+            config: LintConfig | None = None) -> UpgradeResult:
     """Convert a legacy scenario (and its launch XMLs) to v3.
 
     ``board`` (optional) lets Service VM VBDFs avoid the board's native
     PCI devices. Raises :class:`UsageError` when the input cannot be
     converted faithfully; see the module documentation for the policy.
+    The result must have no lint error with ``config`` (default: every
+    rule at its own severity).
     """
     kind = kind_of(scenario)
     if kind != "legacy":
@@ -287,7 +293,8 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
             raise UsageError(located(board.path, None, None,
                                      "expected a board XML"))
         board_model = board_from(board)
-    return _Upgrader(scenario, list(launches), board_model).run()
+    return _Upgrader(scenario, list(launches), board_model,
+                     config or LintConfig()).run()
 
 
 def merged_assignments(target_v3: Document,
@@ -301,16 +308,19 @@ def merged_assignments(target_v3: Document,
     return _Merge(target_v3, result).assignments
 
 
-def merge_regions(target_v3: Document, result: UpgradeResult) -> bytes:
+def merge_regions(target_v3: Document, result: UpgradeResult,
+                  config: LintConfig | None = None) -> bytes:
     """Add the regions of ``result`` to the v3 scenario ``target_v3``.
 
     Only the bytes of the ``IVSHMEM`` element change (it is created
     inside ``hv/FEATURES`` if missing); new regions follow the existing
     ones, indented like the file. Raises :class:`UsageError` if a region
-    name already exists in the target or a VM name is not a VM there;
-    see :func:`merged_assignments` for VBDFs.
+    name already exists in the target or a VM name is not a VM there,
+    or if the new regions' lines have a lint error with ``config``
+    (default: every rule at its own severity); see
+    :func:`merged_assignments` for VBDFs.
     """
-    return _Merge(target_v3, result).data()
+    return _Merge(target_v3, result, config).data()
 
 
 # --------------------------------------------------------------------------
@@ -430,8 +440,9 @@ class _Upgrader:
     """One conversion: collects notes and refusals while building."""
 
     def __init__(self, document: Document, launches: list[Document],
-                 board: Board | None):
+                 board: Board | None, config: LintConfig):
         self.doc = document
+        self.config = config
         self.path = document.path
         self.root = document.root
         self.launches = launches
@@ -521,16 +532,11 @@ class _Upgrader:
 
     def _self_check(self, data: bytes):
         # The converted file must pass acrn-shm's own scenario rules.
-        from ..rules import RULES
-
         document = parse_bytes(data, self.path)
         model = scenario_from(document, kind_of(document))
-        for rule in RULES.values():
-            if rule.TARGET != "scenario" or rule.SEVERITY != "error":
-                continue
-            for finding in rule.check(model, self.board):
-                raise self.fail(None, "the converted file would not pass "
-                                f"{rule.CODE}: {finding.message}")
+        for found in _errors(self.config, self.path, model, self.board):
+            raise self.fail(None, "the converted file would not pass "
+                            f"{found.code}: {found.message}")
 
     # ---- VMs
 
@@ -1374,13 +1380,15 @@ def _summary(element: etree._Element) -> str:
 class _Merge:
     """Splices converted regions into a v3 scenario's bytes."""
 
-    def __init__(self, target: Document, result: UpgradeResult):
+    def __init__(self, target: Document, result: UpgradeResult,
+                 config: LintConfig | None = None):
         kind = kind_of(target)
         if kind != "v3":
             raise UsageError(located(
                 target.path, None, None,
                 f"is a {_kind_name(kind)}; --into expects a v3 scenario"))
         self.target = target
+        self.config = config or LintConfig()
         self.model: Scenario = scenario_from(target, "v3")
         self.assignments = self._assign(result)
 
@@ -1528,8 +1536,6 @@ class _Merge:
         return "  "
 
     def _verify(self, data: bytes, lines: range):
-        from ..rules import RULES
-
         document = parse_bytes(data, self.target.path)
         model = scenario_from(document, kind_of(document))
         names = [region.name.text for region in model.regions
@@ -1542,15 +1548,21 @@ class _Merge:
             raise AssertionError(f"merge produced regions {names}")
         # The new regions must pass acrn-shm's rules; problems the target
         # had before are its own business.
-        for rule in RULES.values():
-            if rule.TARGET != "scenario" or rule.SEVERITY != "error":
-                continue
-            for finding in rule.check(model, None):
-                if finding.loc.line in lines:
-                    raise UsageError(located(
-                        self.target.path, finding.loc.line, None,
-                        "the merged regions would not pass "
-                        f"{rule.CODE}: {finding.message}"))
+        for found in _errors(self.config, self.target.path, model, None):
+            if found.line in lines:
+                raise UsageError(located(
+                    self.target.path, found.line, None,
+                    "the merged regions would not pass "
+                    f"{found.code}: {found.message}"))
+
+
+def _errors(config: LintConfig, path: str, scenario: Scenario,
+            board: Board | None) -> list[Diagnostic]:
+    """The error findings of the scenario rules on ``scenario``, as
+    lint reports them with ``config``; in rule order."""
+    return run_rules(config, path, "scenario", (scenario, board),
+                     suppressions=scenario.suppressions,
+                     severities=("error",)).diagnostics
 
 
 def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
