@@ -36,7 +36,8 @@ _STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
 
 
 class PendingFix(NamedTuple):
-    """A safe fix offered by rule ``code`` for the file at ``path``."""
+    """A fix offered by rule ``code`` for the file at ``path`` (its
+    safety class is ``fix.safety``)."""
 
     path: str
     code: str
@@ -46,7 +47,7 @@ class PendingFix(NamedTuple):
 class LintResult(NamedTuple):
     """Diagnostics (sorted), input errors (one line each), the number of
     files linted (files that could not be read are not counted) and the
-    safe fixes the rules offer."""
+    fixes the rules offer, safe and unsafe."""
 
     diagnostics: tuple[Diagnostic, ...]
     errors: tuple[str, ...]
@@ -367,7 +368,8 @@ class Linter:
             result.append(Diagnostic(
                 path, finding.loc.line, finding.loc.column, code,
                 self.config.severity_of(code), finding.message,
-                finding.hint))
+                finding.hint,
+                "" if finding.fix is None else finding.fix.safety))
             if finding.fix is not None:
                 self._fixes.append(PendingFix(path, code, finding.fix))
         return result

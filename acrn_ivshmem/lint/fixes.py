@@ -5,14 +5,29 @@ A fix names the text it expects at a line and column; it becomes an
 there, so a fix never touches anything else and a stale fix is skipped
 rather than misapplied. Of fixes that overlap, the first (in file
 order) is applied; the next lint run offers the others again.
+
+Each fix has a safety class (:data:`~acrn_ivshmem.diagnostics.SAFE` or
+``UNSAFE``, as ruff's): ``lint --fix`` takes the safe ones,
+``--unsafe-fixes`` adds the others (:func:`wanted`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from ..diagnostics import TextFix
+from ..diagnostics import SAFE, TextFix
 from ..io.textedit import Edit, apply_edits
+
+if TYPE_CHECKING:
+    from .engine import PendingFix
+
+
+def wanted(pending: Iterable[PendingFix], unsafe: bool
+           ) -> list[PendingFix]:
+    """The lint run's fixes to apply: the safe ones, and with ``unsafe``
+    all of them."""
+    return [item for item in pending if unsafe or item.fix.safety == SAFE]
 
 
 def line_starts(data: bytes) -> list[int]:
