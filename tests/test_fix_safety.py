@@ -124,3 +124,16 @@ def test_json_and_sarif_carry_the_class():
     results = json.loads(formats.sarif(found, 1))["runs"][0]["results"]
     assert [result.get("properties") for result in results] == [
         {"fix": UNSAFE}, None]
+
+
+def test_of_overlapping_fixes_the_first_is_applied():
+    # Two fixes of one VBDF: the editor would refuse both at once, so the
+    # fix layer keeps the first in file order and skips the other (the
+    # next lint run offers it again if it still applies).
+    data = b"<VBDF>0:0A.0</VBDF>\n"
+    first = TextFix(Loc(1, 7), "0:0A.0", "00:0a.0", SAFE)
+    inner = TextFix(Loc(1, 9), "0A", "0a", SAFE)
+    after, applied = apply_fixes(data, [inner, first])
+    assert (after, applied) == (b"<VBDF>00:0a.0</VBDF>\n", [first])
+    # A stale fix (its text is gone) is skipped, not misapplied.
+    assert apply_fixes(after, [first]) == (after, [])
