@@ -4,10 +4,10 @@ A fix replaces the text a rule names at a place; it is offered only
 while exactly that text is still there. Safe fixes (by the class each
 fix carries, as for ``lint --fix``) are preferred quick fixes and make
 up "fix all"; unsafe ones are offered titled "Unsafe fix" and left out
-of it, as ``lint --fix`` leaves them without ``--unsafe-fixes``. "Ignore" inserts
-``<!-- acrn-shm: ignore CODE -->`` before the innermost element holding
-the finding, on a line of its own with the element's indentation when
-the element starts its line.
+of it, as ``lint --fix`` leaves them without ``--unsafe-fixes``.
+"Ignore" inserts ``<!-- acrn-shm: ignore CODE -->`` before the
+innermost element holding the finding, on a line of its own with the
+element's indentation when the element starts its line.
 """
 
 from __future__ import annotations
