@@ -28,8 +28,12 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
              select: list[str] | None, ignore: list[str] | None,
              config: str | None, no_cache: bool, fix: bool = False,
              diff: bool = False, skip_other_xml: bool = False,
-             acrn_schema: bool = False, acrn_src: str | None = None) -> int:
+             acrn_schema: bool = False, acrn_src: str | None = None,
+             unsafe_fixes: bool = False) -> int:
     """Lint (and fix), print the report, and return the exit status.
+
+    ``fix`` and ``diff`` take the safe fixes, and with ``unsafe_fixes``
+    the unsafe ones too.
 
     With ``acrn_schema``, ACRN's own checks (ISM901-ISM904) run too,
     with the schemas of the tree ``acrn_src`` (default: ``$ACRN_SRC``).
@@ -65,19 +69,20 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         result = lint(paths, board, settings)
         if diff:
             # The diff only; files that could not be read still say so.
-            changed = bool(result.fixes) and _apply_fixes(result.fixes,
-                                                          write=False)
+            changed = bool(result.fixes) and _apply_fixes(
+                result.fixes, write=False, unsafe=unsafe_fixes)
             for error in result.errors:
                 _fail(error)
             return (EXIT_USAGE if result.errors
                     else EXIT_FINDINGS if changed else EXIT_OK)
         if fix and result.fixes:
-            _apply_fixes(result.fixes, write=True)
+            _apply_fixes(result.fixes, write=True, unsafe=unsafe_fixes)
             result = lint(paths, board, settings)
     except AcrnShmError as exc:
         return _fail(str(exc))
     if result.files or result.diagnostics or not result.errors:
-        sys.stdout.write(formatter(result.diagnostics, result.files))
+        sys.stdout.write(formatter(result.diagnostics, result.files,
+                                   unsafe_fixes=unsafe_fixes))
     for error in result.errors:
         _fail(error)
     return result.exit_code
@@ -94,17 +99,18 @@ def _acrn_tree(acrn_src: str | None) -> str:
     return tree
 
 
-def _apply_fixes(fixes, write: bool) -> bool:
-    """Apply fixes file by file (locked, atomic); list each on stderr.
+def _apply_fixes(fixes, write: bool, unsafe: bool = False) -> bool:
+    """Apply the safe fixes (and with ``unsafe`` the unsafe ones) file by
+    file (locked, atomic); list each on stderr.
 
     With ``write`` False, print a unified diff instead. Returns whether
     any file changed.
     """
     from .io.xmlio import locked, read_bytes, save_atomic
-    from .lint.fixes import apply_fixes
+    from .lint.fixes import apply_fixes, wanted
 
     by_path: dict[str, list] = {}
-    for pending in fixes:
+    for pending in wanted(fixes, unsafe):
         by_path.setdefault(pending.path, []).append(pending)
     changed = False
     for path, pending in by_path.items():
@@ -783,6 +789,10 @@ def build_app():
         diff: Annotated[bool, typer.Option(
             "--diff", help="Print the safe fixes as a unified diff; write "
             "nothing.")] = False,
+        unsafe_fixes: Annotated[bool, typer.Option(
+            "--unsafe-fixes", help="With --fix or --diff, take the unsafe "
+            "fixes too (they may change what ACRN builds; see each rule's "
+            "'Fix safety').")] = False,
         skip_other_xml: Annotated[bool, typer.Option(
             "--skip-other-xml", help="Skip files whose root element is "
             "not <acrn-config> (for pre-commit).")] = False,
@@ -801,7 +811,8 @@ def build_app():
         """
         raise typer.Exit(run_lint(paths, board, output_format, select,
                                   ignore, config, no_cache, fix, diff,
-                                  skip_other_xml, acrn_schema, acrn_src))
+                                  skip_other_xml, acrn_schema, acrn_src,
+                                  unsafe_fixes))
 
     def complete_vms(ctx: typer.Context, incomplete: str) -> list[str]:
         # Comma-separated: complete the last name, offer each VM once.
@@ -1422,8 +1433,8 @@ QUICK_COMMANDS = {
                     "-f": "output_format", "--select": "select",
                     "--ignore": "ignore", "--config": "config",
                     "--acrn-src": "acrn_src"},
-        ["--no-cache", "--fix", "--diff", "--skip-other-xml",
-         "--acrn-schema"],
+        ["--no-cache", "--fix", "--diff", "--unsafe-fixes",
+         "--skip-other-xml", "--acrn-schema"],
         repeatable=["select", "ignore"],
         choices={"output_format": LINT_FORMATS},
         defaults={"output_format": "text"}, variadic=True),

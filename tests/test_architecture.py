@@ -68,7 +68,7 @@ LAYERS = (
           "shared-memory facts of a Linux host"),
     Layer("io", CONFIG, 1, ("io/",),
           "safe XML parsing with positions, special files, locked "
-          "atomic writes"),
+          "atomic writes, the one byte-range text editor"),
     Layer("model", CONFIG, 2, ("model/",),
           "the syntax model, its resolved facts (model/resolved.py) and "
           "their loaders; launch script readers"),

@@ -28,6 +28,7 @@ from collections import Counter
 from lxml import etree
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted, shortened
+from ..io.textedit import Edit, apply_edits, ordered, tag_end
 from ..io.xmlio import Document, escape, parse_bytes, source_encoding
 from ..model.loader import from_document
 from ..model.resolved import load_scenario
@@ -53,8 +54,6 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Child order of a v3 ``IVSHMEM_REGION``.
 V3_ORDER = ("NAME", "PROVIDED_BY", "IVSHMEM_SIZE", "IVSHMEM_REGION_ID",
             "IVSHMEM_VMS")
-#: The rest of a tag after its '<', up to its '>' (quotes skipped).
-_TAG = re.compile(rb"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
 #: Spaces and tabs at the start of a line, then a tag's '<'.
 _LINE_LEAD = re.compile(rb"^[ \t]*<", re.MULTILINE)
 _BLANKS = re.compile(rb"[ \t]*")
@@ -103,7 +102,7 @@ class EditResult:
 def element_span(document: Document, element) -> tuple[int, int]:
     """The byte range ``[start, end)`` of ``element``, end tag included."""
     start = document.pos(element).start_byte
-    close = _tag_close(document.data, start)
+    close = tag_end(document.data, start)
     if document.data[close - 1:close] == b"/":
         return start, close + 1
     end_tag = document.pos(element).end_byte
@@ -250,7 +249,7 @@ class _Editor:
         self.newline = "\r\n" if _uses_crlf(self.data) else "\n"
         self._leads: dict[int, bytes] = {}
         self.step = self._indent_step()
-        self.edits: list[tuple[int, int, bytes]] = []
+        self.edits: list[Edit] = []
 
     # -- finding things --------------------------------------------------
 
@@ -283,13 +282,13 @@ class _Editor:
 
     def is_empty_tag(self, element) -> bool:
         """True for ``<a/>``."""
-        close = _tag_close(self.data, self.document.pos(element).start_byte)
+        close = tag_end(self.data, self.document.pos(element).start_byte)
         return self.data[close - 1:close] == b"/"
 
     def content(self, element) -> tuple[int, int]:
         """The bytes between the start and end tags of a non-empty one."""
         start = self.document.pos(element).start_byte
-        return (_tag_close(self.data, start) + 1,
+        return (tag_end(self.data, start) + 1,
                 self.document.pos(element).end_byte)
 
     def line_indent(self, element) -> str | None:
@@ -335,30 +334,16 @@ class _Editor:
 
     def replace(self, start: int, end: int, text: str) -> None:
         """Replace bytes ``[start, end)`` with ``text``."""
-        self.edits.append((start, end, text.encode(
+        self.edits.append(Edit(start, end, text.encode(
             self.encoding, errors="xmlcharrefreplace")))
-
-    def result(self) -> bytes:
-        """The document's bytes with every edit applied."""
-        out = []
-        done = 0
-        for start, end, new in self._ordered():
-            if start < done:
-                raise AssertionError("overlapping edits")
-            out += [self.data[done:start], new]
-            done = end
-        out.append(self.data[done:])
-        return b"".join(out)
 
     def outcome(self, summary: str,
                 assigned: tuple[tuple[str, str], ...] = ()) -> EditResult:
         """The :class:`EditResult` of the edits made so far."""
-        return EditResult(self.result(), summary, assigned, tuple(
-            (start, end, len(new)) for start, end, new in self._ordered()))
-
-    def _ordered(self) -> list[tuple[int, int, bytes]]:
-        # A stable sort keeps insertions at one point in request order.
-        return sorted(self.edits, key=lambda edit: edit[:2])
+        return EditResult(apply_edits(self.data, self.edits), summary,
+                          assigned, tuple((start, end, len(new)) for
+                                          start, end, new
+                                          in ordered(self.edits)))
 
     def render(self, lines: list[tuple[int, str]], indent: str) -> str:
         """``(depth, text)`` lines, indented and joined with newlines."""
@@ -488,14 +473,6 @@ class _Editor:
         after = children[-1] if children and missing != ["IVSHMEM"] and (
             parent is not self.root) else None
         self.insert(parent, lines, after)
-
-
-def _tag_close(data: bytes, start: int) -> int:
-    # The '>' that ends the tag starting at ``start``, outside quotes.
-    match = _TAG.match(data, start + 1)
-    if match is None:
-        raise UsageError("unterminated tag in the document")
-    return match.end() - 1
 
 
 def _encoding(document: Document) -> str:

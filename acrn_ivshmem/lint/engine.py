@@ -44,7 +44,8 @@ _STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
 
 
 class PendingFix(NamedTuple):
-    """A safe fix offered by rule ``code`` for the file at ``path``."""
+    """A fix offered by rule ``code`` for the file at ``path`` (its
+    safety class is ``fix.safety``)."""
 
     path: str
     code: str
@@ -54,7 +55,7 @@ class PendingFix(NamedTuple):
 class LintResult(NamedTuple):
     """Diagnostics (sorted), input errors (one line each), the number of
     files linted (files that could not be read are not counted) and the
-    safe fixes the rules offer."""
+    fixes the rules offer, safe and unsafe."""
 
     diagnostics: tuple[Diagnostic, ...]
     errors: tuple[str, ...]
@@ -110,7 +111,8 @@ def run_rules(config: LintConfig, path: str, target: str | None = None,
             continue
         diagnostics.append(Diagnostic(
             path, finding.loc.line, finding.loc.column, code,
-            config.severity_of(code), finding.message, finding.hint))
+            config.severity_of(code), finding.message, finding.hint,
+            "" if finding.fix is None else finding.fix.safety))
         if finding.fix is not None:
             fixes.append(PendingFix(path, code, finding.fix))
     return Checked(diagnostics, fixes)

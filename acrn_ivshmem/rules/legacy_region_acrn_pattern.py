@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..diagnostics import Finding, TextFix
+from ..diagnostics import SAFE, Finding, TextFix
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, is_decimal
 
@@ -64,7 +64,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 f"region string {quoted(raw.text)} does not match ACRN's "
                 f"schema pattern (at most one space around each field)",
                 f"write {quoted(canonical)} (acrn-shm lint --fix does it)",
-                TextFix(raw.loc, raw.text, canonical))
+                TextFix(raw.loc, raw.text, canonical, SAFE))
         else:
             yield Finding(
                 raw.loc,

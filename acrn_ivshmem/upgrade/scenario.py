@@ -85,6 +85,7 @@ from ..diagnostics import Diagnostic
 from ..errors import (
     InputError, UsageError, escaped, located, quoted, shortened,
 )
+from ..io.textedit import Edit, apply_edits, tag_end
 from ..io.xmlio import Document, Loc, escape, parse_bytes
 from ..lint.config import LintConfig
 from ..lint.engine import run_rules
@@ -1477,9 +1478,11 @@ class _Merge:
         newline = "\r\n" if b"\r\n" in data else "\n"
         block = "".join(f"{indent}{unit * (level + 1)}{text}{newline}"
                         for level, text in lines)
-        new, offset = _append_into(data, self.target, parent,
+        edit, inner = _append_into(data, self.target, parent,
                                    block.encode("utf-8"), indent.encode(),
                                    newline.encode())
+        new = apply_edits(data, [edit])
+        offset = edit.start + inner
         first = new.count(b"\n", 0, offset) + 1
         self._verify(new, range(first, first + len(lines)))
         return new
@@ -1573,39 +1576,21 @@ def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
 
 def _append_into(data: bytes, document: Document, element: etree._Element,
                  block: bytes, indent: bytes,
-                 newline: bytes) -> tuple[bytes, int]:
-    """Insert ``block`` (whole lines) as the last content of ``element``.
-
-    Returns the new bytes and the offset where ``block`` starts.
-    """
+                 newline: bytes) -> tuple[Edit, int]:
+    """The edit that inserts ``block`` (whole lines) as the last content
+    of ``element``, and where ``block`` starts in its new bytes."""
     pos = document.pos(element)
-    close = _tag_end(data, pos.start_byte)
+    close = tag_end(data, pos.start_byte)
     if data[close - 1:close] == b"/":
         # <TAG/> or <TAG attr="..." />: turn it into a start/end pair.
         head = data[pos.start_byte:close - 1].rstrip() + b">"
         tag = element.tag.encode()
-        offset = pos.start_byte + len(head) + len(newline)
-        return (data[:pos.start_byte] + head + newline + block + indent
-                + b"</" + tag + b">" + data[close + 1:], offset)
+        return (Edit(pos.start_byte, close + 1,
+                     head + newline + block + indent + b"</" + tag + b">"),
+                len(head) + len(newline))
     end = pos.end_byte
     line_start = data.rfind(b"\n", 0, end) + 1
     if not data[line_start:end].strip() and line_start > pos.start_byte:
-        return data[:line_start] + block + data[line_start:], line_start
+        return Edit(line_start, line_start, block), 0
     # The end tag shares its line with other content.
-    return (data[:end] + newline + block + indent + data[end:],
-            end + len(newline))
-
-
-def _tag_end(data: bytes, start: int) -> int:
-    """The index of the ``>`` that closes the tag starting at ``start``."""
-    quote = None
-    for index in range(start, len(data)):
-        char = data[index:index + 1]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in (b'"', b"'"):
-            quote = char
-        elif char == b">":
-            return index
-    raise InputError("unterminated tag")  # pragma: no cover
+    return Edit(end, end, newline + block + indent), len(newline)
