@@ -13,6 +13,11 @@ from typing import NamedTuple
 from .record import frozen
 
 SEVERITIES = ("error", "warning", "info")
+#: Fix safety classes, as ruff's: a safe fix keeps what the file means
+#: (only its spelling changes) and ``lint --fix`` applies it; an unsafe
+#: one may change what ACRN builds and needs ``--unsafe-fixes`` too.
+SAFE, UNSAFE = "safe", "unsafe"
+FIX_SAFETIES = (SAFE, UNSAFE)
 
 
 class Loc(NamedTuple):
@@ -23,16 +28,20 @@ class Loc(NamedTuple):
 
 
 class TextFix(NamedTuple):
-    """A safe fix: replace the text ``old`` found at ``loc`` by ``new``.
+    """A fix: replace the text ``old`` found at ``loc`` by ``new``.
 
     A line feed (``"\\n"``) in ``new`` starts a new line: it is written
     as the file's line end plus the indentation of the line ``loc`` is
     on (and left out when other text comes before ``loc`` there).
+    ``safety`` is :data:`SAFE` or :data:`UNSAFE` (the default, so that a
+    fix nobody classified is never applied by ``--fix`` alone); the
+    rule's doc says why under "Fix safety".
     """
 
     loc: Loc
     old: str
     new: str
+    safety: str = UNSAFE
 
 
 class Finding(NamedTuple):
@@ -51,8 +60,9 @@ class Diagnostic:
     Attributes: ``path`` (as given by the user), ``line`` and ``column``
     (1-based), ``code`` (``ISMnnn``), ``severity`` (error, warning or
     info), ``message`` (quotes the bad value, says what is allowed) and
-    ``hint`` (how to fix it; may be empty). Ordered by path, line,
-    column, code.
+    ``hint`` (how to fix it; may be empty) and ``fix`` (the safety
+    class of the fix the rule offers, :data:`SAFE` or :data:`UNSAFE`;
+    empty when it offers none). Ordered by path, line, column, code.
     """
 
     path: str
@@ -62,10 +72,12 @@ class Diagnostic:
     severity: str
     message: str
     hint: str = ""
+    fix: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        """The diagnostic as a dict with exactly the public keys."""
-        return {
+        """The diagnostic as a dict with exactly the public keys; ``fix``
+        only when the rule offers a fix."""
+        found: dict[str, object] = {
             "path": self.path,
             "line": self.line,
             "column": self.column,
@@ -74,3 +86,6 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+        if self.fix:
+            found["fix"] = self.fix
+        return found

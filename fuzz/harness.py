@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from acrn_ivshmem.cli.regions import region_spec
-from acrn_ivshmem.diagnostics import Diagnostic
+from acrn_ivshmem.diagnostics import UNSAFE, Diagnostic
 from acrn_ivshmem.edit.regions import (
     EditResult, RegionSpec, add_region, remove_region, set_region,
 )
@@ -113,12 +113,18 @@ def check_printed(what: str, text: str) -> None:
         raise Violation(f"{what} is not one line: {text!r}")
 
 
+def report_lines(diagnostics: Sequence[Diagnostic]) -> int:
+    """The lines of a text report: one per diagnostic and per hint, the
+    summary, and one counting hidden unsafe fixes when there are any."""
+    return (len(diagnostics) + sum(1 for d in diagnostics if d.hint) + 1
+            + any(d.fix == UNSAFE for d in diagnostics))
+
+
 def check_report(diagnostics: Sequence[Diagnostic]) -> None:
-    """The text report: one line per diagnostic and per hint."""
+    """The text report: see :func:`report_lines`."""
     report = FORMATS["text"](diagnostics, 1)
     lines = report[:-1].split("\n") if report else []
-    if diagnostics and len(lines) != len(diagnostics) + sum(
-            1 for d in diagnostics if d.hint) + 1:
+    if diagnostics and len(lines) != report_lines(diagnostics):
         raise Violation(f"text report has extra lines: {report!r}")
     for line in lines:
         check_printed("text report line", line)
@@ -373,8 +379,7 @@ class Harness:
             check_message(error, paths)
         report = FORMATS["text"](result.diagnostics, result.files)
         lines = report[:-1].split("\n")
-        if len(lines) != len(result.diagnostics) + sum(
-                1 for d in result.diagnostics if d.hint) + 1:
+        if len(lines) != report_lines(result.diagnostics):
             raise Violation(f"text report has extra lines: {report!r}")
         for line in lines:
             check_printed("text report line", line)

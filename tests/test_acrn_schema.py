@@ -44,11 +44,13 @@ ACRN_PYTHON = os.environ.get("ACRN_SHM_BUILD_PYTHON") or "python3"
 
 @pytest.fixture(autouse=True)
 def fresh_schemas():
-    acrn_schema.built.cache_clear()
-    acrn_schema._tree_key.cache_clear()
+    for cached in (acrn_schema.built, acrn_schema.syntax_schema,
+                   acrn_schema._tree_key):
+        cached.cache_clear()
     yield
-    acrn_schema.built.cache_clear()
-    acrn_schema._tree_key.cache_clear()
+    for cached in (acrn_schema.built, acrn_schema.syntax_schema,
+                   acrn_schema._tree_key):
+        cached.cache_clear()
 
 
 @pytest.fixture

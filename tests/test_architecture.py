@@ -68,9 +68,10 @@ LAYERS = (
           "shared-memory facts of a Linux host"),
     Layer("io", CONFIG, 1, ("io/",),
           "safe XML parsing with positions, special files, locked "
-          "atomic writes"),
+          "atomic writes, the one byte-range text editor"),
     Layer("model", CONFIG, 2, ("model/",),
-          "the syntax model and its loaders; launch script readers"),
+          "the syntax model, its resolved facts (model/resolved.py) and "
+          "their loaders; launch script readers"),
     Layer("plan", CONFIG, 3, ("plan/",),
           "acrn-dm and QEMU device plans, used by rules and emitters"),
     Layer("rules", CONFIG, 4, ("rules/",),

@@ -887,3 +887,18 @@ def test_bench_finds_a_guest_regions_bar2(sysfs):  # noqa: F811
                / "resource2")
     assert _resource2("beta", None, sysfs) == bar2
     assert _resource2(None, "00:0a.0", sysfs) == bar2
+
+
+def test_plan_checks_a_conversion_as_pyproject_says(tmp_path):
+    """A legacy scenario's conversion passes lint as pyproject.toml
+    configures it: with ISM002 (no board) made an error, plan stops,
+    exit 2; before, it checked with the defaults and printed the plan."""
+    (tmp_path / "hybrid_rt.xml").write_bytes(
+        (PROJECT / V27 / "whl-ipc-i5" / "hybrid_rt.xml").read_bytes())
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.acrn-shm]\nseverity = { ISM002 = "error" }\n')
+    result = run_acrn_shm(["channel", "plan", "hybrid_rt.xml"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "acrn-shm: error: hybrid_rt.xml: the converted file would "
+        "not pass ISM002: no board XML given or found beside the "
+        "scenario; skipped ISM304, ISM307\n")

@@ -336,3 +336,51 @@ def test_arrays_do_not_nest():
     """Found in review: each "=(" inside an array recursed once more."""
     script = parse_script("a=(" * 20000 + "\nacrn-dm VM_A\n", "s.sh")
     assert (script.dm_call, script.vm_name) == (None, None)
+
+
+@pytest.mark.parametrize("comment, reported", [
+    ("    # acrn-shm: ignore ISM513\n", False),
+    ("    # acrn-shm: ignore ISM514, ism513\n", False),
+    ("    # acrn-shm: ignore ISM514\n", True),
+    ("    # a comment that is no suppression\n", True),
+])
+def test_inline_suppression_in_the_script(script, comment, reported):
+    """``# acrn-shm: ignore CODE`` silences CODE on the next command, as
+    the XML comment does on the next element for lint; before,
+    check-launch ignored it and reported ISM513, exit 1."""
+    new = LINE.replace(",2)", ",4)")
+    script.write_text(script.read_text().replace(LINE, comment + new))
+    result = check(script)
+    expected = (
+        (1, f"{script}:{line_of(script, new)}:7: ISM513 [error] ivshmem "
+         "device 'shm_region_0' has size '4' but region 'shm_region_0' is "
+         "2 MB\n    hint: use 2\n1 error in 1 file\n") if reported
+        else (0, "no problems in 1 file\n"))
+    assert (result.returncode, result.stdout) == expected
+
+
+def test_inline_suppression_of_a_missing_device(script):
+    """A suppression before ``dm_params=(``, where a missing device is
+    reported (ISM511), silences it."""
+    text = script.read_text().replace(LINE, "")
+    text = text.replace("dm_params=(", "# acrn-shm: ignore ISM511\n"
+                        "dm_params=(", 1)
+    script.write_text(text)
+    result = check(script)
+    assert (result.returncode, result.stdout) == (
+        0, "no problems in 1 file\n")
+
+
+def test_suppression_spans_the_next_command():
+    """Comment lines gather codes, blank lines keep them, and the next
+    command takes them from its first line to the end of its last."""
+    parsed = parse_script(
+        "# acrn-shm: ignore ISM513\n"
+        "# acrn-shm: ignore ism515\n"
+        "\n"
+        "acrn-dm -s 8,ivshmem,hv:/a,4 \\\n"
+        "   -s 9,ivshmem,hv:/b,2\n"
+        "-s 10,ivshmem,hv:/c,2\n", "x.sh")
+    assert [(sorted(s.codes), s.first, s.last, s.loc)
+            for s in parsed.suppressions] == [
+        (["ISM513", "ISM515"], (4, 1), (5, 24), (1, 1))]

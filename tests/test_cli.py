@@ -135,9 +135,13 @@ def test_json_has_exactly_the_public_keys(workdir):
     result = run(["lint", "-f", "json", "broken_v3.xml"], workdir)
     items = json.loads(result.stdout)
     assert items
+    keys = ["path", "line", "column", "code", "severity", "message",
+            "hint"]
     for item in items:
-        assert list(item) == ["path", "line", "column", "code", "severity",
-                              "message", "hint"]
+        # "fix" (the fix's safety class) only where the rule offers one.
+        assert list(item) == keys + (["fix"] if item["code"] == "ISM306"
+                                     else [])
+    assert {item.get("fix") for item in items} == {None, "safe"}
 
 
 def test_sarif_is_valid_shape(workdir):
@@ -303,6 +307,8 @@ QUICK_LINES = [
     ("lint", ["-b", "first.xml", "-b", "second.xml", "a.xml"]),
     ("lint", ["--board", "-odd.xml", "a.xml"]),
     ("lint", ["--", "--fix", "-b"]),
+    ("lint", ["--fix", "--unsafe-fixes", "a.xml"]),
+    ("lint", ["a.xml", "--diff", "--unsafe-fixes"]),
     ("lint", ["-", "a.xml"]),
     ("lint", ["--board=", "a.xml"]),
     ("add-region", ["s.xml", "--vms", "0,1"]),
@@ -343,6 +349,7 @@ def test_quick_parser_parses_as_click_does(name, argv):
     ("lint", ["--board"]), ("lint", ["a.xml", "--board"]),
     ("lint", ["-bboard.xml", "a.xml"]), ("lint", ["--boa", "b.xml", "a.xml"]),
     ("lint", ["-f", "xml", "a.xml"]), ("lint", ["--fix=yes", "a.xml"]),
+    ("lint", ["--unsafe-fixes=1", "a.xml"]),
     ("lint", ["--no-such", "a.xml"]), ("lint", ["--board", "b.xml"]),
     ("add-region", []), ("add-region", ["a.xml", "b.xml"]),
     ("add-region", ["s.xml", "--region-id"]),

@@ -79,6 +79,16 @@ CASES = {
     "regions-ids-json": ["regions", "ids_v3.xml", "-f", "json"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
+    # Fix safety: ISM306 is safe, ISM216 (a region id) unsafe.
+    "lint-fixes-counted": ["lint", "mixed_fixes.xml"],
+    "lint-fix-safe-only": ["lint", "--fix", "mixed_fixes.xml"],
+    "lint-fix-unsafe": ["lint", "--fix", "--unsafe-fixes",
+                        "mixed_fixes.xml"],
+    "lint-diff-safe-only": ["lint", "--diff", "mixed_fixes.xml"],
+    "lint-diff-unsafe": ["lint", "--diff", "--unsafe-fixes",
+                         "mixed_fixes.xml"],
+    "lint-json-fix-class": ["lint", "-f", "json", "mixed_fixes.xml"],
+    "lint-fix-legacy-spacing": ["lint", "--fix", "spacing_legacy.xml"],
 }
 
 
@@ -122,7 +132,10 @@ def test_golden(name, workdir):
     ("set-diff-refused", 1, False), ("set-diff-forced", 0, False),
     ("add-size-unit", 0, True), ("set-size-unit", 2, False),
     ("set-size-gib", 1, False), ("add-id-free", 0, True),
-    ("add-id-taken", 1, False),
+    ("add-id-taken", 1, False), ("lint-fixes-counted", 0, False),
+    ("lint-fix-safe-only", 0, True), ("lint-fix-unsafe", 0, True),
+    ("lint-diff-safe-only", 1, False), ("lint-diff-unsafe", 1, False),
+    ("lint-json-fix-class", 0, False), ("lint-fix-legacy-spacing", 0, True),
 ])
 def test_status_and_whether_the_file_changed(name, status, changed):
     text = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")

@@ -300,3 +300,45 @@ def _would_be(argv: list[str], data: bytes) -> bytes:
         path.write_bytes(data)
         assert _run(argv, path, "--force") == 0, argv
         return path.read_bytes()
+
+
+# -- the gate reads [tool.acrn-shm] as lint does ----------------------------
+
+
+@pytest.mark.parametrize("config, lint_output", [
+    ('severity = { ISM201 = "warning" }\n',
+     "ten_hv.xml:10:25: ISM201 [warning] region 'shm_region_0' size '3' "
+     "is not a power of two from 2 to 512 (MB)\n"
+     "    hint: use one of 2, 4, 8, 16, 32, 64, 128, 256, 512\n"),
+    ('ignore = ["ISM201"]\n', ""),
+])
+def test_the_gate_follows_pyproject_like_lint(ten, config, lint_output):
+    """An error the configuration makes a warning (or ignores) does not
+    stop the edit; before, the gate linted with the defaults whatever
+    pyproject.toml said, so lint passed a file the edit gate refused."""
+    (ten.parent / "pyproject.toml").write_text(
+        "[tool.acrn-shm]\n" + config)
+    result = run_acrn_shm(["set-region", ten.name, "shm_region_0",
+                           "--size", "3", "--provider", "dm"], ten.parent)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "ten_hv.xml: changed region 'shm_region_0': size 3 MB; "
+        "provider dm\n", "")
+    result = run_acrn_shm(["lint", "--select", "ISM201", ten.name],
+                          ten.parent)
+    assert (result.returncode, result.stdout) == (
+        0, lint_output + ("1 warning in 1 file\n" if lint_output
+                          else "no problems in 1 file\n"))
+
+
+def test_the_gate_refuses_a_bad_pyproject(ten):
+    """A configuration lint refuses stops the edit too: exit 2, one line."""
+    (ten.parent / "pyproject.toml").write_text(
+        "[tool.acrn-shm]\nselect = [\"ISM999\"]\n")
+    before = ten.read_bytes()
+    result = run_acrn_shm(["remove-region", ten.name, "shm_region_0"],
+                          ten.parent)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"acrn-shm: error: {ten.parent / 'pyproject.toml'}: "
+        "[tool.acrn-shm] select: unknown rule code 'ISM999'; see "
+        "'acrn-shm rules'\n")
+    assert ten.read_bytes() == before

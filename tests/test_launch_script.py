@@ -256,11 +256,17 @@ def test_scripts_written_to_folder(tmp_path):
 # Slot clashes and refusals
 
 
-def test_slot_clash_is_a_diagnostic(tmp_path):
-    """Two devices on slot 8 of one VM: ISM501, exit 1, nothing written."""
+def clashing(tmp_path: Path) -> Path:
+    """two_regions with shm_region_1 on slot 8 of POST_STD_VM1 too."""
     scenario = two_regions(tmp_path)
     scenario.write_text(scenario.read_text().replace(
         "<VBDF>00:0a.0</VBDF>", "<VBDF>01:08.0</VBDF>"))
+    return scenario
+
+
+def test_slot_clash_is_a_diagnostic(tmp_path):
+    """Two devices on slot 8 of one VM: ISM501, exit 1, nothing written."""
+    scenario = clashing(tmp_path)
     out = tmp_path / "out"
     result = run_acrn_shm(
         ["launch-script", str(scenario), "--board", str(WHL_BOARD), "-o",
@@ -274,6 +280,43 @@ def test_slot_clash_is_a_diagnostic(tmp_path):
         "1 error in 1 file\n"
         f"acrn-shm: {scenario} has errors; no launch script written\n")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("config", [
+    'severity = { ISM501 = "warning" }\n', 'ignore = ["ISM5"]\n'])
+def test_slot_clash_follows_pyproject_like_lint(tmp_path, config):
+    """ISM501 as a warning (or ignored) in pyproject.toml does not stop
+    the scripts; before, launch-script linted with the defaults and
+    refused what lint, reading the same pyproject.toml, passed."""
+    scenario = clashing(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.acrn-shm]\n" + config)
+    result = run_acrn_shm(
+        ["launch-script", str(scenario), "--board", str(WHL_BOARD),
+         "--ivshmem-args"], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "POST_STD_VM1: -s 8,ivshmem,dm:/shm_region_1,4,7 "
+        "-s 8,ivshmem,hv:/shm_region_0,2\n"
+        "POST_STD_VM2: -s 12,ivshmem,dm:/shm_region_1,4,7\n", "")
+
+
+def test_slot_clash_suppressed_inline(tmp_path):
+    """<!-- acrn-shm: ignore ISM501 --> silences the clash for
+    launch-script as for lint; before, lint passed and the slot check
+    after planning still refused with ISM501 at 39:21."""
+    scenario = clashing(tmp_path)
+    scenario.write_text(scenario.read_text().replace(
+        "<IVSHMEM>", "<!-- acrn-shm: ignore ISM501 --><IVSHMEM>", 1))
+    result = run_acrn_shm(["lint", str(scenario), "--board",
+                           str(WHL_BOARD)], tmp_path)
+    assert (result.returncode, result.stdout) == (
+        0, "no problems in 1 file\n")
+    out = tmp_path / "out"
+    result = run_acrn_shm(
+        ["launch-script", str(scenario), "--board", str(WHL_BOARD), "-o",
+         str(out)], tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "", f"wrote {out / 'launch_user_vm_id1.sh'} (POST_STD_VM1)\n"
+        f"wrote {out / 'launch_user_vm_id2.sh'} (POST_STD_VM2)\n")
 
 
 def test_unknown_vm_and_missing_board(tmp_path):

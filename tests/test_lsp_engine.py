@@ -4,10 +4,12 @@ safety, the skipped structure check."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lsp_client import whl_with_3mb_region
 
-from acrn_ivshmem.diagnostics import TextFix
+from acrn_ivshmem.diagnostics import SAFE, UNSAFE, TextFix
 from acrn_ivshmem.io.xmlio import Loc
 from acrn_ivshmem.lint import schema
 from acrn_ivshmem.lint.config import LintConfig
@@ -77,22 +79,41 @@ def test_located_problems():
         engine.Problem(None, None, "board.xml:1:1: bad")
 
 
-def test_fix_safety_comes_from_the_rule_doc(monkeypatch):
-    assert engine.fix_is_safe("ISM306") and engine.fix_is_safe("ISM107")
-    assert not engine.fix_is_safe("ISM201")  # no fix documented
-    rule = engine.RULES["ISM306"]
-    monkeypatch.setattr(rule, "__doc__", rule.__doc__.replace(
-        "Safe: the value means", "Unsafe: the value may not mean"))
-    assert not engine.fix_is_safe("ISM306")
+def test_fix_safety_comes_from_the_fix():
+    # Safe: a preferred quick fix, part of "fix all".
     text = Text("<VBDF>0:0A.0</VBDF>\n")
-    fix = TextFix(Loc(1, 7), "0:0A.0", "00:0a.0")
-    [action] = actions.fixes("file:///s.xml", 3, text, [("ISM306", fix)],
-                             actions.fix_edit(text, fix).range, [])
+    safe = TextFix(Loc(1, 7), "0:0A.0", "00:0a.0", SAFE)
+    [action] = actions.fixes("file:///s.xml", 3, text, [("ISM306", safe)],
+                             actions.fix_edit(text, safe).range, [])
+    assert action.title == "Fix ISM306: replace '0:0A.0' with '00:0a.0'"
+    assert action.is_preferred is True
+    [every] = actions.fix_all("file:///s.xml", 3, text, [("ISM306", safe)])
+    assert every.title == "Fix all acrn-shm safe fixes (1)"
+    # The same fix marked unsafe: offered as such, never in "fix all".
+    unsafe = safe._replace(safety=UNSAFE)
+    [action] = actions.fixes("file:///s.xml", 3, text, [("ISM306", unsafe)],
+                             actions.fix_edit(text, unsafe).range, [])
     assert action.title == \
         "Unsafe fix ISM306: replace '0:0A.0' with '00:0a.0'"
     assert action.is_preferred is False
-    assert actions.fix_all("file:///s.xml", 3, text, [("ISM306", fix)]) \
-        == []
+    assert actions.fix_all("file:///s.xml", 3, text,
+                           [("ISM306", unsafe)]) == []
+
+
+def test_the_ism216_fix_is_offered_as_unsafe():
+    source = (Path(__file__).parent / "test_rules" /
+              "ISM216_fail.xml").read_text(encoding="utf-8")
+    text = Text(source)
+    found = [(p.code, p.fix) for p in lint(
+        [str(Path(__file__).parent / "test_rules" / "ISM216_fail.xml")],
+        None, LintConfig(select=("ISM216",))).fixes]
+    assert [fix.safety for _, fix in found] == [UNSAFE, UNSAFE]
+    whole = actions.fix_edit(text, found[0][1]).range
+    [action] = actions.fixes("file:///s.xml", 1, text, found[:1], whole, [])
+    assert action.title.startswith("Unsafe fix ISM216: replace "
+                                   "'<IVSHMEM_VMS' with ")
+    assert action.is_preferred is False
+    assert actions.fix_all("file:///s.xml", 1, text, found) == []
 
 
 def test_stale_fixes_are_not_offered():

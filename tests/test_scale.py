@@ -33,6 +33,7 @@ from acrn_ivshmem.io.xmlio import (
 )
 from acrn_ivshmem.lint import schema, structure
 from acrn_ivshmem.lint.config import LintConfig
+from acrn_ivshmem.lint import engine
 from acrn_ivshmem.lint.engine import Linter
 from acrn_ivshmem.model import loader
 from acrn_ivshmem.model.loader import (
@@ -390,3 +391,36 @@ def test_the_shape_benchmark_runs():
     assert rows[2][6:] == ["-"] * 5  # only lint was asked for
     assert "depth: 9:769: not well-formed XML: Excessive depth" in (
         result.stdout)
+
+
+def test_scenarios_beside_a_board_look_at_each_file_once(acrn_data, tmp_path,
+                                                          monkeypatch):
+    # Files named one by one, without --board, in a folder whose board
+    # is named after neither the folder nor the scenarios' board: each
+    # scenario used to list the folder and open the files before the
+    # board again (1,000 scenarios: a million opens).
+    folder = tmp_path / "many"
+    folder.mkdir()
+    source = acrn_data / "v3.3" / "whl-ipc-i5"
+    text = (source / "hybrid_rt.xml").read_bytes()
+    paths = []
+    for index in range(40):
+        path = folder / f"s{index:02d}.xml"
+        path.write_bytes(text)
+        paths.append(str(path))
+    (folder / "zz_board.xml").write_bytes(
+        (source / "whl-ipc-i5.xml").read_bytes())
+    looked = []
+    real = engine._looks_like_board
+    monkeypatch.setattr(engine, "_looks_like_board",
+                        lambda path: looked.append(path) or real(path))
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(engine.os, "listdir",
+                        lambda path: listed.append(path) or real_listdir(path))
+    result = Linter(LintConfig(use_cache=False)).lint(paths)
+    assert result.files == 40 and not result.errors
+    # Every scenario was checked against the board: no ISM002 "no board".
+    assert not [d for d in result.diagnostics if d.code == "ISM002"]
+    assert sorted(looked) == sorted([*paths, str(folder / "zz_board.xml")])
+    assert listed == [str(folder)]

@@ -9,9 +9,11 @@ golden outputs; refresh the goldens with ``UPDATE_GOLDEN=1``.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_acrn_shm
 from lxml import etree
 
 from acrn_ivshmem.errors import UsageError
@@ -952,3 +954,28 @@ def test_launch_vm_not_in_scenario(tmp_path):
     assert error_of(WHL_HYBRID_RT, launch) == (
         f"{launch}:2:3: user_vm 1 is 'NOT_HERE', which is not a VM of "
         f"{WHL_HYBRID_RT}")
+
+
+# --------------------------------------------------------------------------
+# The self-check is lint's, with lint's configuration
+
+
+@pytest.mark.parametrize("config", ["", 'severity = { ISM002 = "error" }\n'])
+def test_self_check_follows_pyproject_like_lint(tmp_path, config):
+    """The converted file must pass lint as pyproject.toml configures it:
+    ISM002 (no board: info) made an error refuses the upgrade, exit 2.
+    Before, the self-check ran the rules at their own severities and
+    read no configuration, so it wrote a file lint then failed."""
+    shutil.copy(WHL_HYBRID_RT, tmp_path / "hybrid_rt.xml")
+    (tmp_path / "pyproject.toml").write_text("[tool.acrn-shm]\n" + config)
+    result = run_acrn_shm(["upgrade", "hybrid_rt.xml", "-o", "v3.xml"],
+                          tmp_path)
+    if not config:
+        assert (result.returncode, result.stderr.splitlines()[-1]) == (
+            0, "wrote v3.xml")
+        return
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "acrn-shm: error: hybrid_rt.xml: the converted file would "
+        "not pass ISM002: no board XML given or found beside the "
+        "scenario; skipped ISM304, ISM307\n")
+    assert not (tmp_path / "v3.xml").exists()

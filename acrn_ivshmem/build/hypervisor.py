@@ -50,8 +50,9 @@ from ..errors import AcrnShmError, InputError, UsageError, located, quoted
 from ..io.xmlio import read_input
 from ..lint.config import LintConfig
 from ..lint.engine import Linter, LintResult
-from ..model.loader import Loaded, load
-from ..model.syntax import Board, Scenario, is_decimal
+from ..model.loader import Loaded
+from ..model.resolved import load_board, load_scenario
+from ..model.syntax import Scenario, is_decimal
 from ..units import MIB
 
 #: Environment variable naming the Python that runs ACRN's make.
@@ -378,14 +379,13 @@ def plan_build(request: BuildRequest,
     if not os.path.isfile(os.path.join(acrn_src, "Makefile")):
         raise InputError(f"{acrn_src}: not an ACRN source tree (no "
                          "Makefile)")
-    board_loaded = linter.load(request.board)
-    if not isinstance(board_loaded.model, Board):
-        raise UsageError(f"{request.board}: --board expects a board XML")
-    scenario_loaded = linter.load(request.scenario)
+    board_loaded = load_board(
+        request.board, via=linter.load,
+        refusal="{path}: --board expects a board XML")
+    scenario_loaded = load_scenario(
+        request.scenario, via=linter.load,
+        refusal="{path}: --scenario expects a scenario XML")
     model = scenario_loaded.model
-    if not isinstance(model, Scenario):
-        raise UsageError(f"{request.scenario}: --scenario expects a "
-                         "scenario XML")
     _check_format(request.scenario, model, version, interface, acrn_src)
     if interface.scenario_format == "v3":
         _check_root_line(request.scenario, scenario_loaded)
@@ -523,25 +523,26 @@ def _command(interface: Interface, acrn_src: str, board: str,
 def expected_regions(scenario: Scenario) -> tuple[ShmRegion, ...]:
     """The hypervisor-provided regions ACRN should generate, in order.
 
-    A legacy scenario has none unless ``IVSHMEM_ENABLED`` is ``y``. A
-    missing v3 size means ACRN's default of 2 MB, a missing region id 0.
+    A legacy scenario has none unless ``IVSHMEM_ENABLED`` is ``y``.
+    Sizes and region ids are the scenario's resolved facts (a missing v3
+    size is ACRN's default of 2 MB, a missing region id 0; a region id
+    that is no number is None, compared with none). A region whose size
+    is no number is left out: ACRN cannot build it, and lint (ISM201,
+    ISM103), which runs before make, stops the build on it.
     """
     if scenario.is_legacy and (scenario.ivshmem_enabled is None or
                                scenario.ivshmem_enabled.text.strip() != "y"):
         return ()
     regions = []
-    for region in scenario.regions:
-        if region.land != "hv" or region.name is None or region.malformed:
+    for facts in scenario.resolved.regions:
+        region = facts.syntax
+        if facts.provider != "hv" or region.name is None or region.malformed:
             continue
-        size = region.size.text.strip() if region.size else "2"
-        if not is_decimal(size):
+        if facts.size_mb is None:
             continue
-        region_id = None
-        if not scenario.is_legacy:
-            id_text = region.region_id.text if region.region_id else "0"
-            region_id = int(id_text) if is_decimal(id_text) else None
-        regions.append(ShmRegion("hv:/" + region.name.text.strip(),
-                                 int(size) * MIB, region_id))
+        regions.append(ShmRegion(
+            "hv:/" + region.name.text.strip(), facts.size_mb * MIB,
+            None if scenario.is_legacy else facts.region_id))
     return tuple(regions)
 
 
@@ -712,11 +713,10 @@ def _check_scenario_copy(plan: BuildPlan) -> None:
                                     > os.path.getmtime(copy)):
         return
     try:
-        copied = load(copy).model
-    except AcrnShmError:
+        copied = load_scenario(copy).model
+    except AcrnShmError:  # unreadable, or not a scenario
         return
-    if (isinstance(copied, Scenario)
-            and expected_regions(copied) != plan.expected_regions):
+    if expected_regions(copied) != plan.expected_regions:
         raise StaleBuildDir(
             f"{copy}, ACRN's copy of the scenario, has other IVSHMEM "
             f"regions than {plan.scenario}, and make will not copy the "

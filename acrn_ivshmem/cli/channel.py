@@ -617,13 +617,15 @@ def run_plan(scenario: str, board: str | None, launch: list[str] | None,
 
     from ..emit.channel_plan import plan_channels
     from ..emit.launch import parse_version
+    from ..lint.config import load_config
 
     def body() -> int:
         if output_format not in _FORMATS:
             raise UsageError(f"--format {quoted(output_format)}: choose "
                              "text or json")
         planned = plan_channels(scenario, board, launch or [], shm_dir,
-                                parse_version(acrn_version))
+                                parse_version(acrn_version),
+                                load_config(None))
         if output_format == "json":
             sys.stdout.write(json.dumps(planned.as_dict(), indent=2)
                              + "\n")

@@ -20,6 +20,7 @@ def run_launch_script(scenario: str, board: str, vm: list[str] | None,
     from ..emit.launch import gated_scripts, parse_version
     from ..emit.launch_script import ivshmem_args as raw_args
     from ..io.xmlio import save_output
+    from ..lint.config import load_config
     from ..lint.engine import Linter
     from ..lint.formats import text
     from ..upgrade.launch_inputs import load_for_launch
@@ -28,7 +29,7 @@ def run_launch_script(scenario: str, board: str, vm: list[str] | None,
     if vms and all_vms:
         return fail("give --vm NAME or --all, not both")
     try:
-        linter = Linter()
+        linter = Linter(load_config(None))
         inputs = load_for_launch(scenario, board, launches, linter)
         version = parse_version(acrn_version or (
             "2.7" if inputs.legacy else "3.3"))
@@ -73,6 +74,7 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
     """Compare a launch script with the scenario; lint-style report."""
     from ..emit.launch import check_script
     from ..lint.config import load_config
+    from ..lint.engine import Linter
     from ..lint.formats import FORMATS
     from ..upgrade.launch_inputs import load_for_launch
 
@@ -81,8 +83,10 @@ def run_check_launch(script: str, scenario: str, vm: str | None,
         return fail(f"unknown output format {quoted(output_format)}; choose "
                     + ", ".join(FORMATS))
     try:
-        inputs = load_for_launch(scenario, None, launch or [])
-        found = check_script(script, inputs, vm, load_config(None))
+        settings = load_config(None)
+        inputs = load_for_launch(scenario, None, launch or [],
+                                 Linter(settings))
+        found = check_script(script, inputs, vm, settings)
     except AcrnShmError as exc:
         return fail(str(exc))
     sys.stdout.write(formatter(found, 1))

@@ -15,8 +15,12 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
              select: list[str] | None, ignore: list[str] | None,
              config: str | None, no_cache: bool, fix: bool = False,
              diff: bool = False, skip_other_xml: bool = False,
-             acrn_schema: bool = False, acrn_src: str | None = None) -> int:
+             acrn_schema: bool = False, acrn_src: str | None = None,
+             unsafe_fixes: bool = False) -> int:
     """Lint (and fix), print the report, and return the exit status.
+
+    ``fix`` and ``diff`` take the safe fixes, and with ``unsafe_fixes``
+    the unsafe ones too.
 
     With ``acrn_schema``, ACRN's own checks (ISM901-ISM904) run too,
     with the schemas of the tree ``acrn_src`` (default: ``$ACRN_SRC``).
@@ -52,19 +56,20 @@ def run_lint(paths: list[str], board: str | None, output_format: str,
         result = lint(paths, board, settings)
         if diff:
             # The diff only; files that could not be read still say so.
-            changed = bool(result.fixes) and _apply_fixes(result.fixes,
-                                                          write=False)
+            changed = bool(result.fixes) and _apply_fixes(
+                result.fixes, write=False, unsafe=unsafe_fixes)
             for error in result.errors:
                 fail(error)
             return (EXIT_USAGE if result.errors
                     else EXIT_FINDINGS if changed else EXIT_OK)
         if fix and result.fixes:
-            _apply_fixes(result.fixes, write=True)
+            _apply_fixes(result.fixes, write=True, unsafe=unsafe_fixes)
             result = lint(paths, board, settings)
     except AcrnShmError as exc:
         return fail(str(exc))
     if result.files or result.diagnostics or not result.errors:
-        sys.stdout.write(formatter(result.diagnostics, result.files))
+        sys.stdout.write(formatter(result.diagnostics, result.files,
+                                   unsafe_fixes=unsafe_fixes))
     for error in result.errors:
         fail(error)
     return EXIT_USAGE if result.errors else findings_status(
@@ -82,16 +87,17 @@ def _acrn_tree(acrn_src: str | None) -> str:
     return tree
 
 
-def _apply_fixes(fixes, write: bool) -> bool:
-    """Apply fixes (:func:`~acrn_ivshmem.lint.fixes.fix_files`); list
-    each on stderr. With ``write`` False, print a unified diff instead.
-    Returns whether any file changed.
+def _apply_fixes(fixes, write: bool, unsafe: bool = False) -> bool:
+    """Apply the safe fixes (and with ``unsafe`` the unsafe ones) with
+    :func:`~acrn_ivshmem.lint.fixes.fix_files`; list each on stderr.
+    With ``write`` False, print a unified diff instead. Returns whether
+    any file changed.
     """
-    from ..lint.fixes import fix_files
+    from ..lint.fixes import fix_files, wanted
     from .render import write_diff
 
     changed = False
-    for fixed in fix_files(fixes, write):
+    for fixed in fix_files(wanted(fixes, unsafe), write):
         changed = True
         for code, done in fixed.applied:
             sys.stderr.write(
@@ -172,6 +178,9 @@ LINT = Command("lint", run_lint, (
            "what is left."),
     Option("diff", ("--diff",), bool, False,
            help="Print the safe fixes as a unified diff; write nothing."),
+    Option("unsafe_fixes", ("--unsafe-fixes",), bool, False,
+           help="With --fix or --diff, take the unsafe fixes too (they may "
+           "change what ACRN builds; see each rule's 'Fix safety')."),
     Option("skip_other_xml", ("--skip-other-xml",), bool, False,
            help="Skip files whose root element is not <acrn-config> (for "
            "pre-commit)."),

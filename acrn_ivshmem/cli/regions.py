@@ -21,13 +21,15 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     """
     from ..edit.gate import gate_edit
     from ..io.xmlio import locked, read_bytes, save_atomic
+    from ..lint.config import load_config
     from ..lint.formats import text
     from .render import write_diff
 
     try:
         with locked(path):
             before = read_bytes(path)
-            gated = gate_edit(path, before, board, change)
+            gated = gate_edit(path, before, board, change,
+                              load_config(None))
             result, added = gated.result, gated.added
             if diff:
                 write_diff(path, before, result.data)
@@ -110,16 +112,14 @@ def print_regions(scenario: str, output_format: str) -> int:
     import json
 
     from ..edit.regions import region_rows
-    from ..model.loader import load
-    from ..model.syntax import Scenario
+    from ..model.resolved import load_scenario
     from .render import columns, plain_console
 
     try:
-        model = load(scenario).model
+        model = load_scenario(
+            scenario, refusal="{path}: expected a scenario XML").model
     except AcrnShmError as exc:
         return fail(str(exc))
-    if not isinstance(model, Scenario):
-        return fail(f"{scenario}: expected a scenario XML")
     rows = region_rows(model)
     if output_format == "json":
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -181,16 +181,13 @@ def scenario_names(path: str | None, what: str) -> list[str]:
     of the scenario at ``path``; none when it cannot be read. Names that
     a shell would split or that hold control characters are left out.
     """
-    from ..model.loader import load
-    from ..model.syntax import Scenario
+    from ..model.resolved import load_scenario
 
     if not path:
         return []
     try:
-        model = load(path).model
+        model = load_scenario(path).model
     except (AcrnShmError, OSError):
-        return []
-    if not isinstance(model, Scenario):
         return []
     if what == "vms":
         names = [vm.name or vm.id_text or "" for vm in model.vms]

@@ -15,9 +15,9 @@ def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
     """Upgrade ``legacy`` (with its ``launch`` XMLs); write, merge or
     print; show what was assigned."""
     from ..io.xmlio import open_input, parse_file, save_output
+    from ..lint.config import load_config
     from ..lint.engine import find_board_beside
-    from ..model.loader import from_document
-    from ..model.syntax import Scenario
+    from ..model.resolved import load_scenario
     from ..upgrade.scenario import merge_regions, merged_assignments, upgrade
 
     try:
@@ -25,14 +25,14 @@ def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
             # Refused before the work (and its notes), not after it.
             os.close(open_input(into))
         document = parse_file(legacy)
-        model = from_document(document)
-        if not isinstance(model, Scenario) or not model.is_legacy:
-            return fail(f"{legacy}: not a legacy (ACRN v2.x) scenario; "
-                        "nothing to upgrade")
+        model = load_scenario(
+            document, fmt="legacy", refusal="{path}: not a legacy (ACRN "
+            "v2.x) scenario; nothing to upgrade").model
         board_path = board or find_board_beside(legacy, model)
         board_document = parse_file(board_path) if board_path else None
+        settings = load_config(None)
         result = upgrade(document, [parse_file(p) for p in launch or ()],
-                         board=board_document)
+                         board=board_document, config=settings)
     except AcrnShmError as exc:
         return fail(str(exc))
     for note in result.notes:
@@ -43,7 +43,7 @@ def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
 
             rows = merged_assignments(target, result)
             _print_assignments(rows)
-            return EditResult(merge_regions(target, result),
+            return EditResult(merge_regions(target, result, settings),
                               f"merged {len(rows)} region member(s) from "
                               f"{legacy}", ())
         return run_edit(into, None, merge, False, False, force)

@@ -23,9 +23,10 @@ from lxml import etree
 from ..diagnostics import Diagnostic
 from ..errors import UsageError
 from ..io.xmlio import Document, Loc, parse_bytes
+from ..lint.config import LintConfig
 from ..lint.engine import Linter, find_board_beside
-from ..model.loader import from_document
-from ..model.syntax import Board, Scenario
+from ..model.resolved import load_board, load_scenario
+from ..model.syntax import Board
 from ..record import frozen
 from .regions import EditResult
 
@@ -46,30 +47,31 @@ class GatedEdit:
 
 
 def gate_edit(path: str, data: bytes, board: str | None,
-              change: Callable[[Document, Board | None], EditResult]
-              ) -> GatedEdit:
+              change: Callable[[Document, Board | None], EditResult],
+              config: LintConfig | None = None) -> GatedEdit:
     """Edit the scenario ``path`` (its bytes ``data``) with
     ``change(document, board model)`` and lint it before and after.
 
     ``board`` is the board XML, or None for the one beside the
-    scenario. Writes nothing: hold :func:`acrn_ivshmem.io.xmlio.locked`
-    around reading ``data``, this call and the write. Raises
+    scenario; ``config`` what lint reports and how severe (default:
+    every rule at its own severity). Writes nothing: hold
+    :func:`acrn_ivshmem.io.xmlio.locked` around reading ``data``, this
+    call and the write. Raises
     :class:`UsageError` (one line naming the file) for a file that is
     not a scenario, a board that is not a board, an edit that cannot be
     made, or a file lint cannot check.
     """
     document = parse_bytes(data, path)
-    scenario = from_document(document)
-    if not isinstance(scenario, Scenario):
-        raise UsageError(f"{path}: expected a scenario XML")
+    scenario = load_scenario(
+        document, refusal="{path}: expected a scenario XML").model
     board_path = board or find_board_beside(path, scenario)
     # One linter: it keeps the board, read once for all checks.
-    linter = Linter()
+    linter = Linter(config)
     board_model = None
     if board_path is not None:
-        board_model = linter.load(board_path).model
-        if not isinstance(board_model, Board):
-            raise UsageError(f"{board_path}: --board expects a board XML")
+        board_model = load_board(
+            board_path, via=linter.load,
+            refusal="{path}: --board expects a board XML").model
     try:
         result = change(document, board_model)
     except UsageError as exc:

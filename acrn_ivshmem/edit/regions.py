@@ -28,11 +28,13 @@ from collections import Counter
 from lxml import etree
 
 from ..errors import AcrnShmError, UsageError, escaped, quoted, shortened
+from ..io.textedit import Edit, apply_edits, ordered, tag_end
 from ..io.xmlio import Document, escape, parse_bytes, source_encoding
 from ..model.loader import from_document
+from ..model.resolved import load_scenario
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, VmKind,
-    decimal_int, is_decimal, lowest_free_id, parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Board, Scenario, Vm, VmKind,
+    is_decimal, lowest_free_id, parse_vbdf,
 )
 from ..record import frozen
 
@@ -52,8 +54,6 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Child order of a v3 ``IVSHMEM_REGION``.
 V3_ORDER = ("NAME", "PROVIDED_BY", "IVSHMEM_SIZE", "IVSHMEM_REGION_ID",
             "IVSHMEM_VMS")
-#: The rest of a tag after its '<', up to its '>' (quotes skipped).
-_TAG = re.compile(rb"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
 #: Spaces and tabs at the start of a line, then a tag's '<'.
 _LINE_LEAD = re.compile(rb"^[ \t]*<", re.MULTILINE)
 _BLANKS = re.compile(rb"[ \t]*")
@@ -102,7 +102,7 @@ class EditResult:
 def element_span(document: Document, element) -> tuple[int, int]:
     """The byte range ``[start, end)`` of ``element``, end tag included."""
     start = document.pos(element).start_byte
-    close = _tag_close(document.data, start)
+    close = tag_end(document.data, start)
     if document.data[close - 1:close] == b"/":
         return start, close + 1
     end_tag = document.pos(element).end_byte
@@ -238,11 +238,9 @@ class _Editor:
     """Byte edits on one document, and what new text should look like."""
 
     def __init__(self, document: Document):
-        model = from_document(document)
-        if not isinstance(model, Scenario):
-            raise UsageError(
-                f"{quoted(document.path)} is not a scenario XML; regions live "
-                "in the scenario")
+        model = load_scenario(
+            document, refusal="{quoted} is not a scenario XML; regions "
+            "live in the scenario").model
         self.document = document
         self.data = document.data
         self.scenario: Scenario = model
@@ -251,7 +249,7 @@ class _Editor:
         self.newline = "\r\n" if _uses_crlf(self.data) else "\n"
         self._leads: dict[int, bytes] = {}
         self.step = self._indent_step()
-        self.edits: list[tuple[int, int, bytes]] = []
+        self.edits: list[Edit] = []
 
     # -- finding things --------------------------------------------------
 
@@ -284,13 +282,13 @@ class _Editor:
 
     def is_empty_tag(self, element) -> bool:
         """True for ``<a/>``."""
-        close = _tag_close(self.data, self.document.pos(element).start_byte)
+        close = tag_end(self.data, self.document.pos(element).start_byte)
         return self.data[close - 1:close] == b"/"
 
     def content(self, element) -> tuple[int, int]:
         """The bytes between the start and end tags of a non-empty one."""
         start = self.document.pos(element).start_byte
-        return (_tag_close(self.data, start) + 1,
+        return (tag_end(self.data, start) + 1,
                 self.document.pos(element).end_byte)
 
     def line_indent(self, element) -> str | None:
@@ -336,30 +334,16 @@ class _Editor:
 
     def replace(self, start: int, end: int, text: str) -> None:
         """Replace bytes ``[start, end)`` with ``text``."""
-        self.edits.append((start, end, text.encode(
+        self.edits.append(Edit(start, end, text.encode(
             self.encoding, errors="xmlcharrefreplace")))
-
-    def result(self) -> bytes:
-        """The document's bytes with every edit applied."""
-        out = []
-        done = 0
-        for start, end, new in self._ordered():
-            if start < done:
-                raise AssertionError("overlapping edits")
-            out += [self.data[done:start], new]
-            done = end
-        out.append(self.data[done:])
-        return b"".join(out)
 
     def outcome(self, summary: str,
                 assigned: tuple[tuple[str, str], ...] = ()) -> EditResult:
         """The :class:`EditResult` of the edits made so far."""
-        return EditResult(self.result(), summary, assigned, tuple(
-            (start, end, len(new)) for start, end, new in self._ordered()))
-
-    def _ordered(self) -> list[tuple[int, int, bytes]]:
-        # A stable sort keeps insertions at one point in request order.
-        return sorted(self.edits, key=lambda edit: edit[:2])
+        return EditResult(apply_edits(self.data, self.edits), summary,
+                          assigned, tuple((start, end, len(new)) for
+                                          start, end, new
+                                          in ordered(self.edits)))
 
     def render(self, lines: list[tuple[int, str]], indent: str) -> str:
         """``(depth, text)`` lines, indented and joined with newlines."""
@@ -489,14 +473,6 @@ class _Editor:
         after = children[-1] if children and missing != ["IVSHMEM"] and (
             parent is not self.root) else None
         self.insert(parent, lines, after)
-
-
-def _tag_close(data: bytes, start: int) -> int:
-    # The '>' that ends the tag starting at ``start``, outside quotes.
-    match = _TAG.match(data, start + 1)
-    if match is None:
-        raise UsageError("unterminated tag in the document")
-    return match.end() - 1
 
 
 def _encoding(document: Document) -> str:
@@ -805,20 +781,18 @@ def _wrappers(element, legacy: bool) -> list:
 def _spec_of(scenario: Scenario, loc) -> RegionSpec | None:
     """What add_region needs to write the region at ``loc`` again, or
     None for values it would not write that way."""
-    region: Region | None = next(
-        (r for r in scenario.regions if r.loc == loc), None)
-    if (region is None or region.name is None or region.size is None
-            or region.land is None or region.malformed):
+    facts = next((r for r in scenario.resolved.regions
+                  if r.syntax.loc == loc), None)
+    if (facts is None or facts.name is None or not facts.size_explicit
+            or facts.size_mb is None or facts.provider is None
+            or facts.syntax.malformed or facts.region_id is None):
         return None
-    size = decimal_int(region.size.text)
-    region_id = (None if region.region_id is None
-                 else decimal_int(region.region_id.text))
-    if size is None or (region.region_id is not None and region_id is None):
-        return None
+    region = facts.syntax
     members = [m for m in region.members if m.vm is not None]
     return RegionSpec(
-        name=region.name.text, size=size, provider=region.land,
-        region_id=region_id, vms=tuple(m.vm.text for m in members),
+        name=facts.name, size=facts.size_mb, provider=facts.provider,
+        region_id=facts.region_id if facts.region_id_explicit else None,
+        vms=tuple(m.vm.text for m in members),
         vbdfs=() if scenario.is_legacy else tuple(
             (m.vm.text, m.vbdf.text) for m in members
             if m.vbdf is not None))
@@ -940,26 +914,27 @@ def _set_members(editor: _Editor, region, name: str, vbdfs,
 def region_rows(scenario: Scenario) -> list[dict]:
     """The regions of ``scenario`` as ``acrn-shm regions -f json`` shows
     them: name, provider, size in MB, region id, line, and the member
-    VMs (name, id, VBDF), in document order. A value that is missing or
-    not a decimal number is None."""
+    VMs (name, id, VBDF), in document order. Sizes and region ids are
+    the resolved facts as written: None when missing (ACRN's default
+    applies) or unreadable (see :mod:`acrn_ivshmem.model.resolved`)."""
     rows = []
-    for region in scenario.regions:
+    for facts in scenario.resolved.regions:
         members = []
-        for member in region.members:
-            ref = member.vm.text if member.vm else ""
-            vm = scenario.vm_for(ref) if ref else None
+        for member in facts.members:
+            ref = member.syntax.vm.text if member.syntax.vm else ""
+            vm = member.vm
             members.append({
                 "vm": vm.name if vm and vm.name else ref,
                 "vm_id": vm.id if vm else None,
-                "vbdf": member.vbdf.text if member.vbdf else None})
+                "vbdf": member.syntax.vbdf.text if member.syntax.vbdf
+                else None})
         rows.append({
-            "name": region.name.text if region.name else None,
-            "provider": region.land,
-            "size_mb": decimal_int(region.size.text) if region.size
+            "name": facts.name,
+            "provider": facts.provider,
+            "size_mb": facts.size_mb if facts.size_explicit else None,
+            "region_id": facts.region_id if facts.region_id_explicit
             else None,
-            "region_id": decimal_int(region.region_id.text)
-            if region.region_id else None,
-            "line": region.loc.line,
+            "line": facts.syntax.loc.line,
             "vms": members,
         })
     return rows

@@ -28,8 +28,9 @@ from ..errors import quoted
 from ..upgrade.launch_inputs import load_for_launch
 from ..plan.acrn_dm import plan as plan_launch
 from ..plan.acrn_dm import word_text
+from ..lint.config import LintConfig
 from ..lint.engine import Linter
-from ..model.syntax import Bdf, Scenario, VmKind, is_decimal, parse_vbdf
+from ..model.syntax import Bdf, Scenario, VmKind
 from ..plan.qemu import DEFAULT_SHM_DIR, QemuPlan, plan_for_vm
 
 __all__ = ["ChannelEnd", "ChannelPlan", "PlannedRegion", "plan_channels"]
@@ -104,7 +105,8 @@ class ChannelPlan:
 def plan_channels(scenario_path: str, board_path: str | None = None,
                   launch_paths: Sequence[str] = (),
                   shm_dir: str = DEFAULT_SHM_DIR,
-                  acrn_version: tuple[int, int] = (3, 3)) -> ChannelPlan:
+                  acrn_version: tuple[int, int] = (3, 3),
+                  config: LintConfig | None = None) -> ChannelPlan:
     """Plan the channel ends of every region of the scenario at
     ``scenario_path``.
 
@@ -112,10 +114,12 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
     VM VBDF on one of its native devices is noted; ``launch_paths`` are
     a legacy scenario's launch XMLs; ``shm_dir`` the folder of QEMU's
     backing files; ``acrn_version`` decides whether acrn-dm gets the
-    region id. Raises :class:`~acrn_ivshmem.errors.AcrnShmError` (one
-    line naming the file) for files that cannot be read or planned.
+    region id; ``config`` what a legacy scenario's conversion is checked
+    with (default: every rule at its own severity). Raises
+    :class:`~acrn_ivshmem.errors.AcrnShmError` (one line naming the
+    file) for files that cannot be read or planned.
     """
-    linter = Linter()
+    linter = Linter(config)
     inputs = load_for_launch(scenario_path, board_path, launch_paths, linter)
     scenario = inputs.scenario
     notes: list[str] = []
@@ -132,18 +136,20 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
     for region in scenario.regions:
         name = region.name.text if region.name is not None else ""
         ends = []
-        members = [member for member in region.members
-                   if member.vm is not None]
+        facts = scenario.resolved.region(region)
+        members = [member for member in facts.members
+                   if member.syntax.vm is not None]
         for index, member in enumerate(members):
-            vm = scenario.vm_for(member.vm.text)
-            vm_name = vm.name if vm is not None and vm.name else \
-                member.vm.text.strip()
+            ref = member.syntax.vm.text
+            vm = scenario.vm_for(ref)
+            vm_name = vm.name if vm is not None and vm.name else ref.strip()
             kind = vm.kind if vm is not None else VmKind.UNKNOWN
             if vm_name not in qemu_plans:
                 qemu_plans[vm_name] = plan_for_vm(scenario, vm_name, shm_dir)
             device = next(device for device in qemu_plans[vm_name].devices
                           if device.name == name)
-            bdf = _vbdf(member, device)
+            # ACRN's default (the QEMU planner's choice) when none is given
+            bdf = member.vbdf or Bdf(0, device.slot or 0, device.function)
             acrn_dm = None
             if kind is VmKind.POST_LAUNCHED:
                 if vm_name not in dm_args:
@@ -167,23 +173,14 @@ def plan_channels(scenario_path: str, board_path: str | None = None,
             extra = ", ".join(end.vm for end in ends[2:])
             notes.append(f"{name}: a channel has two peers; {extra} "
                          "share the region but not its channel")
-        size = region.size.text.strip() if region.size is not None else ""
         regions.append(PlannedRegion(
-            name, int(size) if is_decimal(size) else None,
-            _PROVIDERS.get(region.land, "") if region.land else (
+            name, facts.size_mb,
+            _PROVIDERS.get(facts.provider, "") if facts.provider else (
                 region.provider.text),
-            region.id_number if region.region_id is not None else None,
+            facts.region_id if facts.region_id_explicit else None,
             tuple(ends)))
     return ChannelPlan(scenario_path, inputs.legacy, tuple(regions),
                        tuple(notes))
-
-
-def _vbdf(member, device) -> Bdf:
-    """The member's VBDF; ACRN's default (the QEMU planner's choice,
-    on bus 0) when the scenario gives none."""
-    text = member.vbdf.text.strip() if member.vbdf is not None else ""
-    bdf = parse_vbdf(text) if text else None
-    return bdf or Bdf(0, device.slot or 0, device.function)
 
 
 def _ivshmem_args(scenario: Scenario, vm_name: str, board,

@@ -40,7 +40,9 @@ import unicodedata
 from typing import NamedTuple
 
 from ..errors import GraphvizError, InputError, UsageError, located, quoted
-from ..model.syntax import Region, Scenario, Vm, VmKind, is_decimal
+from ..model import resolved
+from ..model.resolved import resolve_region
+from ..model.syntax import Region, Scenario, Vm, VmKind
 
 __all__ = ["FORMATS", "MISSING_DOT", "SUFFIX2FORMAT", "format_for",
            "graph_data", "load_scenario", "render", "to_dot",
@@ -160,14 +162,15 @@ def _vm_lines(vm: Vm) -> list[str]:
 
 def _region_lines(region: Region) -> list[str]:
     # Name, size and provider, region id; a note for a malformed one.
+    facts = resolve_region(region)
     raw_name = region.name.text.strip() if region.name else ""
     name = _shown(raw_name) if raw_name else "(unnamed)"
-    size_text = region.size.text.strip() if region.size else ""
-    if is_decimal(size_text):
-        size = f"{int(size_text)} MB"
+    size_text = region.size.text if region.size else ""
+    if facts.size_mb is not None:
+        size = f"{facts.size_mb} MB"
     else:
         size = f"size {_shown(size_text)}?" if size_text else "size ?"
-    land = region.land
+    land = facts.provider
     if land is None:
         provider = f"provider {_shown(region.provider.text.strip())}?"
     else:
@@ -337,15 +340,7 @@ def format_for(output_path: str, fmt: str | None = None) -> str:
 
 def load_scenario(scenario_path: str) -> Scenario:
     """Load ``scenario_path``; anything but a scenario is an InputError."""
-    from ..model.loader import kind_of, load
-
-    loaded = load(scenario_path)
-    if not isinstance(loaded.model, Scenario):
-        raise InputError(located(
-            scenario_path, None, None,
-            f"expected a scenario XML, found a {kind_of(loaded.document)} "
-            "XML"))
-    return loaded.model
+    return resolved.load_scenario(scenario_path, error=InputError).model
 
 
 def graph_data(scenario_path: str, fmt: str) -> bytes:

@@ -15,14 +15,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Finding
 from ..errors import UsageError, located, quoted
 from ..io.xmlio import Document, Loc
-from ..lint.engine import LintConfig, Linter
+from ..lint.engine import LintConfig, Linter, run_rules
 from ..model.script_reader import read_script
 from ..model.syntax import LaunchInputs, LaunchScript, Scenario, VmKind
 from ..plan.acrn_dm import Plan, UnsafeValue, plan, settings_of
-from ..rules import RULES
 from .launch_script import render, script_name
 
 __all__ = ["LaunchGate", "Script", "check_parsed", "check_script",
@@ -62,8 +61,9 @@ def gated_scripts(inputs: LaunchInputs, linter: Linter, scenario_path: str,
 
     ``inputs`` come from
     :func:`acrn_ivshmem.upgrade.launch_inputs.load_for_launch` with the
-    same ``linter``. Writes nothing. Raises :class:`UsageError` for an
-    input lint cannot read.
+    same ``linter``, whose configuration also decides which slot clashes
+    are errors that stop the scripts. Writes nothing. Raises
+    :class:`UsageError` for an input lint cannot read.
     """
     checked = linter.lint([scenario_path, *launch_paths], board_path)
     if checked.errors:
@@ -74,7 +74,10 @@ def gated_scripts(inputs: LaunchInputs, linter: Linter, scenario_path: str,
     source = " + ".join(os.path.basename(path) for path in (
         scenario_path, *launch_paths, board_path))
     scripts = write_scripts(inputs, vm_names, acrn_version, source)
-    clashes = tuple(clash_diagnostics(scenario_path, scripts, inputs.legacy))
+    clashes = tuple(
+        d for d in clash_diagnostics(scenario_path, scripts, inputs.legacy,
+                                     linter.config, inputs.scenario)
+        if d.severity == "error")
     return LaunchGate(() if clashes else tuple(scripts), (), clashes,
                       checked.files)
 
@@ -182,26 +185,33 @@ def _text_loc(document: Document, element, offset: int) -> Loc:
 
 
 def clash_diagnostics(scenario_path: str, scripts: Sequence[Script],
-                      legacy: bool) -> list[Diagnostic]:
-    """ISM501 diagnostics for the slot clashes of planned scripts."""
-    rule = RULES["ISM501"]
+                      legacy: bool, config: LintConfig | None = None,
+                      scenario: Scenario | None = None) -> list[Diagnostic]:
+    """ISM501 diagnostics for the slot clashes of planned scripts, with
+    the severity ``config`` gives ISM501 (none when it is not selected)
+    and without those the inline suppressions of ``scenario`` (the v3
+    scenario planned) cover."""
     found = []
     for script in scripts:
         for clash in script.plan.clashes:
             # Converted legacy files have no useful positions.
-            line, column = (clash.loc if clash.loc and not legacy
-                            else (1, 1))
-            found.append(Diagnostic(
-                scenario_path, line, column, rule.CODE, rule.SEVERITY,
-                f"VM {quoted(script.vm_name)}: {clash.message}", clash.hint))
-    return sorted(found)
+            loc = (clash.loc if clash.loc and not legacy else Loc(1, 1))
+            found.append(("ISM501", Finding(
+                loc, f"VM {quoted(script.vm_name)}: {clash.message}",
+                clash.hint)))
+    suppressions = (scenario.suppressions
+                    if scenario is not None and not legacy else ())
+    return sorted(run_rules(config or LintConfig(), scenario_path,
+                            found=found,
+                            suppressions=suppressions).diagnostics)
 
 
 def check_script(script_path: str, inputs: LaunchInputs,
                  vm_name: str | None,
                  config: LintConfig | None = None) -> list[Diagnostic]:
     """Compare a launch script with the scenario (ISM511-ISM516), with
-    the codes and severities of ``config`` as lint has them."""
+    the codes and severities of ``config`` and the script's inline
+    suppressions (``# acrn-shm: ignore CODE``) as lint has them."""
     return check_parsed(read_script(script_path), inputs, vm_name, config)
 
 
@@ -224,12 +234,6 @@ def check_parsed(script: LaunchScript, inputs: LaunchInputs,
             script_path, script.dm_call.line, script.dm_call.column,
             f"{header}, and {argument}; say which VM with --vm"))
     settings_of(inputs.scenario, name)
-    found = []
-    for code, rule in RULES.items():
-        if rule.TARGET != "script" or not config.enabled(code):
-            continue
-        for finding in rule.check(script, inputs.scenario, name):
-            found.append(Diagnostic(
-                script_path, finding.loc.line, finding.loc.column, code,
-                config.severity_of(code), finding.message, finding.hint))
-    return sorted(found)
+    return sorted(run_rules(config, script_path, "script",
+                            (script, inputs.scenario, name),
+                            suppressions=script.suppressions).diagnostics)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import UsageError, escaped, located, quoted
-from ..model.loader import load
+from ..model.resolved import load_scenario
 from ..model.syntax import Scenario
 from ..plan.qemu import (
     Doorbell, QemuPlan, ShmDevice, plan_for_vm, region_named, standalone_plan,
@@ -275,10 +275,8 @@ def plan_trial(work: str, *, scenario: str | None = None,
     if name is not None or size_mb is not None:
         raise UsageError("--name and --size are for a bare region; a "
                          "scenario gives them")
-    model = load(scenario).model
-    if not isinstance(model, Scenario):
-        raise UsageError(located(scenario, None, None,
-                                 "is not a scenario XML"))
+    model = load_scenario(
+        scenario, refusal="{path}: is not a scenario XML").model
     chosen = _choose_region(model, region)
     members = _choose_vms(model, chosen, vms)
     guests, warnings = [], []

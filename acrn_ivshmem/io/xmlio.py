@@ -4,7 +4,9 @@ This is the only module that parses XML. It refuses DTDs and entity
 declarations outright (no expansion, no network, no file access), caps
 the input size, and records for every element the line and column of
 its start tag and of its text, and the span of lines it covers. The
-positions come from a first pass with expat, the tree from lxml.
+tree comes from lxml; positions, on first use, from expat's pass, or
+(start tags and text of ASCII UTF-8 documents, what lint needs) from
+the bytes, found where expat would put them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ import stat
 import threading
 import time
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from itertools import accumulate
+from itertools import count as count_from
+from operator import add
 from typing import NamedTuple
 from xml.parsers import expat
 
@@ -87,28 +93,51 @@ class Document:
 
     Attributes: ``path`` (as given), ``data`` (the raw bytes), ``root``
     (the lxml root element), ``comments`` (every comment in document
-    order). Use :meth:`pos` and :meth:`loc` to locate an element.
-    Positions come from a second pass with expat, made on first use.
+    order), ``node_bound``. Use :meth:`pos` and :meth:`loc` to locate
+    an element. Positions are found on first use: :meth:`loc` and :meth:`text_loc`
+    from the bytes themselves where that is exact (:class:`_StartTags`),
+    everything else from a second pass with expat.
     """
 
-    def __init__(self, path: str, data: bytes, root: etree._Element):
+    def __init__(self, path: str, data: bytes, root: etree._Element,
+                 node_bound: int | None = None):
         self.path = path
         self.data = data
         self.root = root
+        #: At least the number of elements, attributes and comments
+        #: (None: unknown).
+        self.node_bound = node_bound
         self._table: _Positions | None = None
         self._index: dict | None = None
         self._elements: list | None = None
+        self._starts: _StartTags | None | bool = False  # False: not yet
         self._comments: list[Comment] = []
         #: The kinds of document (``loader.refuse_much_to_read``) this
         #: one is known to be small enough for.
         self.small_enough: set[str] = set()
 
-    def _positions(self) -> tuple[_Positions, dict]:
+    def _element_index(self) -> dict:
+        # lxml hands out the same proxy while a reference lives, so
+        # keeping the element list keeps the identity-keyed map valid.
         if self._index is None:
-            table, comment_marks = _scan_positions(self.data, self.path)
-            # lxml hands out the same proxy while a reference lives, so
-            # keeping the element list keeps the identity-keyed map valid.
             elements = list(self.root.iter(etree.Element))
+            self._elements = elements
+            self._index = dict(zip(elements, count_from()))
+        return self._index
+
+    def _quick(self) -> _StartTags | None:
+        # The start tags found in the bytes, or None where only expat's
+        # pass is known to give its answer.
+        if self._starts is False:
+            self._starts = _StartTags.find(self.data,
+                                           len(self._element_index()))
+        return self._starts
+
+    def _positions(self) -> tuple[_Positions, dict]:
+        if self._table is None:
+            table, comment_marks = _scan_positions(self.data, self.path)
+            index = self._element_index()
+            elements = self._elements
             if len(elements) != table.count:
                 raise InputError(located(
                     self.path, None, None,
@@ -118,15 +147,16 @@ class Document:
                         elements[index] if index < len(elements) else None)
                 for text, loc, index in comment_marks
             ]
-            self._elements = elements
             self._table = table
-            self._index = {element: index
-                           for index, element in enumerate(elements)}
         return self._table, self._index
 
     @property
     def comments(self) -> list[Comment]:
         """Every comment, with the element that follows it."""
+        if self._table is None:
+            quick = self._quick()
+            if quick is not None and not quick.has_comments:
+                return []
         self._positions()
         return self._comments
 
@@ -137,17 +167,25 @@ class Document:
 
     def loc(self, element: etree._Element) -> Loc:
         """The line and column of ``element``'s start tag."""
+        quick = self._quick()
+        if quick is not None:
+            return quick.start(self._index[element])
         table, index = self._positions()
         return table.start(index[element])
 
     def loc_or_root(self, element: etree._Element | None) -> Loc:
         """The location of ``element``, or of the root if it is unknown."""
-        table, index = self._positions()
+        index = self._element_index()
         found = index.get(element) if element is not None else None
-        return table.start(0 if found is None else found)
+        return self.loc(self.root if found is None else element)
 
     def text_loc(self, element: etree._Element) -> Loc:
         """Where ``element``'s text starts (its start tag if it has none)."""
+        quick = self._quick()
+        if quick is not None:
+            text = quick.text(self._index[element])
+            if text is not False:
+                return text or quick.start(self._index[element])
         table, index = self._positions()
         number = index[element]
         return table.text(number) or table.start(number)
@@ -195,11 +233,18 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
     if not data.strip():
         raise InputError(located(path, None, None, "file is empty"))
     text = _refuse_doctype(data, path)
-    _refuse_many_nodes(data, text, path)
+    # Each element and comment has a "<" and each attribute a "=":
+    # counted in the bytes (any encoding where they are one byte, or two
+    # or four) and in the text (any other), they bound their numbers at
+    # C speed.
+    equals = max(data.count(b"="), text.count("="))
+    bound = max(data.count(b"<"), text.count("<")) + equals
+    _refuse_many_nodes(data, bound, path)
     del text
     root = _parse_tree(data, path)
-    _refuse_many_attributes(root, path)
-    return Document(path, data, root)
+    if equals > MAX_ATTRIBUTES:
+        _refuse_many_attributes(root, path)
+    return Document(path, data, root, bound)
 
 
 def source_encoding(data: bytes) -> str:
@@ -358,16 +403,12 @@ class _TooMany(Exception):
     pass
 
 
-def _refuse_many_nodes(data: bytes, text: str, path: str) -> None:
+def _refuse_many_nodes(data: bytes, bound: int, path: str) -> None:
     # Refuse a file of more than MAX_NODES elements, attributes and
-    # comments before lxml builds a tree of them. Each element and
-    # comment has a '<' and each attribute a '=': counted in the bytes
-    # (any encoding where they are one byte, or two or four) and in the
-    # text (any other), they bound the number at C speed. Only a file
-    # over that bound is counted exactly, by expat, up to the limit: the
-    # cost of a refusal does not grow with the file.
-    bound = max(data.count(b"<") + data.count(b"="),
-                text.count("<") + text.count("="))
+    # comments before lxml builds a tree of them. Only a file over the
+    # ``bound`` of their number (see parse_bytes) is counted exactly, by
+    # expat, up to the limit: the cost of a refusal does not grow with
+    # the file.
     if bound <= MAX_NODES:
         return
     left = [MAX_NODES]
@@ -447,6 +488,87 @@ class _Positions:
         return ElementPos(
             self._loc(line, column), self.text(index),
             self._loc(end_line, end_column), end_line, byte, end_byte)
+
+
+class _StartTags:
+    # Where each start tag and its text begin, found in the bytes
+    # without a parser: in a document that lxml has read, every "<"
+    # outside comments, CDATA sections and processing instructions
+    # starts a tag (XML allows none in text or attribute values). Used
+    # only where the answer is expat's (tests/test_xmlio_positions.py
+    # compares them): ASCII text in UTF-8 (a byte order mark allowed)
+    # or US-ASCII, where a byte is a column and expat accepts whatever
+    # lxml did. Anything else, and a start tag count that does not
+    # match lxml's, is left to the expat pass.
+
+    def __init__(self, data: bytes, offsets: array, lines: array,
+                 has_comments: bool):
+        self.data = data
+        self.offsets = offsets
+        # The byte offset each line starts at (after the byte order
+        # mark on line 1; expat counts it as a column, acrn-shm not).
+        self.lines = lines
+        self.has_comments = has_comments
+
+    @classmethod
+    def find(cls, data: bytes, count: int) -> _StartTags | None:
+        """The start tags of ``data``, if they can be found exactly and
+        there are ``count`` of them (lxml's elements); else None."""
+        bom = len(_BOM) if data.startswith(_BOM) else 0
+        if not data[bom:].isascii() or b"\0" in data:
+            return None
+        declared = _DECLARED_ENCODING.match(data, bom)
+        if declared is not None and declared.group(1).upper() not in (
+                (b"UTF-8",) if bom else (b"UTF-8", b"US-ASCII")):
+            return None  # expat may know the name in another way
+        offsets = [match.start() for match in _TAG_OPEN.finditer(data)]
+        if len(offsets) != count:
+            # A "<" in a comment, CDATA section or processing
+            # instruction: step over those.
+            offsets = [match.start() for match in _MARKUP.finditer(data)
+                       if match.end() - match.start() == 1]
+            if len(offsets) != count:
+                return None
+        if b"\r" in data:
+            # Expat ends a line at CR LF, CR or LF: the same length.
+            data = data.replace(b"\r\n", b" \n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        starts = array("i", (bom,))
+        starts.extend(map(add, accumulate(map(len, lines[:-1])),
+                          count_from(1)))
+        # Arrays: 4 bytes a number (a list of ints takes 36).
+        return cls(data, array("i", offsets), starts, b"<!--" in data)
+
+    def _loc(self, offset: int) -> Loc:
+        line = bisect_right(self.lines, offset)
+        return Loc(line, offset - self.lines[line - 1] + 1)
+
+    def start(self, index: int) -> Loc:
+        """Where element ``index``'s start tag starts."""
+        return self._loc(self.offsets[index])
+
+    def text(self, index: int) -> Loc | None | bool:
+        """Where element ``index``'s text starts; None if it has none;
+        False when a comment, CDATA section or processing instruction
+        comes first (expat's pass knows then)."""
+        data = self.data
+        end = _TAG_END.match(data, self.offsets[index]).end()
+        if data[end - 2:end] == b"/>":
+            return None
+        if data[end:end + 1] != b"<":
+            return self._loc(end)
+        return False if data[end + 1:end + 2] in (b"!", b"?") else None
+
+
+# A "<" that starts no end tag, comment, CDATA section, processing
+# instruction or declaration: a start tag's, unless it stands in one
+# of those (then the count is more than lxml's).
+_TAG_OPEN = re.compile(rb"<(?![/!?])")
+# A start tag's "<", or markup that may hold a "<" of no tag.
+_MARKUP = re.compile(
+    rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<(?![/!?])", re.S)
+# A whole start tag (">" may stand in attribute values).
+_TAG_END = re.compile(rb"<[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>")
 
 
 def _scan_positions(data: bytes, path: str

@@ -10,7 +10,11 @@ board. Each finding is placed at the line and column of the element in
 the user's own file; ACRN's XPath stays available in
 :attr:`AcrnFinding.xpath`. No schema file is copied into acrn-shm.
 
-The built schema is cached like the structure check's (pickled, only
+The syntax check first walks a compact description of the split
+``config.xsd`` (:mod:`.acrn_structure`), which tells a valid scenario
+valid in milliseconds; only where it cannot does xmlschema build the
+schema and check (and word every finding). Both the description and
+xmlschema's schema are cached like the structure check's (pickled, only
 loaded from the user's own files), keyed by the bytes of every ``.xsd``
 file under the tree's schema folder; results are cached by those and
 the scenario's and board's bytes, and each data check's outcome by the
@@ -40,7 +44,7 @@ from ..io.xmlio import Document
 _XS = "http://www.w3.org/2001/XMLSchema"
 _ACRN = "https://projectacrn.org"
 _NS = {"xs": _XS}
-_CACHE_FORMAT = "acrn-2"
+_CACHE_FORMAT = "acrn-3"
 #: Where an ACRN tree keeps its schemas.
 SCHEMA_DIR = os.path.join("misc", "config_tools", "schema")
 #: ACRN's severities and the codes they are reported with.
@@ -303,6 +307,18 @@ def _alternative(test: str):
     return XPath2Parser().parse(test)
 
 
+def _alternative_holds(test: str, node) -> bool:
+    from .acrn_structure import alternative_holds
+
+    holds = alternative_holds(test, node)
+    if holds is None:
+        # Not the one form acrn_structure reads without elementpath.
+        from elementpath import XPathContext
+
+        holds = bool(_alternative(test).get_results(XPathContext(node)))
+    return holds
+
+
 class _Populator:
     """Adds ACRN's default values to a scenario, as ACRN's validator does
     before it checks the syntax: a missing required element that has a
@@ -324,11 +340,8 @@ class _Populator:
     def _type(self, tag: str, declaration, xml_node):
         chosen = declaration
         if xml_node is not None:
-            from elementpath import XPathContext
-
             for alternative in declaration.findall("xs:alternative", _NS):
-                token = _alternative(alternative.get("test"))
-                if token.get_results(XPathContext(xml_node)):
+                if _alternative_holds(alternative.get("test"), xml_node):
                     chosen = alternative
                     break
         found = chosen.find(tag, _NS)
@@ -436,31 +449,29 @@ class _Check(NamedTuple):
 
 
 class Built(NamedTuple):
-    """What a tree's schemas give: the syntax schema (xmlschema), the
-    split XSD (bytes, for the default values), the data checks, the
-    names each check's expressions hold and those of all of them (see
-    :func:`_names`)."""
+    """What a tree's schemas give: the split XSD (bytes: for the default
+    values, and for xmlschema), its :class:`~.acrn_structure.Model`
+    (None when the split XSD uses a construct the model lacks), the
+    data checks, the names each check's expressions hold and those of
+    all of them (see :func:`_names`)."""
 
-    schema: object
     xsd: bytes
+    model: object
     checks: tuple[_Check, ...]
     names: tuple[frozenset[str] | None, ...]
     all_names: frozenset[str] | None
 
 
 def _build(schema_dir: str) -> Built:
-    import xmlschema
+    from . import acrn_structure
+    from .structure import UnsupportedSchema
 
     xsd = _read_xsd(os.path.join(schema_dir, "config.xsd"))
     _slice_by_vm_kind(xsd)
     try:
-        # From text: a schema built on lxml elements cannot be pickled.
-        schema = xmlschema.XMLSchema11(etree.tostring(xsd, encoding="unicode"))
-    except (xmlschema.XMLSchemaException, ValueError) as exc:
-        raise SourceTreeError(located(
-            os.path.join(schema_dir, "config.xsd"), None, None,
-            f"xmlschema cannot build this ACRN schema: "
-            f"{str(exc).splitlines()[0]}")) from None
+        model = acrn_structure.describe(xsd)
+    except UnsupportedSchema:
+        model = None
     checks = []
     datachecks = _read_xsd(os.path.join(schema_dir, "datachecks.xsd"))
     for node in datachecks.getroot().iter(f"{{{_XS}}}assert"):
@@ -475,25 +486,63 @@ def _build(schema_dir: str) -> Built:
         checks.append(_Check(node.get("test") or "true()", severity,
                              report_on, text))
     checks = tuple(checks)
-    return Built(schema, etree.tostring(xsd), checks,
+    return Built(etree.tostring(xsd), model, checks,
                  tuple(_names((entry,)) for entry in checks),
                  _names(checks))
+
+
+def _build_xmlschema(schema_dir: str, xsd: bytes):
+    import xmlschema
+
+    try:
+        # From text: a schema built on lxml elements cannot be pickled.
+        return xmlschema.XMLSchema11(
+            etree.tostring(etree.fromstring(xsd), encoding="unicode"))
+    except (xmlschema.XMLSchemaException, ValueError) as exc:
+        raise SourceTreeError(located(
+            os.path.join(schema_dir, "config.xsd"), None, None,
+            f"xmlschema cannot build this ACRN schema: "
+            f"{str(exc).splitlines()[0]}")) from None
 
 
 @functools.cache
 def built(acrn_src: str, use_cache: bool = True) -> Built:
     """The schemas of the tree at ``acrn_src``, built or from the cache."""
-    import pickle
-
     schema_dir = os.path.join(acrn_src, SCHEMA_DIR)
     if not use_cache:
         return _build(schema_dir)
-    path = os.path.join(structure.cache_dir(),
-                        f"acrn-schema-{_tree_key(schema_dir)}.pickle")
+    return _cached_pickle(
+        f"acrn-schema-{_tree_key(schema_dir)}.pickle", Built,
+        lambda: _build(schema_dir))
+
+
+@functools.cache
+def syntax_schema(acrn_src: str, use_cache: bool = True):
+    """The xmlschema schema of the tree's split ``config.xsd``, built or
+    from the cache: the syntax check where :func:`built`'s model cannot
+    tell a scenario valid (and the tests' oracle)."""
+    import xmlschema
+
+    schema_dir = os.path.join(acrn_src, SCHEMA_DIR)
+    xsd = built(acrn_src, use_cache).xsd
+    if not use_cache:
+        return _build_xmlschema(schema_dir, xsd)
+    return _cached_pickle(
+        f"acrn-xmlschema-{_tree_key(schema_dir)}.pickle",
+        xmlschema.XMLSchema11, lambda: _build_xmlschema(schema_dir, xsd))
+
+
+def _cached_pickle(name: str, kind: type, make):
+    """The object of type ``kind`` pickled in the cache folder as
+    ``name`` (only loaded from the user's own files), else ``make()``,
+    stored there."""
+    import pickle
+
+    path = os.path.join(structure.cache_dir(), name)
     loaded = structure._load_own_pickle(path)
-    if isinstance(loaded, Built):
+    if isinstance(loaded, kind):
         return loaded
-    result = _build(schema_dir)
+    result = make()
     try:
         data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - caching is only for speed
@@ -558,7 +607,7 @@ def check(acrn_src: str, scenario: Document, board: Document | None,
                         in_board in json.load(stream)]
         except (OSError, ValueError, TypeError):
             pass
-    findings = _check(built(acrn_src, use_cache), scenario, board,
+    findings = _check(acrn_src, use_cache, scenario, board,
                       _tree_key(os.path.join(acrn_src, SCHEMA_DIR))
                       if use_cache else None)
     if result_path is not None:
@@ -592,24 +641,35 @@ class _Where:
         return document.loc_or_root(original), in_board
 
 
-def _check(schema: Built, scenario: Document, board: Document | None,
-           cache_key: str | None = None) -> list[AcrnFinding]:
+def _check(acrn_src: str, use_cache: bool, scenario: Document,
+           board: Document | None, cache_key: str | None = None
+           ) -> list[AcrnFinding]:
+    schema = built(acrn_src, use_cache)
     where = _Where(scenario, board)
     scenario.loc(scenario.root)  # positions of the original elements
     root, originals = _copy(scenario)
     where.add(originals, False)
     xsd = etree.fromstring(schema.xsd).getroottree()
     _Populator(xsd).run(root)
-    findings = list(_syntax(schema, root, where))
+    findings = []
+    if schema.model is None or not _certainly_valid(schema.model, root):
+        findings.extend(_syntax(syntax_schema(acrn_src, use_cache), root,
+                                where))
     if board is not None:
         findings.extend(_data(schema, root, board, where, cache_key))
     return findings
 
 
-def _syntax(schema: Built, root, where: _Where):
+def _certainly_valid(model, root) -> bool:
+    from .acrn_structure import is_valid
+
+    return is_valid(model, root)
+
+
+def _syntax(schema, root, where: _Where):
     import xmlschema
 
-    for error in schema.schema.iter_errors(root.getroottree()):
+    for error in schema.iter_errors(root.getroottree()):
         node = error.elem
         index = getattr(error, "index", None)
         if (isinstance(error, xmlschema.XMLSchemaChildrenValidationError)

@@ -1,5 +1,11 @@
 """The lint engine: find the files, load them, run every rule.
 
+:func:`run_rules` is the one place rules run: every command that checks
+something (lint, the edit gate, launch-script, check-launch, upgrade's
+self-check and merge, the language server) calls it, directly or
+through :class:`Linter`, so that ``[tool.acrn-shm]`` select, ignore and
+severity and inline suppressions mean the same everywhere.
+
 :func:`lint` takes scenario XMLs, launch XMLs, board XMLs and folders:
 a folder laid out like ACRN's ``misc/config_tools/data/<board>/`` (one
 board XML plus scenarios), or a tree of them such as ``data/`` itself
@@ -10,12 +16,14 @@ separately.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import NamedTuple
 
-from ..diagnostics import Diagnostic, Finding, TextFix
+from ..diagnostics import SEVERITIES, Diagnostic, Finding, TextFix
 from ..errors import (
     AcrnShmError, InputError, SourceTreeError, UsageError, located,
 )
@@ -36,7 +44,8 @@ _STRUCTURE_CODES = frozenset(("ISM003", "ISM213", "ISM214", "ISM215"))
 
 
 class PendingFix(NamedTuple):
-    """A safe fix offered by rule ``code`` for the file at ``path``."""
+    """A fix offered by rule ``code`` for the file at ``path`` (its
+    safety class is ``fix.safety``)."""
 
     path: str
     code: str
@@ -46,12 +55,82 @@ class PendingFix(NamedTuple):
 class LintResult(NamedTuple):
     """Diagnostics (sorted), input errors (one line each), the number of
     files linted (files that could not be read are not counted) and the
-    safe fixes the rules offer."""
+    fixes the rules offer, safe and unsafe."""
 
     diagnostics: tuple[Diagnostic, ...]
     errors: tuple[str, ...]
     files: int
     fixes: tuple[PendingFix, ...] = ()
+
+
+class Checked(NamedTuple):
+    """What :func:`run_rules` found: diagnostics, in the order the
+    findings came, and the fixes they offer."""
+
+    diagnostics: list[Diagnostic]
+    fixes: list[PendingFix]
+
+
+def run_rules(config: LintConfig, path: str, target: str | None = None,
+              args: tuple = (), found: Iterable[tuple[str, Finding]] = (),
+              suppressions: tuple[Suppression, ...] = (),
+              severities: tuple[str, ...] = SEVERITIES) -> Checked:
+    """Run the rules of ``target`` that ``config`` enables on ``args``
+    and make their findings diagnostics of the file ``path``.
+
+    ``args`` are what the rules' ``check()`` takes: ``(scenario,
+    board)`` for ``scenario``, ``(launch, scenario)`` for ``launch``,
+    ``(script, scenario, vm_name)`` for ``script``. ``found`` holds
+    ``(code, finding)`` pairs of checks that are no rule's ``check()``
+    (the structure check ISM001, ACRN's checks, the slot clashes of
+    planned scripts); they go first. A code ``config`` does not select
+    is dropped, so is a finding a suppression covers, and each
+    diagnostic gets the configured severity. Where ISM001 reports an
+    element, the other structure codes' findings there are dropped.
+    Only codes whose configured severity is one of ``severities`` run
+    and are reported (``("error",)``: what stops a command).
+    """
+    found = list(found)
+    if target is not None:
+        for code, rule in _enabled_rules(config, target, severities):
+            found.extend((code, finding) for finding in rule.check(*args))
+    silenced = Suppressions(suppressions)
+    diagnostics, fixes = [], []
+    for code, finding in _one_per_element(config, found):
+        if (not config.enabled(code) or silenced.covers(code, finding.loc)
+                or config.severity_of(code) not in severities):
+            continue
+        diagnostics.append(Diagnostic(
+            path, finding.loc.line, finding.loc.column, code,
+            config.severity_of(code), finding.message, finding.hint,
+            "" if finding.fix is None else finding.fix.safety))
+        if finding.fix is not None:
+            fixes.append(PendingFix(path, code, finding.fix))
+    return Checked(diagnostics, fixes)
+
+
+@functools.lru_cache(maxsize=64)
+def _enabled_rules(config: LintConfig, target: str,
+                   severities: tuple[str, ...]
+                   ) -> tuple[tuple[str, ModuleType], ...]:
+    # (code, rule) of the enabled rules of ``target`` at one of
+    # ``severities``, worked out once for a configuration, not for
+    # every file.
+    return tuple((code, rule) for code, rule in RULES.items()
+                 if rule.TARGET == target and config.enabled(code)
+                 and config.severity_of(code) in severities)
+
+
+def _one_per_element(config: LintConfig, found: list[tuple[str, Finding]]
+                     ) -> list[tuple[str, Finding]]:
+    # One finding per misplaced element: ISM001's, when it is on.
+    if not config.enabled("ISM001"):
+        return found
+    reported = {f.loc for code, f in found if code == "ISM001"}
+    if not reported:
+        return found
+    return [(code, f) for code, f in found
+            if code not in _STRUCTURE_CODES or f.loc not in reported]
 
 
 class _Job(NamedTuple):
@@ -126,7 +205,7 @@ class Linter:
         self._loaded: dict[str, Loaded | AcrnShmError] = {}
         self._board_findings: dict[str, list[Finding]] = {}
         self._fixes: list[PendingFix] = []
-        self._rule_lists: dict[tuple, list[tuple[str, object]]] = {}
+        self._boards = BoardFinder()
 
     def preload(self, document: Document) -> None:
         """Lint ``document`` in place of the file at its path (for edits).
@@ -163,6 +242,7 @@ class Linter:
         A folder is a tree: see :func:`xml_folders`.
         """
         self._fixes = []
+        self._boards = BoardFinder()
         errors: list[str] = []
         if board_path is not None:
             try:
@@ -251,22 +331,20 @@ class Linter:
         extra: list[Diagnostic] = []
         if isinstance(model, Scenario):
             board = None
-            board_path = job.board_path or find_board_beside(job.path,
+            board_path = job.board_path or self._boards.find(job.path,
                                                              model)
             if board_path is not None:
                 board = self._board(board_path)
                 extra = self._board_structure(board_path, checked_boards)
-            for code, rule in self._enabled_rules("scenario"):
-                found.extend((code, f) for f in rule.check(model, board))
-            found = self._one_per_element(found)
+            own = self._run(job.path, "scenario", (model, board), found,
+                            model.suppressions)
             extra += self._acrn_checks(job.path, loaded.document,
                                        board_path)
         else:
             scenario = self._launch_scenario(job.path, model)
-            for code, rule in self._enabled_rules("launch"):
-                found.extend((code, f) for f in rule.check(model, scenario))
-        return self._diagnostics(job.path, found,
-                                 model.suppressions) + extra
+            own = self._run(job.path, "launch", (model, scenario), found,
+                            model.suppressions)
+        return own + extra
 
     def _acrn_checks(self, path: str, document: Document,
                      board_path: str | None) -> list[Diagnostic]:
@@ -281,35 +359,15 @@ class Linter:
         board = self.load(board_path).document if board_path else None
         found = acrn_schema.check(self.config.acrn_src, document, board,
                                   self.config.use_cache)
-        result = self._diagnostics(
-            path, [(f.code, Finding(f.loc, f.message)) for f in found
-                   if not f.in_board],
+        result = self._run(
+            path, None, (), [(f.code, Finding(f.loc, f.message))
+                             for f in found if not f.in_board],
             self.load(path).model.suppressions)
         if board_path is not None:
-            result += self._diagnostics(
-                board_path, [(f.code, Finding(f.loc, f.message))
-                             for f in found if f.in_board], ())
+            result += self._run(
+                board_path, None, (), [(f.code, Finding(f.loc, f.message))
+                                       for f in found if f.in_board], ())
         return result
-
-    def _enabled_rules(self, target: str) -> list[tuple[str, object]]:
-        # (code, rule) of the enabled rules of ``target``, worked out once
-        # for a configuration, not for every file.
-        key = (self.config, target)
-        rules = self._rule_lists.get(key)
-        if rules is None:
-            rules = self._rule_lists[key] = [
-                (code, rule) for code, rule in RULES.items()
-                if rule.TARGET == target and self.config.enabled(code)]
-        return rules
-
-    def _one_per_element(self, found: list[tuple[str, Finding]]
-                         ) -> list[tuple[str, Finding]]:
-        # One finding per misplaced element: ISM001's, when it is on.
-        if not self.config.enabled("ISM001"):
-            return found
-        reported = {f.loc for code, f in found if code == "ISM001"}
-        return [(code, f) for code, f in found
-                if code not in _STRUCTURE_CODES or f.loc not in reported]
 
     def _board(self, path: str) -> Board:
         model = self.load(path).model
@@ -328,8 +386,8 @@ class Linter:
             self._board_findings[key] = schema.check_structure(
                 self.load(path).document, "board")
         findings = self._board_findings[key]
-        return self._diagnostics(path, [("ISM001", f) for f in findings],
-                                 ())
+        return self._run(path, None, (), [("ISM001", f) for f in findings],
+                         ())
 
     def _launch_scenario(self, path: str,
                          launch: LaunchConfig) -> Scenario | None:
@@ -345,23 +403,15 @@ class Linter:
             return None
         return model if isinstance(model, Scenario) else None
 
-    def _diagnostics(self, path: str, found: list[tuple[str, Finding]],
-                     suppressions: tuple[Suppression, ...]
-                     ) -> list[Diagnostic]:
-        result = []
-        silenced = Suppressions(suppressions)
-        for code, finding in found:
-            if not self.config.enabled(code):
-                continue
-            if silenced.covers(code, finding.loc):
-                continue
-            result.append(Diagnostic(
-                path, finding.loc.line, finding.loc.column, code,
-                self.config.severity_of(code), finding.message,
-                finding.hint))
-            if finding.fix is not None:
-                self._fixes.append(PendingFix(path, code, finding.fix))
-        return result
+    def _run(self, path: str, target: str | None, args: tuple,
+             found: list[tuple[str, Finding]],
+             suppressions: tuple[Suppression, ...]) -> list[Diagnostic]:
+        # The engine's one step (run_rules); the fixes are kept for
+        # the LintResult.
+        checked = run_rules(self.config, path, target, args, found,
+                            suppressions)
+        self._fixes.extend(checked.fixes)
+        return checked.diagnostics
 
 
 def lint(paths: list[str], board_path: str | None = None,
@@ -402,24 +452,64 @@ def find_board_beside(scenario_path: str,
     are read; anything else named ``*.xml`` there (a FIFO, a socket, a
     device, a folder) is passed over without being opened.
     """
-    folder = os.path.dirname(scenario_path) or "."
-    preferred = []
-    if scenario.board_name:
-        preferred.append(scenario.board_name + ".xml")
-    preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
-    try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".xml"))
-    except OSError:
+    return BoardFinder().find(scenario_path, scenario)
+
+
+class BoardFinder:
+    """:func:`find_board_beside` for many scenarios: each folder is
+    listed once and each file looked at once, so that N scenarios in a
+    folder cost N steps, not N times the folder's size. Answers what
+    the folders held when first looked at: use one for one run."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[list[str], set[str]] | None] = {}
+        self._looks: dict[str, bool] = {}
+        # The first two boards of each folder in name order (one may be
+        # the scenario asking), and how far the names were looked at.
+        self._first: dict[str, tuple[list[str], int]] = {}
+
+    def find(self, scenario_path: str, scenario: Scenario) -> str | None:
+        """The board XML in the scenario's folder, or None (see
+        :func:`find_board_beside`)."""
+        folder = os.path.dirname(scenario_path) or "."
+        listing = self._listing(folder)
+        if listing is None:
+            return None
+        names, present = listing
+        own = os.path.basename(scenario_path)
+        preferred = []
+        if scenario.board_name:
+            preferred.append(scenario.board_name + ".xml")
+        preferred.append(os.path.basename(os.path.abspath(folder)) + ".xml")
+        for name in preferred:
+            if name != own and name in present and self._board(folder, name):
+                return os.path.join(folder, name)
+        boards, seen = self._first.get(folder, ([], 0))
+        while len(boards) < 2 and seen < len(names):
+            if self._board(folder, names[seen]):
+                boards.append(names[seen])
+            seen += 1
+        self._first[folder] = boards, seen
+        for name in boards:
+            if name != own:
+                return os.path.join(folder, name)
         return None
-    own = os.path.basename(scenario_path)
-    ordered = [n for n in preferred if n in names] + names
-    for name in ordered:
-        if name == own:
-            continue
+
+    def _listing(self, folder: str) -> tuple[list[str], set[str]] | None:
+        if folder not in self._names:
+            try:
+                names = sorted(n for n in os.listdir(folder)
+                               if n.endswith(".xml"))
+                self._names[folder] = names, set(names)
+            except OSError:
+                self._names[folder] = None
+        return self._names[folder]
+
+    def _board(self, folder: str, name: str) -> bool:
         candidate = os.path.join(folder, name)
-        if _looks_like_board(candidate):
-            return candidate
-    return None
+        if candidate not in self._looks:
+            self._looks[candidate] = _looks_like_board(candidate)
+        return self._looks[candidate]
 
 
 def is_acrn_xml(path: str) -> bool:

@@ -1,16 +1,34 @@
-"""Apply the safe fixes that rules offer, as byte-range replacements.
+"""Apply the fixes that rules offer, as edits of the one text editor.
 
-A fix names the text it expects at a line and column; it is applied only
-if exactly that text is there, so a fix never touches anything else and
-a stale fix is skipped rather than misapplied.
+A fix names the text it expects at a line and column; it becomes an
+:class:`~acrn_ivshmem.io.textedit.Edit` only if exactly that text is
+there, so a fix never touches anything else and a stale fix is skipped
+rather than misapplied. Of fixes that overlap, the first (in file
+order) is applied; the next lint run offers the others again.
+
+Each fix has a safety class (:data:`~acrn_ivshmem.diagnostics.SAFE` or
+``UNSAFE``, as ruff's): ``lint --fix`` takes the safe ones,
+``--unsafe-fixes`` adds the others (:func:`wanted`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from ..diagnostics import TextFix
+from ..diagnostics import SAFE, TextFix
+from ..io.textedit import Edit, apply_edits
 from ..record import frozen
+
+if TYPE_CHECKING:
+    from .engine import PendingFix
+
+
+def wanted(pending: Iterable[PendingFix], unsafe: bool
+           ) -> list[PendingFix]:
+    """The lint run's fixes to apply: the safe ones, and with ``unsafe``
+    all of them."""
+    return [item for item in pending if unsafe or item.fix.safety == SAFE]
 
 
 def line_starts(data: bytes) -> list[int]:
@@ -29,35 +47,39 @@ def apply_fixes(data: bytes, fixes: Iterable[TextFix]
 
     Columns count characters; a fix on a line with non-ASCII text before
     it, an overlapping fix or one whose text is no longer there is
-    skipped.
+    skipped. The caller chooses which safety classes to pass.
     """
     starts = line_starts(data)
-    spans = []
+    found = []
     for fix in fixes:
-        if not 1 <= fix.loc.line <= len(starts):
-            continue
-        begin = starts[fix.loc.line - 1]
-        if not data[begin:begin + fix.loc.column - 1].isascii():
-            continue
-        offset = begin + fix.loc.column - 1
-        old = fix.old.encode("utf-8")
-        if data[offset:offset + len(old)] != old:
-            continue
-        spans.append((offset, offset + len(old), fix,
-                      _new_bytes(data, begin, offset, fix.new)))
-    spans.sort(key=lambda span: span[:2])
+        edit = fix_edit(data, starts, fix)
+        if edit is not None:
+            found.append((edit, fix))
+    found.sort(key=lambda pair: pair[0][:2])
     applied: list[TextFix] = []
-    pieces = []
-    cursor = 0
-    for start, end, fix, new in spans:
-        if start < cursor:
+    edits: list[Edit] = []
+    for edit, fix in found:
+        if edits and edit.start < edits[-1].end:
             continue
-        pieces.append(data[cursor:start])
-        pieces.append(new)
-        cursor = end
+        edits.append(edit)
         applied.append(fix)
-    pieces.append(data[cursor:])
-    return b"".join(pieces), applied
+    return apply_edits(data, edits), applied
+
+
+def fix_edit(data: bytes, starts: list[int], fix: TextFix) -> Edit | None:
+    """The edit ``fix`` makes of ``data`` (whose :func:`line_starts`
+    are ``starts``), or None when its text is not at its place."""
+    if not 1 <= fix.loc.line <= len(starts):
+        return None
+    begin = starts[fix.loc.line - 1]
+    if not data[begin:begin + fix.loc.column - 1].isascii():
+        return None
+    offset = begin + fix.loc.column - 1
+    old = fix.old.encode("utf-8")
+    if data[offset:offset + len(old)] != old:
+        return None
+    return Edit(offset, offset + len(old),
+                _new_bytes(data, begin, offset, fix.new))
 
 
 def _new_bytes(data: bytes, line: int, offset: int, new: str) -> bytes:

@@ -1,7 +1,10 @@
 """Output formats for lint results: small pure functions chosen by name.
 
-Each takes the diagnostics and the number of files linted and returns
-the text to print (ending with a newline, or empty).
+Each takes the diagnostics and the number of files linted (and, as a
+keyword, whether unsafe fixes were asked for) and returns the text to
+print (ending with a newline, or empty). A diagnostic's fix class is in
+JSON (``"fix"``) and SARIF (``properties.fix``); text says how many
+unsafe fixes ``--unsafe-fixes`` would add.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from .. import __version__
-from ..diagnostics import Diagnostic
+from ..diagnostics import SAFE, UNSAFE, Diagnostic
 from ..errors import escaped
 from ..rules import RULES, summary
 from . import rule_docs
@@ -20,11 +23,14 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
-def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def text(diagnostics: Sequence[Diagnostic], files: int,
+         unsafe_fixes: bool = False) -> str:
     """``path:line:col: CODE [severity] message``, a hint line, a summary.
 
     Control characters in messages and hints (input text they quote)
-    are escaped, so that each stays on its line.
+    are escaped, so that each stays on its line. When some fixes are
+    unsafe and ``unsafe_fixes`` is off, a last line counts them:
+    ``S fixable with --fix, U more with --unsafe-fixes``.
     """
     lines = []
     for d in diagnostics:
@@ -40,17 +46,23 @@ def text(diagnostics: Sequence[Diagnostic], files: int) -> str:
         lines.append(f"{', '.join(parts)} in {files} {noun}")
     else:
         lines.append(f"no problems in {files} {noun}")
+    fixes = Counter(d.fix for d in diagnostics)
+    if fixes[UNSAFE] and not unsafe_fixes:
+        lines.append(f"{fixes[SAFE]} fixable with --fix, {fixes[UNSAFE]} "
+                     "more with --unsafe-fixes")
     return "\n".join(lines) + "\n"
 
 
-def json_(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def json_(diagnostics: Sequence[Diagnostic], files: int,
+          unsafe_fixes: bool = False) -> str:
     """A JSON array of objects with exactly the diagnostic keys."""
     import json  # here: the text format, the usual one, needs none
 
     return json.dumps([d.as_dict() for d in diagnostics], indent=2) + "\n"
 
 
-def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def sarif(diagnostics: Sequence[Diagnostic], files: int,
+          unsafe_fixes: bool = False) -> str:
     """A SARIF 2.1.0 log for code-scanning tools."""
     import json
 
@@ -71,7 +83,7 @@ def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
     results = []
     for d in diagnostics:
         message = d.message + (f" (hint: {d.hint})" if d.hint else "")
-        results.append({
+        result: dict[str, object] = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
             "level": _SARIF_LEVEL[d.severity],
@@ -80,7 +92,10 @@ def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
                 "artifactLocation": {"uri": d.path.replace("\\", "/")},
                 "region": {"startLine": d.line, "startColumn": d.column},
             }}],
-        })
+        }
+        if d.fix:
+            result["properties"] = {"fix": d.fix}
+        results.append(result)
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -97,7 +112,8 @@ def sarif(diagnostics: Sequence[Diagnostic], files: int) -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
-def github(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def github(diagnostics: Sequence[Diagnostic], files: int,
+           unsafe_fixes: bool = False) -> str:
     """GitHub Actions workflow commands: one annotation per diagnostic."""
     lines = []
     for d in diagnostics:
@@ -119,7 +135,7 @@ def _property(value: str) -> str:
     return _data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-FORMATS: dict[str, Callable[[Sequence[Diagnostic], int], str]] = {
+FORMATS: dict[str, Callable[..., str]] = {
     "text": text,
     "json": json_,
     "sarif": sarif,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import re
+from operator import attrgetter
 from typing import NamedTuple
 
 from lxml import etree
@@ -291,9 +292,11 @@ class _Walk:
         self.errors.append(Error(element, f"{where}: {message}"))
 
     def _element(self, element, declared: ComplexType) -> None:
-        self._attributes(element, declared)
-        if _XSI + "nil" in element.attrib:
-            self._add(element, "element is not nillable")
+        attrib = element.attrib
+        if attrib or declared.attributes:
+            self._attributes(element, attrib, declared)
+            if _XSI_NIL in attrib:
+                self._add(element, "element is not nillable")
         children = list(element)  # lxml makes each child's proxy once
         if declared.simple is not None:
             if children:
@@ -305,7 +308,7 @@ class _Walk:
                 self._add(element, reason)
             return
         if (element.text and element.text.strip()) or any(
-                child.tail and child.tail.strip() for child in children):
+                map(str.strip, filter(None, map(_TAIL, children)))):
             self._add(element,
                       "character data between child elements not allowed")
         if declared.open:
@@ -313,10 +316,7 @@ class _Walk:
         else:
             self._closed_children(element, children, declared)
 
-    def _attributes(self, element, declared: ComplexType) -> None:
-        attrib = element.attrib
-        if not attrib and not declared.attributes:
-            return
+    def _attributes(self, element, attrib, declared: ComplexType) -> None:
         for attribute in declared.attributes:
             if attribute.required and attribute.name not in attrib:
                 self._add(element,
@@ -427,6 +427,8 @@ def _by_name(items: tuple) -> dict:
     return {item.name: item for item in items}
 
 
+_XSI_NIL = _XSI + "nil"
+_TAIL = attrgetter("tail")
 _XSI_KNOWN = frozenset(_XSI + name for name in (
     "type", "nil", "schemaLocation", "noNamespaceSchemaLocation"))
 

@@ -1,12 +1,13 @@
 """Code actions: the rules' fixes and "ignore this code here".
 
 A fix replaces the text a rule names at a place; it is offered only
-while exactly that text is still there. Fixes whose rule documents them
-as safe are preferred quick fixes and make up "fix all"; others are
-titled as unsafe and left out of it. "Ignore" inserts
-``<!-- acrn-shm: ignore CODE -->`` before the innermost element holding
-the finding, on a line of its own with the element's indentation when
-the element starts its line.
+while exactly that text is still there. Safe fixes (by the class each
+fix carries, as for ``lint --fix``) are preferred quick fixes and make
+up "fix all"; unsafe ones are offered titled "Unsafe fix" and left out
+of it, as ``lint --fix`` leaves them without ``--unsafe-fixes``.
+"Ignore" inserts ``<!-- acrn-shm: ignore CODE -->`` before the
+innermost element holding the finding, on a line of its own with the
+element's indentation when the element starts its line.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from lsprotocol import types
 
 from .diagnostics import SOURCE
-from .engine import Document, TextFix, enclosing_start, fix_is_safe
+from .engine import SAFE, Document, TextFix, enclosing_start
 from .text import Pos, Text, lsp_range
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -58,7 +59,7 @@ def fixes(uri: str, version: int | None, text: Text,
         edit = fix_edit(text, fix)
         if edit is None or not _overlaps(edit.range, wanted):
             continue
-        safe = fix_is_safe(code)
+        safe = fix.safety == SAFE
         title = (f"{'Fix' if safe else 'Unsafe fix'} {code}: replace "
                  f"'{fix.old}' with '{fix.new}'")
         related = [d for d in diagnostics
@@ -75,7 +76,7 @@ def fix_all(uri: str, version: int | None, text: Text,
     """One action applying every safe fix (none when there is none)."""
     edits: list[types.TextEdit] = []
     for code, fix in sorted(found, key=lambda item: item[1].loc):
-        edit = fix_edit(text, fix) if fix_is_safe(code) else None
+        edit = fix_edit(text, fix) if fix.safety == SAFE else None
         if edit is None or any(_overlaps(edit.range, e.range)
                                for e in edits):
             continue

@@ -14,7 +14,7 @@ from lsprotocol import types
 
 from . import vbdfs
 from .context import element_at, sibling_value
-from .engine import ALLOWED_SIZES, MAX_REGION_ID, Board, Scenario, is_decimal
+from .engine import ALLOWED_SIZES, MAX_REGION_ID, Board, Scenario
 from .text import Pos, Text, lsp_range
 
 PROVIDERS = ("Hypervisor", "Device Model")
@@ -76,9 +76,7 @@ def next_region_id(scenario: Scenario, region: str | None) -> int | None:
     for other in scenario.regions:
         if other.name is not None and other.name.text == region:
             continue
-        if other.region_id is None:
-            used.add(0)
-        elif is_decimal(other.region_id.text):
-            used.add(int(other.region_id.text))
+        if other.id_number is not None:
+            used.add(other.id_number)
     return next((n for n in range(MAX_REGION_ID + 1) if n not in used),
                 None)

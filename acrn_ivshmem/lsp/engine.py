@@ -13,9 +13,8 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
 
-from ..diagnostics import TextFix
+from ..diagnostics import SAFE, TextFix
 from ..errors import AcrnShmError
 from ..io.xmlio import Document, parse_bytes, root_name, source_encoding
 from ..lint import rule_docs
@@ -34,8 +33,8 @@ from ..rules.region_size import ALLOWED as ALLOWED_SIZES
 __all__ = [
     "ALLOWED_SIZES", "FIRST_IVSHMEM_DEVICE", "MAX_REGION_ID", "RULES",
     "Bdf", "Board", "Document", "LaunchConfig", "LintConfig", "Linted",
-    "Problem", "Region", "Scenario", "TextFix", "VbdfUse", "Vm", "VmKind",
-    "Workspace", "encode", "fix_is_safe", "is_decimal", "parse_vbdf",
+    "Problem", "Region", "SAFE", "Scenario", "TextFix", "VbdfUse", "Vm",
+    "VmKind", "Workspace", "encode", "is_decimal", "parse_vbdf",
     "rule_markdown", "rule_page", "vbdf_uses",
 ]
 
@@ -229,17 +228,6 @@ def rule_page(code: str, base: str | None) -> str | None:
         if page.is_file():
             return page.as_uri()
     return None
-
-
-def fix_is_safe(code: str) -> bool:
-    """Whether the rule documents its fix as safe ("Fix safety: Safe")."""
-    rule: ModuleType | None = RULES.get(code)
-    if rule is None:
-        return False
-    for heading, body in rule_docs.sections(rule):
-        if heading == "Fix safety":
-            return body.lstrip().lower().startswith("safe")
-    return False
 
 
 def _pyprojects(folder: str) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from ..model.resolved import read_number
 from . import vbdfs
 from .context import code_at, element_at, sibling_value
 from .engine import (
-    ALLOWED_SIZES, Board, Scenario, is_decimal, parse_vbdf, rule_markdown,
+    ALLOWED_SIZES, Board, Scenario, parse_vbdf, rule_markdown,
 )
 from .text import Pos, Text, lsp_range
 
@@ -54,7 +55,7 @@ def size_text(value: str) -> str:
     allowed = ", ".join(str(mb) for mb in ALLOWED_SIZES)
     lines = [(f"**IVSHMEM_SIZE**: the region's size in MB, one of "
               f"{allowed} (ISM201).")]
-    if is_decimal(value) and int(value) in ALLOWED_SIZES:
+    if read_number(value)[0] in ALLOWED_SIZES:
         lines.append(f"`{value}` MB is allowed.")
     elif value:
         lines.append(f"`{value}` is not allowed.")

@@ -143,6 +143,13 @@ def refuse_much_to_read(document: Document, kind: str) -> None:
     the structure check both ask)."""
     if kind in document.small_enough:
         return
+    # What is read is at most every element and attribute, and every
+    # character: a small file needs no count.
+    bound = document.node_bound
+    if (bound is not None and bound <= MAX_READ[kind]
+            and len(document.data) <= MAX_READ_TEXT[kind]):
+        document.small_enough.add(kind)
+        return
     size = read_size(document, kind)
     real_items, real_chars = _REAL_MOST[kind]
     for amount, limits, what, real in (
@@ -262,16 +269,24 @@ def _advance(loc: Loc, text: str, offset: int, start: int = 0) -> Loc:
                offset - text.rindex("\n", start, offset))
 
 
+def suppressed_codes(comment: str) -> frozenset[str] | None:
+    """The codes of a comment ``acrn-shm: ignore CODE...`` (its text
+    without the comment marks), or None for any other comment."""
+    match = _SUPPRESS.match(comment)
+    if match is None:
+        return None
+    return frozenset(code.upper()
+                     for code in re.split(r"[\s,]+", match.group(1))
+                     if code)
+
+
 def suppressions_of(document: Document) -> tuple[Suppression, ...]:
     """Every ``<!-- acrn-shm: ignore CODE... -->`` and the lines it covers."""
     found = []
     for comment in document.comments:
-        match = _SUPPRESS.match(comment.text)
-        if match is None or comment.next_element is None:
+        codes = suppressed_codes(comment.text)
+        if codes is None or comment.next_element is None:
             continue
-        codes = frozenset(
-            code.upper() for code in re.split(r"[\s,]+", match.group(1))
-            if code)
         pos = document.pos(comment.next_element)
         found.append(Suppression(codes, pos.start, pos.end, comment.loc))
     return tuple(found)
@@ -333,18 +348,22 @@ def element_notes(document: Document, fmt: str
     pending = [(document.root, vocabulary.children(fmt))]
     while pending:
         element, known = pending.pop()
-        first: dict[str, etree._Element] = {}
+        once: set[str] = set()  # the tags allowed once seen so far
         for child in element.iterchildren(etree.Element):
             tag = child.tag
             entry = known.get(tag)  # never a namespaced one
             if entry is not None:
-                if tag not in first:
-                    first[tag] = child
-                elif not entry.repeats:
+                if entry.repeats:
+                    pass
+                elif tag not in once:
+                    once.add(tag)
+                else:
+                    first = next(element.iterchildren(tag))
                     notes.append(ElementNote(
                         "repeated", tag, _local(element), document.loc(child),
-                        first=document.loc(first[tag])))
-                pending.append((child, entry.children))
+                        first=document.loc(first)))
+                if len(child):  # nothing to look at in a leaf
+                    pending.append((child, entry.children))
             elif tag[0] == "{":  # in a namespace
                 qname = etree.QName(child)
                 written = (f"{child.prefix}:{qname.localname}"

@@ -6,7 +6,10 @@ acrn-dm arguments ``-s 8,ivshmem,hv:/shm_region_0,2`` (also
 ``--pci_slot``), with backslash line continuations and quotes around
 words. Each device keeps the line and column where it starts in the
 file. The VM is the one the ``# Launch script for VM name:`` header
-names, else acrn-dm's last argument (:mod:`.script_commands`).
+names, else acrn-dm's last argument (:mod:`.script_commands`). A
+comment line ``# acrn-shm: ignore CODE`` silences CODE on the next
+command, as ``<!-- acrn-shm: ignore CODE -->`` does on the next element
+of an XML.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import re
 
 from ..errors import InputError
 from ..io.xmlio import Loc, read_input
+from .loader import suppressed_codes
 from .script_commands import acrn_dm_vm_name
-from .syntax import LaunchScript, ScriptIvshmem
+from .syntax import LaunchScript, ScriptIvshmem, Suppression
 
 __all__ = ["parse_script", "read_script", "script_from_bytes"]
 
@@ -115,10 +119,15 @@ def parse_script(text: str, path: str = "<script>") -> LaunchScript:
     vm_name = None
     anchor = None
     devices = []
+    suppressions = []
+    pending: tuple[frozenset[str], Loc] | None = None
     for line, marks in _logical_lines(text):
         header = _HEADER.match(line.strip())
         if header and vm_name is None:
             vm_name = header.group(1)
+        pending, suppression = _suppression(line, marks, pending)
+        if suppression is not None:
+            suppressions.append(suppression)
         code = _uncommented(line)
         if anchor is None:
             found = _ANCHOR.search(code)
@@ -134,7 +143,30 @@ def parse_script(text: str, path: str = "<script>") -> LaunchScript:
     return LaunchScript(path, vm_name, tuple(devices),
                         anchor or Loc(1, 1),
                         call.loc if call is not None else None,
-                        call.argument if call is not None else None)
+                        call.argument if call is not None else None,
+                        tuple(suppressions))
+
+
+def _suppression(line: str, marks, pending):
+    """Read one logical line for suppressions: returns what is pending
+    after it (codes and the comment's place) and the suppression it
+    completes, if any. Comment lines add their codes to what is pending;
+    blank lines keep it; a command takes it, from its first line to the
+    end of its last."""
+    stripped = line.strip()
+    if stripped.startswith("#"):
+        codes = suppressed_codes(stripped[1:])
+        if codes is None:
+            return pending, None
+        if pending is not None:
+            return (pending[0] | codes, pending[1]), None
+        return (codes, _where(marks, line.index("#"))), None
+    if not stripped or pending is None:
+        return pending, None
+    codes, loc = pending
+    first, (last_start, last) = marks[0][1], marks[-1]
+    return None, Suppression(codes, Loc(first, 1),
+                             Loc(last, len(line) - last_start + 1), loc)
 
 
 def _device(match: re.Match, marks) -> ScriptIvshmem:

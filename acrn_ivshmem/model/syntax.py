@@ -204,12 +204,11 @@ class Region:
     def id_number(self) -> int | None:
         """The id a guest sees: ``IVSHMEM_REGION_ID`` when it is a decimal
         number up to :data:`MAX_REGION_ID`, 0 (ACRN's default) when the
-        region has none, None for any other text."""
-        if self.region_id is None:
-            return 0
-        number = decimal_int(self.region_id.text)
-        return number if number is not None and (
-            number <= MAX_REGION_ID) else None
+        region has none, None for any other text (the policy of
+        :mod:`acrn_ivshmem.model.resolved`)."""
+        from .resolved import resolve_region_id
+
+        return resolve_region_id(self.region_id)[0]
 
 
 @frozen
@@ -383,12 +382,20 @@ class Scenario:
         """True for the ACRN v2.x format."""
         return self.format == "legacy"
 
+    @cached_property
+    def resolved(self):
+        """The typed facts of this scenario
+        (:class:`~acrn_ivshmem.model.resolved.ResolvedScenario`), made
+        on first use and kept."""
+        from .resolved import _resolve_scenario
+
+        return _resolve_scenario(self)
+
     def vm_for(self, ref: str) -> Vm | None:
         """The VM a member reference names: by id (legacy) or name (v3)."""
         if self.is_legacy:
-            if not is_decimal(ref.strip()):
-                return None
-            return self._vms_by_id.get(int(ref.strip()))
+            number = decimal_int(ref.strip())
+            return None if number is None else self._vms_by_id.get(number)
         return self.vm_named(ref)
 
     def vm_named(self, name: str) -> Vm | None:
@@ -506,7 +513,10 @@ class LaunchScript:
     ``anchor`` is the ``acrn-dm`` call (or the ``dm_params`` array),
     where a missing device is reported; ``dm_call`` is where the acrn-dm
     command starts and ``dm_argument`` its last argument as written
-    (None without an acrn-dm command).
+    (None without an acrn-dm command). ``suppressions`` come from
+    ``# acrn-shm: ignore CODE`` comment lines: each covers the next
+    command (the next line that is neither blank nor a comment, with
+    its continuation lines).
     """
 
     path: str
@@ -515,6 +525,7 @@ class LaunchScript:
     anchor: Loc
     dm_call: Loc | None = None
     dm_argument: str | None = None
+    suppressions: tuple[Suppression, ...] = ()
 
 
 @frozen

@@ -356,22 +356,23 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
         plain("-l", "com1,stdio")
     device("0:0", "hostbridge")
     for (region, _vbdf), slot in zip(regions, ivshmem_slots):
+        facts = scenario.resolved.region(region)
         name, size = region.name, region.size
         if name is None or not REGION_NAME.fullmatch(name.text):
             _refuse(vm_name, "region name",
                     name.text if name else "", "[A-Za-z0-9_]{1,27}",
                     name.loc if name else None)
-        if size is None or not is_decimal(size.text):
+        if facts.size_mb is None:
             _refuse(vm_name, f"size of region {region.label}",
                     size.text if size else "", "a whole number of MB",
                     size.loc if size else None)
-        options = f"{region.land}:/{name.text},{int(size.text)}"
-        if acrn_version >= (3, 3) and region.region_id is not None:
-            region_id = region.region_id.text
-            if not is_decimal(region_id) or int(region_id) > 0xFFFF:
+        options = f"{region.land}:/{name.text},{facts.size_mb}"
+        if acrn_version >= (3, 3) and facts.region_id_explicit:
+            if facts.region_id is None:
                 _refuse(vm_name, f"region id of {region.label}",
-                        region_id, "0..65535", region.region_id.loc)
-            options += f",{int(region_id)}"
+                        region.region_id.text, "0..65535",
+                        region.region_id.loc)
+            options += f",{facts.region_id}"
         device(slot, "ivshmem", options,
                label=f"IVSHMEM region {region.label}", ivshmem=True)
     if settings.console_vuart == "PCI":

@@ -27,10 +27,9 @@ import shlex
 from dataclasses import dataclass
 
 from ..errors import UsageError, located, quoted
-from ..model.loader import load
+from ..model.resolved import NOT_VBDF, load_scenario
 from ..model.syntax import (
-    FIRST_IVSHMEM_DEVICE, Bdf, Board, Region, Scenario, Vm, is_decimal,
-    parse_vbdf,
+    FIRST_IVSHMEM_DEVICE, Bdf, Region, Scenario, Vm, is_decimal,
 )
 from ..shm import MAX_SOCKET_PATH, SHM_DIR, meminfo, mount_of
 from ..units import MIB
@@ -312,12 +311,8 @@ def plan_from_file(path: str, vm: str, shm_dir: str = DEFAULT_SHM_DIR, *,
     Raises :class:`~acrn_ivshmem.errors.InputError` for unreadable
     files and :class:`UsageError` for a board or launch XML.
     """
-    model = load(path).model
-    if not isinstance(model, Scenario):
-        kind = "a board XML" if isinstance(model, Board) else (
-            "a launch XML")
-        raise UsageError(located(path, None, None,
-                                 f"is {kind}; give a scenario XML"))
+    model = load_scenario(
+        path, refusal="{path}: is a {kind} XML; give a scenario XML").model
     return plan_for_vm(model, vm, shm_dir, master=master,
                        hugepages=hugepages, proc=proc, region=region,
                        doorbell=doorbell)
@@ -393,8 +388,8 @@ def plan_for_vm(scenario: Scenario, vm: str,
                 f"region {quoted(name)}: VBDF {member_vbdf} is on bus "
                 f"{member_vbdf.bus:02x}; QEMU puts the device on bus 0 at "
                 f"{member_vbdf.device:02x}.{member_vbdf.function}")
-        if region.region_id is not None and region.region_id.text not in (
-                "", "0"):
+        if region.region_id is not None and region.region_id.text and (
+                region.id_number != 0):
             warnings.append(
                 f"region {quoted(name)} has region id "
                 f"{quoted(region.region_id.text)}, which QEMU cannot show "
@@ -504,12 +499,12 @@ def _no_region_message(scenario: Scenario, vm: Vm) -> str:
 
 
 def _region_size(scenario: Scenario, region: Region) -> int:
-    text = region.size.text.strip() if region.size else ""
-    if not is_decimal(text):
+    size = scenario.resolved.region(region).size_mb
+    if size is None:
+        text = region.size.text if region.size else ""
         raise UsageError(_at(scenario, region,
                              f"region {region.label} has size "
                              f"{quoted(text)}; expected a number of MB"))
-    size = int(text)
     try:
         _check_size(size, f"the size of region {region.label}")
     except UsageError as exc:
@@ -526,20 +521,17 @@ def _addresses(scenario: Scenario, vm: Vm,
                 for index in range(len(regions))]
     explicit: list[Bdf | None] = []
     for region in regions:
-        member = next(member for member in region.members
-                      if member.vm is not None
-                      and _is_member(scenario, vm, member.vm.text))
-        if member.vbdf is None or not member.vbdf.text.strip():
-            explicit.append(None)
-            continue
-        bdf = parse_vbdf(member.vbdf.text.strip())
-        if bdf is None:
-            loc = member.vbdf.loc
+        member = next(
+            facts for facts in scenario.resolved.region(region).members
+            if facts.syntax.vm is not None
+            and _is_member(scenario, vm, facts.syntax.vm.text))
+        if member.vbdf_reason == NOT_VBDF:
+            loc = member.syntax.vbdf.loc
             raise UsageError(located(
                 scenario.path, loc.line, loc.column,
-                f"VBDF {quoted(member.vbdf.text)} of VM {vm.label} in "
-                f"region {region.label} is not 'bb:dd.f'"))
-        explicit.append(bdf)
+                f"VBDF {quoted(member.syntax.vbdf.text)} of VM {vm.label} "
+                f"in region {region.label} is not 'bb:dd.f'"))
+        explicit.append(member.vbdf)  # None: ACRN's default below
     # ACRN's populator: the lowest of 00:08.0..00:0f.0 this VM leaves free.
     used = {bdf for bdf in explicit if bdf is not None}
     result = []

@@ -16,7 +16,8 @@ from ..plan.acrn_dm import slot_text, vm_regions
 
 
 class Expected(NamedTuple):
-    """A region the VM belongs to, as its launch script should show it."""
+    """A region the VM belongs to, as its launch script should show it
+    (``size``: MB as acrn-dm gets it, else the size text as written)."""
 
     region: Region
     name: str
@@ -43,10 +44,12 @@ def expected(scenario: Scenario, vm_name: str) -> list[Expected]:
     """The regions of ``vm_name`` with the slot its own VBDF gives."""
     found = []
     for region, vbdf in vm_regions(scenario, vm_name):
+        facts = scenario.resolved.region(region)
         bdf = parse_vbdf(vbdf.text) if vbdf is not None else None
         found.append(Expected(
-            region, region.name.text if region.name else "",
-            region.land, region.size.text if region.size else "",
+            region, facts.name or "", facts.provider,
+            str(facts.size_mb) if facts.size_mb is not None
+            else region.size.text if region.size else "",
             (bdf.device, bdf.function) if bdf is not None else None,
             vbdf.text.strip() if vbdf is not None else ""))
     return found

@@ -21,7 +21,8 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import Board, Scenario, is_decimal
+from ..model.resolved import vm_key
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM205"
 NAME = "duplicate-vm-in-region"
@@ -40,8 +41,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             if member.vm is None or not member.vm.text:
                 continue
             ref = member.vm.text
-            key = str(int(ref)) if (scenario.is_legacy
-                                    and is_decimal(ref)) else ref
+            key = vm_key(ref, scenario.is_legacy)
             if key in seen:
                 yield Finding(
                     member.vm.loc,

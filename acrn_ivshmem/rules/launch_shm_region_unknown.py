@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import LaunchConfig, Scenario, VmKind, is_decimal
+from ..model.syntax import LaunchConfig, Scenario, VmKind, decimal_int
 
 CODE = "ISM402"
 NAME = "launch-shm-region-unknown"
@@ -51,8 +51,7 @@ def check(launch: LaunchConfig,
             if not region.malformed and region.provider is not None
             and region.name is not None and region.size is not None
             and any(member.vm is not None
-                    and is_decimal(member.vm.text)
-                    and int(member.vm.text) == vm_id
+                    and decimal_int(member.vm.text) == vm_id
                     for member in region.members)}
         for value in launch_vm.shm_regions:
             if value.text in allowed:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..diagnostics import Finding, TextFix
+from ..diagnostics import SAFE, Finding, TextFix
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, is_decimal
 
@@ -43,8 +43,8 @@ ACRN_PATTERN = re.compile(
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     """Yield a finding per string ACRN's schema pattern refuses."""
-    for region in scenario.regions:
-        legacy = region.legacy
+    for facts in scenario.resolved.regions:
+        region, legacy = facts.syntax, facts.syntax.legacy
         if legacy is None or region.malformed or region.name is None:
             continue
         raw = legacy.raw
@@ -52,8 +52,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         ids = [m.vm.text for m in region.members if m.vm is not None]
         prefix = legacy.prefix.text if legacy.prefix else ""
-        if (prefix not in ("hv:/", "dm:/") or region.size is None
-                or not is_decimal(region.size.text)
+        if (prefix not in ("hv:/", "dm:/") or not facts.size_decimal
                 or not all(is_decimal(i) for i in ids)
                 or not re.fullmatch(r"\w+", region.name.text)):
             continue  # other rules report what is wrong
@@ -65,7 +64,7 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 f"region string {quoted(raw.text)} does not match ACRN's "
                 f"schema pattern (at most one space around each field)",
                 f"write {quoted(canonical)} (acrn-shm lint --fix does it)",
-                TextFix(raw.loc, raw.text, canonical))
+                TextFix(raw.loc, raw.text, canonical, SAFE))
         else:
             yield Finding(
                 raw.loc,

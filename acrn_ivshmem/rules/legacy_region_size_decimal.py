@@ -22,7 +22,8 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import Board, Scenario, is_decimal
+from ..model.resolved import NOT_DECIMAL
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM103"
 NAME = "legacy-region-size-decimal"
@@ -33,11 +34,11 @@ NEEDS_BOARD = False
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     """Yield a finding per legacy size field that is not decimal."""
-    for region in scenario.regions:
+    for facts in scenario.resolved.regions:
+        region, size = facts.syntax, facts.syntax.size
         if region.legacy is None or region.malformed:
             continue
-        size = region.size
-        if size is None or not size.text or is_decimal(size.text):
+        if size is None or facts.size_reason != NOT_DECIMAL:
             continue
         yield Finding(
             size.loc,

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import (
-    MAX_REGION_ID, Board, Scenario, decimal_int, is_decimal,
-)
+from ..model.resolved import OUT_OF_RANGE, TOO_LONG
+from ..model.syntax import MAX_REGION_ID, Board, Scenario
 
 CODE = "ISM211"
 NAME = "region-id"
@@ -36,15 +35,12 @@ MAXIMUM = MAX_REGION_ID
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     """Yield a finding per region id that is not decimal or too large."""
-    for region in scenario.regions:
-        rid = region.region_id
-        if rid is None:
+    for facts in scenario.resolved.regions:
+        region, rid = facts.syntax, facts.syntax.region_id
+        if rid is None or facts.region_id is not None:
             continue
         text = rid.text
-        if is_decimal(text):
-            number = decimal_int(text)
-            if number is not None and number <= MAXIMUM:
-                continue
+        if facts.region_id_reason in (OUT_OF_RANGE, TOO_LONG):
             yield Finding(
                 rid.loc,
                 f"region {region.label} id {quoted(text)} is above "

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import Board, Scenario, is_decimal
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM201"
 NAME = "region-size"
@@ -34,13 +34,13 @@ ALLOWED = tuple(2 ** power for power in range(1, 10))
 
 def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
     """Yield a finding per region whose size is not allowed."""
-    for region in scenario.regions:
-        size = region.size
+    for facts in scenario.resolved.regions:
+        region, size = facts.syntax, facts.syntax.size
         if region.malformed or size is None:
             continue
-        if region.legacy is not None and not is_decimal(size.text):
+        if region.legacy is not None and not facts.size_decimal:
             continue  # ISM103 reports it
-        if is_decimal(size.text) and int(size.text) in ALLOWED:
+        if facts.size_mb in ALLOWED:
             continue
         yield Finding(
             size.loc,

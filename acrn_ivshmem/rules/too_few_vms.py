@@ -25,7 +25,8 @@ from collections.abc import Iterator
 
 from ..diagnostics import Finding
 from ..errors import quoted
-from ..model.syntax import Board, Scenario, is_decimal
+from ..model.resolved import vm_key
+from ..model.syntax import Board, Scenario
 
 CODE = "ISM204"
 NAME = "too-few-vms"
@@ -41,7 +42,8 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             continue
         if region.legacy is not None and not region.legacy.fields[2].text:
             continue  # ISM102 reports the empty field
-        refs = {_key(scenario, member.vm.text) for member in region.members
+        refs = {vm_key(member.vm.text, scenario.is_legacy)
+                for member in region.members
                 if member.vm is not None and member.vm.text}
         if len(refs) < 2:
             shown = ", ".join(sorted(quoted(ref) for ref in refs)) or "none"
@@ -53,9 +55,3 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
                 "add the VM that should share the memory, or remove the "
                 "region")
 
-
-def _key(scenario: Scenario, ref: str) -> str:
-    # Legacy ids '02' and '2' are the same VM.
-    if scenario.is_legacy and is_decimal(ref):
-        return str(int(ref))
-    return ref

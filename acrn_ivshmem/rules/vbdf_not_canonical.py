@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..diagnostics import Finding, TextFix
+from ..diagnostics import SAFE, Finding, TextFix
 from ..errors import quoted
 from ..model.syntax import Board, Scenario, parse_vbdf
 from ._vbdfs import vbdf_uses
@@ -50,4 +50,4 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             f"{quoted(use.vm_name)} is "
             f"not written as ACRN writes it: {quoted(bdf)}",
             f"write {quoted(bdf)} (acrn-shm lint --fix does it)",
-            TextFix(use.vbdf.loc, use.vbdf.text, str(bdf)))
+            TextFix(use.vbdf.loc, use.vbdf.text, str(bdf), SAFE))

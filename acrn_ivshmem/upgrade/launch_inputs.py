@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from ..errors import UsageError
 from ..io.xmlio import parse_bytes
 from ..lint.engine import Linter
-from ..model.loader import kind_of, scenario_from
-from ..model.syntax import Board, LaunchInputs, Scenario
+from ..model.loader import scenario_from
+from ..model.resolved import load_board, load_scenario
+from ..model.syntax import LaunchInputs
 from .scenario import upgrade
 
 __all__ = ["load_for_launch"]
@@ -27,22 +28,16 @@ def load_for_launch(scenario_path: str, board_path: str | None,
     """Read the scenario (and board); convert a legacy one to v3.
 
     Files are loaded through ``linter`` (a new one by default), so that
-    linting them afterwards with the same linter reads each file once.
+    linting them afterwards with the same linter reads each file once;
+    its configuration is the one the conversion is checked with.
     """
     linter = linter or Linter()
-    loaded = linter.load(scenario_path)
+    loaded = load_scenario(scenario_path, via=linter.load)
     model = loaded.model
-    if not isinstance(model, Scenario):
-        raise UsageError(f"{scenario_path}: expected a scenario XML, "
-                         f"found a {kind_of(loaded.document)} XML")
     board = None
     board_document = None
     if board_path is not None:
-        loaded_board = linter.load(board_path)
-        if not isinstance(loaded_board.model, Board):
-            raise UsageError(
-                f"{board_path}: expected a board XML, found a "
-                f"{kind_of(loaded_board.document)} XML")
+        loaded_board = load_board(board_path, via=linter.load)
         board, board_document = loaded_board.model, loaded_board.document
     if not model.is_legacy:
         if launch_paths:
@@ -50,7 +45,8 @@ def load_for_launch(scenario_path: str, board_path: str | None,
                              "is for legacy (v2.x) ones")
         return LaunchInputs(model, board, False, (loaded.document,))
     launches = [linter.load(path).document for path in launch_paths]
-    result = upgrade(loaded.document, launches, board=board_document)
+    result = upgrade(loaded.document, launches, board=board_document,
+                     config=linter.config)
     converted = parse_bytes(result.data, scenario_path)
     return LaunchInputs(scenario_from(converted, "v3"), board, True,
                         (*launches, loaded.document))

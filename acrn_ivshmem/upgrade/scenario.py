@@ -81,17 +81,22 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..diagnostics import Diagnostic
 from ..errors import (
     InputError, UsageError, escaped, located, quoted, shortened,
 )
+from ..io.textedit import Edit, apply_edits, tag_end
 from ..io.xmlio import Document, Loc, escape, parse_bytes
+from ..lint.config import LintConfig
+from ..lint.engine import run_rules
 from ..model.loader import (
     LEGACY_VM_TYPES, RT_GUEST_FLAG, board_from, is_legacy_rt, kind_of,
     launch_from, refuse_much_to_read, scenario_from, split_legacy,
 )
+from ..model.resolved import TOO_LONG, read_number, resolve_size
 from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
-    VmKind, is_decimal, parse_vbdf,
+    VmKind, decimal_int, is_decimal, parse_vbdf,
 )
 from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
@@ -262,12 +267,15 @@ class UpgradeResult:
 
 
 def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
-            board: Document | None = None) -> UpgradeResult:
+            board: Document | None = None,
+            config: LintConfig | None = None) -> UpgradeResult:
     """Convert a legacy scenario (and its launch XMLs) to v3.
 
     ``board`` (optional) lets Service VM VBDFs avoid the board's native
     PCI devices. Raises :class:`UsageError` when the input cannot be
     converted faithfully; see the module documentation for the policy.
+    The result must have no lint error with ``config`` (default: every
+    rule at its own severity).
     """
     kind = kind_of(scenario)
     if kind != "legacy":
@@ -286,7 +294,8 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
             raise UsageError(located(board.path, None, None,
                                      "expected a board XML"))
         board_model = board_from(board)
-    return _Upgrader(scenario, list(launches), board_model).run()
+    return _Upgrader(scenario, list(launches), board_model,
+                     config or LintConfig()).run()
 
 
 def merged_assignments(target_v3: Document,
@@ -300,16 +309,19 @@ def merged_assignments(target_v3: Document,
     return _Merge(target_v3, result).assignments
 
 
-def merge_regions(target_v3: Document, result: UpgradeResult) -> bytes:
+def merge_regions(target_v3: Document, result: UpgradeResult,
+                  config: LintConfig | None = None) -> bytes:
     """Add the regions of ``result`` to the v3 scenario ``target_v3``.
 
     Only the bytes of the ``IVSHMEM`` element change (it is created
     inside ``hv/FEATURES`` if missing); new regions follow the existing
     ones, indented like the file. Raises :class:`UsageError` if a region
-    name already exists in the target or a VM name is not a VM there;
-    see :func:`merged_assignments` for VBDFs.
+    name already exists in the target or a VM name is not a VM there,
+    or if the new regions' lines have a lint error with ``config``
+    (default: every rule at its own severity); see
+    :func:`merged_assignments` for VBDFs.
     """
-    return _Merge(target_v3, result).data()
+    return _Merge(target_v3, result, config).data()
 
 
 # --------------------------------------------------------------------------
@@ -429,8 +441,9 @@ class _Upgrader:
     """One conversion: collects notes and refusals while building."""
 
     def __init__(self, document: Document, launches: list[Document],
-                 board: Board | None):
+                 board: Board | None, config: LintConfig):
         self.doc = document
+        self.config = config
         self.path = document.path
         self.root = document.root
         self.launches = launches
@@ -520,16 +533,11 @@ class _Upgrader:
 
     def _self_check(self, data: bytes):
         # The converted file must pass acrn-shm's own scenario rules.
-        from ..rules import RULES
-
         document = parse_bytes(data, self.path)
         model = scenario_from(document, kind_of(document))
-        for rule in RULES.values():
-            if rule.TARGET != "scenario" or rule.SEVERITY != "error":
-                continue
-            for finding in rule.check(model, self.board):
-                raise self.fail(None, "the converted file would not pass "
-                                f"{rule.CODE}: {finding.message}")
+        for found in _errors(self.config, self.path, model, self.board):
+            raise self.fail(None, "the converted file would not pass "
+                            f"{found.code}: {found.message}")
 
     # ---- VMs
 
@@ -675,22 +683,26 @@ class _Upgrader:
         name = first.text[4:]
         if not name:
             raise bad("the name after the prefix is empty")
-        if not is_decimal(size_field.text):
+        size, reason = resolve_size(size_field, legacy=True)
+        if size is None and reason != TOO_LONG:
             raise bad(f"size {quoted(size_field.text)} is not a decimal "
                       "number of MB")
         parts = [part.strip() for part in ids_field.text.split(":")]
         if len(parts) < 2 or not all(is_decimal(part) for part in parts):
             raise bad(f"VM ids {quoted(ids_field.text)} must be two or more "
                       "decimal ids separated by ':'")
-        self._check_name_size(name, int(size_field.text),
+        self._check_name_size(name, size if size is not None
+                              else shortened(size_field.text),
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         vms = []
         listed = set()
         for part in parts:
-            vm = self.by_id.get(int(part))
+            number = decimal_int(part)
+            vm = self.by_id.get(number) if number is not None else None
             if vm is None:
-                raise bad(f"VM id {int(part)} is not a VM of this scenario",
+                shown = number if number is not None else shortened(part)
+                raise bad(f"VM id {shown} is not a VM of this scenario",
                           syntax=False)
             if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
@@ -712,7 +724,8 @@ class _Upgrader:
                                           "scenario"))
         self.regions[name] = region
 
-    def _check_name_size(self, name: str, size: int, bad):
+    def _check_name_size(self, name: str, size: int | str, bad):
+        # size: MB, or the digits (shortened) of a number too long to read
         if not REGION_NAME.fullmatch(name):
             raise bad(f"region name {quoted(name)} is not valid in v3 (1-27 "
                       "ASCII letters, digits or '_'): rename it first")
@@ -866,11 +879,12 @@ class _Upgrader:
         if len(fields) != 2 or not fields[0]:
             raise bad("it needs a name and a size, separated by one comma")
         name, size_text = fields
-        if not is_decimal(size_text):
+        size, reason = read_number(size_text)
+        if size is None and reason != TOO_LONG:
             raise bad(f"size {quoted(size_text)} is not a decimal number "
                       "of MB")
-        size = int(size_text)
-        self._check_name_size(name, size,
+        self._check_name_size(name, size if size is not None
+                              else shortened(size_text),
                               lambda reason: bad(reason, syntax=False))
         provider = _PROVIDERS[prefix]
         region = self.regions.get(name)
@@ -1367,13 +1381,15 @@ def _summary(element: etree._Element) -> str:
 class _Merge:
     """Splices converted regions into a v3 scenario's bytes."""
 
-    def __init__(self, target: Document, result: UpgradeResult):
+    def __init__(self, target: Document, result: UpgradeResult,
+                 config: LintConfig | None = None):
         kind = kind_of(target)
         if kind != "v3":
             raise UsageError(located(
                 target.path, None, None,
                 f"is a {_kind_name(kind)}; --into expects a v3 scenario"))
         self.target = target
+        self.config = config or LintConfig()
         self.model: Scenario = scenario_from(target, "v3")
         self.assignments = self._assign(result)
 
@@ -1462,9 +1478,11 @@ class _Merge:
         newline = "\r\n" if b"\r\n" in data else "\n"
         block = "".join(f"{indent}{unit * (level + 1)}{text}{newline}"
                         for level, text in lines)
-        new, offset = _append_into(data, self.target, parent,
+        edit, inner = _append_into(data, self.target, parent,
                                    block.encode("utf-8"), indent.encode(),
                                    newline.encode())
+        new = apply_edits(data, [edit])
+        offset = edit.start + inner
         first = new.count(b"\n", 0, offset) + 1
         self._verify(new, range(first, first + len(lines)))
         return new
@@ -1521,8 +1539,6 @@ class _Merge:
         return "  "
 
     def _verify(self, data: bytes, lines: range):
-        from ..rules import RULES
-
         document = parse_bytes(data, self.target.path)
         model = scenario_from(document, kind_of(document))
         names = [region.name.text for region in model.regions
@@ -1535,15 +1551,21 @@ class _Merge:
             raise AssertionError(f"merge produced regions {names}")
         # The new regions must pass acrn-shm's rules; problems the target
         # had before are its own business.
-        for rule in RULES.values():
-            if rule.TARGET != "scenario" or rule.SEVERITY != "error":
-                continue
-            for finding in rule.check(model, None):
-                if finding.loc.line in lines:
-                    raise UsageError(located(
-                        self.target.path, finding.loc.line, None,
-                        "the merged regions would not pass "
-                        f"{rule.CODE}: {finding.message}"))
+        for found in _errors(self.config, self.target.path, model, None):
+            if found.line in lines:
+                raise UsageError(located(
+                    self.target.path, found.line, None,
+                    "the merged regions would not pass "
+                    f"{found.code}: {found.message}"))
+
+
+def _errors(config: LintConfig, path: str, scenario: Scenario,
+            board: Board | None) -> list[Diagnostic]:
+    """The error findings of the scenario rules on ``scenario``, as
+    lint reports them with ``config``; in rule order."""
+    return run_rules(config, path, "scenario", (scenario, board),
+                     suppressions=scenario.suppressions,
+                     severities=("error",)).diagnostics
 
 
 def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
@@ -1554,39 +1576,21 @@ def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
 
 def _append_into(data: bytes, document: Document, element: etree._Element,
                  block: bytes, indent: bytes,
-                 newline: bytes) -> tuple[bytes, int]:
-    """Insert ``block`` (whole lines) as the last content of ``element``.
-
-    Returns the new bytes and the offset where ``block`` starts.
-    """
+                 newline: bytes) -> tuple[Edit, int]:
+    """The edit that inserts ``block`` (whole lines) as the last content
+    of ``element``, and where ``block`` starts in its new bytes."""
     pos = document.pos(element)
-    close = _tag_end(data, pos.start_byte)
+    close = tag_end(data, pos.start_byte)
     if data[close - 1:close] == b"/":
         # <TAG/> or <TAG attr="..." />: turn it into a start/end pair.
         head = data[pos.start_byte:close - 1].rstrip() + b">"
         tag = element.tag.encode()
-        offset = pos.start_byte + len(head) + len(newline)
-        return (data[:pos.start_byte] + head + newline + block + indent
-                + b"</" + tag + b">" + data[close + 1:], offset)
+        return (Edit(pos.start_byte, close + 1,
+                     head + newline + block + indent + b"</" + tag + b">"),
+                len(head) + len(newline))
     end = pos.end_byte
     line_start = data.rfind(b"\n", 0, end) + 1
     if not data[line_start:end].strip() and line_start > pos.start_byte:
-        return data[:line_start] + block + data[line_start:], line_start
+        return Edit(line_start, line_start, block), 0
     # The end tag shares its line with other content.
-    return (data[:end] + newline + block + indent + data[end:],
-            end + len(newline))
-
-
-def _tag_end(data: bytes, start: int) -> int:
-    """The index of the ``>`` that closes the tag starting at ``start``."""
-    quote = None
-    for index in range(start, len(data)):
-        char = data[index:index + 1]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in (b'"', b"'"):
-            quote = char
-        elif char == b">":
-            return index
-    raise InputError("unterminated tag")  # pragma: no cover
+    return Edit(end, end, newline + block + indent), len(newline)
