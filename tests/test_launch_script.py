@@ -467,6 +467,22 @@ def test_partitions_each_get_a_folder(tmp_path):
         '$(add_virtual_device 6 virtio-blk "${dir_sda1}/c.img")']
 
 
+@pytest.mark.parametrize(("device", "variable"), [
+    ("./", "dir__"), ("/", "dir_partition"), ("//", "dir_partition"),
+    ("/dev/sdb2/", "dir_sdb2")])
+def test_partition_folder_names_are_never_bare(tmp_path, device, variable):
+    """Found by fuzz_launch_script: a device path ending in '/' gave the
+    folder variable the bare name 'dir_'."""
+    scenario = tmp_path / "s.xml"
+    scenario.write_text(WAAG.read_text().replace(
+        "<block>./win10-ltsc.img</block>", f"<block>{device}:a.img</block>"))
+    inputs = load_for_launch(str(scenario), str(WHL_BOARD))
+    (script,) = write_scripts(inputs, ["POST_STD_VM1"], (3, 3), "t")
+    assert script.plan.init[-1] == (
+        f"{variable}=$(mount_partition {device})")
+    assert script.plan.deinit == (f'unmount_partition "${{{variable}}}"',)
+
+
 def test_v3_scenario_with_launch_xml_names_the_file(tmp_path):
     """Found by fuzz_launch_script: the line started with the option."""
     result = run_acrn_shm(

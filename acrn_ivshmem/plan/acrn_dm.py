@@ -423,8 +423,10 @@ def _plan(scenario: Scenario, vm_name: str, settings: DeviceModelSettings,
         _word(vm_name, "block image", image, block)
         variable = mounts.get(device_path)
         if variable is None:
-            variable = "dir_" + re.sub(r"[^A-Za-z0-9_]", "_",
-                                       device_path.rsplit("/", 1)[-1])
+            # Named after the last part of the path; '/' or '//' has none.
+            last = device_path.rstrip("/").rsplit("/", 1)[-1]
+            variable = "dir_" + (re.sub(r"[^A-Za-z0-9_]", "_", last)
+                                 or "partition")
             base, number = variable, 2
             while variable in mounts.values():
                 variable, number = f"{base}_{number}", number + 1
