@@ -19,37 +19,29 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     ``force``; ``diff`` prints a unified diff and writes nothing, with
     the status the edit would have; ``dry_run`` writes nothing.
     """
-    from ..edit.gate import gate_edit
-    from ..io.xmlio import locked, read_bytes, save_atomic
-    from ..lint.config import load_config
+    from ..edit.files import edit_file
     from ..lint.formats import text
     from .render import write_diff
 
     try:
-        with locked(path):
-            before = read_bytes(path)
-            gated = gate_edit(path, before, board, change,
-                              load_config(None))
-            result, added = gated.result, gated.added
-            if diff:
-                write_diff(path, before, result.data)
-            if added:
-                sys.stderr.write(text(added, 1))
-                if not force:
-                    sys.stderr.write(
-                        f"acrn-shm: {path}: the edit adds {len(added)} "
-                        "error(s); nothing written (--force writes "
-                        "anyway)\n")
-                    return EXIT_FINDINGS
-            if dry_run:
-                sys.stdout.write(f"dry run, nothing written: "
-                                 f"{result.summary}\n")
-            if dry_run or diff:
-                return EXIT_OK
-            save_atomic(path, result.data, before)
+        outcome = edit_file(path, change, board=board,
+                            preview=diff or dry_run, force=force)
     except AcrnShmError as exc:
         return fail(str(exc))
-    sys.stdout.write(f"{path}: {result.summary}\n")
+    if diff:
+        write_diff(path, outcome.before, outcome.after)
+    if outcome.added:
+        sys.stderr.write(text(outcome.added, 1))
+        if not force:
+            sys.stderr.write(
+                f"acrn-shm: {path}: the edit adds {len(outcome.added)} "
+                "error(s); nothing written (--force writes anyway)\n")
+            return EXIT_FINDINGS
+    if dry_run:
+        sys.stdout.write(f"dry run, nothing written: {outcome.summary}\n")
+    if not outcome.written:
+        return EXIT_OK
+    sys.stdout.write(f"{path}: {outcome.summary}\n")
     return EXIT_OK
 
 
