@@ -38,6 +38,8 @@ from .layout import (
 
 _PADS = tuple(bytes(count) for count in range(8))
 _WRAP = RECORD.pack(0, WRAP)
+_pack_record = RECORD.pack_into
+_unpack_record = RECORD.unpack_from
 #: Messages of this size or more go alone, in a MESSAGE record copied
 #: straight between the caller's bytes and the ring.
 _BIG = 4096
@@ -141,11 +143,11 @@ class RingWriter(_Ring):
         index = start
         small = min(_BIG, self.max_message + 1)
         while index < count:
-            offset, contiguous, free = self._room()
-            room = min(free, contiguous)
             message = messages[index]
             size = len(message)
             if size < small and index + 1 < count:
+                offset, contiguous, free = self._room()
+                room = min(free, contiguous)
                 sizes = list(map(len, islice(
                     messages, index, index + min(_RUN, room // 4 + 1))))
                 if max(sizes) >= small:
@@ -163,26 +165,59 @@ class RingWriter(_Ring):
                     index = self._write_batch(messages, index, fit, sizes,
                                               offset)
                     continue
-            if size > self.max_message:
-                raise ChannelError(
-                    f"{self.name}: a message of {size} bytes is longer "
-                    f"than the {self.max_message} bytes this ring carries")
-            total = record_size(size)
-            if total <= room:
-                view = memoryview(message)
-                if view.nbytes != size:
-                    raise TypeError("messages must be bytes-like with one "
-                                    "byte per item")
-                self._put(offset, (RECORD.pack(size, MESSAGE), view,
-                                   _PADS[-size & 7]))
-                self._head += total
+            done = self._step(message, size)
+            if done:
                 index += 1
-            elif total > contiguous and free >= contiguous:
-                self._data[offset:offset + RECORD_HEADER] = _WRAP
-                self._head += contiguous
-            elif not self.refresh():
+            elif done is not None:
                 break
         return index
+
+    def write_one(self, message) -> bool:
+        """Copy one message (bytes-like) into the ring in a MESSAGE
+        record, not published yet: True, or False when the ring has no
+        room for it now. The path of a large message: one copy, from
+        the caller's bytes into the ring, and no object made for the
+        record header. Raises as :meth:`write`."""
+        size = len(message)
+        while True:
+            done = self._step(message, size)
+            if done is not None:
+                return done
+
+    def _step(self, message, size: int) -> bool | None:
+        """One step towards a MESSAGE record of ``message`` (``size``
+        items): True when it is written, None when room was made for it
+        (a WRAP record written, or the reader's tail loaded and moved:
+        try again), False when the ring is full for now."""
+        if size > self.max_message:
+            raise ChannelError(
+                f"{self.name}: a message of {size} bytes is longer "
+                f"than the {self.max_message} bytes this ring carries")
+        capacity = self.capacity
+        head = self._head
+        offset = head % capacity
+        contiguous = capacity - offset
+        free = capacity - (head - self._tail)
+        total = RECORD_HEADER + ((size + 7) & ~7)
+        if total <= free and total <= contiguous:
+            if type(message) is not bytes and type(message) is not bytearray:
+                if memoryview(message).nbytes != size:
+                    raise TypeError("messages must be bytes-like with one "
+                                    "byte per item")
+            data = self._data
+            start = offset + RECORD_HEADER
+            end = start + size
+            data[start:end] = message
+            _pack_record(data, offset, size, MESSAGE)
+            if size & 7:
+                data[end:offset + total] = _PADS[-size & 7]
+            self._head = head + total
+            return True
+        if total > contiguous and free >= contiguous:
+            self._data[offset:offset + RECORD_HEADER] = _WRAP
+            self._head = head + contiguous
+            return None
+        return None if self.refresh() else False
 
     def _write_batch(self, messages, index: int, fit: int, sizes,
                      offset: int) -> int:
@@ -301,19 +336,23 @@ class RingReader(_Ring):
         A MESSAGE record goes straight from the ring into ``buffer``,
         with no bytes object between. Raises :class:`ChannelError` for a
         message longer than ``buffer``, which stays to be read again."""
-        if self._failed is None and not self._left:
-            tail, head = self._tail, self._head
-            if tail < head:
-                offset = tail % self.capacity
-                size, kind = RECORD.unpack_from(self._data, offset)
-                if kind == MESSAGE:
-                    total = self._check_record(size, kind, offset,
-                                               head - tail)
-                    self._fits(size, buffer)
-                    start = offset + RECORD_HEADER
-                    buffer[:size] = self._data[start:start + size]
-                    self._tail = tail + total
-                    return size
+        tail = self._tail
+        if tail < self._head and self._failed is None and not self._left:
+            # A MESSAGE record that passes every check goes straight
+            # from the ring into `buffer`; anything else takes the
+            # general path, which raises the precise error.
+            data = self._data
+            offset = tail % self.capacity
+            size, kind = _unpack_record(data, offset)
+            total = RECORD_HEADER + ((size + 7) & ~7)
+            if (kind == MESSAGE and size <= self.max_message
+                    and total <= self._head - tail
+                    and offset + total <= self.capacity):
+                self._fits(size, buffer)  # it stays in the ring
+                start = offset + RECORD_HEADER
+                buffer[:size] = data[start:start + size]
+                self._tail = tail + total
+                return size
         before = self._tail
         found = self.read(1)
         if not found:
@@ -326,6 +365,60 @@ class RingReader(_Ring):
             self._fits(len(message), buffer)
         buffer[:len(message)] = message
         return len(message)
+
+    def read_batch_into(self, buffer: memoryview, limit: int) -> list[int]:
+        """Copy up to ``limit`` published messages into ``buffer`` back
+        to back, each straight from the ring; return their lengths
+        ([] when there is none). Stops at the first message that does
+        not fit in what is left of ``buffer`` (the first one raises as
+        in :meth:`read_into`), and before any record but a MESSAGE or
+        WRAP once it has messages, so all come from one writer epoch
+        and anything unusual is read alone, by :meth:`read_into`."""
+        sizes: list[int] = []
+        tail, head = self._tail, self._head
+        if self._failed is not None or self._left or tail >= head:
+            size = self.read_into(buffer)
+            return [] if size is None else [size]
+        data, capacity = self._data, self.capacity
+        max_message, room, at = self.max_message, buffer.nbytes, 0
+        while tail < head and len(sizes) < limit:
+            offset = tail % capacity
+            size, kind = _unpack_record(data, offset)
+            total = RECORD_HEADER + ((size + 7) & ~7)
+            if (kind == MESSAGE and size <= max_message
+                    and total <= head - tail
+                    and offset + total <= capacity
+                    and at + size <= room):
+                start = offset + RECORD_HEADER
+                buffer[at:at + size] = data[start:start + size]
+                at += size
+                tail += total
+                sizes.append(size)
+            elif (kind == WRAP and not size and offset
+                  and capacity - offset <= head - tail):
+                tail += capacity - offset
+            elif (kind == BATCH and size <= max_message
+                  and total <= head - tail
+                  and offset + total <= capacity):
+                # Its messages lie back to back: one copy for all, when
+                # they all fit (else the batch is read alone, later).
+                lengths, start = self._batch_lengths(offset, size)
+                if (len(lengths) > limit - len(sizes)
+                        or at + size - start > room):
+                    break
+                start += offset + RECORD_HEADER
+                end = offset + RECORD_HEADER + size
+                buffer[at:at + end - start] = data[start:end]
+                at += end - start
+                tail += total
+                sizes += lengths
+            else:
+                break
+        self._tail = tail
+        if not sizes:  # the record there is not a plain message
+            size = self.read_into(buffer)
+            return [] if size is None else [size]
+        return sizes
 
     def _fits(self, size: int, buffer: memoryview) -> None:
         if size > buffer.nbytes:
@@ -419,21 +512,35 @@ class RingReader(_Ring):
         """The messages of the (checked) BATCH record at ``offset``."""
         payload = self._data[offset + RECORD_HEADER:
                              offset + RECORD_HEADER + size].tobytes()
-        (count,) = BATCH_COUNT.unpack_from(payload) if size >= 4 else (0,)
+        lengths, start = self._batch_lengths(offset, size, payload)
+        ends = list(accumulate(lengths, initial=start))
+        return [payload[begin:end] for begin, end in pairwise(ends)]
+
+    def _batch_lengths(self, offset: int, size: int, source=None,
+                       at: int = 0) -> tuple[array, int]:
+        """The message lengths of the BATCH record at ``offset`` (its
+        ``size`` checked against the ring), whose payload starts at
+        ``at`` of ``source`` (a copy of it; None: the ring), and where
+        its messages start in the payload. The lengths are copied out
+        and checked: a writer that changes the ring afterwards cannot
+        move a read outside the record."""
+        if source is None:
+            source, at = self._data, offset + RECORD_HEADER
+        (count,) = (BATCH_COUNT.unpack_from(source, at)
+                    if size >= BATCH_COUNT.size else (0,))
         start = BATCH_COUNT.size + 4 * count
         if not count or start > size:
             raise self._corrupt(
                 f"batch record at offset {offset:#x} of {size} bytes "
                 f"counts {count} messages")
         lengths = array("I")
-        lengths.frombytes(payload[BATCH_COUNT.size:start])
+        lengths.frombytes(source[at + BATCH_COUNT.size:at + start])
         if sum(lengths) != size - start:
             raise self._corrupt(
                 f"batch record at offset {offset:#x}: its {count} "
                 f"lengths add up to {sum(lengths)}, not the "
                 f"{size - start} bytes it holds")
-        ends = list(accumulate(lengths, initial=start))
-        return [payload[begin:end] for begin, end in pairwise(ends)]
+        return lengths, start
 
     def _check_record(self, size: int, kind: int, offset: int,
                       available: int) -> int:
