@@ -652,6 +652,9 @@ static inline int ivch_batch_start_(struct ivch_ring *r, uint64_t offset,
  * the ring (valid until ivch_release), *length is its size. IVCH_OK,
  * IVCH_AGAIN (none published), IVCH_EPOCH (an EPOCH record was passed:
  * ch->peer_epoch is the new writer's epoch; call again), IVCH_ECORRUPT.
+ * The writer's head is loaded only when the records seen below the head
+ * last loaded are all read: a streaming reader does not pull the
+ * writer's counter line across for every message.
  */
 static inline int ivch_peek(struct ivch_channel *ch, const void **message,
                             uint32_t *length)
@@ -660,9 +663,13 @@ static inline int ivch_peek(struct ivch_channel *ch, const void **message,
     for (;;) {
         uint64_t offset, available, size, total;
         uint32_t kind;
-        int rc = ivch_poll(ch);
-        if (rc <= 0)
-            return rc < 0 ? rc : IVCH_AGAIN;
+        if (ch->error)
+            return ch->error;
+        if (r->seen == r->pos && !r->batch_left) {
+            int rc = ivch_poll(ch);
+            if (rc <= 0)
+                return rc < 0 ? rc : IVCH_AGAIN;
+        }
         if (r->batch_left) {
             *length = ivch_get32_(r->data + r->batch_table);
             *message = r->data + r->batch_at;
