@@ -104,3 +104,19 @@ def test_the_handoff_anchor_runs(tmp_path):
     with pytest.raises(ChannelError) as caught:
         run([bench.c, "handoff", 65536, 65536, 4096])
     assert str(caught.value).startswith("failed (1): ")
+
+
+def test_the_cpu_bench_prints_each_way(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "channel_cpu", PROJECT / "bench" / "channel_cpu.py")
+    channel_cpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(channel_cpu)
+    assert channel_cpu.main(["--batches", "20", "--runs", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("CPU time per 64 KiB message, both sides in one "
+                        "process, best of 2 runs of 20 batches of 4:")
+    shapes = [re.sub(NUMBER, "N", re.sub(r" {2,}", " | ", line.strip()))
+              for line in lines[1:]]
+    assert shapes == ["send_batch of 4, recv_into each | N µs",
+                      "send_batch of 4, recv_batch_into of 4 | N µs",
+                      "the two slice copies alone, round the ring | N µs"]
