@@ -333,10 +333,14 @@ class RingReader(_Ring):
     def read_into(self, buffer: memoryview) -> int | None:
         """Copy the next published message into ``buffer`` (a writable
         memoryview of bytes); its length, or None when there is none.
+        The writer's head is loaded only when every record below the
+        head last loaded has been read.
         A MESSAGE record goes straight from the ring into ``buffer``,
         with no bytes object between. Raises :class:`ChannelError` for a
         message longer than ``buffer``, which stays to be read again."""
         tail = self._tail
+        if tail == self._head:
+            self.poll()  # every record seen is read: load the head
         if tail < self._head and self._failed is None and not self._left:
             # A MESSAGE record that passes every check goes straight
             # from the ring into `buffer`; anything else takes the
@@ -375,6 +379,8 @@ class RingReader(_Ring):
         WRAP once it has messages, so all come from one writer epoch
         and anything unusual is read alone, by :meth:`read_into`."""
         sizes: list[int] = []
+        if self._tail == self._head:
+            self.poll()  # every record seen is read: load the head
         tail, head = self._tail, self._head
         if self._failed is not None or self._left or tail >= head:
             size = self.read_into(buffer)
