@@ -599,6 +599,25 @@ def test_a_bad_head_is_refused(offset, value, message):
         reader.send(b"x")
 
 
+def receive(reader: Channel, way: str) -> list[bytes]:
+    """What one receive call of ``way`` returns, as a list of messages
+    (without waiting)."""
+    if way == "recv_batch":
+        return reader.recv_batch(timeout=0)
+    buffer = bytearray(2 * reader.max_received)
+    if way == "recv_into":
+        try:
+            return [bytes(buffer[:reader.recv_into(buffer, timeout=0)])]
+        except ChannelTimeout:
+            return []
+    ends = list(accumulate(reader.recv_batch_into(buffer, timeout=0),
+                           initial=0))
+    return [bytes(buffer[start:end]) for start, end in zip(ends, ends[1:])]
+
+
+WAYS = ["recv_batch", "recv_into", "recv_batch_into"]
+
+
 @pytest.mark.parametrize("record, message", [
     (struct.pack("<II", 4, 7), "record at offset 0x10 has kind 7 (1 to 4 "
      "expected)"),
@@ -622,29 +641,37 @@ def test_a_bad_head_is_refused(offset, value, message):
      "batch record at offset 0x10: its 1 lengths add up to 5, not the 0 "
      "bytes it holds"),
 ])
-def test_a_bad_record_is_refused(record, message):
+@pytest.mark.parametrize("way", WAYS)
+def test_a_bad_record_is_refused(record, message, way):
     made = region()
     writer, reader = pair(made)
     made.view[0x1010:0x1010 + len(record)] = record
     set_word(made, 0x200, 32)
     with pytest.raises(CorruptRegion) as caught:
-        reader.recv_batch(timeout=0)
+        receive(reader, way)
     assert str(caught.value) == (
         f"channel 'shm_region_0' (buffer) ring 0: {message}")
 
 
-def test_good_messages_before_a_bad_record_are_returned_first():
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("bad, at, patch, message", [
+    ([b"bad"], 0x1024, 9, "record at offset 0x20 has kind 9 (1 to 4 "
+     "expected)"),
+    ([b"b1", b"b2"], 0x102C, 3, "batch record at offset 0x20: its 2 "
+     "lengths add up to 5, not the 4 bytes it holds"),
+])
+def test_good_messages_before_a_bad_record_are_returned_first(
+        bad, at, patch, message, way):
     made = region()
     writer, reader = pair(made)
     writer.send(b"good")
-    writer.send(b"bad")
-    made.view[0x1020 + 4:0x1020 + 8] = struct.pack("<I", 9)
-    assert reader.recv_batch(timeout=0) == [b"good"]
+    writer.send_batch(bad)
+    made.view[at:at + 4] = struct.pack("<I", patch)
+    assert receive(reader, way) == [b"good"]
     with pytest.raises(CorruptRegion) as caught:
-        reader.recv_batch(timeout=0)
+        receive(reader, way)
     assert str(caught.value) == (
-        "channel 'shm_region_0' (buffer) ring 0: record at offset 0x20 has "
-        "kind 9 (1 to 4 expected)")
+        f"channel 'shm_region_0' (buffer) ring 0: {message}")
     assert word(made, 0x280) == 32  # the good one released
 
 

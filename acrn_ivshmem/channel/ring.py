@@ -408,7 +408,12 @@ class RingReader(_Ring):
                   and offset + total <= capacity):
                 # Its messages lie back to back: one copy for all, when
                 # they all fit (else the batch is read alone, later).
-                lengths, start = self._batch_lengths(offset, size)
+                try:
+                    lengths, start = self._batch_lengths(offset, size)
+                except CorruptRegion:
+                    if sizes:  # those are good: the next call raises
+                        break
+                    raise
                 if (len(lengths) > limit - len(sizes)
                         or at + size - start > room):
                     break
