@@ -38,8 +38,8 @@ from .layout import (
 
 _PADS = tuple(bytes(count) for count in range(8))
 _WRAP = RECORD.pack(0, WRAP)
-_pack_record = RECORD.pack_into
-_unpack_record = RECORD.unpack_from
+#: A MESSAGE record's header as a little-endian word, less its length.
+_MESSAGE_KIND = MESSAGE << 32
 #: Messages of this size or more go alone, in a MESSAGE record copied
 #: straight between the caller's bytes and the ring.
 _BIG = 4096
@@ -62,6 +62,9 @@ class _Ring:
         self.capacity = capacity
         self.max_message = max_message(capacity)
         self._data = region.view[offset:offset + capacity]
+        #: The ring as 8-byte words: a record header (length, then kind)
+        #: read or written as one word, with no tuple or bytes made.
+        self._headers = self._data.cast("Q")
         self._words = region.words
         head_at, tail_at = COUNTER_OFFSETS[index]
         self._head_at, self._tail_at = head_at // 8, tail_at // 8
@@ -81,6 +84,7 @@ class _Ring:
 
     def close(self) -> None:
         """Drop the views of the region (before it is unmapped)."""
+        self._headers.release()
         self._data.release()
 
 
@@ -208,7 +212,7 @@ class RingWriter(_Ring):
             start = offset + RECORD_HEADER
             end = start + size
             data[start:end] = message
-            _pack_record(data, offset, size, MESSAGE)
+            self._headers[offset >> 3] = size | _MESSAGE_KIND
             if size & 7:
                 data[end:offset + total] = _PADS[-size & 7]
             self._head = head + total
@@ -347,7 +351,8 @@ class RingReader(_Ring):
             # general path, which raises the precise error.
             data = self._data
             offset = tail % self.capacity
-            size, kind = _unpack_record(data, offset)
+            header = self._headers[offset >> 3]
+            size, kind = header & 0xFFFFFFFF, header >> 32
             total = RECORD_HEADER + ((size + 7) & ~7)
             if (kind == MESSAGE and size <= self.max_message
                     and total <= self._head - tail
@@ -385,11 +390,12 @@ class RingReader(_Ring):
         if self._failed is not None or self._left or tail >= head:
             size = self.read_into(buffer)
             return [] if size is None else [size]
-        data, capacity = self._data, self.capacity
+        data, headers, capacity = self._data, self._headers, self.capacity
         max_message, room, at = self.max_message, buffer.nbytes, 0
         while tail < head and len(sizes) < limit:
             offset = tail % capacity
-            size, kind = _unpack_record(data, offset)
+            header = headers[offset >> 3]
+            size, kind = header & 0xFFFFFFFF, header >> 32
             total = RECORD_HEADER + ((size + 7) & ~7)
             if (kind == MESSAGE and size <= max_message
                     and total <= head - tail
