@@ -354,6 +354,18 @@ def test_batch_limits_and_leftovers():
 
 
 
+def test_a_receiver_killed_inside_a_batch_record_gets_all_of_it_again():
+    made = region()
+    writer, reader = pair(made)
+    writer.send_batch([b"%d" % n for n in range(10)])
+    assert reader.recv_batch(3) == [b"0", b"1", b"2"]
+    # Killed here (never closed): its successor takes the slot over and
+    # resumes at the released tail, the start of the BATCH record.
+    successor = Channel(made, 1, heartbeat=0, takeover=True)
+    assert successor.recv_batch(20, timeout=0) == [b"%d" % n
+                                                   for n in range(10)]
+
+
 def test_recv_into_copies_each_kind_of_record_into_the_buffer():
     made = region()
     writer, reader = pair(made)

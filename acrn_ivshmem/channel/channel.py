@@ -190,7 +190,10 @@ class Channel:
         With ``release=False`` their room stays taken until
         :meth:`release` (or a later receive that releases): a process
         that dies before then leaves them to be read again by the next
-        one (at least once, instead of at most once).
+        one (at least once, instead of at most once). Room goes back a
+        record at a time: when ``max_messages`` cuts a BATCH record, the
+        part returned comes again to a receiver that takes over before
+        the rest was returned, even after a release.
         """
         self._usable()
         if max_messages < 1:

@@ -232,6 +232,8 @@ class IvshmemServer:
         self._doomed: dict[_Peer, tuple[int, str]] = {}
         self._dirty: dict[_Peer, None] = {}
         self._stalled: set[_Peer] = set()
+        #: An fd went out during this settling round.
+        self._fd_sent = False
         self._accepting = _Backoff("take more peers",
                                    "new peers wait until a peer leaves")
         self._sending = _Backoff("send to peers",
@@ -534,6 +536,7 @@ class IvshmemServer:
     def _settle(self) -> None:
         """Drop the doomed peers, then send what is queued, until
         neither leaves more to do."""
+        self._fd_sent = False
         while self._doomed or self._dirty:
             while self._doomed:
                 peer = next(iter(self._doomed))
@@ -544,6 +547,11 @@ class IvshmemServer:
             for peer in dirty:
                 if self._peers.get(peer.id) is peer:
                     self._flush(peer)
+        # The episode is over when an fd went out and no peer still waits
+        # for room; one that ends as each mute peer goes, to start again
+        # at the next, would otherwise log once per peer.
+        if self._fd_sent and not self._stalled:
+            self._sending.succeeded()
 
     def _flush(self, peer: _Peer) -> None:
         """Send ``peer`` what its socket takes now, one turn at most."""
@@ -573,7 +581,7 @@ class IvshmemServer:
                 peer.backlog -= 1
             if fd is not None:
                 # Only an fd proves the episode over (ETOOMANYREFS).
-                self._sending.succeeded()
+                self._fd_sent = True
                 if value not in (-1, peer.id):
                     peer.told.add(value)
         self._want_write(peer, bool(peer.queue))
