@@ -402,6 +402,58 @@ def test_recv_into_a_short_buffer_leaves_the_message():
         reader.recv_into(b"read-only")
 
 
+def test_reserve_and_commit_send_with_no_copy():
+    made, sent = region(4608), region(4608)  # rings of 256 bytes
+    writer, reader = pair(made)
+    view = writer.reserve(100)
+    assert (len(view), view.readonly) == (100, False)
+    view[:5] = b"hello"
+    with pytest.raises(ChannelError) as caught:
+        writer.send(b"other")
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: room is reserved for a "
+        "message; commit it before sending another")
+    with pytest.raises(ChannelError) as caught:
+        writer.commit(101)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer) ring 0: "
+                                 "commit of 101 bytes in room reserved for "
+                                 "100")
+    writer.commit(5)
+    with pytest.raises(ValueError):
+        view[0]  # released: the room is the record's now
+    writer.send(b"m" * 100)  # head 144: 112 bytes to the end
+    # The same bytes as send() writes, before and after a WRAP.
+    twin, twin_reader = pair(sent)
+    twin.send(b"hello")
+    twin.send(b"m" * 100)
+    assert bytes(made.view[0x1000:0x1100]) == bytes(sent.view[0x1000:0x1100])
+    assert reader.recv_batch() == [b"hello", b"m" * 100]
+    assert twin_reader.recv_batch() == [b"hello", b"m" * 100]
+    writer.reserve(108)[:] = b"e" * 108  # 120 bytes: a WRAP, then at 0
+    writer.commit(108)
+    twin.send(b"e" * 108)
+    assert struct.unpack_from("<II", made.view, 0x1000 + 144) == (0, 2)
+    assert bytes(made.view[0x1000:0x1100]) == bytes(sent.view[0x1000:0x1100])
+    assert reader.recv_batch() == [b"e" * 108]
+    with pytest.raises(ChannelError) as caught:
+        writer.commit(0)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer) ring 0: "
+                                 "commit with no room reserved")
+    with pytest.raises(ChannelError) as caught:
+        writer.reserve(121)
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: room for 121 bytes: give 0 "
+        "to the 120 bytes a message of this ring has")
+    writer.send_batch([b"x" * 100, b"y" * 100])  # 32 bytes free
+    with pytest.raises(ChannelTimeout) as caught:
+        writer.reserve(120, timeout=0)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer): ring 0 "
+                                 "still full after 0 s")
+    writer.reserve(0)  # the last 8 bytes, left open: close() releases it
+    writer.close()
+    made.close()
+
+
 def test_recv_batch_into_copies_messages_back_to_back():
     made = region(4608)  # rings of 256 bytes, messages up to 120
     writer, reader = pair(made)

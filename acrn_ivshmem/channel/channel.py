@@ -168,6 +168,41 @@ class Channel:
             self._broken = exc
             raise
 
+    def reserve(self, size: int, timeout: float | None = None) -> memoryview:
+        """Room in the ring for a message of up to ``size`` bytes: a
+        writable memoryview to write its bytes into (``readinto``,
+        ``recv_into``, slice assignment), waiting for room until
+        ``timeout`` seconds (None: forever). :meth:`commit` sends what
+        was written; until then nothing else can be sent. The message is
+        never copied. Raises :class:`ChannelTimeout` when the ring stays
+        full, :class:`ChannelError` for a size above
+        :attr:`max_message`."""
+        self._usable()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        writer = self._writer
+        try:
+            while True:
+                if self._marker:
+                    self._marker = not writer.write_epoch(self.epoch)
+                view = None if self._marker else writer.reserve(size)
+                if view is not None:
+                    return view
+                if not self._wait(WAIT_ROOM, deadline, writer.refresh):
+                    raise ChannelTimeout(
+                        f"{self.where}: ring {self.peer} still full after "
+                        f"{timeout} s")
+        except CorruptRegion as exc:
+            self._broken = exc
+            raise
+
+    def commit(self, length: int) -> None:
+        """Send the first ``length`` bytes written into the room of
+        :meth:`reserve` as one message (the view it gave is released)."""
+        self._usable()
+        self._writer.commit(length)
+        if self._writer.publish():
+            self._notify(WAIT_DATA)
+
     # -- receiving -----------------------------------------------------
 
     def recv(self, timeout: float | None = None) -> bytes:

@@ -100,10 +100,20 @@ class RingWriter(_Ring):
     def __init__(self, region, index: int, ring: tuple[int, int],
                  name: str):
         super().__init__(region, index, ring, name)
+        #: (offset, size, view) of the room :meth:`reserve` gave, until
+        #: :meth:`commit`.
+        self._reserved: tuple[int, int, memoryview] | None = None
         self._head = self._words[self._head_at]
         self._tail = self._words[self._tail_at]
         self._check_counters(self._head, self._tail)
         self._published = self._head
+
+    def close(self) -> None:
+        """Drop the views of the region, a reserved room's too."""
+        if self._reserved is not None:
+            self._reserved[2].release()
+            self._reserved = None
+        super().close()
 
     def refresh(self) -> bool:
         """Load the reader's ``tail``; True when it moved."""
@@ -146,6 +156,8 @@ class RingWriter(_Ring):
         count = len(messages)
         index = start
         small = min(_BIG, self.max_message + 1)
+        if self._reserved is not None and index < count:
+            self._refuse_while_reserved()
         while index < count:
             message = messages[index]
             size = len(message)
@@ -183,10 +195,62 @@ class RingWriter(_Ring):
         the caller's bytes into the ring, and no object made for the
         record header. Raises as :meth:`write`."""
         size = len(message)
+        if self._reserved is not None:
+            self._refuse_while_reserved()
         while True:
             done = self._step(message, size)
             if done is not None:
                 return done
+
+    def _refuse_while_reserved(self) -> None:
+        raise ChannelError(f"{self.name}: room is reserved for a message; "
+                           "commit it before sending another")
+
+    def reserve(self, size: int) -> memoryview | None:
+        """Room for a message of up to ``size`` bytes: a writable view of
+        the ring where its bytes go (written by the caller, say by a
+        ``readinto``, instead of copied from a bytes object), or None
+        when the ring has no room for it now. :meth:`commit` makes what
+        was written a record; nothing else may be written before."""
+        if self._reserved is not None:
+            self._refuse_while_reserved()
+        if size < 0 or size > self.max_message:
+            raise ChannelError(
+                f"{self.name}: room for {size} bytes: give 0 to the "
+                f"{self.max_message} bytes a message of this ring has")
+        total = RECORD_HEADER + ((size + 7) & ~7)
+        while True:
+            offset, contiguous, free = self._room()
+            if total <= free and total <= contiguous:
+                start = offset + RECORD_HEADER
+                view = self._data[start:start + size]
+                self._reserved = (offset, size, view)
+                return view
+            if total > contiguous and free >= contiguous:
+                self._data[offset:offset + RECORD_HEADER] = _WRAP
+                self._head += contiguous
+            elif not self.refresh():
+                return None
+
+    def commit(self, length: int) -> None:
+        """Make the first ``length`` bytes written in the room of
+        :meth:`reserve` a MESSAGE record (not published yet); the view
+        it gave is released."""
+        if self._reserved is None:
+            raise ChannelError(f"{self.name}: commit with no room "
+                               "reserved")
+        offset, size, view = self._reserved
+        if not 0 <= length <= size:
+            raise ChannelError(f"{self.name}: commit of {length} bytes "
+                               f"in room reserved for {size}")
+        view.release()
+        self._reserved = None
+        end = offset + RECORD_HEADER + length
+        total = RECORD_HEADER + ((length + 7) & ~7)
+        self._headers[offset >> 3] = length | _MESSAGE_KIND
+        if length & 7:
+            self._data[end:offset + total] = _PADS[-length & 7]
+        self._head += total
 
     def _step(self, message, size: int) -> bool | None:
         """One step towards a MESSAGE record of ``message`` (``size``
