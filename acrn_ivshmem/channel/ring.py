@@ -219,18 +219,13 @@ class RingWriter(_Ring):
                 f"{self.name}: room for {size} bytes: give 0 to the "
                 f"{self.max_message} bytes a message of this ring has")
         total = RECORD_HEADER + ((size + 7) & ~7)
-        while True:
-            offset, contiguous, free = self._room()
-            if total <= free and total <= contiguous:
-                start = offset + RECORD_HEADER
-                view = self._data[start:start + size]
-                self._reserved = (offset, size, view)
-                return view
-            if total > contiguous and free >= contiguous:
-                self._data[offset:offset + RECORD_HEADER] = _WRAP
-                self._head += contiguous
-            elif not self.refresh():
-                return None
+        offset = self._room_for(total)
+        if offset is None:
+            return None
+        start = offset + RECORD_HEADER
+        view = self._data[start:start + size]
+        self._reserved = (offset, size, view)
+        return view
 
     def commit(self, length: int) -> None:
         """Make the first ``length`` bytes written in the room of
@@ -306,18 +301,27 @@ class RingWriter(_Ring):
         """Write the EPOCH record that starts a writer's epoch; False
         when it does not fit yet."""
         total = RECORD_HEADER + EPOCH_PAYLOAD.size
+        offset = self._room_for(total)
+        if offset is None:
+            return False
+        self._put(offset, (RECORD.pack(EPOCH_PAYLOAD.size, EPOCH),
+                           EPOCH_PAYLOAD.pack(epoch)))
+        self._head += total
+        return True
+
+    def _room_for(self, total: int) -> int | None:
+        """The offset of room for a record of ``total`` bytes at the
+        head (a WRAP record written first when it would straddle the
+        end), or None when the ring is full for now."""
         while True:
             offset, contiguous, free = self._room()
-            if total <= min(free, contiguous):
-                self._put(offset, (RECORD.pack(EPOCH_PAYLOAD.size, EPOCH),
-                                   EPOCH_PAYLOAD.pack(epoch)))
-                self._head += total
-                return True
+            if total <= free and total <= contiguous:
+                return offset
             if total > contiguous and free >= contiguous:
                 self._data[offset:offset + RECORD_HEADER] = _WRAP
                 self._head += contiguous
             elif not self.refresh():
-                return False
+                return None
 
     def publish(self) -> bool:
         """Store ``head``: everything written becomes visible (the
