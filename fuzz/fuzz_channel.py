@@ -31,6 +31,7 @@ import re
 import struct
 import sys
 import zlib
+from itertools import accumulate, pairwise
 
 _instrumented = contextlib.nullcontext()
 if __name__ == "__main__":
@@ -83,6 +84,8 @@ def check(data: bytes) -> list[bytes]:
                                 "calls")
             if limit == 1:  # recv_into: the ring copied into a buffer
                 batch = _recv_into(chan)
+            elif limit == 9:  # recv_batch_into: back to back in one
+                batch = _recv_batch_into(chan, limit)
             else:
                 batch = chan.recv_batch(limit, timeout=0)
             if not batch:
@@ -111,6 +114,18 @@ def _recv_into(chan: Channel) -> list[bytes]:
     except ChannelTimeout:
         return []
     return [bytes(buffer[:size])]
+
+
+def _recv_batch_into(chan: Channel, limit: int) -> list[bytes]:
+    """Up to ``limit`` messages through ``recv_batch_into`` (into room
+    for two of the longest), cut apart by the lengths returned."""
+    buffer = bytearray(2 * chan.max_received)
+    lengths = chan.recv_batch_into(buffer, limit, timeout=0)
+    if len(lengths) > limit or sum(lengths) > len(buffer):
+        raise Violation(f"recv_batch_into gave lengths {lengths} for "
+                        f"{limit} messages in {len(buffer)} bytes")
+    ends = list(accumulate(lengths, initial=0))
+    return [bytes(buffer[start:end]) for start, end in pairwise(ends)]
 
 
 def _one_line(exc: ChannelError) -> None:

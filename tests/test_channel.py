@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import zlib
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -261,8 +262,11 @@ def test_wrap_record_and_wrapped_counters():
 @given(sizes=st.lists(st.one_of(st.integers(0, 80), st.integers(0, 1016),
                                 st.just(1016)), max_size=300),
        chunks=st.lists(st.integers(1, 50), min_size=1, max_size=20),
-       limits=st.lists(st.integers(1, 40), min_size=1, max_size=20))
-def test_any_messages_arrive_in_order_and_intact(sizes, chunks, limits):
+       limits=st.lists(st.integers(1, 40), min_size=1, max_size=20),
+       into=st.lists(st.sampled_from([0, 1016, 1500, 4096]), min_size=1,
+                     max_size=20))
+def test_any_messages_arrive_in_order_and_intact(sizes, chunks, limits,
+                                                 into):
     made = region(8 * KIB)  # rings of 2 KiB: wraps all the time
     writer, reader = pair(made)
     messages = [(index.to_bytes(4, "little") * (size // 4 + 1))[:size]
@@ -271,7 +275,16 @@ def test_any_messages_arrive_in_order_and_intact(sizes, chunks, limits):
     while len(got) < len(messages):
         chunk = messages[sent:sent + chunks[turn % len(chunks)]]
         sent += writer.send_batch(chunk, timeout=0)
-        got += reader.recv_batch(limits[turn % len(limits)], timeout=0)
+        limit, room = limits[turn % len(limits)], into[turn % len(into)]
+        if room:  # into a buffer of `room` bytes, back to back
+            buffer = bytearray(room)
+            lengths = reader.recv_batch_into(buffer, limit, timeout=0)
+            assert len(lengths) <= limit and sum(lengths) <= room
+            ends = list(accumulate(lengths, initial=0))
+            got += [bytes(buffer[start:end])
+                    for start, end in zip(ends, ends[1:])]
+        else:
+            got += reader.recv_batch(limit, timeout=0)
         turn += 1
         assert turn < 10 * len(messages) + 10
     assert got == messages
@@ -387,6 +400,127 @@ def test_recv_into_a_short_buffer_leaves_the_message():
     assert reader.recv_into(short, timeout=0) == 2 and short[:2] == b"gh"
     with pytest.raises(TypeError):
         reader.recv_into(b"read-only")
+
+
+def test_reserve_and_commit_send_with_no_copy():
+    made, sent = region(4608), region(4608)  # rings of 256 bytes
+    writer, reader = pair(made)
+    view = writer.reserve(100)
+    assert (len(view), view.readonly) == (100, False)
+    view[:5] = b"hello"
+    with pytest.raises(ChannelError) as caught:
+        writer.send(b"other")
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: room is reserved for a "
+        "message; commit it before sending another")
+    with pytest.raises(ChannelError) as caught:
+        writer.commit(101)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer) ring 0: "
+                                 "commit of 101 bytes in room reserved for "
+                                 "100")
+    writer.commit(5)
+    with pytest.raises(ValueError):
+        view[0]  # released: the room is the record's now
+    writer.send(b"m" * 100)  # head 144: 112 bytes to the end
+    # The same bytes as send() writes, before and after a WRAP.
+    twin, twin_reader = pair(sent)
+    twin.send(b"hello")
+    twin.send(b"m" * 100)
+    assert bytes(made.view[0x1000:0x1100]) == bytes(sent.view[0x1000:0x1100])
+    assert reader.recv_batch() == [b"hello", b"m" * 100]
+    assert twin_reader.recv_batch() == [b"hello", b"m" * 100]
+    writer.reserve(108)[:] = b"e" * 108  # 120 bytes: a WRAP, then at 0
+    writer.commit(108)
+    twin.send(b"e" * 108)
+    assert struct.unpack_from("<II", made.view, 0x1000 + 144) == (0, 2)
+    assert bytes(made.view[0x1000:0x1100]) == bytes(sent.view[0x1000:0x1100])
+    assert reader.recv_batch() == [b"e" * 108]
+    with pytest.raises(ChannelError) as caught:
+        writer.commit(0)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer) ring 0: "
+                                 "commit with no room reserved")
+    with pytest.raises(ChannelError) as caught:
+        writer.reserve(121)
+    assert str(caught.value) == (
+        "channel 'shm_region_0' (buffer) ring 0: room for 121 bytes: give 0 "
+        "to the 120 bytes a message of this ring has")
+    writer.send_batch([b"x" * 100, b"y" * 100])  # 32 bytes free
+    with pytest.raises(ChannelTimeout) as caught:
+        writer.reserve(120, timeout=0)
+    assert str(caught.value) == ("channel 'shm_region_0' (buffer): ring 0 "
+                                 "still full after 0 s")
+    writer.reserve(0)  # the last 8 bytes, left open: close() releases it
+    writer.close()
+    made.close()
+
+
+def test_recv_batch_into_copies_messages_back_to_back():
+    made = region(4608)  # rings of 256 bytes, messages up to 120
+    writer, reader = pair(made)
+    writer.send(b"a" * 100)  # after the EPOCH record: 16 + 112
+    writer.send_batch([b"bc", b"", b"def"])  # a BATCH record of 32 bytes
+    writer.send(b"g" * 60)  # 68 of 96 bytes to the end
+    buffer = bytearray(200)
+    assert reader.recv_batch_into(buffer) == [100, 2, 0, 3, 60]
+    assert buffer[:165] == b"a" * 100 + b"bcdef" + b"g" * 60
+    assert buffer[165:] == bytes(35)
+    assert word(made, 0x280) == word(made, 0x200) == 16 + 112 + 32 + 72
+    writer.send(b"h" * 8)  # 16 of the last 24 bytes
+    writer.send(b"i" * 30)  # 40 bytes: a WRAP record, then at 0
+    writer.send_batch([b"jk", b"lmn"])
+    assert struct.unpack_from("<II", made.view, 0x1000 + 248) == (0, 2)
+    # A BATCH record whose messages pass the limit is left for later.
+    assert reader.recv_batch_into(buffer, 3) == [8, 30]
+    assert buffer[:38] == b"h" * 8 + b"i" * 30
+    assert reader.recv_batch_into(buffer, 1) == [2]  # one of the BATCH
+    assert buffer[:2] == b"jk"
+    assert word(made, 0x280) == 296  # kept until the BATCH is all read
+    assert reader.recv_batch_into(buffer, timeout=0) == [3]
+    assert buffer[:3] == b"lmn"
+    assert word(made, 0x280) == word(made, 0x200) == 328
+    assert reader.recv_batch_into(buffer, timeout=0) == []
+
+
+def test_recv_batch_into_stops_where_the_buffer_or_the_epoch_ends():
+    made = region()
+    writer, reader = pair(made)
+    writer.send(b"x" * 50)
+    writer.send(b"y" * 40)
+    writer.send_batch([b"z" * 20, b"w" * 20])
+    buffer = bytearray(100)
+    assert reader.recv_batch_into(buffer) == [50, 40]  # 40 more: no room
+    assert reader.recv_batch_into(memoryview(buffer)[60:]) == [20, 20]
+    assert buffer[60:100] == b"z" * 20 + b"w" * 20
+    writer.send(b"old")
+    writer.close()
+    restarted = Channel(made, 0, heartbeat=0)
+    restarted.send(b"new")
+    assert reader.recv_batch_into(buffer) == [3]  # not past the EPOCH
+    assert (buffer[:3], reader.peer_epoch) == (b"old", 1)
+    assert reader.recv_batch_into(buffer) == [3]
+    assert (buffer[:3], reader.peer_epoch) == (b"new", 2)
+
+
+def test_recv_batch_into_a_short_buffer_leaves_the_message():
+    writer, reader = pair(region())
+    writer.send(b"x" * 100)
+    writer.send_batch([b"abcdef", b"gh"])
+    short = bytearray(4)
+    for expected in (b"x" * 100, b"abcdef"):
+        with pytest.raises(ChannelError) as caught:
+            reader.recv_batch_into(short, timeout=0)
+        assert str(caught.value) == (
+            "channel 'shm_region_0' (buffer) ring 0: the next message "
+            f"has {len(expected)} bytes; the buffer holds 4")
+        assert reader.recv(timeout=0) == expected
+    assert reader.recv_batch_into(short, timeout=0) == [2]
+    assert short[:2] == b"gh"
+    with pytest.raises(TypeError) as caught:
+        reader.recv_batch_into(b"read-only")
+    assert str(caught.value) == "recv_batch_into needs a writable buffer"
+    with pytest.raises(ChannelError) as caught:
+        reader.recv_batch_into(short, 0)
+    assert str(caught.value) == "max_messages 0: give 1 or more"
 
 
 # ---------------------------------------------------------------------------
@@ -529,6 +663,25 @@ def test_a_bad_head_is_refused(offset, value, message):
         reader.send(b"x")
 
 
+def receive(reader: Channel, way: str) -> list[bytes]:
+    """What one receive call of ``way`` returns, as a list of messages
+    (without waiting)."""
+    if way == "recv_batch":
+        return reader.recv_batch(timeout=0)
+    buffer = bytearray(2 * reader.max_received)
+    if way == "recv_into":
+        try:
+            return [bytes(buffer[:reader.recv_into(buffer, timeout=0)])]
+        except ChannelTimeout:
+            return []
+    ends = list(accumulate(reader.recv_batch_into(buffer, timeout=0),
+                           initial=0))
+    return [bytes(buffer[start:end]) for start, end in zip(ends, ends[1:])]
+
+
+WAYS = ["recv_batch", "recv_into", "recv_batch_into"]
+
+
 @pytest.mark.parametrize("record, message", [
     (struct.pack("<II", 4, 7), "record at offset 0x10 has kind 7 (1 to 4 "
      "expected)"),
@@ -552,29 +705,37 @@ def test_a_bad_head_is_refused(offset, value, message):
      "batch record at offset 0x10: its 1 lengths add up to 5, not the 0 "
      "bytes it holds"),
 ])
-def test_a_bad_record_is_refused(record, message):
+@pytest.mark.parametrize("way", WAYS)
+def test_a_bad_record_is_refused(record, message, way):
     made = region()
     writer, reader = pair(made)
     made.view[0x1010:0x1010 + len(record)] = record
     set_word(made, 0x200, 32)
     with pytest.raises(CorruptRegion) as caught:
-        reader.recv_batch(timeout=0)
+        receive(reader, way)
     assert str(caught.value) == (
         f"channel 'shm_region_0' (buffer) ring 0: {message}")
 
 
-def test_good_messages_before_a_bad_record_are_returned_first():
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("bad, at, patch, message", [
+    ([b"bad"], 0x1024, 9, "record at offset 0x20 has kind 9 (1 to 4 "
+     "expected)"),
+    ([b"b1", b"b2"], 0x102C, 3, "batch record at offset 0x20: its 2 "
+     "lengths add up to 5, not the 4 bytes it holds"),
+])
+def test_good_messages_before_a_bad_record_are_returned_first(
+        bad, at, patch, message, way):
     made = region()
     writer, reader = pair(made)
     writer.send(b"good")
-    writer.send(b"bad")
-    made.view[0x1020 + 4:0x1020 + 8] = struct.pack("<I", 9)
-    assert reader.recv_batch(timeout=0) == [b"good"]
+    writer.send_batch(bad)
+    made.view[at:at + 4] = struct.pack("<I", patch)
+    assert receive(reader, way) == [b"good"]
     with pytest.raises(CorruptRegion) as caught:
-        reader.recv_batch(timeout=0)
+        receive(reader, way)
     assert str(caught.value) == (
-        "channel 'shm_region_0' (buffer) ring 0: record at offset 0x20 has "
-        "kind 9 (1 to 4 expected)")
+        f"channel 'shm_region_0' (buffer) ring 0: {message}")
     assert word(made, 0x280) == 32  # the good one released
 
 

@@ -15,6 +15,9 @@ import tempfile
 import pytest
 from conftest import PROJECT
 
+from acrn_ivshmem.channel import ChannelError
+from acrn_ivshmem.channel.bench import find_compiler, run
+
 SPEC = importlib.util.spec_from_file_location(
     "channel_bench", PROJECT / "bench" / "channel_bench.py")
 channel_bench = importlib.util.module_from_spec(SPEC)
@@ -33,6 +36,8 @@ def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
                             lambda size, full: 2000 if size == 64 else 50)
         monkeypatch.setattr(channel_bench.Bench, "memcpy",
                             lambda self, span: 1e9 if span == 65536 else 5e8)
+        monkeypatch.setattr(channel_bench.Bench, "handoff",
+                            lambda self, span: 4e8)
         channel_bench.report(bench)
     lines = capsys.readouterr().out.splitlines()
     shapes = [re.sub(NUMBER, "N", re.sub(r" {2,}", " | ", line.strip()))
@@ -40,7 +45,7 @@ def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
     assert shapes[0].startswith("channel bench: ")
     goal = r" \| (ok|BELOW GOAL) \((N|[0-9]+%|Nx)\)"
     ring_goal = (r" \| (ok|BELOW GOAL) \([0-9]+%; [0-9]+% of the ring "
-                 r"memcpy\)")
+                 r"memcpy, [0-9]+% of the handoff\)")
     expected = [
         "",
         "anchors (two processes, one write per message)",
@@ -49,6 +54,8 @@ def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
         r"N GB/s \| -",
         r"memcpy of 64 KiB blocks round a 1022 KiB buffer \(the ring\) \| "
         r"N GB/s \| -",
+        r"64 KiB blocks handed to another process through 1022 KiB, no "
+        r"channel \| N GB/s \| -",
         "UNIX socket pair, 64 B | N M msg/s | N M msg/s",
         "pipe, 64 B | N M msg/s | N M msg/s",
         "UNIX socket pair, 64 KiB | N GB/s | N GB/s",
@@ -63,8 +70,8 @@ def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
         r"C, 64 KiB \| N GB/s \| >= 80% of cache-hot memcpy" + ring_goal,
         r"Python, 64 B, send_batch/recv_batch \| N M msg/s \| >= 5x the "
         "Python socket pair" + goal,
-        r"Python, 64 KiB \| N GB/s \| >= 50% of cache-hot memcpy"
-        + ring_goal,
+        r"Python, 64 KiB, recv_batch_into \| N GB/s \| >= 50% of cache-hot "
+        "memcpy" + ring_goal,
         "",
         "latency, 64-byte ping-pong round trip",
         "median | p99",
@@ -81,3 +88,35 @@ def test_every_figure_is_printed(tmp_path, capsys, monkeypatch):
             assert re.fullmatch(pattern, shape), (shape, pattern)
         else:
             assert shape == pattern
+
+
+def test_the_handoff_anchor_runs(tmp_path):
+    """The third anchor (no channel, a block copied in by one process
+    and out by another) runs, and refuses a buffer smaller than a
+    block."""
+    compiler = find_compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+        bench = channel_bench.Bench(True, compiler, str(tmp_path), shm)
+    out = run([bench.c, "handoff", 65536, 65536 * 200, 4 * 65536])
+    assert re.fullmatch(NUMBER + "\n", out) and float(out) > 0
+    with pytest.raises(ChannelError) as caught:
+        run([bench.c, "handoff", 65536, 65536, 4096])
+    assert str(caught.value).startswith("failed (1): ")
+
+
+def test_the_cpu_bench_prints_each_way(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "channel_cpu", PROJECT / "bench" / "channel_cpu.py")
+    channel_cpu = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(channel_cpu)
+    assert channel_cpu.main(["--batches", "20", "--runs", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("CPU time per 64 KiB message, both sides in one "
+                        "process, best of 2 runs of 20 batches of 4:")
+    shapes = [re.sub(NUMBER, "N", re.sub(r" {2,}", " | ", line.strip()))
+              for line in lines[1:]]
+    assert shapes == ["send_batch of 4, recv_into each | N µs",
+                      "send_batch of 4, recv_batch_into of 4 | N µs",
+                      "the two slice copies alone, round the ring | N µs"]

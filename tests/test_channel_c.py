@@ -139,6 +139,21 @@ def test_c_and_python_write_the_same_bytes(cc, built, tmp_path):
     assert c_file.read_bytes() == bytes(python.view)
 
 
+def test_reserve_and_commit_send_with_no_copy(built, tmp_path):
+    """ivch_reserve gives room in the ring, ivch_commit makes what was
+    written there a record; a second reservation, a write or a longer
+    commit in between is refused (peer.c rules checks each code)."""
+    peer = built("gcc", "peer")
+    path = region_file(tmp_path / "ring")
+    subprocess.run([peer, "init", path, "ring"], check=True)
+    done = subprocess.run([peer, "rules", path, "0"], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    with channel.open_file(path, 1, heartbeat=0) as chan:
+        assert chan.recv_batch(timeout=0) == [b"abc"]
+        assert chan.recv_batch(timeout=0) == []
+
+
 # ---------------------------------------------------------------------------
 # Both ways
 

@@ -122,6 +122,19 @@ class Channel:
         """Send one message (bytes-like, up to :attr:`max_message`),
         waiting for room until ``timeout`` seconds (None: forever).
         Raises :class:`ChannelTimeout` when it is still full then."""
+        if self._broken is None and not self._closed and not self._marker:
+            # The common case, a ring with room: one copy and a publish.
+            writer = self._writer
+            try:
+                written = writer.write_one(data)
+            except CorruptRegion as exc:
+                self._broken = exc
+                raise
+            if written:
+                writer.publish()
+                if self._doorbell is not None:
+                    self._notify(WAIT_DATA)
+                return
         if not self.send_batch((data,), timeout):
             raise ChannelTimeout(f"{self.where}: ring {self.peer} still "
                                  f"full after {timeout} s")
@@ -154,6 +167,41 @@ class Channel:
         except CorruptRegion as exc:
             self._broken = exc
             raise
+
+    def reserve(self, size: int, timeout: float | None = None) -> memoryview:
+        """Room in the ring for a message of up to ``size`` bytes: a
+        writable memoryview to write its bytes into (``readinto``,
+        ``recv_into``, slice assignment), waiting for room until
+        ``timeout`` seconds (None: forever). :meth:`commit` sends what
+        was written; until then nothing else can be sent. The message is
+        never copied. Raises :class:`ChannelTimeout` when the ring stays
+        full, :class:`ChannelError` for a size above
+        :attr:`max_message`."""
+        self._usable()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        writer = self._writer
+        try:
+            while True:
+                if self._marker:
+                    self._marker = not writer.write_epoch(self.epoch)
+                view = None if self._marker else writer.reserve(size)
+                if view is not None:
+                    return view
+                if not self._wait(WAIT_ROOM, deadline, writer.refresh):
+                    raise ChannelTimeout(
+                        f"{self.where}: ring {self.peer} still full after "
+                        f"{timeout} s")
+        except CorruptRegion as exc:
+            self._broken = exc
+            raise
+
+    def commit(self, length: int) -> None:
+        """Send the first ``length`` bytes written into the room of
+        :meth:`reserve` as one message (the view it gave is released)."""
+        self._usable()
+        self._writer.commit(length)
+        if self._writer.publish():
+            self._notify(WAIT_DATA)
 
     # -- receiving -----------------------------------------------------
 
@@ -215,28 +263,76 @@ class Channel:
         when the message is longer than ``buffer`` (it stays: a later
         receive returns it), TypeError for a read-only buffer.
         ``release`` as in :meth:`recv_batch`."""
-        self._usable()
-        view = memoryview(buffer)
-        if view.readonly:
-            raise TypeError("recv_into needs a writable buffer")
-        view = view.cast("B")
+        view = self._writable(buffer, "recv_into")
         deadline = None if timeout is None else time.monotonic() + timeout
         reader = self._reader
         try:
             while True:
-                size = reader.read_into(view) if reader.poll() else None
-                if release:
-                    self.release()
+                # The head is loaded only once the records seen so far
+                # are read: while the writer streams, this side does not
+                # pull the writer's counter line across for each message.
+                size = reader.read_into(view)
+                if release and reader.release():
+                    self._notify(WAIT_ROOM)
                 if size is not None:
                     return size
                 if reader.poll():
-                    continue  # an EPOCH or WRAP record was read
+                    continue  # published since, or an EPOCH or WRAP read
                 if not self._wait(WAIT_DATA, deadline, reader.poll):
                     raise ChannelTimeout(f"{self.where}: no message in "
                                          f"{timeout} s")
         except CorruptRegion as exc:
             self._broken = exc
             raise
+
+    def recv_batch_into(self, buffer, max_messages: int = 1024,
+                        timeout: float | None = None, *,
+                        release: bool = True) -> list[int]:
+        """Copy up to ``max_messages`` messages into ``buffer`` (a
+        writable bytes-like object) back to back, from offset 0, and
+        return their lengths: as many as are published and fit, as soon
+        as there is one, or [] after ``timeout`` seconds (None: forever;
+        0: do not wait). All come from one writer epoch,
+        :attr:`peer_epoch`.
+
+        Each message is copied once, from the ring into ``buffer``, and
+        the loop over them runs in one call: the form for a stream of
+        large messages. A first message longer than ``buffer`` raises
+        :class:`ChannelError` (it stays: a later receive returns it);
+        TypeError for a read-only buffer. ``release`` as in
+        :meth:`recv_batch`."""
+        view = self._writable(buffer, "recv_batch_into")
+        if max_messages < 1:
+            raise ChannelError(f"max_messages {max_messages!r}: give 1 or "
+                               "more")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reader = self._reader
+        try:
+            while True:
+                sizes = reader.read_batch_into(view, max_messages)
+                if release and reader.release():
+                    self._notify(WAIT_ROOM)
+                if sizes:
+                    return sizes
+                if reader.poll():
+                    continue  # published since, or an EPOCH or WRAP read
+                if not self._wait(WAIT_DATA, deadline, reader.poll):
+                    return []
+        except CorruptRegion as exc:
+            self._broken = exc
+            raise
+
+    def _writable(self, buffer, call: str) -> memoryview:
+        """A flat byte view of a buffer to receive into (the channel
+        checked first)."""
+        if self._closed or self._broken is not None:
+            self._usable()
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError(f"{call} needs a writable buffer")
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        return view
 
     def release(self) -> None:
         """Give back the room of every message received so far."""

@@ -8,6 +8,12 @@
  *                                 2 MiB; SPAN = SIZE: cache-hot; SPAN =
  *                                 a ring's capacity: through a buffer the
  *                                 size of the ring): prints seconds
+ *   handoff SIZE BYTES SPAN       no channel: a child process copies
+ *                                 SIZE-byte blocks out of a SPAN-byte
+ *                                 shared buffer that this one copies
+ *                                 them into, round, one counter each way
+ *                                 (the cross-core limit any ring meets):
+ *                                 prints the child's seconds
  *   send FILE SIZE COUNT BATCH    peer 0 sends COUNT messages of SIZE
  *                                 bytes, publishing every BATCH
  *   recv FILE SIZE COUNT          peer 1 receives them (copying each
@@ -109,6 +115,48 @@ static void idle(long *spins)
 {
     if (++*spins % 1024 == 0)
         sched_yield();
+}
+
+static int bench_handoff(long size, double bytes, long span)
+{
+    long slots = size > 0 ? span / size : 0, count, i, spins = 0;
+    unsigned char *shared;
+    uint64_t *written, *taken;
+    pid_t child;
+    if (slots < 1 || size > (long)sizeof block)
+        return 1;
+    count = (long)(bytes / (double)size);
+    shared = mmap(NULL, (size_t)span + 256, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        return 1;
+    memset(shared, 0, (size_t)span + 256);
+    written = ivch_word_(shared, (uint32_t)span);
+    taken = ivch_word_(shared, (uint32_t)span + 128);
+    child = fork();
+    if (child < 0)
+        return 1;
+    if (child == 0) {
+        double start = 0;
+        for (i = 0; i < count; i++) {
+            while (IVCH_LOAD(written) <= (uint64_t)i)
+                idle(&spins);
+            if (!i)
+                start = now();
+            memcpy(out, shared + (i % slots) * size, (size_t)size);
+            IVCH_STORE(taken, (uint64_t)i + 1);
+        }
+        printf("%.9f\n", now() - start);
+        exit(0);
+    }
+    for (i = 0; i < count; i++) {
+        while ((uint64_t)i >= IVCH_LOAD(taken) + (uint64_t)slots)
+            idle(&spins);
+        memcpy(shared + (i % slots) * size, block, (size_t)size);
+        IVCH_STORE(written, (uint64_t)i + 1);
+    }
+    waitpid(child, NULL, 0);
+    return 0;
 }
 
 static int bench_send(const char *path, uint32_t size, long count,
@@ -339,6 +387,8 @@ int main(int argc, char **argv)
     if ((argc == 4 || argc == 5) && !strcmp(argv[1], "memcpy"))
         return bench_memcpy(atol(argv[2]), atof(argv[3]),
                             argc == 5 ? atol(argv[4]) : (long)sizeof out);
+    if (argc == 5 && !strcmp(argv[1], "handoff"))
+        return bench_handoff(atol(argv[2]), atof(argv[3]), atol(argv[4]));
     if (argc == 6 && !strcmp(argv[1], "send"))
         return bench_send(argv[2], (uint32_t)atol(argv[3]), atol(argv[4]),
                           atol(argv[5]));

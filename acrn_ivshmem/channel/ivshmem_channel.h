@@ -17,6 +17,8 @@
  *   int rc = ivch_open(&ch, base, size, 0, "ring", 0, 0);
  *   rc = ivch_send(&ch, "hello", 5);          (IVCH_AGAIN: ring full)
  *   rc = ivch_recv(&ch, buf, sizeof buf, &len);  (IVCH_AGAIN: empty)
+ *   rc = ivch_reserve(&ch, 100, &at);  fill at[0..n), then
+ *   ivch_commit(&ch, n); ivch_publish(&ch);  (a send with no copy)
  *   ivch_close(&ch);
  *
  * Memory ordering. Every counter and state word is one aligned 8-byte
@@ -168,6 +170,8 @@ struct ivch_channel {
     unsigned peer;
     int error;            /* IVCH_ECORRUPT once broken, IVCH_ECLOSED */
     int marker_pending;   /* this epoch's EPOCH record is not written yet */
+    int reserving;        /* ivch_reserve gave room, ivch_commit is due */
+    uint32_t reserved;    /* the length that room holds */
     uint64_t epoch;       /* this side's epoch */
     uint64_t peer_epoch;  /* epoch of the writer of the last message read */
     uint64_t *own;        /* this peer's slot: status, heartbeat, ... */
@@ -555,6 +559,8 @@ static inline int ivch_open(struct ivch_channel *ch, void *base,
                IVCH_LOAD(&ch->own[IVCH_SLOT_HEARTBEAT]) + 1);
     IVCH_STORE(&ch->own[IVCH_SLOT_STATUS], ch->epoch << 8 | IVCH_ATTACHED);
     ch->error = IVCH_OK;
+    ch->reserving = 0;
+    ch->reserved = 0;
     ch->marker_pending = 1;
     rc = ivch_write_marker_(ch);
     if (rc == IVCH_ECORRUPT)
@@ -574,6 +580,8 @@ static inline int ivch_write(struct ivch_channel *ch, const void *message,
     int rc;
     if (ch->error)
         return ch->error;
+    if (ch->reserving)
+        return IVCH_EINVAL;
     if (length > ch->tx.max_message)
         return IVCH_ETOOBIG;
     if (ch->marker_pending) {
@@ -582,6 +590,60 @@ static inline int ivch_write(struct ivch_channel *ch, const void *message,
             return rc;
     }
     return ivch_put_record_(ch, IVCH_MESSAGE, message, length);
+}
+
+/*
+ * Zero-copy sending: room for a message of up to length bytes, whose
+ * bytes the caller then writes at *payload, in the ring (a read() into
+ * it, say, instead of a copy). ivch_commit with the length used makes it
+ * a record; ivch_publish then makes it visible. Until ivch_commit, no
+ * other write: ivch_write and ivch_reserve give IVCH_EINVAL. IVCH_OK,
+ * IVCH_AGAIN (no room now), IVCH_ETOOBIG, IVCH_ECORRUPT.
+ */
+static inline int ivch_reserve(struct ivch_channel *ch, uint32_t length,
+                               void **payload)
+{
+    struct ivch_ring *r = &ch->tx;
+    int rc;
+    if (ch->error)
+        return ch->error;
+    if (ch->reserving)
+        return IVCH_EINVAL;
+    if (length > r->max_message)
+        return IVCH_ETOOBIG;
+    if (ch->marker_pending) {
+        rc = ivch_write_marker_(ch);
+        if (rc != IVCH_OK)
+            return rc;
+    }
+    rc = ivch_room_(ch, ivch_record_size_(length));
+    if (rc != IVCH_OK)
+        return rc;
+    ch->reserving = 1;
+    ch->reserved = length;
+    *payload = r->data + r->pos % r->capacity + IVCH_RECORD_HEADER;
+    return IVCH_OK;
+}
+
+/* Make the message written at ivch_reserve's *payload, length bytes (at
+ * most the length reserved), a record; not visible before ivch_publish.
+ * IVCH_OK, IVCH_EINVAL (no reservation, or a longer length). */
+static inline int ivch_commit(struct ivch_channel *ch, uint32_t length)
+{
+    struct ivch_ring *r = &ch->tx;
+    uint64_t offset = r->pos % r->capacity;
+    uint64_t total = ivch_record_size_(length), i;
+    if (ch->error)
+        return ch->error;
+    if (!ch->reserving || length > ch->reserved)
+        return IVCH_EINVAL;
+    ivch_put32_(r->data + offset, length);
+    ivch_put32_(r->data + offset + 4, IVCH_MESSAGE);
+    for (i = IVCH_RECORD_HEADER + length; i < total; i++)
+        r->data[offset + i] = 0;
+    r->pos += total;
+    ch->reserving = 0;
+    return IVCH_OK;
 }
 
 /* Make every record written visible to the reader (the commit point). */
@@ -652,6 +714,9 @@ static inline int ivch_batch_start_(struct ivch_ring *r, uint64_t offset,
  * the ring (valid until ivch_release), *length is its size. IVCH_OK,
  * IVCH_AGAIN (none published), IVCH_EPOCH (an EPOCH record was passed:
  * ch->peer_epoch is the new writer's epoch; call again), IVCH_ECORRUPT.
+ * The writer's head is loaded only when the records seen below the head
+ * last loaded are all read: a streaming reader does not pull the
+ * writer's counter line across for every message.
  */
 static inline int ivch_peek(struct ivch_channel *ch, const void **message,
                             uint32_t *length)
@@ -660,9 +725,13 @@ static inline int ivch_peek(struct ivch_channel *ch, const void **message,
     for (;;) {
         uint64_t offset, available, size, total;
         uint32_t kind;
-        int rc = ivch_poll(ch);
-        if (rc <= 0)
-            return rc < 0 ? rc : IVCH_AGAIN;
+        if (ch->error)
+            return ch->error;
+        if (r->seen == r->pos && !r->batch_left) {
+            int rc = ivch_poll(ch);
+            if (rc <= 0)
+                return rc < 0 ? rc : IVCH_AGAIN;
+        }
         if (r->batch_left) {
             *length = ivch_get32_(r->data + r->batch_table);
             *message = r->data + r->batch_at;

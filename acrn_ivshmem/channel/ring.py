@@ -38,6 +38,8 @@ from .layout import (
 
 _PADS = tuple(bytes(count) for count in range(8))
 _WRAP = RECORD.pack(0, WRAP)
+#: A MESSAGE record's header as a little-endian word, less its length.
+_MESSAGE_KIND = MESSAGE << 32
 #: Messages of this size or more go alone, in a MESSAGE record copied
 #: straight between the caller's bytes and the ring.
 _BIG = 4096
@@ -60,6 +62,9 @@ class _Ring:
         self.capacity = capacity
         self.max_message = max_message(capacity)
         self._data = region.view[offset:offset + capacity]
+        #: The ring as 8-byte words: a record header (length, then kind)
+        #: read or written as one word, with no tuple or bytes made.
+        self._headers = self._data.cast("Q")
         self._words = region.words
         head_at, tail_at = COUNTER_OFFSETS[index]
         self._head_at, self._tail_at = head_at // 8, tail_at // 8
@@ -79,6 +84,7 @@ class _Ring:
 
     def close(self) -> None:
         """Drop the views of the region (before it is unmapped)."""
+        self._headers.release()
         self._data.release()
 
 
@@ -94,10 +100,20 @@ class RingWriter(_Ring):
     def __init__(self, region, index: int, ring: tuple[int, int],
                  name: str):
         super().__init__(region, index, ring, name)
+        #: (offset, size, view) of the room :meth:`reserve` gave, until
+        #: :meth:`commit`.
+        self._reserved: tuple[int, int, memoryview] | None = None
         self._head = self._words[self._head_at]
         self._tail = self._words[self._tail_at]
         self._check_counters(self._head, self._tail)
         self._published = self._head
+
+    def close(self) -> None:
+        """Drop the views of the region, a reserved room's too."""
+        if self._reserved is not None:
+            self._reserved[2].release()
+            self._reserved = None
+        super().close()
 
     def refresh(self) -> bool:
         """Load the reader's ``tail``; True when it moved."""
@@ -140,12 +156,14 @@ class RingWriter(_Ring):
         count = len(messages)
         index = start
         small = min(_BIG, self.max_message + 1)
+        if self._reserved is not None and index < count:
+            self._refuse_while_reserved()
         while index < count:
-            offset, contiguous, free = self._room()
-            room = min(free, contiguous)
             message = messages[index]
             size = len(message)
             if size < small and index + 1 < count:
+                offset, contiguous, free = self._room()
+                room = min(free, contiguous)
                 sizes = list(map(len, islice(
                     messages, index, index + min(_RUN, room // 4 + 1))))
                 if max(sizes) >= small:
@@ -163,26 +181,106 @@ class RingWriter(_Ring):
                     index = self._write_batch(messages, index, fit, sizes,
                                               offset)
                     continue
-            if size > self.max_message:
-                raise ChannelError(
-                    f"{self.name}: a message of {size} bytes is longer "
-                    f"than the {self.max_message} bytes this ring carries")
-            total = record_size(size)
-            if total <= room:
-                view = memoryview(message)
-                if view.nbytes != size:
-                    raise TypeError("messages must be bytes-like with one "
-                                    "byte per item")
-                self._put(offset, (RECORD.pack(size, MESSAGE), view,
-                                   _PADS[-size & 7]))
-                self._head += total
+            done = self._step(message, size)
+            if done:
                 index += 1
-            elif total > contiguous and free >= contiguous:
-                self._data[offset:offset + RECORD_HEADER] = _WRAP
-                self._head += contiguous
-            elif not self.refresh():
+            elif done is not None:
                 break
         return index
+
+    def write_one(self, message) -> bool:
+        """Copy one message (bytes-like) into the ring in a MESSAGE
+        record, not published yet: True, or False when the ring has no
+        room for it now. The path of a large message: one copy, from
+        the caller's bytes into the ring, and no object made for the
+        record header. Raises as :meth:`write`."""
+        size = len(message)
+        if self._reserved is not None:
+            self._refuse_while_reserved()
+        while True:
+            done = self._step(message, size)
+            if done is not None:
+                return done
+
+    def _refuse_while_reserved(self) -> None:
+        raise ChannelError(f"{self.name}: room is reserved for a message; "
+                           "commit it before sending another")
+
+    def reserve(self, size: int) -> memoryview | None:
+        """Room for a message of up to ``size`` bytes: a writable view of
+        the ring where its bytes go (written by the caller, say by a
+        ``readinto``, instead of copied from a bytes object), or None
+        when the ring has no room for it now. :meth:`commit` makes what
+        was written a record; nothing else may be written before."""
+        if self._reserved is not None:
+            self._refuse_while_reserved()
+        if size < 0 or size > self.max_message:
+            raise ChannelError(
+                f"{self.name}: room for {size} bytes: give 0 to the "
+                f"{self.max_message} bytes a message of this ring has")
+        total = RECORD_HEADER + ((size + 7) & ~7)
+        offset = self._room_for(total)
+        if offset is None:
+            return None
+        start = offset + RECORD_HEADER
+        view = self._data[start:start + size]
+        self._reserved = (offset, size, view)
+        return view
+
+    def commit(self, length: int) -> None:
+        """Make the first ``length`` bytes written in the room of
+        :meth:`reserve` a MESSAGE record (not published yet); the view
+        it gave is released."""
+        if self._reserved is None:
+            raise ChannelError(f"{self.name}: commit with no room "
+                               "reserved")
+        offset, size, view = self._reserved
+        if not 0 <= length <= size:
+            raise ChannelError(f"{self.name}: commit of {length} bytes "
+                               f"in room reserved for {size}")
+        view.release()
+        self._reserved = None
+        end = offset + RECORD_HEADER + length
+        total = RECORD_HEADER + ((length + 7) & ~7)
+        self._headers[offset >> 3] = length | _MESSAGE_KIND
+        if length & 7:
+            self._data[end:offset + total] = _PADS[-length & 7]
+        self._head += total
+
+    def _step(self, message, size: int) -> bool | None:
+        """One step towards a MESSAGE record of ``message`` (``size``
+        items): True when it is written, None when room was made for it
+        (a WRAP record written, or the reader's tail loaded and moved:
+        try again), False when the ring is full for now."""
+        if size > self.max_message:
+            raise ChannelError(
+                f"{self.name}: a message of {size} bytes is longer "
+                f"than the {self.max_message} bytes this ring carries")
+        capacity = self.capacity
+        head = self._head
+        offset = head % capacity
+        contiguous = capacity - offset
+        free = capacity - (head - self._tail)
+        total = RECORD_HEADER + ((size + 7) & ~7)
+        if total <= free and total <= contiguous:
+            if type(message) is not bytes and type(message) is not bytearray:
+                if memoryview(message).nbytes != size:
+                    raise TypeError("messages must be bytes-like with one "
+                                    "byte per item")
+            data = self._data
+            start = offset + RECORD_HEADER
+            end = start + size
+            data[start:end] = message
+            self._headers[offset >> 3] = size | _MESSAGE_KIND
+            if size & 7:
+                data[end:offset + total] = _PADS[-size & 7]
+            self._head = head + total
+            return True
+        if total > contiguous and free >= contiguous:
+            self._data[offset:offset + RECORD_HEADER] = _WRAP
+            self._head = head + contiguous
+            return None
+        return None if self.refresh() else False
 
     def _write_batch(self, messages, index: int, fit: int, sizes,
                      offset: int) -> int:
@@ -203,18 +301,27 @@ class RingWriter(_Ring):
         """Write the EPOCH record that starts a writer's epoch; False
         when it does not fit yet."""
         total = RECORD_HEADER + EPOCH_PAYLOAD.size
+        offset = self._room_for(total)
+        if offset is None:
+            return False
+        self._put(offset, (RECORD.pack(EPOCH_PAYLOAD.size, EPOCH),
+                           EPOCH_PAYLOAD.pack(epoch)))
+        self._head += total
+        return True
+
+    def _room_for(self, total: int) -> int | None:
+        """The offset of room for a record of ``total`` bytes at the
+        head (a WRAP record written first when it would straddle the
+        end), or None when the ring is full for now."""
         while True:
             offset, contiguous, free = self._room()
-            if total <= min(free, contiguous):
-                self._put(offset, (RECORD.pack(EPOCH_PAYLOAD.size, EPOCH),
-                                   EPOCH_PAYLOAD.pack(epoch)))
-                self._head += total
-                return True
+            if total <= free and total <= contiguous:
+                return offset
             if total > contiguous and free >= contiguous:
                 self._data[offset:offset + RECORD_HEADER] = _WRAP
                 self._head += contiguous
             elif not self.refresh():
-                return False
+                return None
 
     def publish(self) -> bool:
         """Store ``head``: everything written becomes visible (the
@@ -298,22 +405,31 @@ class RingReader(_Ring):
     def read_into(self, buffer: memoryview) -> int | None:
         """Copy the next published message into ``buffer`` (a writable
         memoryview of bytes); its length, or None when there is none.
+        The writer's head is loaded only when every record below the
+        head last loaded has been read.
         A MESSAGE record goes straight from the ring into ``buffer``,
         with no bytes object between. Raises :class:`ChannelError` for a
         message longer than ``buffer``, which stays to be read again."""
-        if self._failed is None and not self._left:
-            tail, head = self._tail, self._head
-            if tail < head:
-                offset = tail % self.capacity
-                size, kind = RECORD.unpack_from(self._data, offset)
-                if kind == MESSAGE:
-                    total = self._check_record(size, kind, offset,
-                                               head - tail)
-                    self._fits(size, buffer)
-                    start = offset + RECORD_HEADER
-                    buffer[:size] = self._data[start:start + size]
-                    self._tail = tail + total
-                    return size
+        tail = self._tail
+        if tail == self._head:
+            self.poll()  # every record seen is read: load the head
+        if tail < self._head and self._failed is None and not self._left:
+            # A MESSAGE record that passes every check goes straight
+            # from the ring into `buffer`; anything else takes the
+            # general path, which raises the precise error.
+            data = self._data
+            offset = tail % self.capacity
+            header = self._headers[offset >> 3]
+            size, kind = header & 0xFFFFFFFF, header >> 32
+            total = RECORD_HEADER + ((size + 7) & ~7)
+            if (kind == MESSAGE and size <= self.max_message
+                    and total <= self._head - tail
+                    and offset + total <= self.capacity):
+                self._fits(size, buffer)  # it stays in the ring
+                start = offset + RECORD_HEADER
+                buffer[:size] = data[start:start + size]
+                self._tail = tail + total
+                return size
         before = self._tail
         found = self.read(1)
         if not found:
@@ -326,6 +442,68 @@ class RingReader(_Ring):
             self._fits(len(message), buffer)
         buffer[:len(message)] = message
         return len(message)
+
+    def read_batch_into(self, buffer: memoryview, limit: int) -> list[int]:
+        """Copy up to ``limit`` published messages into ``buffer`` back
+        to back, each straight from the ring; return their lengths
+        ([] when there is none). Stops at the first message that does
+        not fit in what is left of ``buffer`` (the first one raises as
+        in :meth:`read_into`), and before any record but a MESSAGE or
+        WRAP once it has messages, so all come from one writer epoch
+        and anything unusual is read alone, by :meth:`read_into`."""
+        sizes: list[int] = []
+        if self._tail == self._head:
+            self.poll()  # every record seen is read: load the head
+        tail, head = self._tail, self._head
+        if self._failed is not None or self._left or tail >= head:
+            size = self.read_into(buffer)
+            return [] if size is None else [size]
+        data, headers, capacity = self._data, self._headers, self.capacity
+        max_message, room, at = self.max_message, buffer.nbytes, 0
+        while tail < head and len(sizes) < limit:
+            offset = tail % capacity
+            header = headers[offset >> 3]
+            size, kind = header & 0xFFFFFFFF, header >> 32
+            total = RECORD_HEADER + ((size + 7) & ~7)
+            if (kind == MESSAGE and size <= max_message
+                    and total <= head - tail
+                    and offset + total <= capacity
+                    and at + size <= room):
+                start = offset + RECORD_HEADER
+                buffer[at:at + size] = data[start:start + size]
+                at += size
+                tail += total
+                sizes.append(size)
+            elif (kind == WRAP and not size and offset
+                  and capacity - offset <= head - tail):
+                tail += capacity - offset
+            elif (kind == BATCH and size <= max_message
+                  and total <= head - tail
+                  and offset + total <= capacity):
+                # Its messages lie back to back: one copy for all, when
+                # they all fit (else the batch is read alone, later).
+                try:
+                    lengths, start = self._batch_lengths(offset, size)
+                except CorruptRegion:
+                    if sizes:  # those are good: the next call raises
+                        break
+                    raise
+                if (len(lengths) > limit - len(sizes)
+                        or at + size - start > room):
+                    break
+                start += offset + RECORD_HEADER
+                end = offset + RECORD_HEADER + size
+                buffer[at:at + end - start] = data[start:end]
+                at += end - start
+                tail += total
+                sizes += lengths
+            else:
+                break
+        self._tail = tail
+        if not sizes:  # the record there is not a plain message
+            size = self.read_into(buffer)
+            return [] if size is None else [size]
+        return sizes
 
     def _fits(self, size: int, buffer: memoryview) -> None:
         if size > buffer.nbytes:
@@ -419,21 +597,35 @@ class RingReader(_Ring):
         """The messages of the (checked) BATCH record at ``offset``."""
         payload = self._data[offset + RECORD_HEADER:
                              offset + RECORD_HEADER + size].tobytes()
-        (count,) = BATCH_COUNT.unpack_from(payload) if size >= 4 else (0,)
+        lengths, start = self._batch_lengths(offset, size, payload)
+        ends = list(accumulate(lengths, initial=start))
+        return [payload[begin:end] for begin, end in pairwise(ends)]
+
+    def _batch_lengths(self, offset: int, size: int, source=None,
+                       at: int = 0) -> tuple[array, int]:
+        """The message lengths of the BATCH record at ``offset`` (its
+        ``size`` checked against the ring), whose payload starts at
+        ``at`` of ``source`` (a copy of it; None: the ring), and where
+        its messages start in the payload. The lengths are copied out
+        and checked: a writer that changes the ring afterwards cannot
+        move a read outside the record."""
+        if source is None:
+            source, at = self._data, offset + RECORD_HEADER
+        (count,) = (BATCH_COUNT.unpack_from(source, at)
+                    if size >= BATCH_COUNT.size else (0,))
         start = BATCH_COUNT.size + 4 * count
         if not count or start > size:
             raise self._corrupt(
                 f"batch record at offset {offset:#x} of {size} bytes "
                 f"counts {count} messages")
         lengths = array("I")
-        lengths.frombytes(payload[BATCH_COUNT.size:start])
+        lengths.frombytes(source[at + BATCH_COUNT.size:at + start])
         if sum(lengths) != size - start:
             raise self._corrupt(
                 f"batch record at offset {offset:#x}: its {count} "
                 f"lengths add up to {sum(lengths)}, not the "
                 f"{size - start} bytes it holds")
-        ends = list(accumulate(lengths, initial=start))
-        return [payload[begin:end] for begin, end in pairwise(ends)]
+        return lengths, start
 
     def _check_record(self, size: int, kind: int, offset: int,
                       available: int) -> int:

@@ -14,6 +14,7 @@ int all_calls(void *base, uint64_t size, unsigned char *buffer,
     struct ivch_channel ch;
     uint64_t ring[4], epoch;
     const void *message;
+    void *payload;
     uint32_t length;
     char name[IVCH_NAME_SIZE];
     int rc = ivch_init(base, size, "all", 0);
@@ -23,6 +24,8 @@ int all_calls(void *base, uint64_t size, unsigned char *buffer,
     rc |= ivch_write(&ch, buffer, capacity);
     ivch_publish(&ch);
     rc |= ivch_send(&ch, buffer, capacity);
+    rc |= ivch_reserve(&ch, capacity, &payload);
+    rc |= ivch_commit(&ch, capacity);
     rc |= ivch_should_ring(&ch, IVCH_WAIT_DATA);
     rc |= ivch_peek(&ch, &message, &length);
     ivch_release(&ch);

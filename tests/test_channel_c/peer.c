@@ -2,10 +2,18 @@
  * A C peer of a channel in a file, for tests/test_channel_c.py.
  *
  *   peer init FILE NAME            write a fresh header (ivch_init)
- *   peer send FILE PEER MSG...     open, send each MSG, close
+ *   peer send FILE PEER MSG...     open, send each MSG, close (every
+ *                                  second one through ivch_reserve, 5
+ *                                  bytes more than it needs, and
+ *                                  ivch_commit)
+ *   peer rules FILE PEER           the rules of ivch_reserve and
+ *                                  ivch_commit (each refusal's return
+ *                                  code), then sends "abc" through them
  *   peer echo FILE PEER N K        answer N messages with 'E' + the
- *                                  message reversed, while sending K
- *                                  messages 'G' + gen(i); then close
+ *                                  message reversed (written straight
+ *                                  into the ring: ivch_reserve), while
+ *                                  sending K messages 'G' + gen(i);
+ *                                  then close
  *
  * Exit status 0, or 1 with the failing call on stderr.
  */
@@ -64,7 +72,7 @@ static uint32_t gen(uint32_t i, unsigned char *out)
     return length + 1;
 }
 
-static unsigned char in[1 << 16], out[1 << 16];
+static unsigned char in[1 << 16];
 
 int main(int argc, char **argv)
 {
@@ -81,9 +89,51 @@ int main(int argc, char **argv)
         base = map(argv[2], &size);
         check(ivch_open(&ch, base, size, (unsigned)atoi(argv[3]), NULL, 0, 0),
               "ivch_open");
-        for (i = 4; i < argc; i++)
-            check(ivch_send(&ch, argv[i], (uint32_t)strlen(argv[i])),
-                  "ivch_send");
+        for (i = 4; i < argc; i++) {
+            uint32_t length = (uint32_t)strlen(argv[i]), room = length + 5;
+            void *at = NULL;
+            int rc;
+            if (i % 2 == 0) {
+                check(ivch_send(&ch, argv[i], length), "ivch_send");
+                continue;
+            }
+            if (room > ch.tx.max_message)
+                room = (uint32_t)ch.tx.max_message;
+            rc = ivch_reserve(&ch, room, &at);
+            check(rc, "ivch_reserve");
+            if (rc != IVCH_OK || !at) {
+                fprintf(stderr, "ivch_reserve: %s\n", ivch_strerror(rc));
+                return 1;
+            }
+            memcpy(at, argv[i], length);
+            check(ivch_commit(&ch, length), "ivch_commit");
+            ivch_publish(&ch);
+        }
+        ivch_close(&ch);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "rules")) {
+        void *at = NULL;
+        base = map(argv[2], &size);
+        check(ivch_open(&ch, base, size, (unsigned)atoi(argv[3]), NULL, 0, 0),
+              "ivch_open");
+        if (ivch_commit(&ch, 0) != IVCH_EINVAL ||
+            ivch_reserve(&ch, (uint32_t)ch.tx.max_message + 1, &at) !=
+                IVCH_ETOOBIG ||
+            ivch_reserve(&ch, 10, &at) != IVCH_OK || !at ||
+            ivch_write(&ch, "x", 1) != IVCH_EINVAL ||
+            ivch_reserve(&ch, 1, &at) != IVCH_EINVAL ||
+            ivch_commit(&ch, 11) != IVCH_EINVAL) {
+            fprintf(stderr, "a rule of ivch_reserve/ivch_commit broken\n");
+            return 1;
+        }
+        memcpy(at, "abc", 3);
+        check(ivch_commit(&ch, 3), "ivch_commit");
+        if (ivch_commit(&ch, 0) != IVCH_EINVAL) {
+            fprintf(stderr, "ivch_commit twice\n");
+            return 1;
+        }
+        ivch_publish(&ch);
         ivch_close(&ch);
         return 0;
     }
@@ -96,9 +146,16 @@ int main(int argc, char **argv)
         while (echoed < n || made < k || pending) {
             int progress = 0, rc;
             if (pending) {
-                rc = ivch_send(&ch, out, pending);
-                check(rc, "ivch_send (echo)");
-                if (rc == IVCH_OK) {
+                void *at = NULL;
+                rc = ivch_reserve(&ch, pending, &at);
+                check(rc, "ivch_reserve (echo)");
+                if (rc == IVCH_OK && at) {
+                    unsigned char *to = (unsigned char *)at;
+                    to[0] = 'E';
+                    for (i = 0; i + 1 < pending; i++)
+                        to[1 + i] = in[pending - 2 - i];
+                    check(ivch_commit(&ch, pending), "ivch_commit (echo)");
+                    ivch_publish(&ch);
                     pending = 0;
                     echoed++;
                     progress = 1;
@@ -107,9 +164,6 @@ int main(int argc, char **argv)
                 rc = ivch_recv(&ch, in, sizeof in, &length);
                 check(rc, "ivch_recv");
                 if (rc == IVCH_OK) {
-                    out[0] = 'E';
-                    for (i = 0; i < length; i++)
-                        out[1 + i] = in[length - 1 - i];
                     pending = length + 1;
                     progress = 1;
                 } else if (rc == IVCH_EPOCH) {
@@ -133,6 +187,6 @@ int main(int argc, char **argv)
         ivch_close(&ch);
         return 0;
     }
-    fprintf(stderr, "usage: peer init|send|echo ...\n");
+    fprintf(stderr, "usage: peer init|send|rules|echo ...\n");
     return 2;
 }
