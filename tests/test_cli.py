@@ -139,9 +139,9 @@ def test_json_has_exactly_the_public_keys(workdir):
             "hint"]
     for item in items:
         # "fix" (the fix's safety class) only where the rule offers one.
-        assert list(item) == keys + (["fix"] if item["code"] == "ISM306"
-                                     else [])
-    assert {item.get("fix") for item in items} == {None, "safe"}
+        assert list(item) == keys + (
+            ["fix"] if item["code"] in ("ISM201", "ISM306") else [])
+    assert {item.get("fix") for item in items} == {None, "safe", "unsafe"}
 
 
 def test_sarif_is_valid_shape(workdir):

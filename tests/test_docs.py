@@ -567,6 +567,12 @@ def test_rule_page_layout():
         "## Example (fails)\n\n```xml\n<IVSHMEM_SIZE>3</IVSHMEM_SIZE>\n"
         "```\n\n## Use instead (passes)\n\n```xml\n"
         "<IVSHMEM_SIZE>4</IVSHMEM_SIZE>\n```\n\n"
+        "## Fix safety\n\nUnsafe: it raises a v3 `IVSHMEM_SIZE` written as "
+        "a plain decimal below 512 to the next allowed size (3 becomes 4), "
+        "and every VM of the region then sees a larger BAR, which a program "
+        "that checks the size it expects notices. `--fix` alone leaves it; "
+        "`--fix --unsafe-fixes` applies it. Legacy size fields, sizes above "
+        "512 and sizes that are not plain decimals get no fix.\n\n"
         "Print this page with `acrn-shm explain ISM201`; silence the rule "
         "with `--ignore ISM201`.\n")
 

@@ -79,7 +79,8 @@ CASES = {
     "regions-ids-json": ["regions", "ids_v3.xml", "-f", "json"],
     "lint-diff": ["lint", "--diff", "fixable.xml"],
     "lint-fix": ["lint", "--fix", "fixable.xml"],
-    # Fix safety: ISM306 is safe, ISM216 (a region id) unsafe.
+    # Fix safety: ISM306 and ISM216 (a region id) are safe, ISM201 (a
+    # size raised) unsafe.
     "lint-fixes-counted": ["lint", "mixed_fixes.xml"],
     "lint-fix-safe-only": ["lint", "--fix", "mixed_fixes.xml"],
     "lint-fix-unsafe": ["lint", "--fix", "--unsafe-fixes",
@@ -132,10 +133,10 @@ def test_golden(name, workdir):
     ("set-diff-refused", 1, False), ("set-diff-forced", 0, False),
     ("add-size-unit", 0, True), ("set-size-unit", 2, False),
     ("set-size-gib", 1, False), ("add-id-free", 0, True),
-    ("add-id-taken", 1, False), ("lint-fixes-counted", 0, False),
-    ("lint-fix-safe-only", 0, True), ("lint-fix-unsafe", 0, True),
+    ("add-id-taken", 1, False), ("lint-fixes-counted", 1, False),
+    ("lint-fix-safe-only", 1, True), ("lint-fix-unsafe", 0, True),
     ("lint-diff-safe-only", 1, False), ("lint-diff-unsafe", 1, False),
-    ("lint-json-fix-class", 0, False), ("lint-fix-legacy-spacing", 0, True),
+    ("lint-json-fix-class", 1, False), ("lint-fix-legacy-spacing", 0, True),
 ])
 def test_status_and_whether_the_file_changed(name, status, changed):
     text = (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")

@@ -22,7 +22,8 @@ from acrn_ivshmem.rules import RULES
 
 RULE_DATA = Path(__file__).parent / "test_rules"
 #: The class of each rule's fixes; a rule that offers a fix is listed.
-EXPECTED = {"ISM107": SAFE, "ISM216": UNSAFE, "ISM306": SAFE}
+EXPECTED = {"ISM107": SAFE, "ISM201": UNSAFE, "ISM216": SAFE,
+            "ISM306": SAFE}
 
 
 def _fixes(code: str) -> list[PendingFix]:
@@ -47,13 +48,15 @@ def test_each_rule_documents_the_class_its_fixes_carry(code):
 
 
 def test_explain_prints_the_class():
-    assert "\nFix safety\n    Unsafe: it assigns region ids" in \
+    assert "\nFix safety\n    Unsafe: it raises a v3 " in \
+        rule_docs.text(RULES["ISM201"])
+    assert "\nFix safety\n    Safe: it only adds an id" in \
         rule_docs.text(RULES["ISM216"])
     assert "\nFix safety\n    Safe: the value means the same PCI " in \
         rule_docs.text(RULES["ISM306"])
     page = (Path(__file__).parent.parent / "docs" / "rules" /
-            "ISM216.md").read_text(encoding="utf-8")
-    assert "## Fix safety\n\nUnsafe: it assigns region ids" in page
+            "ISM201.md").read_text(encoding="utf-8")
+    assert "## Fix safety\n\nUnsafe: it raises a v3 " in page
 
 
 def test_an_unclassified_fix_is_unsafe():
@@ -62,27 +65,39 @@ def test_an_unclassified_fix_is_unsafe():
 
 
 def test_diagnostics_carry_the_class_of_their_fix():
-    paths = [str(RULE_DATA / "ISM216_fail.xml"),
+    paths = [str(RULE_DATA / "ISM201_fail_v3.xml"),
+             str(RULE_DATA / "ISM216_fail.xml"),
              str(RULE_DATA / "ISM306_fail.xml")]
-    result = lint(paths, None, LintConfig(select=("ISM216", "ISM306",
-                                                  "ISM301")))
+    result = lint(paths, None, LintConfig(select=("ISM201", "ISM216",
+                                                  "ISM306", "ISM301")))
     classes = {(d.code, d.fix) for d in result.diagnostics}
-    assert classes == {("ISM216", UNSAFE), ("ISM306", SAFE)}
-    assert {(p.code, p.fix.safety) for p in result.fixes} == classes
+    # ISM201 offers no fix for ' 1024 ' or an empty size.
+    assert classes == {("ISM201", UNSAFE), ("ISM201", ""),
+                       ("ISM216", SAFE), ("ISM306", SAFE)}
+    assert {(p.code, p.fix.safety) for p in result.fixes} == \
+        classes - {("ISM201", "")}
 
 
 def test_wanted_takes_safe_fixes_unless_unsafe_ones_are_asked_for():
     safe = PendingFix("a.xml", "ISM306", TextFix(Loc(1, 1), "a", "b", SAFE))
-    unsafe = PendingFix("a.xml", "ISM216", TextFix(Loc(2, 1), "c", "d"))
+    unsafe = PendingFix("a.xml", "ISM201", TextFix(Loc(2, 1), "c", "d"))
     assert wanted([unsafe, safe], unsafe=False) == [safe]
     assert wanted([unsafe, safe], unsafe=True) == [unsafe, safe]
 
 
 def test_safe_and_unsafe_fixes_give_exact_bytes():
+    # ISM201 (unsafe): only the plain decimal below 512 is raised.
+    data = (RULE_DATA / "ISM201_fail_v3.xml").read_bytes()
+    fixes = [pending.fix for pending in _fixes("ISM201")]
+    assert wanted(_fixes("ISM201"), unsafe=False) == []
+    after, applied = apply_fixes(data, fixes)
+    assert [fix.loc for fix in applied] == [Loc(8, 25)]
+    assert after == data.replace(b"<IVSHMEM_SIZE>3<", b"<IVSHMEM_SIZE>4<")
+    # ISM216 (safe): an id for each region that shares id 0.
     path = RULE_DATA / "ISM216_fail.xml"
     data = path.read_bytes()
     fixes = [pending.fix for pending in _fixes("ISM216")]
-    assert wanted(_fixes("ISM216"), unsafe=False) == []
+    assert wanted(_fixes("ISM216"), unsafe=False) == _fixes("ISM216")
     after, applied = apply_fixes(data, fixes)
     assert applied == fixes
     lines = data.split(b"\n")
@@ -105,7 +120,7 @@ def _diagnostic(code: str, fix: str) -> Diagnostic:
 
 
 def test_text_counts_the_hidden_unsafe_fixes():
-    found = [_diagnostic("ISM216", UNSAFE), _diagnostic("ISM306", SAFE),
+    found = [_diagnostic("ISM201", UNSAFE), _diagnostic("ISM306", SAFE),
              _diagnostic("ISM306", SAFE), _diagnostic("ISM204", "")]
     assert formats.text(found, 1).splitlines()[-2:] == [
         "4 warnings in 1 file",
@@ -115,10 +130,16 @@ def test_text_counts_the_hidden_unsafe_fixes():
         "4 warnings in 1 file"
     assert formats.text(found[1:], 1).splitlines()[-1] == \
         "3 warnings in 1 file"
+    # Commands that quote findings but fix nothing leave the line out.
+    assert formats.text(found, 1, fix_summary=False).splitlines()[-1] == \
+        "4 warnings in 1 file"
+    # Only unsafe fixes: no "0 fixable".
+    assert formats.text(found[:1], 1).splitlines()[-1] == \
+        "1 fixable only with --unsafe-fixes"
 
 
 def test_json_and_sarif_carry_the_class():
-    found = [_diagnostic("ISM216", UNSAFE), _diagnostic("ISM204", "")]
+    found = [_diagnostic("ISM201", UNSAFE), _diagnostic("ISM204", "")]
     items = json.loads(formats.json_(found, 1))
     assert [item.get("fix") for item in items] == [UNSAFE, None]
     results = json.loads(formats.sarif(found, 1))["runs"][0]["results"]
@@ -137,3 +158,14 @@ def test_of_overlapping_fixes_the_first_is_applied():
     assert (after, applied) == (b"<VBDF>00:0a.0</VBDF>\n", [first])
     # A stale fix (its text is gone) is skipped, not misapplied.
     assert apply_fixes(after, [first]) == (after, [])
+
+
+@pytest.mark.parametrize(("v3", "text", "new"), [
+    (True, "3", "4"), (True, "0", "2"), (True, "1", "2"), (True, "0003", "4"),
+    (True, "511", "512"), (True, "513", None), (True, "1024", None),
+    (True, "9" * 5000, None), (True, "0" * 5000 + "5", "8"),
+    (True, " 3", None), (True, "\uff13", None), (True, "3.5", None),
+    (False, "3", None)])
+def test_the_size_fix_raises_only_a_plain_v3_decimal(v3, text, new):
+    from acrn_ivshmem.rules.region_size import _raise_to_allowed
+    assert _raise_to_allowed(v3, text) == new

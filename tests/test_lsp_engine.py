@@ -100,20 +100,29 @@ def test_fix_safety_comes_from_the_fix():
                            [("ISM306", unsafe)]) == []
 
 
-def test_the_ism216_fix_is_offered_as_unsafe():
-    source = (Path(__file__).parent / "test_rules" /
-              "ISM216_fail.xml").read_text(encoding="utf-8")
-    text = Text(source)
+def test_the_ism201_fix_is_offered_as_unsafe_and_ism216_as_safe():
+    path = Path(__file__).parent / "test_rules" / "ISM201_fail_v3.xml"
+    text = Text(path.read_text(encoding="utf-8"))
     found = [(p.code, p.fix) for p in lint(
-        [str(Path(__file__).parent / "test_rules" / "ISM216_fail.xml")],
-        None, LintConfig(select=("ISM216",))).fixes]
-    assert [fix.safety for _, fix in found] == [UNSAFE, UNSAFE]
+        [str(path)], None, LintConfig(select=("ISM201",))).fixes]
+    assert [fix.safety for _, fix in found] == [UNSAFE]
     whole = actions.fix_edit(text, found[0][1]).range
-    [action] = actions.fixes("file:///s.xml", 1, text, found[:1], whole, [])
-    assert action.title.startswith("Unsafe fix ISM216: replace "
-                                   "'<IVSHMEM_VMS' with ")
+    [action] = actions.fixes("file:///s.xml", 1, text, found, whole, [])
+    assert action.title == "Unsafe fix ISM201: replace '3' with '4'"
     assert action.is_preferred is False
     assert actions.fix_all("file:///s.xml", 1, text, found) == []
+    path = Path(__file__).parent / "test_rules" / "ISM216_fail.xml"
+    text = Text(path.read_text(encoding="utf-8"))
+    found = [(p.code, p.fix) for p in lint(
+        [str(path)], None, LintConfig(select=("ISM216",))).fixes]
+    assert [fix.safety for _, fix in found] == [SAFE, SAFE]
+    whole = actions.fix_edit(text, found[0][1]).range
+    [action] = actions.fixes("file:///s.xml", 1, text, found[:1], whole, [])
+    assert action.title.startswith("Fix ISM216: replace "
+                                   "'<IVSHMEM_VMS' with ")
+    assert action.is_preferred is True
+    [every] = actions.fix_all("file:///s.xml", 1, text, found)
+    assert every.title == "Fix all acrn-shm safe fixes (2)"
 
 
 def test_stale_fixes_are_not_offered():

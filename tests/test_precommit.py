@@ -88,7 +88,7 @@ def test_hook_fails_on_a_staged_error_and_skips_other_xml(scratch,
         "broken/hybrid_rt_v3.xml:22:25: ISM201 [error] region "
         "'shm_region_0' size '3' is not a power of two from 2 to 512 (MB)\n"
         "    hint: use one of 2, 4, 8, 16, 32, 64, 128, 256, 512\n"
-        "1 error in 4 files")
+        "1 error in 4 files\n1 fixable only with --unsafe-fixes")
 
 
 # --- lint --skip-other-xml, the hook's entry ----------------------------

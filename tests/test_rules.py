@@ -525,13 +525,13 @@ def test_ism216_messages():
          "so its id is 0 like that of region 'shm_region_4' at line 38; VM "
          "'PRE_RT_VM0' has both and cannot tell them apart",
          "give it an id of its own, e.g. <IVSHMEM_REGION_ID>2"
-         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix --unsafe-fixes does "
+         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix does "
          "it; ACRN v3.3 only)"),
         (30, 9, "warning", "region 'shm_region_3' has no IVSHMEM_REGION_ID, "
          "so its id is 0 like that of region 'shm_region_1' at line 13; VM "
          "'POST_STD_VM2' has both and cannot tell them apart",
          "give it an id of its own, e.g. <IVSHMEM_REGION_ID>3"
-         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix --unsafe-fixes does "
+         "</IVSHMEM_REGION_ID> (acrn-shm lint --fix does "
          "it; ACRN v3.3 only)"),
     ]
 

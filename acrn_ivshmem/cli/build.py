@@ -29,7 +29,8 @@ def run_build(request) -> int:
             result = acrn_build.build(request, on_event,
                                       lint_config=load_config(None))
     except acrn_build.LintFailed as exc:
-        sys.stderr.write(text(exc.result.diagnostics, exc.result.files))
+        sys.stderr.write(text(exc.result.diagnostics, exc.result.files,
+                              fix_summary=False))
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
         return EXIT_FINDINGS
     except acrn_build.MakeFailed as exc:
@@ -49,7 +50,7 @@ def run_build(request) -> int:
         return code
     warnings = result.lint.diagnostics
     if warnings:
-        sys.stderr.write(text(warnings, result.lint.files))
+        sys.stderr.write(text(warnings, result.lint.files, fix_summary=False))
     for artefact in result.artefacts:
         sys.stdout.write(f"{artefact.name}: {artefact.size} bytes "
                          f"({artefact.path})\n")

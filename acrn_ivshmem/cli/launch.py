@@ -36,12 +36,12 @@ def run_launch_script(scenario: str, board: str, vm: list[str] | None,
         gate = gated_scripts(inputs, linter, scenario, board, launches,
                              vms or None, version)
         if gate.errors:
-            sys.stderr.write(text(gate.errors, gate.files))
+            sys.stderr.write(text(gate.errors, gate.files, fix_summary=False))
             sys.stderr.write(f"acrn-shm: {escaped(scenario)} has errors; "
                              "no launch script written\n")
             return EXIT_FINDINGS
         if gate.clashes:
-            sys.stderr.write(text(gate.clashes, 1))
+            sys.stderr.write(text(gate.clashes, 1, fix_summary=False))
             sys.stderr.write("acrn-shm: slot clashes; no launch script "
                              "written\n")
             return EXIT_FINDINGS

@@ -31,7 +31,7 @@ def run_edit(path: str, board: str | None, change, diff: bool,
     if diff:
         write_diff(path, outcome.before, outcome.after)
     if outcome.added:
-        sys.stderr.write(text(outcome.added, 1))
+        sys.stderr.write(text(outcome.added, 1, fix_summary=False))
         if not force:
             sys.stderr.write(
                 f"acrn-shm: {path}: the edit adds {len(outcome.added)} "

@@ -24,13 +24,15 @@ _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
 def text(diagnostics: Sequence[Diagnostic], files: int,
-         unsafe_fixes: bool = False) -> str:
+         unsafe_fixes: bool = False, fix_summary: bool = True) -> str:
     """``path:line:col: CODE [severity] message``, a hint line, a summary.
 
     Control characters in messages and hints (input text they quote)
     are escaped, so that each stays on its line. When some fixes are
     unsafe and ``unsafe_fixes`` is off, a last line counts them:
-    ``S fixable with --fix, U more with --unsafe-fixes``.
+    ``S fixable with --fix, U more with --unsafe-fixes``; commands that
+    quote lint's findings but take no ``--fix`` pass ``fix_summary``
+    False to leave that line out.
     """
     lines = []
     for d in diagnostics:
@@ -47,9 +49,11 @@ def text(diagnostics: Sequence[Diagnostic], files: int,
     else:
         lines.append(f"no problems in {files} {noun}")
     fixes = Counter(d.fix for d in diagnostics)
-    if fixes[UNSAFE] and not unsafe_fixes:
-        lines.append(f"{fixes[SAFE]} fixable with --fix, {fixes[UNSAFE]} "
-                     "more with --unsafe-fixes")
+    if fixes[UNSAFE] and not unsafe_fixes and fix_summary:
+        lines.append(
+            (f"{fixes[SAFE]} fixable with --fix, {fixes[UNSAFE]} more"
+             if fixes[SAFE] else f"{fixes[UNSAFE]} fixable only")
+            + " with --unsafe-fixes")
     return "\n".join(lines) + "\n"
 
 

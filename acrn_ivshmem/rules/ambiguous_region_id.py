@@ -4,8 +4,8 @@ What it does
     Warns when two regions that share a VM end up with the same id and
     at least one of them has no ``IVSHMEM_REGION_ID`` (ACRN's default id
     is 0). It reports the region without one, the later one when
-    neither has, at its start tag. ``--fix --unsafe-fixes`` gives each
-    reported region the lowest id no region has. Two explicit ids that
+    neither has, at its start tag. ``--fix`` gives each reported region
+    the lowest id no region has. Two explicit ids that
     are equal are ISM212; legacy (v2.x) scenarios have no region ids and
     are skipped.
 
@@ -23,19 +23,20 @@ Use instead (passes)
     <IVSHMEM_REGION_ID>1</IVSHMEM_REGION_ID> in the second region
 
 Fix safety
-    Unsafe: it assigns region ids, and a guest sees a region's id as the
-    PCI subsystem id of its device, so a program that finds its region
-    by id 0 finds another one (or none) afterwards. ACRN v3.0 to v3.2 do
-    not know the element and reject a file that has it. ``--fix`` alone
-    leaves it; ``--fix --unsafe-fixes`` applies it. For ACRN before v3.3,
-    ignore this rule (``ignore = ["ISM216"]``) and do not add ids.
+    Safe: it only adds an id to a region that has none and never changes
+    an id the file gives; the region that keeps id 0 is the first of its
+    VM's regions, so a guest program that opens id 0 keeps finding the
+    region it found first, and the others become ones it can tell apart.
+    ACRN v3.0 to v3.2 do not know the element and reject a file that has
+    it: for those, ignore this rule (``ignore = ["ISM216"]``) and do not
+    add ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..diagnostics import UNSAFE, Finding, TextFix
+from ..diagnostics import SAFE, Finding, TextFix
 from ..model.syntax import Board, Region, Scenario, lowest_free_id
 
 CODE = "ISM216"
@@ -77,9 +78,9 @@ def check(scenario: Scenario, board: Board | None) -> Iterator[Finding]:
             f"{other.loc.line}; VM '{shared[0]}' has both and cannot tell "
             f"them apart",
             f"give it an id of its own, e.g. {element} (acrn-shm lint "
-            f"--fix --unsafe-fixes does it; ACRN v3.3 only)",
+            f"--fix does it; ACRN v3.3 only)",
             TextFix(region.vms_loc, "<IVSHMEM_VMS",
-                    f"{element}\n<IVSHMEM_VMS", UNSAFE)
+                    f"{element}\n<IVSHMEM_VMS", SAFE)
             if region.vms_loc is not None else None)
 
 
