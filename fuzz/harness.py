@@ -52,9 +52,8 @@ from acrn_ivshmem.model.syntax import (
 )
 from acrn_ivshmem.plan.acrn_dm import word_text
 from acrn_ivshmem.upgrade.launch_inputs import load_for_launch
-from acrn_ivshmem.upgrade.scenario import (
-    merge_regions, merged_assignments, upgrade,
-)
+from acrn_ivshmem.upgrade.merge import merge_regions, merged_assignments
+from acrn_ivshmem.upgrade.scenario import upgrade
 
 #: The name the fuzzed bytes go by. Its folder does not exist, so
 #: nothing is ever read from or written to it.

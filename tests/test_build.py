@@ -21,14 +21,23 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, run_acrn_shm
 
-from acrn_ivshmem.build.hypervisor import (
-    LOG_NAME, MIB, AcrnVersion, ArtefactError, BuildEvent, BuildRequest,
-    IvshmemMismatch, LintFailed, MakeFailed, MissingPrerequisites, Phase,
-    ProgressTracker, ShmRegion, StaleBuildDir, build, check_prerequisites,
-    classify_line, clean_build_dir, compare_regions, expected_regions,
-    interface_for, last_error_lines, lint_inputs, parse_ivshmem_header,
-    plan_build, read_version,
+from acrn_ivshmem.build.builddir import StaleBuildDir, clean_build_dir
+from acrn_ivshmem.build.hypervisor import build
+from acrn_ivshmem.build.make import (
+    BuildEvent, MakeFailed, Phase, ProgressTracker, classify_line,
+    last_error_lines,
 )
+from acrn_ivshmem.build.plan import (
+    LOG_NAME, AcrnVersion, BuildRequest, LintFailed, ShmRegion,
+    expected_regions, interface_for, lint_inputs, plan_build, read_version,
+)
+from acrn_ivshmem.build.prereqs import (
+    MissingPrerequisites, check_prerequisites,
+)
+from acrn_ivshmem.build.verify import (
+    ArtefactError, IvshmemMismatch, compare_regions, parse_ivshmem_header,
+)
+from acrn_ivshmem.units import MIB
 from acrn_ivshmem.cli import exit_status
 from acrn_ivshmem.errors import InputError, UsageError
 from acrn_ivshmem.lint.engine import Linter

@@ -15,9 +15,10 @@ import shutil
 import pytest
 from conftest import run_acrn_shm
 
-from acrn_ivshmem.build.hypervisor import (
-    MIB, BuildRequest, Phase, ShmRegion, build, read_version,
-)
+from acrn_ivshmem.build.hypervisor import build
+from acrn_ivshmem.build.make import Phase
+from acrn_ivshmem.build.plan import BuildRequest, ShmRegion, read_version
+from acrn_ivshmem.units import MIB
 
 # Read at import: the autouse fixture clears ACRN* variables per test.
 ACRN_SRC = os.environ.get("ACRN_SRC")

@@ -37,7 +37,7 @@ from test_build import (
 from test_qemu import qemu_options
 
 from acrn_ivshmem import cli
-from acrn_ivshmem.build.hypervisor import BuildRequest, plan_build
+from acrn_ivshmem.build.plan import BuildRequest, plan_build
 from acrn_ivshmem.errors import InputError, shortened
 
 WHL = ACRN_DATA / "v3.3" / "whl-ipc-i5"

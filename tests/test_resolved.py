@@ -11,7 +11,7 @@ from conftest import ACRN_DATA, positions, run_acrn_shm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrn_ivshmem.build.hypervisor import ShmRegion, expected_regions
+from acrn_ivshmem.build.plan import ShmRegion, expected_regions
 from acrn_ivshmem.errors import InputError, UsageError
 from acrn_ivshmem.io.xmlio import Loc, parse_file
 from acrn_ivshmem.lint.config import LintConfig

@@ -22,9 +22,8 @@ from acrn_ivshmem.lint.config import LintConfig
 from acrn_ivshmem.lint.engine import lint
 from acrn_ivshmem.model.loader import from_document, kind_of
 from acrn_ivshmem.model.syntax import Scenario
-from acrn_ivshmem.upgrade.scenario import (
-    Assignment, merge_regions, merged_assignments, upgrade,
-)
+from acrn_ivshmem.upgrade.merge import merge_regions, merged_assignments
+from acrn_ivshmem.upgrade.scenario import Assignment, upgrade
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "acrn-data"
 HERE = Path(__file__).resolve().parent / "test_upgrade"

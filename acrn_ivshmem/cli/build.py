@@ -11,7 +11,10 @@ from .spec import Command, Option
 def run_build(request) -> int:
     """Drive ACRN's make with a live status line; report the outcome."""
 
-    from ..build import hypervisor as acrn_build
+    from ..build.hypervisor import build
+    from ..build.make import MakeFailed
+    from ..build.plan import LintFailed
+    from ..build.prereqs import MissingPrerequisites
     from ..lint.config import load_config
     from ..lint.formats import text
 
@@ -26,19 +29,19 @@ def run_build(request) -> int:
 
     try:
         with status:
-            result = acrn_build.build(request, on_event,
-                                      lint_config=load_config(None))
-    except acrn_build.LintFailed as exc:
+            result = build(request, on_event,
+                           lint_config=load_config(None))
+    except LintFailed as exc:
         sys.stderr.write(text(exc.result.diagnostics, exc.result.files,
                               fix_summary=False))
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
         return EXIT_FINDINGS
-    except acrn_build.MakeFailed as exc:
+    except MakeFailed as exc:
         for line in exc.error_lines:
             sys.stderr.write(f"  {line}\n")
         sys.stderr.write(f"acrn-shm: {escaped(str(exc))}\n")
         return EXIT_FINDINGS
-    except acrn_build.MissingPrerequisites as exc:
+    except MissingPrerequisites as exc:
         sys.stderr.write("acrn-shm: error: missing before make can run:\n")
         for missing in exc.missing:
             sys.stderr.write(f"  - {missing.text}\n")
@@ -69,7 +72,7 @@ def run_build_command(acrn_src: str, board: str, scenario: str,
                       args: list[str]) -> int:
     """``acrn-shm build``: its options, and extra make arguments after
     ``--`` (``args``), as a build request."""
-    from ..build.hypervisor import BuildRequest
+    from ..build.plan import BuildRequest
 
     if args and args[0] == "--":
         args = args[1:]

@@ -35,9 +35,9 @@ def exit_status(error: AcrnShmError) -> int:
     found its inputs, its make run or what it made wrong (lint errors,
     make failed, an image or ``ivshmem_cfg.h`` missing or different),
     else :data:`EXIT_USAGE`."""
-    from ..build.hypervisor import (
-        ArtefactError, IvshmemMismatch, LintFailed, MakeFailed,
-    )
+    from ..build.make import MakeFailed
+    from ..build.plan import LintFailed
+    from ..build.verify import ArtefactError, IvshmemMismatch
 
     if isinstance(error, (LintFailed, MakeFailed, ArtefactError,
                           IvshmemMismatch)):

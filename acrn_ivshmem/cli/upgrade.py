@@ -18,7 +18,8 @@ def run_upgrade(legacy: str, output: str | None, launch: list[str] | None,
     from ..lint.config import load_config
     from ..lint.engine import find_board_beside
     from ..model.resolved import load_scenario
-    from ..upgrade.scenario import merge_regions, merged_assignments, upgrade
+    from ..upgrade.merge import merge_regions, merged_assignments
+    from ..upgrade.scenario import upgrade
 
     try:
         if into is not None:

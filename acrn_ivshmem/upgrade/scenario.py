@@ -2,8 +2,9 @@
 
 :func:`upgrade` converts a whole legacy scenario, plus the
 settings of its v2.x launch XMLs, into a v3 scenario;
-:func:`merge_regions` adds the converted IVSHMEM regions to an existing
-v3 scenario instead, changing nothing else in it.
+:func:`~acrn_ivshmem.upgrade.merge.merge_regions` adds the converted
+IVSHMEM regions to an existing v3 scenario instead, changing nothing
+else in it. The policy tables are in :mod:`acrn_ivshmem.upgrade.tables`.
 
 IVSHMEM (the point of this module)
     Every non-empty ``IVSHMEM_REGION`` string ``hv:/name, size, 0:2``
@@ -75,18 +76,14 @@ One launch XML per VM: two that both set up one VM are refused.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from ..diagnostics import Diagnostic
-from ..errors import (
-    InputError, UsageError, escaped, located, quoted, shortened,
-)
-from ..io.textedit import Edit, apply_edits, tag_end
-from ..io.xmlio import Document, Loc, escape, parse_bytes
+from ..errors import UsageError, escaped, located, quoted, shortened
+from ..io.xmlio import Document, Loc, parse_bytes
 from ..lint.config import LintConfig
 from ..lint.engine import run_rules
 from ..model.loader import (
@@ -96,139 +93,18 @@ from ..model.loader import (
 from ..model.resolved import TOO_LONG, read_number, resolve_size
 from ..model.syntax import (
     FIRST_IVSHMEM_DEVICE, REGION_NAME, VM_NAME, Bdf, Board, Scenario, Value,
-    VmKind, decimal_int, is_decimal, parse_vbdf,
+    VmKind, decimal_int, is_decimal,
 )
 from ..units import MIB
 from .launch_xml import LaunchSettings, convert_launch_vm
-
-__all__ = [
-    "Assignment", "COPIED", "COPIED_VM", "DISCARDED", "GUEST_FLAGS",
-    "RENAMED", "UpgradeResult", "merge_regions", "merged_assignments",
-    "upgrade",
-]
-
-HYPERVISOR = "Hypervisor"
-DEVICE_MODEL = "Device Model"
-_PROVIDERS = {"hv:/": HYPERVISOR, "dm:/": DEVICE_MODEL}
-_LOAD_ORDER = {
-    VmKind.PRE_LAUNCHED: "PRE_LAUNCHED_VM",
-    VmKind.SERVICE: "SERVICE_VM",
-    VmKind.POST_LAUNCHED: "POST_LAUNCHED_VM",
-}
-_HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
-#: Region sizes v3 accepts, in MB.
-SIZES = tuple(2 ** power for power in range(1, 10))
-#: At most this many hypervisor regions (ACRN's ``mem_regions[8]``).
-MAX_HV_REGIONS = 8
-_FIRST_VUART_DEVICE = 0x10
-_PRE, _SOS, _POST = (VmKind.PRE_LAUNCHED, VmKind.SERVICE,
-                     VmKind.POST_LAUNCHED)
-_ALL = frozenset((_PRE, _SOS, _POST))
-
-#: Hypervisor settings copied unchanged (legacy path = v3 path).
-COPIED = (
-    "hv/DEBUG_OPTIONS/SERIAL_CONSOLE",
-    "hv/DEBUG_OPTIONS/MEM_LOGLEVEL",
-    "hv/DEBUG_OPTIONS/NPK_LOGLEVEL",
-    "hv/DEBUG_OPTIONS/CONSOLE_LOGLEVEL",
-    "hv/FEATURES/SCHEDULER",
-    "hv/FEATURES/SECURITY_VM_FIXUP",
-    "hv/FEATURES/RDT/RDT_ENABLED",
-    "hv/FEATURES/RDT/CDP_ENABLED",
-    "hv/FEATURES/RDT/VCAT_ENABLED",
-    "hv/FEATURES/HYPERV_ENABLED",
-    "hv/FEATURES/IOMMU_ENFORCE_SNP",
-    "hv/FEATURES/ACPI_PARSE_ENABLED",
-    "hv/FEATURES/L1D_VMENTRY_ENABLED",
-    "hv/FEATURES/SSRAM/SSRAM_ENABLED",
-    "hv/MEMORY/STACK_SIZE",
-    "hv/MEMORY/HV_RAM_START",
-    "hv/CAPACITIES/MAX_VM_NUM",
-    "hv/CAPACITIES/MAX_IOAPIC_NUM",
-    "hv/CAPACITIES/MAX_PCI_DEV_NUM",
-    "hv/CAPACITIES/MAX_IOAPIC_LINES",
-    "hv/CAPACITIES/MAX_PT_IRQ_ENTRIES",
-    "hv/CAPACITIES/MAX_MSIX_TABLE_NUM",
-    "hv/CAPACITIES/MAX_EMULATED_MMIO",
-    "hv/MISC_CFG/GPU_SBDF",
+from .tables import (
+    COM_PORTS, COPIED, COPIED_VM, DEVICE_MODEL, DISCARDED,
+    FIRST_VUART_DEVICE, FLAG_ORDER, GUEST_FLAGS, HEX, HV_CONTAINERS,
+    HYPERVISOR, LOAD_ORDER, MAX_HV_REGIONS, NO_FLAG, POST, PROVIDERS,
+    RENAMED, SIZES, SOS, VUART_TAGS,
 )
 
-_Y_N = {"y": "y", "n": "n"}
-_INVERTED = {"y": "n", "n": "y"}
-
-#: Renamed hypervisor settings: legacy path -> (v3 path, value map).
-RENAMED = {
-    "hv/DEBUG_OPTIONS/RELEASE": ("hv/BUILD_TYPE",
-                                 {"y": "release", "n": "debug"}),
-    "hv/FEATURES/RELOC": ("hv/FEATURES/RELOC_ENABLED", _Y_N),
-    "hv/FEATURES/MULTIBOOT2": ("hv/FEATURES/MULTIBOOT2_ENABLED", _Y_N),
-    "hv/FEATURES/MCE_ON_PSC_DISABLED": ("hv/FEATURES/MCE_ON_PSC_ENABLED",
-                                        _INVERTED),
-    "hv/FEATURES/ENFORCE_TURNOFF_AC": (
-        "hv/FEATURES/SPLIT_LOCK_DETECTION_ENABLED", _INVERTED),
-    "hv/FEATURES/ENFORCE_TURNOFF_GP": (
-        "hv/FEATURES/UC_LOCK_DETECTION_ENABLED", _INVERTED),
-}
-
-_NO_SUCH_SETTING = "ACRN v3 has no such setting"
-#: Settings reported as discarded (legacy path -> the reason).
-DISCARDED = {
-    "hv/DEBUG_OPTIONS/LOG_DESTINATION": _NO_SUCH_SETTING,
-    "hv/DEBUG_OPTIONS/LOG_BUF_SIZE": _NO_SUCH_SETTING,
-    "hv/FEATURES/NVMX_ENABLED": (
-        "ACRN v3 enables nested virtualization when a VM has "
-        "nested_virtualization_support"),
-    "hv/MEMORY/LOW_RAM_SIZE": _NO_SUCH_SETTING,
-    "hv/MEMORY/PLATFORM_RAM_SIZE": "ACRN v3 takes it from the board XML",
-    "hv/MEMORY/HV_RAM_SIZE": "ACRN v3 computes it",
-    "hv/CAPACITIES/IOMMU_BUS_NUM": _NO_SUCH_SETTING,
-    "hv/CAPACITIES/MAX_IR_ENTRIES": "ACRN v3 computes it",
-    "hv/MISC_CFG/UEFI_OS_LOADER_NAME": _NO_SUCH_SETTING,
-    "vm/pci_dev_num": "ACRN v3 counts the devices itself",
-}
-_HV_CONTAINERS = frozenset((
-    "hv/DEBUG_OPTIONS", "hv/FEATURES", "hv/FEATURES/RDT",
-    "hv/FEATURES/SSRAM", "hv/MEMORY", "hv/CAPACITIES", "hv/MISC_CFG"))
-
-#: Legacy guest flag -> (v3 boolean element, kinds of VM v3 allows it on).
-GUEST_FLAGS = {
-    "GUEST_FLAG_LAPIC_PASSTHROUGH": ("lapic_passthrough", _ALL),
-    "GUEST_FLAG_IO_COMPLETION_POLLING": ("io_completion_polling",
-                                         frozenset((_PRE, _POST))),
-    "GUEST_FLAG_NVMX_ENABLED": ("nested_virtualization_support",
-                                frozenset((_SOS,))),
-    "GUEST_FLAG_VCAT_ENABLED": ("virtual_cat_support",
-                                frozenset((_PRE, _POST))),
-    "GUEST_FLAG_SECURE_WORLD_ENABLED": ("secure_world_support",
-                                        frozenset((_POST,))),
-    "GUEST_FLAG_HIDE_MTRR": ("hide_mtrr_support", _ALL),
-    "GUEST_FLAG_SECURITY_VM": ("security_vm", _ALL),
-}
-_NO_FLAG = frozenset(("", "0", "0UL"))
-_FLAG_ORDER = [element for element, _kinds in GUEST_FLAGS.values()]
-
-#: Per-VM elements copied unchanged, with the kinds of VM v3 allows
-#: them on. On other VMs a non-empty one is refused (``PTM``
-#: ``n`` and ``mmio_resources`` all ``n`` are only noted).
-COPIED_VM = {
-    "priority": _ALL,
-    "epc_section": frozenset((_PRE,)),
-    "mmio_resources": frozenset((_PRE,)),
-    "pt_intx": frozenset((_PRE,)),
-    "pci_devs": frozenset((_PRE,)),
-    "PTM": frozenset((_PRE, _POST)),
-    "os_config/kern_type": frozenset((_PRE, _SOS)),
-    "os_config/kern_mod": frozenset((_PRE, _SOS)),
-    "os_config/ramdisk_mod": frozenset((_PRE, _SOS)),
-    "os_config/bootargs": frozenset((_PRE, _SOS)),
-    "os_config/kern_load_addr": frozenset((_PRE, _SOS)),
-    "os_config/kern_entry_addr": frozenset((_PRE, _SOS)),
-}
-_VUART_TAGS = frozenset(("legacy_vuart", "console_vuart",
-                         "communication_vuart"))
-_COM_PORTS = {"COM1_BASE": ("0x3F8", 1), "COM2_BASE": ("0x2F8", 2),
-              "COM3_BASE": ("0x3E8", 3), "COM4_BASE": ("0x2E8", 4)}
-
+__all__ = ["Assignment", "UpgradeResult", "upgrade"]
 
 @dataclass(frozen=True)
 class Assignment:
@@ -281,7 +157,7 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
     if kind != "legacy":
         raise UsageError(located(
             scenario.path, None, None,
-            f"is a {_kind_name(kind)}; upgrade expects a legacy (ACRN "
+            f"is a {kind_name(kind)}; upgrade expects a legacy (ACRN "
             "v2.x) scenario XML"))
     # As lint would: what the structure check reads bounds the VMs and
     # regions to convert (each costs far more than an element).
@@ -298,37 +174,12 @@ def upgrade(scenario: Document, launches: Sequence[Document] = (), *,
                      config or LintConfig()).run()
 
 
-def merged_assignments(target_v3: Document,
-                       result: UpgradeResult) -> tuple[Assignment, ...]:
-    """The assignments as :func:`merge_regions` writes them.
-
-    A member keeps its VBDF unless its VM already uses it in the target
-    (in a region or a PCI vUART); then it gets the lowest free one from
-    00:08.0. Raises :class:`UsageError` like :func:`merge_regions`.
-    """
-    return _Merge(target_v3, result).assignments
-
-
-def merge_regions(target_v3: Document, result: UpgradeResult,
-                  config: LintConfig | None = None) -> bytes:
-    """Add the regions of ``result`` to the v3 scenario ``target_v3``.
-
-    Only the bytes of the ``IVSHMEM`` element change (it is created
-    inside ``hv/FEATURES`` if missing); new regions follow the existing
-    ones, indented like the file. Raises :class:`UsageError` if a region
-    name already exists in the target or a VM name is not a VM there,
-    or if the new regions' lines have a lint error with ``config``
-    (default: every rule at its own severity); see
-    :func:`merged_assignments` for VBDFs.
-    """
-    return _Merge(target_v3, result, config).data()
-
-
 # --------------------------------------------------------------------------
 # Helpers
 
 
-def _kind_name(kind: str) -> str:
+def kind_name(kind: str) -> str:
+    """How messages name a file of ``kind`` (from :func:`kind_of`)."""
     return {"board": "board XML", "launch": "launch XML",
             "v3": "v3 scenario XML", "legacy": "legacy scenario XML"}[kind]
 
@@ -378,7 +229,7 @@ def _copy(element: etree._Element) -> etree._Element:
 def _int(text: str) -> int | None:
     """A decimal or ``0x`` hex number, or None."""
     text = text.strip()
-    if _HEX.fullmatch(text):
+    if HEX.fullmatch(text):
         return int(text[2:], 16)
     return int(text) if is_decimal(text) else None
 
@@ -421,11 +272,11 @@ class _Vbdfs:
     def take(self, vm: _VmInfo, start: int) -> str | None:
         used = self.used.setdefault(vm.name, set())
         # Post-launched VMs may use devices 03..1e (ACRN v3.1+).
-        last = 0x1E if vm.kind is _POST else 0x1F
+        last = 0x1E if vm.kind is POST else 0x1F
         for device in range(start, last + 1):
             if device in used:
                 continue
-            if (self.board is not None and vm.kind is _SOS
+            if (self.board is not None and vm.kind is SOS
                     and Bdf(0, device, 0) in self.board.native_bdfs):
                 continue
             used.add(device)
@@ -535,7 +386,7 @@ class _Upgrader:
         # The converted file must pass acrn-shm's own scenario rules.
         document = parse_bytes(data, self.path)
         model = scenario_from(document, kind_of(document))
-        for found in _errors(self.config, self.path, model, self.board):
+        for found in lint_errors(self.config, self.path, model, self.board):
             raise self.fail(None, "the converted file would not pass "
                             f"{found.code}: {found.message}")
 
@@ -646,7 +497,7 @@ class _Upgrader:
                       "stays off")
         for element in elements:
             name = (element.text or "").split(",")[0].strip()
-            name = name[4:] if name[:4] in _PROVIDERS else name
+            name = name[4:] if name[:4] in PROVIDERS else name
             self.note(element, f"{state}: region {quoted(name)} not carried "
                       "over (ACRN would ignore it)")
         for index, launch in enumerate(self.launches, start=1):
@@ -678,7 +529,7 @@ class _Upgrader:
                       "(name, size in MB, VM ids)")
         first, size_field, ids_field = fields
         prefix = first.text[:4]
-        if prefix not in _PROVIDERS:
+        if prefix not in PROVIDERS:
             raise bad("the name must start with 'hv:/' or 'dm:/'")
         name = first.text[4:]
         if not name:
@@ -694,7 +545,7 @@ class _Upgrader:
         self._check_name_size(name, size if size is not None
                               else shortened(size_field.text),
                               lambda reason: bad(reason, syntax=False))
-        provider = _PROVIDERS[prefix]
+        provider = PROVIDERS[prefix]
         vms = []
         listed = set()
         for part in parts:
@@ -706,7 +557,7 @@ class _Upgrader:
                           syntax=False)
             if vm.id in listed:
                 raise bad(f"VM id {vm.id} is listed twice", syntax=False)
-            if provider == DEVICE_MODEL and vm.kind is not _POST:
+            if provider == DEVICE_MODEL and vm.kind is not POST:
                 raise bad(
                     f"VM id {vm.id} ({quoted(vm.name)}) is {vm.kind.value}, "
                     "but v3 Device Model regions serve post-launched VMs "
@@ -750,7 +601,7 @@ class _Upgrader:
         if kind != "launch":
             raise UsageError(located(
                 launch.path, None, None,
-                f"is a {_kind_name(kind)}; expected a v2.x launch XML "
+                f"is a {kind_name(kind)}; expected a v2.x launch XML "
                 "(<user_vm> or <uos>)"))
 
     def _launch_notes(self):
@@ -837,7 +688,7 @@ class _Upgrader:
                     f"user_vm {lvm.id_text} is {quoted(lvm.vm_name)}, "
                     f"which is not a VM of {self.path}"))
         else:
-            service = next((vm for vm in self.vms if vm.kind is _SOS),
+            service = next((vm for vm in self.vms if vm.kind is SOS),
                            None)
             offset = (lvm.id_text or "").strip()
             vm = None
@@ -850,7 +701,7 @@ class _Upgrader:
                     f"cannot tell which scenario VM launch VM "
                     f"{offset or '(no id)'} is: it has no <vm_name> and "
                     "its id plus the Service VM's id is not a VM id"))
-        if vm.kind is not _POST:
+        if vm.kind is not POST:
             if not required:
                 return None
             raise UsageError(where + escaped(
@@ -873,7 +724,7 @@ class _Upgrader:
                 f"{reason}{example}"))
 
         prefix = raw[:4]
-        if prefix not in _PROVIDERS:
+        if prefix not in PROVIDERS:
             raise bad("it must start with 'hv:/' or 'dm:/'")
         fields = [part.strip() for part in raw[4:].split(",")]
         if len(fields) != 2 or not fields[0]:
@@ -886,7 +737,7 @@ class _Upgrader:
         self._check_name_size(name, size if size is not None
                               else shortened(size_text),
                               lambda reason: bad(reason, syntax=False))
-        provider = _PROVIDERS[prefix]
+        provider = PROVIDERS[prefix]
         region = self.regions.get(name)
         if region is not None and region.provider != provider:
             raise bad(f"region {quoted(name)} is a {region.provider} region "
@@ -949,7 +800,7 @@ class _Upgrader:
                 if end.kind == "legacy":
                     _sub(node, "io_port", end.io_port)
                 else:
-                    vbdf = self.vbdfs.take(end.vm, _FIRST_VUART_DEVICE)
+                    vbdf = self.vbdfs.take(end.vm, FIRST_VUART_DEVICE)
                     if vbdf is None:
                         self.refuse(end.element, "no free PCI device "
                                     "number left for this vUART")
@@ -961,7 +812,7 @@ class _Upgrader:
         """Collect the VM's vUART endpoints; return its v3 console."""
         consoles = []
         for element in vm.element:
-            if element.tag not in _VUART_TAGS:
+            if element.tag not in VUART_TAGS:
                 continue
             uart_id = (element.get("id") or "").strip()
             base = _text(element.find("base"))
@@ -969,7 +820,7 @@ class _Upgrader:
                 if base in ("", "INVALID_COM_BASE"):
                     continue
                 kind_text = _text(element.find("type"))
-                port = _COM_PORTS.get(base.removeprefix("SERVICE_VM_"))
+                port = COM_PORTS.get(base.removeprefix("SERVICE_VM_"))
                 if kind_text not in ("", "VUART_LEGACY_PIO"):
                     self.refuse(element, f"type {quoted(kind_text)} is not "
                                 "VUART_LEGACY_PIO")
@@ -1051,7 +902,7 @@ class _Upgrader:
                 self.refuse(child, "RDT_ENABLED is 'y': ACRN v3 allocates "
                             "caches with CACHE_REGION, which acrn-shm "
                             "does not convert (CLOS_MASK, MBA_DELAY, vm/clos)")
-            elif child_path in _HV_CONTAINERS:
+            elif child_path in HV_CONTAINERS:
                 container = _sub(new, child.tag)
                 self._hv_children(child, container, child_path, new_hv)
                 if not len(container) and child_path != "hv/FEATURES":
@@ -1095,7 +946,7 @@ class _Upgrader:
     def _vm(self, info: _VmInfo) -> etree._Element:
         old = info.element
         new = etree.Element("vm", id=str(info.id))
-        _sub(new, "load_order", _LOAD_ORDER[info.kind])
+        _sub(new, "load_order", LOAD_ORDER[info.kind])
         _sub(new, "vm_type", "RTVM" if info.rt else "STANDARD_VM")
         _sub(new, "name", info.name)
         console_done = False
@@ -1103,7 +954,7 @@ class _Upgrader:
             tag = child.tag
             if tag in ("vm_type", "name"):
                 continue
-            if tag in _VUART_TAGS:
+            if tag in VUART_TAGS:
                 if not console_done:
                     _sub(new, "console_vuart", self.consoles[info.id])
                     console_done = True
@@ -1194,7 +1045,7 @@ class _Upgrader:
         wanted = set()
         for flag in child.iterfind("guest_flag"):
             text = _text(flag)
-            if text in _NO_FLAG or text == RT_GUEST_FLAG:
+            if text in NO_FLAG or text == RT_GUEST_FLAG:
                 continue
             mapped = GUEST_FLAGS.get(text)
             if mapped is None:
@@ -1212,7 +1063,7 @@ class _Upgrader:
                             "virtualization")
                 continue
             wanted.add(element)
-        for element in _FLAG_ORDER:
+        for element in FLAG_ORDER:
             if element in wanted:
                 _sub(new, element, "y")
         for other in child:
@@ -1220,7 +1071,7 @@ class _Upgrader:
                 self.discard(other, "not a guest flag")
 
     def _vm_cpu_affinity(self, info: _VmInfo, child, new):
-        if info.kind is _SOS:
+        if info.kind is SOS:
             self.discard(child, "ACRN v3 gives the Service VM the pCPUs "
                          "that no pre-launched VM owns")
             return
@@ -1243,11 +1094,11 @@ class _Upgrader:
                          "effect")
 
     def _vm_memory(self, info: _VmInfo, child, new):
-        if info.kind is _SOS:
+        if info.kind is SOS:
             self.discard(child, "ACRN v3 gives the Service VM the memory "
                          "that no other VM owns")
             return
-        if info.kind is _POST:
+        if info.kind is POST:
             self.discard(child, "launch settings size a post-launched VM")
             return
         values = {node.tag: _text(node) for node in child}
@@ -1276,7 +1127,7 @@ class _Upgrader:
                 self.discard(node, "not a memory setting")
 
     def _vm_os_config(self, info: _VmInfo, child, new):
-        if info.kind is _POST:
+        if info.kind is POST:
             self.discard(child, "launch settings choose a post-launched "
                          "VM's kernel")
             return
@@ -1285,7 +1136,7 @@ class _Upgrader:
             tag = node.tag
             if tag == "name":
                 self.discard(node, "ACRN v3 does not name guest OSes")
-            elif tag == "bootargs" and info.kind is _SOS:
+            elif tag == "bootargs" and info.kind is SOS:
                 self._service_bootargs(info, node, os_config)
             elif f"os_config/{tag}" in COPIED_VM:
                 os_config.append(_copy(node))
@@ -1374,223 +1225,10 @@ def _summary(element: etree._Element) -> str:
     return f" ({_one_line(', '.join(leaves), 70)})"
 
 
-# --------------------------------------------------------------------------
-# Merging into an existing v3 scenario
-
-
-class _Merge:
-    """Splices converted regions into a v3 scenario's bytes."""
-
-    def __init__(self, target: Document, result: UpgradeResult,
-                 config: LintConfig | None = None):
-        kind = kind_of(target)
-        if kind != "v3":
-            raise UsageError(located(
-                target.path, None, None,
-                f"is a {_kind_name(kind)}; --into expects a v3 scenario"))
-        self.target = target
-        self.config = config or LintConfig()
-        self.model: Scenario = scenario_from(target, "v3")
-        self.assignments = self._assign(result)
-
-    def _assign(self, result: UpgradeResult) -> tuple[Assignment, ...]:
-        model = self.model
-        path = self.target.path
-        existing = {region.name.text: region for region in model.regions
-                    if region.name is not None}
-        used: dict[str, set[int]] = {}
-        for region in model.regions:
-            for member in region.members:
-                if member.vm is not None and member.vbdf is not None:
-                    _mark(used, member.vm.text.strip(), member.vbdf.text)
-        for endpoint in model.pci_vuarts:
-            if endpoint.vm is not None and endpoint.vbdf is not None:
-                _mark(used, endpoint.vm.text, endpoint.vbdf.text)
-        rows = []
-        for row in result.assignments:
-            if row.region in existing:
-                loc = existing[row.region].loc
-                raise UsageError(located(
-                    path, loc.line, loc.column,
-                    f"region {quoted(row.region)} already exists here; remove "
-                    "or rename it before merging"))
-            vm = model.vm_named(row.vm_name)
-            if vm is None:
-                raise UsageError(located(
-                    path, None, None,
-                    f"region {quoted(row.region)} needs VM "
-                    f"{quoted(row.vm_name)}, "
-                    "which is not a VM of this scenario"))
-            if row.provider == DEVICE_MODEL and vm.kind is not _POST:
-                raise UsageError(located(
-                    path, vm.loc.line, vm.loc.column,
-                    f"Device Model region {quoted(row.region)} needs VM "
-                    f"{quoted(row.vm_name)}, which is {vm.kind.value} here"))
-            taken = used.setdefault(row.vm_name, set())
-            bdf = parse_vbdf(row.vbdf)
-            vbdf = row.vbdf
-            if bdf is None or bdf.device in taken or bdf.bus:
-                device = next((d for d in range(FIRST_IVSHMEM_DEVICE,
-                                                0x1F) if d not in taken),
-                              None)
-                if device is None:
-                    raise UsageError(located(
-                        path, None, None,
-                        f"VM {quoted(row.vm_name)} has no free PCI device "
-                        f"number left for region {quoted(row.region)}"))
-                vbdf = str(Bdf(0, device, 0))
-            taken.add(parse_vbdf(vbdf).device)
-            rows.append(Assignment(row.region, row.provider, row.size,
-                                   row.vm_id, row.vm_name, vbdf,
-                                   row.source))
-        hv_count = sum(1 for region in model.regions
-                       if region.land == "hv")
-        hv_count += len({row.region for row in rows
-                         if row.provider == HYPERVISOR})
-        if hv_count > MAX_HV_REGIONS:
-            raise UsageError(located(
-                path, None, None,
-                f"merging gives {hv_count} hypervisor regions; ACRN allows "
-                f"at most {MAX_HV_REGIONS}"))
-        return tuple(rows)
-
-    def data(self) -> bytes:
-        data = self.target.data
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
-            raise InputError(located(self.target.path, None, None,
-                                     "UTF-16 files cannot be merged into"))
-        if not self.assignments:
-            return data
-        # The deepest of hv/FEATURES/IVSHMEM that exists, and the rest.
-        parent = self.target.root
-        missing = ["hv", "FEATURES", "IVSHMEM"]
-        while missing and parent.find(missing[0]) is not None:
-            parent = parent.find(missing.pop(0))
-        if parent is self.target.root:
-            raise UsageError(located(self.target.path, None, None,
-                                     "has no <hv> element to merge into"))
-        unit = self._unit(parent)
-        indent = self._indent(parent)
-        lines = [(level, f"<{tag}>") for level, tag in enumerate(missing)]
-        lines += self._regions(len(missing))
-        lines += [(level, f"</{tag}>")
-                  for level, tag in reversed(list(enumerate(missing)))]
-        newline = "\r\n" if b"\r\n" in data else "\n"
-        block = "".join(f"{indent}{unit * (level + 1)}{text}{newline}"
-                        for level, text in lines)
-        edit, inner = _append_into(data, self.target, parent,
-                                   block.encode("utf-8"), indent.encode(),
-                                   newline.encode())
-        new = apply_edits(data, [edit])
-        offset = edit.start + inner
-        first = new.count(b"\n", 0, offset) + 1
-        self._verify(new, range(first, first + len(lines)))
-        return new
-
-    def _regions(self, depth: int) -> list[tuple[int, str]]:
-        lines = []
-        regions: dict[str, list[Assignment]] = {}
-        for row in self.assignments:
-            regions.setdefault(row.region, []).append(row)
-        for name, rows in regions.items():
-            first = rows[0]
-            lines += [
-                (depth, "<IVSHMEM_REGION>"),
-                (depth + 1, f"<NAME>{escape(name)}</NAME>"),
-                (depth + 1, f"<PROVIDED_BY>{escape(first.provider)}"
-                 "</PROVIDED_BY>"),
-                (depth + 1, f"<IVSHMEM_SIZE>{first.size}</IVSHMEM_SIZE>"),
-                (depth + 1, "<IVSHMEM_VMS>"),
-            ]
-            for row in rows:
-                lines += [
-                    (depth + 2, "<IVSHMEM_VM>"),
-                    (depth + 3, f"<VM_NAME>{escape(row.vm_name)}</VM_NAME>"),
-                    (depth + 3, f"<VBDF>{escape(row.vbdf)}</VBDF>"),
-                    (depth + 2, "</IVSHMEM_VM>"),
-                ]
-            lines += [(depth + 1, "</IVSHMEM_VMS>"),
-                      (depth, "</IVSHMEM_REGION>")]
-        return lines
-
-    def _indent(self, element: etree._Element) -> str:
-        data = self.target.data
-        start = self.target.pos(element).start_byte
-        line_start = data.rfind(b"\n", 0, start) + 1
-        lead = data[line_start:start]
-        return lead.decode() if not lead.strip() else ""
-
-    def _unit(self, element: etree._Element) -> str:
-        # The step between this element's indentation and a child's (or
-        # its parent's and its own); two spaces by default.
-        children = [child for child in element
-                    if isinstance(child.tag, str)]
-        pairs = []
-        if children:
-            pairs.append((element, children[0]))
-        if element.getparent() is not None:
-            pairs.append((element.getparent(), element))
-        for outer, inner in pairs:
-            outer_indent = self._indent(outer)
-            inner_indent = self._indent(inner)
-            if (inner_indent.startswith(outer_indent)
-                    and len(inner_indent) > len(outer_indent)):
-                return inner_indent[len(outer_indent):]
-        return "  "
-
-    def _verify(self, data: bytes, lines: range):
-        document = parse_bytes(data, self.target.path)
-        model = scenario_from(document, kind_of(document))
-        names = [region.name.text for region in model.regions
-                 if region.name is not None]
-        wanted = ([region.name.text for region in self.model.regions
-                   if region.name is not None]
-                  + list(dict.fromkeys(row.region
-                                       for row in self.assignments)))
-        if names != wanted:  # pragma: no cover - a bug, not user input
-            raise AssertionError(f"merge produced regions {names}")
-        # The new regions must pass acrn-shm's rules; problems the target
-        # had before are its own business.
-        for found in _errors(self.config, self.target.path, model, None):
-            if found.line in lines:
-                raise UsageError(located(
-                    self.target.path, found.line, None,
-                    "the merged regions would not pass "
-                    f"{found.code}: {found.message}"))
-
-
-def _errors(config: LintConfig, path: str, scenario: Scenario,
+def lint_errors(config: LintConfig, path: str, scenario: Scenario,
             board: Board | None) -> list[Diagnostic]:
     """The error findings of the scenario rules on ``scenario``, as
     lint reports them with ``config``; in rule order."""
     return run_rules(config, path, "scenario", (scenario, board),
                      suppressions=scenario.suppressions,
                      severities=("error",)).diagnostics
-
-
-def _mark(used: dict[str, set[int]], vm_name: str, vbdf: str):
-    bdf = parse_vbdf(vbdf.strip())
-    if bdf is not None and bdf.bus == 0:
-        used.setdefault(vm_name, set()).add(bdf.device)
-
-
-def _append_into(data: bytes, document: Document, element: etree._Element,
-                 block: bytes, indent: bytes,
-                 newline: bytes) -> tuple[Edit, int]:
-    """The edit that inserts ``block`` (whole lines) as the last content
-    of ``element``, and where ``block`` starts in its new bytes."""
-    pos = document.pos(element)
-    close = tag_end(data, pos.start_byte)
-    if data[close - 1:close] == b"/":
-        # <TAG/> or <TAG attr="..." />: turn it into a start/end pair.
-        head = data[pos.start_byte:close - 1].rstrip() + b">"
-        tag = element.tag.encode()
-        return (Edit(pos.start_byte, close + 1,
-                     head + newline + block + indent + b"</" + tag + b">"),
-                len(head) + len(newline))
-    end = pos.end_byte
-    line_start = data.rfind(b"\n", 0, end) + 1
-    if not data[line_start:end].strip() and line_start > pos.start_byte:
-        return Edit(line_start, line_start, block), 0
-    # The end tag shares its line with other content.
-    return Edit(end, end, newline + block + indent), len(newline)
