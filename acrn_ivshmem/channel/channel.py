@@ -264,6 +264,9 @@ class Channel:
         receive returns it), TypeError for a read-only buffer.
         ``release`` as in :meth:`recv_batch`."""
         view = self._writable(buffer, "recv_into")
+        # The same wait loop as recv_batch and recv_batch_into, written
+        # out: a shared helper taking the read as a function cost 0.5 us
+        # of a 64 KiB message's 7 us (bench/channel_cpu.py).
         deadline = None if timeout is None else time.monotonic() + timeout
         reader = self._reader
         try:

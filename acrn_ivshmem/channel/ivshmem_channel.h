@@ -572,23 +572,28 @@ static inline int ivch_open(struct ivch_channel *ch, void *base,
     return IVCH_OK;
 }
 
-/* Copy one message into the ring, not yet visible (see ivch_publish).
- * IVCH_OK, IVCH_AGAIN (no room now), IVCH_ETOOBIG, IVCH_ECORRUPT. */
-static inline int ivch_write(struct ivch_channel *ch, const void *message,
-                             uint32_t length)
+/* What every send checks first: the channel works, no room is
+ * reserved, the message fits a record, and this epoch's EPOCH record is
+ * written. */
+static inline int ivch_send_ready_(struct ivch_channel *ch, uint32_t length)
 {
-    int rc;
     if (ch->error)
         return ch->error;
     if (ch->reserving)
         return IVCH_EINVAL;
     if (length > ch->tx.max_message)
         return IVCH_ETOOBIG;
-    if (ch->marker_pending) {
-        rc = ivch_write_marker_(ch);
-        if (rc != IVCH_OK)
-            return rc;
-    }
+    return ch->marker_pending ? ivch_write_marker_(ch) : IVCH_OK;
+}
+
+/* Copy one message into the ring, not yet visible (see ivch_publish).
+ * IVCH_OK, IVCH_AGAIN (no room now), IVCH_ETOOBIG, IVCH_ECORRUPT. */
+static inline int ivch_write(struct ivch_channel *ch, const void *message,
+                             uint32_t length)
+{
+    int rc = ivch_send_ready_(ch, length);
+    if (rc != IVCH_OK)
+        return rc;
     return ivch_put_record_(ch, IVCH_MESSAGE, message, length);
 }
 
@@ -604,18 +609,9 @@ static inline int ivch_reserve(struct ivch_channel *ch, uint32_t length,
                                void **payload)
 {
     struct ivch_ring *r = &ch->tx;
-    int rc;
-    if (ch->error)
-        return ch->error;
-    if (ch->reserving)
-        return IVCH_EINVAL;
-    if (length > r->max_message)
-        return IVCH_ETOOBIG;
-    if (ch->marker_pending) {
-        rc = ivch_write_marker_(ch);
-        if (rc != IVCH_OK)
-            return rc;
-    }
+    int rc = ivch_send_ready_(ch, length);
+    if (rc != IVCH_OK)
+        return rc;
     rc = ivch_room_(ch, ivch_record_size_(length));
     if (rc != IVCH_OK)
         return rc;

@@ -181,11 +181,9 @@ class RingWriter(_Ring):
                     index = self._write_batch(messages, index, fit, sizes,
                                               offset)
                     continue
-            done = self._step(message, size)
-            if done:
-                index += 1
-            elif done is not None:
+            if not self._put_message(message, size):
                 break
+            index += 1
         return index
 
     def write_one(self, message) -> bool:
@@ -194,13 +192,9 @@ class RingWriter(_Ring):
         room for it now. The path of a large message: one copy, from
         the caller's bytes into the ring, and no object made for the
         record header. Raises as :meth:`write`."""
-        size = len(message)
         if self._reserved is not None:
             self._refuse_while_reserved()
-        while True:
-            done = self._step(message, size)
-            if done is not None:
-                return done
+        return self._put_message(message, len(message))
 
     def _refuse_while_reserved(self) -> None:
         raise ChannelError(f"{self.name}: room is reserved for a message; "
@@ -218,8 +212,7 @@ class RingWriter(_Ring):
             raise ChannelError(
                 f"{self.name}: room for {size} bytes: give 0 to the "
                 f"{self.max_message} bytes a message of this ring has")
-        total = RECORD_HEADER + ((size + 7) & ~7)
-        offset = self._room_for(total)
+        offset = self._room_for(record_size(size))
         if offset is None:
             return None
         start = offset + RECORD_HEADER
@@ -241,46 +234,35 @@ class RingWriter(_Ring):
         view.release()
         self._reserved = None
         end = offset + RECORD_HEADER + length
-        total = RECORD_HEADER + ((length + 7) & ~7)
         self._headers[offset >> 3] = length | _MESSAGE_KIND
         if length & 7:
-            self._data[end:offset + total] = _PADS[-length & 7]
-        self._head += total
+            self._data[end:end + (-length & 7)] = _PADS[-length & 7]
+        self._head += record_size(length)
 
-    def _step(self, message, size: int) -> bool | None:
-        """One step towards a MESSAGE record of ``message`` (``size``
-        items): True when it is written, None when room was made for it
-        (a WRAP record written, or the reader's tail loaded and moved:
-        try again), False when the ring is full for now."""
+    def _put_message(self, message, size: int) -> bool:
+        """A MESSAGE record of ``message`` (``size`` items): True when
+        it is written, False when the ring is full for now."""
         if size > self.max_message:
             raise ChannelError(
                 f"{self.name}: a message of {size} bytes is longer "
                 f"than the {self.max_message} bytes this ring carries")
-        capacity = self.capacity
-        head = self._head
-        offset = head % capacity
-        contiguous = capacity - offset
-        free = capacity - (head - self._tail)
         total = RECORD_HEADER + ((size + 7) & ~7)
-        if total <= free and total <= contiguous:
-            if type(message) is not bytes and type(message) is not bytearray:
-                if memoryview(message).nbytes != size:
-                    raise TypeError("messages must be bytes-like with one "
-                                    "byte per item")
-            data = self._data
-            start = offset + RECORD_HEADER
-            end = start + size
-            data[start:end] = message
-            self._headers[offset >> 3] = size | _MESSAGE_KIND
-            if size & 7:
-                data[end:offset + total] = _PADS[-size & 7]
-            self._head = head + total
-            return True
-        if total > contiguous and free >= contiguous:
-            self._data[offset:offset + RECORD_HEADER] = _WRAP
-            self._head = head + contiguous
-            return None
-        return None if self.refresh() else False
+        offset = self._room_for(total)
+        if offset is None:
+            return False
+        if type(message) is not bytes and type(message) is not bytearray:
+            if memoryview(message).nbytes != size:
+                raise TypeError("messages must be bytes-like with one "
+                                "byte per item")
+        data = self._data
+        start = offset + RECORD_HEADER
+        end = start + size
+        data[start:end] = message
+        self._headers[offset >> 3] = size | _MESSAGE_KIND
+        if size & 7:
+            data[end:offset + total] = _PADS[-size & 7]
+        self._head += total
+        return True
 
     def _write_batch(self, messages, index: int, fit: int, sizes,
                      offset: int) -> int:
@@ -313,13 +295,17 @@ class RingWriter(_Ring):
         """The offset of room for a record of ``total`` bytes at the
         head (a WRAP record written first when it would straddle the
         end), or None when the ring is full for now."""
+        capacity = self.capacity
         while True:
-            offset, contiguous, free = self._room()
+            head = self._head
+            offset = head % capacity
+            contiguous = capacity - offset
+            free = capacity - (head - self._tail)
             if total <= free and total <= contiguous:
                 return offset
             if total > contiguous and free >= contiguous:
                 self._data[offset:offset + RECORD_HEADER] = _WRAP
-                self._head += contiguous
+                self._head = head + contiguous
             elif not self.refresh():
                 return None
 
