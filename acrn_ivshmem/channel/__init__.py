@@ -25,7 +25,8 @@ from __future__ import annotations
 import importlib.resources
 import os
 
-from .channel import WAIT_CAP, Channel, connect, open_file, open_guest
+from .channel import (WAIT_CAP, Channel, connect, open_device, open_file,
+                      open_guest)
 from .doorbell import Backoff, ServerDoorbell, full_fence
 from .errors import ChannelError, ChannelTimeout, CorruptRegion
 from .guest_doorbell import GuestDoorbell, guest_doorbell
@@ -42,7 +43,8 @@ __all__ = [
     "Region", "RegionStatus", "RingStatus", "ServerDoorbell", "WAIT_CAP",
     "c_header", "connect", "find_guest_device", "find_guest_region",
     "full_fence", "guest_doorbell", "init_region", "max_message",
-    "open_file", "open_guest", "region_status", "write_c_header",
+    "open_device", "open_file", "open_guest", "region_status",
+    "write_c_header",
 ]
 
 #: The file name of the C implementation shipped in this package.

@@ -530,11 +530,20 @@ def open_guest(name: str, peer: int, *, sysfs: str = "/sys",
     :class:`ChannelError`; ``"off"`` polls. ``dev`` is where ``vfio/``
     is. ``options`` go to :class:`Channel`.
     """
-    device = find_guest_device(name, sysfs)
+    return open_device(find_guest_device(name, sysfs), peer,
+                       doorbell=doorbell, dev=dev, name=name, **options)
+
+
+def open_device(device, peer: int, *, doorbell: str = "auto",
+                dev: str = "/dev", **options) -> Channel:
+    """Inside a guest: peer ``peer`` of the channel in ``device`` (an
+    ivshmem device of :func:`acrn_ivshmem.guest.find_devices`), found
+    by its PCI address or region id. ``doorbell``, ``dev`` and
+    ``options`` as in :func:`open_guest`."""
     region = Region.from_device(device)
     try:
         bell = guest_doorbell(device, doorbell, dev=dev)
     except BaseException:
         region.close()
         raise
-    return _opened(region, peer, bell, name=name, **options)
+    return _opened(region, peer, bell, **options)

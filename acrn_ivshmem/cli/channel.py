@@ -19,6 +19,7 @@ line, naming the file or device); 130 interrupted (Ctrl-C).
 import contextlib
 import os
 import shlex
+import stat
 import sys
 from ..errors import AcrnShmError, UsageError, escaped, quoted
 from .exits import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, fail
@@ -145,12 +146,7 @@ def _open_channel(target: str | None, device: str | None, sysfs: str,
     if device is None:
         with _host_hint(target):
             return channel.open_guest(target, peer, sysfs=sysfs, **options)
-    region = channel.Region.from_device(_device(device, sysfs))
-    try:
-        return channel.Channel(region, peer, owned=(region,), **options)
-    except BaseException:
-        region.close()
-        raise
+    return channel.open_device(_device(device, sysfs), peer, **options)
 
 
 def _run(body) -> int:
@@ -295,6 +291,25 @@ class _Sender:
                     f"for {self.timeout:g} s; {self.sent} message(s) sent")
             self.sent += 1
 
+    def reserve(self, size: int):
+        """Room for one message of up to ``size`` bytes (raises as
+        :meth:`send` when the ring stays full)."""
+        from ..channel import ChannelTimeout
+
+        try:
+            return self.chan.reserve(size, self.timeout)
+        except ChannelTimeout:
+            raise ChannelTimeout(
+                f"{self.chan.where}: ring {self.chan.peer} stayed full "
+                f"for {self.timeout:g} s; {self.sent} message(s) "
+                "sent") from None
+
+    def commit(self, size: int) -> None:
+        """Send the room of :meth:`reserve` as a message of ``size``
+        bytes."""
+        self.chan.commit(size)
+        self.sent += 1
+
 
 def _send_lines(sender: _Sender, limit: int) -> None:
     """Each line of stdin (without its newline) as one message, sent as
@@ -329,33 +344,32 @@ def _send_lines(sender: _Sender, limit: int) -> None:
 
 def _send_frames(sender: _Sender, fd: int, frame: int) -> None:
     """The bytes of ``fd`` in messages of ``frame`` bytes (the last one
-    shorter), then one empty message: the end."""
-    batch: list[bytes] = []
-    size = 0
+    shorter), then one empty message: the end. Each frame is read
+    straight into the ring (reserve, commit): no copy on this side."""
+    regular = stat.S_ISREG(os.fstat(fd).st_mode)
     while True:
-        data = _read_full(fd, frame)
-        if data:
-            batch.append(data)
-            size += len(data)
-        if size >= 1 << 20 or not data:
-            if not data:
-                batch.append(b"")
-            sender.send(batch)
-            batch, size = [], 0
-        if not data:
+        want = frame
+        if regular:  # no more room than the bytes left (the last frame)
+            left = os.fstat(fd).st_size - os.lseek(fd, 0, os.SEEK_CUR)
+            want = max(0, min(frame, left))
+        room = sender.reserve(want)
+        size = _read_into(fd, room)
+        sender.commit(size)
+        if not size:
             return
 
 
-def _read_full(fd: int, size: int) -> bytes:
-    """Up to ``size`` bytes: fewer only at the end of the input."""
-    parts = []
-    while size:
-        part = os.read(fd, size)
+def _read_into(fd: int, room: memoryview) -> int:
+    """Fill ``room`` from ``fd``: fewer bytes only at the end of the
+    input. What was read if reading fails is never committed: closing
+    the channel drops the room unpublished."""
+    done = 0
+    while done < len(room):
+        part = os.readv(fd, [room[done:]])
         if not part:
             break
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
+        done += part
+    return done
 
 
 # -- recv ------------------------------------------------------------------
@@ -392,8 +406,6 @@ def run_recv(target: str | None, peer: int, count: int | None,
 def _open_output(path: str) -> int:
     """A new or truncated regular file (never through a symbolic link);
     ``-`` is stdout."""
-    import stat
-
     if path == "-":
         return sys.stdout.fileno()
     try:
