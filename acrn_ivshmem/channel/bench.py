@@ -46,6 +46,8 @@ HERE = Path(__file__).resolve().parent
 C_SOURCE = HERE / "channel_bench.c"
 REGION = 2 << 20  # 2 MiB: two rings of about 1 MiB
 SMALL, BIG = 64, 65536
+#: Rounds of the 64 KiB figures (one with --quick).
+ROUNDS = 5
 GB = 1e9
 
 
@@ -328,8 +330,8 @@ class Bench:
         each other can change between rounds (the host moves them), so
         each channel is compared with the handoff of its own round."""
         rounds = []
-        for _ in range(5 if self.runs > 1 else 1):
-            total = 4e9 if not self.quick else 1e9
+        total = 4e9 if not self.quick else 1e9
+        for _ in range(ROUNDS if self.runs > 1 else 1):
             handoff = total / float(
                 run([self.c, "handoff", BIG, total, span]))
             rounds.append((handoff,
@@ -486,7 +488,7 @@ def report(bench: Bench) -> None:
           f"{bench.where()}; "
           f"{'one run' if bench.runs == 1 else 'median of 3 runs'} per "
           "throughput figure"
-          f"{'' if bench.runs == 1 else ' (of 5 rounds at 64 KiB)'}",
+          f"{'' if bench.runs == 1 else f' (of {ROUNDS} rounds at 64 KiB)'}",
           flush=True)
 
     # The goal ratios use the cache-hot memcpy (the issue's "memcpy of

@@ -537,9 +537,9 @@ def open_guest(name: str, peer: int, *, sysfs: str = "/sys",
 def open_device(device, peer: int, *, doorbell: str = "auto",
                 dev: str = "/dev", **options) -> Channel:
     """Inside a guest: peer ``peer`` of the channel in ``device`` (an
-    ivshmem device of :func:`acrn_ivshmem.guest.find_devices`), found
-    by its PCI address or region id. ``doorbell``, ``dev`` and
-    ``options`` as in :func:`open_guest`."""
+    ivshmem device of :func:`acrn_ivshmem.guest.find_devices`, say the
+    one ``select_device`` picks by PCI address or region id).
+    ``doorbell``, ``dev`` and ``options`` as in :func:`open_guest`."""
     region = Region.from_device(device)
     try:
         bell = guest_doorbell(device, doorbell, dev=dev)

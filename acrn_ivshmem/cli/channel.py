@@ -282,13 +282,9 @@ class _Sender:
         """Each message in a record of its own: a receiver releases
         whole records, so a batch record would make ``recv --count``
         that stops inside it receive its first part again next time."""
-        from ..channel import ChannelTimeout
-
         for message in messages:
             if not self.chan.send_batch((message,), self.timeout):
-                raise ChannelTimeout(
-                    f"{self.chan.where}: ring {self.chan.peer} stayed full "
-                    f"for {self.timeout:g} s; {self.sent} message(s) sent")
+                raise self._stayed_full()
             self.sent += 1
 
     def reserve(self, size: int):
@@ -299,10 +295,14 @@ class _Sender:
         try:
             return self.chan.reserve(size, self.timeout)
         except ChannelTimeout:
-            raise ChannelTimeout(
-                f"{self.chan.where}: ring {self.chan.peer} stayed full "
-                f"for {self.timeout:g} s; {self.sent} message(s) "
-                "sent") from None
+            raise self._stayed_full() from None
+
+    def _stayed_full(self):
+        from ..channel import ChannelTimeout
+
+        return ChannelTimeout(
+            f"{self.chan.where}: ring {self.chan.peer} stayed full for "
+            f"{self.timeout:g} s; {self.sent} message(s) sent")
 
     def commit(self, size: int) -> None:
         """Send the room of :meth:`reserve` as a message of ``size``
