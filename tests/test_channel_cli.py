@@ -461,6 +461,37 @@ def test_ctrl_c_exits_130_and_detaches(shm, start):
         assert channel.region_status(region).peers[1].state == "detached"
 
 
+def test_ctrl_c_while_attaching_is_held_until_it_is_attached(
+        shm, monkeypatch):
+    """A Ctrl-C that comes while the channel is being opened is held
+    until it is whole (else views of the half-made channel keep the
+    region mapped: "cannot close exported pointers exist", exit 2), and
+    then arrives, and the channel detaches."""
+    from acrn_ivshmem.cli import channel as cli_channel
+
+    ring = shm / "ring"
+    make_region(ring)
+    steps = []
+
+    def attach_interrupted(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # a Ctrl-C not held would interrupt this
+        chan = channel.open_file(ring, 1, heartbeat=0)
+        steps.append("attached")
+        return chan
+
+    monkeypatch.setattr(cli_channel, "_attach", attach_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with cli_channel._open_channel(str(ring), None, "/sys", 1, None,
+                                       False):
+            time.sleep(1)
+            steps.append("not interrupted")
+    assert steps == ["attached"]
+    with Region.open_file(ring) as region:
+        assert channel.region_status(region).peers[1].state == "detached"
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()
+
+
 def test_a_held_peer_is_refused(shm):
     ring = shm / "ring"
     make_region(ring)

@@ -19,6 +19,7 @@ line, naming the file or device); 130 interrupted (Ctrl-C).
 import contextlib
 import os
 import shlex
+import signal
 import stat
 import sys
 from ..errors import AcrnShmError, UsageError, escaped, quoted
@@ -131,8 +132,26 @@ def _host_hint(name: str):
             f"/dev/shm/{name} or ./{name})") from None
 
 
+@contextlib.contextmanager
 def _open_channel(target: str | None, device: str | None, sysfs: str,
                   peer: int, server: str | None, takeover: bool):
+    """Attached to TARGET as ``peer`` for the ``with`` block, detached
+    after it. Ctrl-C is held back while the channel is being opened: an
+    interrupt halfway would leave views of the region that keep it from
+    being unmapped; one that came meanwhile arrives inside the block."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        chan = _attach(target, device, sysfs, peer, server, takeover)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    with chan:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        yield chan
+
+
+def _attach(target: str | None, device: str | None, sysfs: str,
+            peer: int, server: str | None, takeover: bool):
     """Attach to TARGET as ``peer``."""
     from .. import channel
 
